@@ -1,0 +1,22 @@
+//! dnstap-receiver: receives dnstap over Frame Streams and turns it into records.
+//!
+//! ```text
+//! socket bytes ──► frame ──► view ──► filter ──► queue ──► record ──► format ──► sink
+//!  (input/io)   (framestream) (dnstap, dns) (filter)  (pipeline) (record)  (format)  (sink)
+//! ```
+//!
+//! A module imports only modules to its left. The protocol cores (`framestream`, `dnstap`,
+//! `dns`, `filter`, `record`, `format`) are sans-io: bytes in, values or bytes out, into
+//! buffers the caller supplies. Sockets, threads, clocks and logging live in `input`,
+//! `pipeline`, `sink` and the binary.
+//!
+//! Start reading at [`framestream::Decoder`] (how bytes become frames), then
+//! [`dnstap::DnstapView`] (the lazy view the filters run on), [`filter::Filter`],
+//! [`record::Record`] (the full decode) and [`format`].
+
+pub mod dns;
+pub mod dnstap;
+pub mod filter;
+pub mod format;
+pub mod framestream;
+pub mod record;
