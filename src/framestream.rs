@@ -69,6 +69,26 @@ impl std::fmt::Display for Error {
 }
 impl std::error::Error for Error {}
 
+/// Control frame types (fstrm spec).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlType {
+    Accept = 0x01,
+    Start = 0x02,
+    Stop = 0x03,
+    Ready = 0x04,
+    Finish = 0x05,
+}
+
+/// Appends one data frame (length prefix + payload) to `out`. For senders (loadgen, tests).
+pub fn write_data_frame(_payload: &[u8], _out: &mut Vec<u8>) {
+    todo!("framestream helper")
+}
+
+/// Appends one control frame, with a content-type field when `content_type` is given.
+pub fn write_control_frame(_ctype: ControlType, _content_type: Option<&[u8]>, _out: &mut Vec<u8>) {
+    todo!("framestream helper")
+}
+
 /// Receiver side of a Frame Streams connection (bidirectional or unidirectional, detected
 /// from the first control frame).
 #[derive(Debug)]

@@ -19,4 +19,5 @@ pub mod dnstap;
 pub mod filter;
 pub mod format;
 pub mod framestream;
+pub mod offline;
 pub mod record;

@@ -33,8 +33,9 @@ impl<'a> Name<'a> {
     }
 }
 
-/// Writes one label in presentation form: `.`, `\`, `"`, `(`, `)`, `;`, `@`, `$` and
-/// space are escaped with a backslash; bytes outside 0x21..=0x7e as `\DDD`.
+/// Writes one label in presentation form as the seed tool (dnspython) renders it:
+/// `"`, `(`, `)`, `.`, `;`, `\`, `@`, `$` get a backslash; bytes outside 0x21..=0x7e
+/// (space included) are written `\DDD` (three decimal digits).
 pub fn escape_label_into(_label: &[u8], _out: &mut Vec<u8>) {
     todo!("dns helper")
 }
