@@ -110,17 +110,21 @@ impl<'a> DnstapView<'a> {
     pub fn parse(payload: &'a [u8]) -> Result<DnstapView<'a>, ViewError> {
         let mut r = Reader::new(payload);
         let mut view = DnstapView::default();
-        while !r.at_end() {
-            let key = r.key()?;
-            match key {
-                DNSTAP_MESSAGE => view.message = Some(r.bytes()?),
-                DNSTAP_TYPE => view.kind = Some(r.varint()? as u32),
-                DNSTAP_IDENTITY => view.identity = Some(r.bytes()?),
-                DNSTAP_VERSION => view.version = Some(r.bytes()?),
-                DNSTAP_EXTRA => view.extra = Some(r.bytes()?),
-                _ => r.skip(key)?,
+        let scanned = (|| -> Result<(), Bad> {
+            while !r.at_end() {
+                let key = r.key()?;
+                match key {
+                    DNSTAP_MESSAGE => view.message = Some(r.bytes()?),
+                    DNSTAP_TYPE => view.kind = Some(r.varint()? as u32),
+                    DNSTAP_IDENTITY => view.identity = Some(r.bytes()?),
+                    DNSTAP_VERSION => view.version = Some(r.bytes()?),
+                    DNSTAP_EXTRA => view.extra = Some(r.bytes()?),
+                    _ => r.skip(key)?,
+                }
             }
-        }
+            Ok(())
+        })();
+        scanned.map_err(|bad| r.error(bad))?;
         Ok(view)
     }
 
@@ -155,30 +159,34 @@ impl<'a> MessageView<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<MessageView<'a>, ViewError> {
         let mut r = Reader::new(buf);
         let mut m = MessageView::default();
-        while !r.at_end() {
-            let key = r.key()?;
-            // PERF: one match on the whole key (benches/dnstap.rs "view"): the compiler
-            // turns it into a jump table over the 1-byte keys dnstap senders use.
-            match key {
-                MSG_TYPE => m.message_type = Some(r.varint()? as u32),
-                MSG_SOCKET_FAMILY => m.socket_family = Some(r.varint()? as u32),
-                MSG_SOCKET_PROTOCOL => m.socket_protocol = Some(r.varint()? as u32),
-                MSG_QUERY_ADDRESS => m.query_address = Some(r.bytes()?),
-                MSG_RESPONSE_ADDRESS => m.response_address = Some(r.bytes()?),
-                MSG_QUERY_PORT => m.query_port = Some(r.varint()? as u32),
-                MSG_RESPONSE_PORT => m.response_port = Some(r.varint()? as u32),
-                MSG_QUERY_TIME_SEC => m.query_time_sec = Some(r.varint()?),
-                MSG_QUERY_TIME_NSEC => m.query_time_nsec = Some(r.fixed32()?),
-                MSG_QUERY_MESSAGE => m.query_message = Some(r.bytes()?),
-                MSG_QUERY_ZONE => m.query_zone = Some(r.bytes()?),
-                MSG_RESPONSE_TIME_SEC => m.response_time_sec = Some(r.varint()?),
-                MSG_RESPONSE_TIME_NSEC => m.response_time_nsec = Some(r.fixed32()?),
-                MSG_RESPONSE_MESSAGE => m.response_message = Some(r.bytes()?),
-                MSG_POLICY => m.policy = Some(r.bytes()?),
-                MSG_HTTP_PROTOCOL => m.http_protocol = Some(r.varint()? as u32),
-                _ => r.skip(key)?,
+        let scanned = (|| -> Result<(), Bad> {
+            while !r.at_end() {
+                let key = r.key()?;
+                // PERF: one match on the whole key (benches/dnstap.rs "view"): the compiler
+                // turns it into a jump table over the 1-byte keys dnstap senders use.
+                match key {
+                    MSG_TYPE => m.message_type = Some(r.varint()? as u32),
+                    MSG_SOCKET_FAMILY => m.socket_family = Some(r.varint()? as u32),
+                    MSG_SOCKET_PROTOCOL => m.socket_protocol = Some(r.varint()? as u32),
+                    MSG_QUERY_ADDRESS => m.query_address = Some(r.bytes()?),
+                    MSG_RESPONSE_ADDRESS => m.response_address = Some(r.bytes()?),
+                    MSG_QUERY_PORT => m.query_port = Some(r.varint()? as u32),
+                    MSG_RESPONSE_PORT => m.response_port = Some(r.varint()? as u32),
+                    MSG_QUERY_TIME_SEC => m.query_time_sec = Some(r.varint()?),
+                    MSG_QUERY_TIME_NSEC => m.query_time_nsec = Some(r.fixed32()?),
+                    MSG_QUERY_MESSAGE => m.query_message = Some(r.bytes()?),
+                    MSG_QUERY_ZONE => m.query_zone = Some(r.bytes()?),
+                    MSG_RESPONSE_TIME_SEC => m.response_time_sec = Some(r.varint()?),
+                    MSG_RESPONSE_TIME_NSEC => m.response_time_nsec = Some(r.fixed32()?),
+                    MSG_RESPONSE_MESSAGE => m.response_message = Some(r.bytes()?),
+                    MSG_POLICY => m.policy = Some(r.bytes()?),
+                    MSG_HTTP_PROTOCOL => m.http_protocol = Some(r.varint()? as u32),
+                    _ => r.skip(key)?,
+                }
             }
-        }
+            Ok(())
+        })();
+        scanned.map_err(|bad| r.error(bad))?;
         Ok(m)
     }
 
@@ -215,27 +223,61 @@ impl<'a> PolicyView<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<PolicyView<'a>, ViewError> {
         let mut r = Reader::new(buf);
         let mut p = PolicyView::default();
-        while !r.at_end() {
-            let key = r.key()?;
-            match key {
-                POLICY_TYPE => p.kind = Some(r.bytes()?),
-                POLICY_RULE => p.rule = Some(r.bytes()?),
-                POLICY_ACTION => p.action = Some(r.varint()? as u32),
-                POLICY_MATCH => p.matched = Some(r.varint()? as u32),
-                POLICY_VALUE => p.value = Some(r.bytes()?),
-                _ => r.skip(key)?,
+        let scanned = (|| -> Result<(), Bad> {
+            while !r.at_end() {
+                let key = r.key()?;
+                match key {
+                    POLICY_TYPE => p.kind = Some(r.bytes()?),
+                    POLICY_RULE => p.rule = Some(r.bytes()?),
+                    POLICY_ACTION => p.action = Some(r.varint()? as u32),
+                    POLICY_MATCH => p.matched = Some(r.varint()? as u32),
+                    POLICY_VALUE => p.value = Some(r.bytes()?),
+                    _ => r.skip(key)?,
+                }
             }
-        }
+            Ok(())
+        })();
+        scanned.map_err(|bad| r.error(bad))?;
         Ok(p)
     }
 }
 
 /// Cursor over one protobuf message. Invariant: `0 <= pos <= buf.len()`; every method
-/// either advances `pos` past one complete item or returns an error and leaves it where the
-/// item started.
+/// either advances `pos` past one complete item, or returns a [`Bad`] and leaves `pos` at the
+/// start of the item it could not read (so `pos` is the error's offset).
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+}
+
+/// What was wrong, inside the scan. PERF: a one-byte error keeps `Result<u64, Bad>` and
+/// `Result<&[u8], Bad>` in two registers on the hot path (benches/dnstap.rs "view");
+/// [`Reader::error`] turns it into the public [`ViewError`] once, at the boundary.
+#[derive(Clone, Copy, Debug)]
+enum Bad {
+    TruncatedVarint,
+    LongVarint,
+    FieldNumber,
+    PastEnd,
+    TruncatedFixed32,
+    TruncatedFixed64,
+    Group,
+    WireType,
+}
+
+impl Bad {
+    fn what(self) -> &'static str {
+        match self {
+            Bad::TruncatedVarint => "truncated varint",
+            Bad::LongVarint => "varint longer than 10 bytes",
+            Bad::FieldNumber => "invalid field number",
+            Bad::PastEnd => "length past end of message",
+            Bad::TruncatedFixed32 => "truncated fixed32",
+            Bad::TruncatedFixed64 => "truncated fixed64",
+            Bad::Group => "group wire type (deprecated)",
+            Bad::WireType => "invalid wire type",
+        }
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -249,10 +291,10 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
-    #[inline(always)]
-    fn err(&self, what: &'static str) -> ViewError {
+    #[cold]
+    fn error(&self, bad: Bad) -> ViewError {
         ViewError {
-            what,
+            what: bad.what(),
             offset: self.pos,
         }
     }
@@ -260,24 +302,23 @@ impl<'a> Reader<'a> {
     /// A field key, checked: field number 1 ..= 2^29-1 (as protobuf requires; this also keeps
     /// the key within 32 bits, as quick-protobuf reads it).
     #[inline(always)]
-    fn key(&mut self) -> Result<u64, ViewError> {
+    fn key(&mut self) -> Result<u64, Bad> {
         let at = self.pos;
         let key = self.varint()?;
         let field = key >> 3;
         if field == 0 || field > MAX_FIELD_NUMBER {
-            return Err(ViewError {
-                what: "invalid field number",
-                offset: at,
-            });
+            self.pos = at;
+            return Err(Bad::FieldNumber);
         }
         Ok(key)
     }
 
     /// One varint, up to 64 bits; bits past 64 in the tenth byte are ignored.
     #[inline(always)]
-    fn varint(&mut self) -> Result<u64, ViewError> {
-        // PERF: most dnstap varints (keys, enums, ports < 128 rarely, lengths of addresses)
-        // are one byte; take them without entering the loop (benches/dnstap.rs "view").
+    fn varint(&mut self) -> Result<u64, Bad> {
+        // PERF: most dnstap varints (keys, enums, lengths of addresses and DNS messages under
+        // 128 bytes) are one byte; take them without entering the loop (benches/dnstap.rs
+        // "view").
         match self.buf.get(self.pos) {
             Some(&b) if b < 0x80 => {
                 self.pos += 1;
@@ -288,12 +329,12 @@ impl<'a> Reader<'a> {
     }
 
     #[inline(never)]
-    fn varint_slow(&mut self) -> Result<u64, ViewError> {
+    fn varint_slow(&mut self) -> Result<u64, Bad> {
         let mut value = 0u64;
         let mut i = self.pos;
         for shift in (0..70).step_by(7) {
             let Some(&b) = self.buf.get(i) else {
-                return Err(self.err("truncated varint"));
+                return Err(Bad::TruncatedVarint);
             };
             i += 1;
             value |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
@@ -302,18 +343,19 @@ impl<'a> Reader<'a> {
                 return Ok(value);
             }
         }
-        Err(self.err("varint longer than 10 bytes"))
+        Err(Bad::LongVarint)
     }
 
     /// A length-delimited value: the bytes, borrowed.
     #[inline(always)]
-    fn bytes(&mut self) -> Result<&'a [u8], ViewError> {
+    fn bytes(&mut self) -> Result<&'a [u8], Bad> {
         let at = self.pos;
         let len = self.varint()?;
+        // `pos <= buf.len()` always, and `len` is compared before any addition.
         let rest = self.buf.len() - self.pos;
         if len > rest as u64 {
             self.pos = at;
-            return Err(self.err("length past end of message"));
+            return Err(Bad::PastEnd);
         }
         let end = self.pos + len as usize;
         match self.buf.get(self.pos..end) {
@@ -323,13 +365,13 @@ impl<'a> Reader<'a> {
             }
             None => {
                 self.pos = at;
-                Err(self.err("length past end of message"))
+                Err(Bad::PastEnd)
             }
         }
     }
 
     #[inline(always)]
-    fn fixed32(&mut self) -> Result<u32, ViewError> {
+    fn fixed32(&mut self) -> Result<u32, Bad> {
         let end = self.pos.saturating_add(4);
         match self
             .buf
@@ -340,26 +382,26 @@ impl<'a> Reader<'a> {
                 self.pos = end;
                 Ok(u32::from_le_bytes(b))
             }
-            None => Err(self.err("truncated fixed32")),
+            None => Err(Bad::TruncatedFixed32),
         }
     }
 
     /// Skips the value of a field we do not read, by its wire type.
     #[inline(never)]
-    fn skip(&mut self, key: u64) -> Result<(), ViewError> {
+    fn skip(&mut self, key: u64) -> Result<(), Bad> {
         match key & 7 {
             VARINT => self.varint().map(drop),
-            I64 => self.skip_fixed(8, "truncated fixed64"),
+            I64 => self.skip_fixed(8, Bad::TruncatedFixed64),
             LEN => self.bytes().map(drop),
-            I32 => self.skip_fixed(4, "truncated fixed32"),
-            SGROUP | EGROUP => Err(self.err("group wire type (deprecated)")),
-            _ => Err(self.err("invalid wire type")),
+            I32 => self.skip_fixed(4, Bad::TruncatedFixed32),
+            SGROUP | EGROUP => Err(Bad::Group),
+            _ => Err(Bad::WireType),
         }
     }
 
-    fn skip_fixed(&mut self, n: usize, what: &'static str) -> Result<(), ViewError> {
+    fn skip_fixed(&mut self, n: usize, bad: Bad) -> Result<(), Bad> {
         if self.buf.len() - self.pos < n {
-            return Err(self.err(what));
+            return Err(bad);
         }
         self.pos += n;
         Ok(())
