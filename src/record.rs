@@ -193,10 +193,12 @@ impl<'a> Record<'a> {
             kind: view.kind,
             ..Record::default()
         };
-        let m = match (message, view.message()) {
-            (Some(m), _) => *m,
-            (None, Some(parsed)) => parsed?,
-            (None, None) => return Ok(r),
+        let m = match message {
+            Some(m) => *m,
+            None => match view.message() {
+                Some(parsed) => parsed?,
+                None => return Ok(r),
+            },
         };
         r.message_type = m.message_type;
         r.socket_family = m.socket_family;

@@ -112,14 +112,15 @@ impl<'a> DnstapView<'a> {
         let mut view = DnstapView::default();
         let scanned = (|| -> Result<(), Bad> {
             while !r.at_end() {
-                let key = r.key()?;
+                let at = r.pos;
+                let key = r.varint()?;
                 match key {
                     DNSTAP_MESSAGE => view.message = Some(r.bytes()?),
                     DNSTAP_TYPE => view.kind = Some(r.varint()? as u32),
                     DNSTAP_IDENTITY => view.identity = Some(r.bytes()?),
                     DNSTAP_VERSION => view.version = Some(r.bytes()?),
                     DNSTAP_EXTRA => view.extra = Some(r.bytes()?),
-                    _ => r.skip(key)?,
+                    _ => r.skip(at, key)?,
                 }
             }
             Ok(())
@@ -161,7 +162,8 @@ impl<'a> MessageView<'a> {
         let mut m = MessageView::default();
         let scanned = (|| -> Result<(), Bad> {
             while !r.at_end() {
-                let key = r.key()?;
+                let at = r.pos;
+                let key = r.varint()?;
                 // PERF: one match on the whole key (benches/dnstap.rs "view"): the compiler
                 // turns it into a jump table over the 1-byte keys dnstap senders use.
                 match key {
@@ -181,7 +183,7 @@ impl<'a> MessageView<'a> {
                     MSG_RESPONSE_MESSAGE => m.response_message = Some(r.bytes()?),
                     MSG_POLICY => m.policy = Some(r.bytes()?),
                     MSG_HTTP_PROTOCOL => m.http_protocol = Some(r.varint()? as u32),
-                    _ => r.skip(key)?,
+                    _ => r.skip(at, key)?,
                 }
             }
             Ok(())
@@ -225,14 +227,15 @@ impl<'a> PolicyView<'a> {
         let mut p = PolicyView::default();
         let scanned = (|| -> Result<(), Bad> {
             while !r.at_end() {
-                let key = r.key()?;
+                let at = r.pos;
+                let key = r.varint()?;
                 match key {
                     POLICY_TYPE => p.kind = Some(r.bytes()?),
                     POLICY_RULE => p.rule = Some(r.bytes()?),
                     POLICY_ACTION => p.action = Some(r.varint()? as u32),
                     POLICY_MATCH => p.matched = Some(r.varint()? as u32),
                     POLICY_VALUE => p.value = Some(r.bytes()?),
-                    _ => r.skip(key)?,
+                    _ => r.skip(at, key)?,
                 }
             }
             Ok(())
@@ -299,20 +302,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A field key, checked: field number 1 ..= 2^29-1 (as protobuf requires; this also keeps
-    /// the key within 32 bits, as quick-protobuf reads it).
-    #[inline(always)]
-    fn key(&mut self) -> Result<u64, Bad> {
-        let at = self.pos;
-        let key = self.varint()?;
-        let field = key >> 3;
-        if field == 0 || field > MAX_FIELD_NUMBER {
-            self.pos = at;
-            return Err(Bad::FieldNumber);
-        }
-        Ok(key)
-    }
-
     /// One varint, up to 64 bits; bits past 64 in the tenth byte are ignored.
     #[inline(always)]
     fn varint(&mut self) -> Result<u64, Bad> {
@@ -324,26 +313,12 @@ impl<'a> Reader<'a> {
                 self.pos += 1;
                 Ok(u64::from(b))
             }
-            _ => self.varint_slow(),
-        }
-    }
-
-    #[inline(never)]
-    fn varint_slow(&mut self) -> Result<u64, Bad> {
-        let mut value = 0u64;
-        let mut i = self.pos;
-        for shift in (0..70).step_by(7) {
-            let Some(&b) = self.buf.get(i) else {
-                return Err(Bad::TruncatedVarint);
-            };
-            i += 1;
-            value |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
-            if b < 0x80 {
-                self.pos = i;
-                return Ok(value);
+            _ => {
+                let (value, end) = varint_slow(self.buf, self.pos)?;
+                self.pos = end;
+                Ok(value)
             }
         }
-        Err(Bad::LongVarint)
     }
 
     /// A length-delimited value: the bytes, borrowed.
@@ -386,25 +361,68 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Skips the value of a field we do not read, by its wire type.
-    #[inline(never)]
-    fn skip(&mut self, key: u64) -> Result<(), Bad> {
-        match key & 7 {
-            VARINT => self.varint().map(drop),
-            I64 => self.skip_fixed(8, Bad::TruncatedFixed64),
-            LEN => self.bytes().map(drop),
-            I32 => self.skip_fixed(4, Bad::TruncatedFixed32),
-            SGROUP | EGROUP => Err(Bad::Group),
-            _ => Err(Bad::WireType),
+    /// Checks the key of a field we do not read, which started at `at`, and skips its value.
+    /// A key needs checking only here: the keys we match on are valid by construction.
+    /// Field numbers must be 1 ..= 2^29-1 (protobuf's rule; it also keeps every key within the
+    /// 32 bits quick-protobuf reads).
+    #[inline(always)]
+    fn skip(&mut self, at: usize, key: u64) -> Result<(), Bad> {
+        let field = key >> 3;
+        if field == 0 || field > MAX_FIELD_NUMBER {
+            self.pos = at;
+            return Err(Bad::FieldNumber);
+        }
+        self.pos = skip(self.buf, self.pos, key)?;
+        Ok(())
+    }
+}
+
+// PERF: the rare paths are free functions of (buf, pos), not `&mut Reader` methods, so the
+// reader does not escape to memory and `pos` stays in a register in the scan loops
+// (benches/dnstap.rs "view").
+
+/// A varint of 2 to 10 bytes at `pos`: its value and the position after it.
+#[inline(never)]
+fn varint_slow(buf: &[u8], pos: usize) -> Result<(u64, usize), Bad> {
+    let mut value = 0u64;
+    let mut i = pos;
+    for shift in (0..70).step_by(7) {
+        let Some(&b) = buf.get(i) else {
+            return Err(Bad::TruncatedVarint);
+        };
+        i += 1;
+        value |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+        if b < 0x80 {
+            return Ok((value, i));
         }
     }
+    Err(Bad::LongVarint)
+}
 
-    fn skip_fixed(&mut self, n: usize, bad: Bad) -> Result<(), Bad> {
-        if self.buf.len() - self.pos < n {
-            return Err(bad);
+/// Skips the value of field `key` at `pos`; the position after it.
+#[inline(never)]
+fn skip(buf: &[u8], pos: usize, key: u64) -> Result<usize, Bad> {
+    let fixed = |n: usize, bad: Bad| {
+        if buf.len() - pos < n {
+            Err(bad)
+        } else {
+            Ok(pos + n)
         }
-        self.pos += n;
-        Ok(())
+    };
+    match key & 7 {
+        VARINT => varint_slow(buf, pos).map(|(_, end)| end),
+        I64 => fixed(8, Bad::TruncatedFixed64),
+        LEN => {
+            let (len, start) = varint_slow(buf, pos)?;
+            if len > (buf.len() - start) as u64 {
+                Err(Bad::PastEnd)
+            } else {
+                Ok(start + len as usize)
+            }
+        }
+        I32 => fixed(4, Bad::TruncatedFixed32),
+        SGROUP | EGROUP => Err(Bad::Group),
+        _ => Err(Bad::WireType),
     }
 }
 
