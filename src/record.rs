@@ -612,6 +612,26 @@ mod tests {
     }
 
     #[test]
+    fn from_views_uses_the_message_view_it_is_given() {
+        // Dnstap { message: Message { type: CLIENT_QUERY } }
+        let payload = [0x72, 0x02, 0x08, 0x05];
+        let v = DnstapView::parse(&payload).unwrap();
+        let given = MessageView {
+            message_type: Some(6),
+            query_port: Some(53),
+            ..Default::default()
+        };
+        let r = Record::fields_from_views(&v, Some(&given)).unwrap();
+        assert_eq!((r.message_type, r.query_port), (Some(6), Some(53)));
+        let r = Record::fields_from_views(&v, None).unwrap();
+        assert_eq!((r.message_type, r.query_port), (Some(5), None));
+        // No message at all: only the top level.
+        let r =
+            Record::fields_from_views(&DnstapView::parse(&[0x78, 0x01]).unwrap(), None).unwrap();
+        assert_eq!((r.kind, r.message_type), (Some(1), None));
+    }
+
+    #[test]
     fn broken_policy_fails_both_readers() {
         // Message { type: 1, policy: <field 1, length 5, 1 byte> }
         let msg = [0x08, 0x01, 0x7a, 0x03, 0x0a, 0x05, b'x'];
