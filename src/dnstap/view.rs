@@ -160,36 +160,73 @@ impl<'a> MessageView<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<MessageView<'a>, ViewError> {
         let mut r = Reader::new(buf);
         let mut m = MessageView::default();
-        let scanned = (|| -> Result<(), Bad> {
-            while !r.at_end() {
-                let at = r.pos;
-                let key = r.varint()?;
-                // PERF: one match on the whole key (benches/dnstap.rs "view"): the compiler
-                // turns it into a jump table over the 1-byte keys dnstap senders use.
-                match key {
-                    MSG_TYPE => m.message_type = Some(r.varint()? as u32),
-                    MSG_SOCKET_FAMILY => m.socket_family = Some(r.varint()? as u32),
-                    MSG_SOCKET_PROTOCOL => m.socket_protocol = Some(r.varint()? as u32),
-                    MSG_QUERY_ADDRESS => m.query_address = Some(r.bytes()?),
-                    MSG_RESPONSE_ADDRESS => m.response_address = Some(r.bytes()?),
-                    MSG_QUERY_PORT => m.query_port = Some(r.varint()? as u32),
-                    MSG_RESPONSE_PORT => m.response_port = Some(r.varint()? as u32),
-                    MSG_QUERY_TIME_SEC => m.query_time_sec = Some(r.varint()?),
-                    MSG_QUERY_TIME_NSEC => m.query_time_nsec = Some(r.fixed32()?),
-                    MSG_QUERY_MESSAGE => m.query_message = Some(r.bytes()?),
-                    MSG_QUERY_ZONE => m.query_zone = Some(r.bytes()?),
-                    MSG_RESPONSE_TIME_SEC => m.response_time_sec = Some(r.varint()?),
-                    MSG_RESPONSE_TIME_NSEC => m.response_time_nsec = Some(r.fixed32()?),
-                    MSG_RESPONSE_MESSAGE => m.response_message = Some(r.bytes()?),
-                    MSG_POLICY => m.policy = Some(r.bytes()?),
-                    MSG_HTTP_PROTOCOL => m.http_protocol = Some(r.varint()? as u32),
-                    _ => r.skip(at, key)?,
+        match m.scan(&mut r) {
+            Ok(()) => Ok(m),
+            Err(bad) => Err(r.error(bad)),
+        }
+    }
+
+    fn scan(&mut self, r: &mut Reader<'a>) -> Result<(), Bad> {
+        // PERF: senders write the fields in field-number order (all the lab's servers do),
+        // so expect each key in turn: a row of well-predicted compares instead of one
+        // indirect jump per field (benches/dnstap.rs "view"). Whatever does not fit (a
+        // field out of order, repeated, or unknown) goes to the general loop below, which
+        // gives the same result in any order. Measured: view 51 -> 48.5 ns/msg.
+        let (mut at, mut key) = r.next_key()?;
+        macro_rules! in_order {
+            ($key:ident, $field:ident, $read:expr) => {
+                if key == $key {
+                    self.$field = Some($read);
+                    (at, key) = r.next_key()?;
                 }
-            }
-            Ok(())
-        })();
-        scanned.map_err(|bad| r.error(bad))?;
-        Ok(m)
+            };
+        }
+        in_order!(MSG_TYPE, message_type, r.varint()? as u32);
+        in_order!(MSG_SOCKET_FAMILY, socket_family, r.varint()? as u32);
+        in_order!(MSG_SOCKET_PROTOCOL, socket_protocol, r.varint()? as u32);
+        in_order!(MSG_QUERY_ADDRESS, query_address, r.bytes()?);
+        in_order!(MSG_RESPONSE_ADDRESS, response_address, r.bytes()?);
+        in_order!(MSG_QUERY_PORT, query_port, r.varint()? as u32);
+        in_order!(MSG_RESPONSE_PORT, response_port, r.varint()? as u32);
+        in_order!(MSG_QUERY_TIME_SEC, query_time_sec, r.varint()?);
+        in_order!(MSG_QUERY_TIME_NSEC, query_time_nsec, r.fixed32()?);
+        in_order!(MSG_QUERY_MESSAGE, query_message, r.bytes()?);
+        in_order!(MSG_QUERY_ZONE, query_zone, r.bytes()?);
+        in_order!(MSG_RESPONSE_TIME_SEC, response_time_sec, r.varint()?);
+        in_order!(MSG_RESPONSE_TIME_NSEC, response_time_nsec, r.fixed32()?);
+        in_order!(MSG_RESPONSE_MESSAGE, response_message, r.bytes()?);
+        in_order!(MSG_POLICY, policy, r.bytes()?);
+        in_order!(MSG_HTTP_PROTOCOL, http_protocol, r.varint()? as u32);
+        while at < r.buf.len() {
+            self.field(r, at, key)?;
+            (at, key) = r.next_key()?;
+        }
+        Ok(())
+    }
+
+    /// One field of any key, in any order.
+    #[inline(never)]
+    fn field(&mut self, r: &mut Reader<'a>, at: usize, key: u64) -> Result<(), Bad> {
+        match key {
+            MSG_TYPE => self.message_type = Some(r.varint()? as u32),
+            MSG_SOCKET_FAMILY => self.socket_family = Some(r.varint()? as u32),
+            MSG_SOCKET_PROTOCOL => self.socket_protocol = Some(r.varint()? as u32),
+            MSG_QUERY_ADDRESS => self.query_address = Some(r.bytes()?),
+            MSG_RESPONSE_ADDRESS => self.response_address = Some(r.bytes()?),
+            MSG_QUERY_PORT => self.query_port = Some(r.varint()? as u32),
+            MSG_RESPONSE_PORT => self.response_port = Some(r.varint()? as u32),
+            MSG_QUERY_TIME_SEC => self.query_time_sec = Some(r.varint()?),
+            MSG_QUERY_TIME_NSEC => self.query_time_nsec = Some(r.fixed32()?),
+            MSG_QUERY_MESSAGE => self.query_message = Some(r.bytes()?),
+            MSG_QUERY_ZONE => self.query_zone = Some(r.bytes()?),
+            MSG_RESPONSE_TIME_SEC => self.response_time_sec = Some(r.varint()?),
+            MSG_RESPONSE_TIME_NSEC => self.response_time_nsec = Some(r.fixed32()?),
+            MSG_RESPONSE_MESSAGE => self.response_message = Some(r.bytes()?),
+            MSG_POLICY => self.policy = Some(r.bytes()?),
+            MSG_HTTP_PROTOCOL => self.http_protocol = Some(r.varint()? as u32),
+            _ => r.skip(at, key)?,
+        }
+        Ok(())
     }
 
     /// The DNS message this dnstap message is about: `query_message` for query types,
@@ -300,6 +337,17 @@ impl<'a> Reader<'a> {
             what: bad.what(),
             offset: self.pos,
         }
+    }
+
+    /// Where the next key starts and the key; `(buf.len(), 0)` at the end of the message
+    /// (0 is never a valid key, so it matches no field).
+    #[inline(always)]
+    fn next_key(&mut self) -> Result<(usize, u64), Bad> {
+        let at = self.pos;
+        if at >= self.buf.len() {
+            return Ok((at, 0));
+        }
+        Ok((at, self.varint()?))
     }
 
     /// One varint, up to 64 bits; bits past 64 in the tenth byte are ignored.
