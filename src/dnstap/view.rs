@@ -511,7 +511,8 @@ mod tests {
         out.extend_from_slice(&v.to_le_bytes());
     }
 
-    fn full_message() -> Vec<u8> {
+    /// Every Message field once, each encoded on its own, in field-number order.
+    fn full_message_fields() -> Vec<Vec<u8>> {
         let mut policy = Vec::new();
         f_bytes(1, b"RPZ", &mut policy);
         f_bytes(2, b"\x03bad\x07example\x00", &mut policy);
@@ -519,24 +520,111 @@ mod tests {
         f_varint(4, 2, &mut policy);
         f_bytes(5, &[10, 0, 0, 1], &mut policy);
 
-        let mut m = Vec::new();
-        f_varint(1, 6, &mut m);
-        f_varint(2, 2, &mut m);
-        f_varint(3, 4, &mut m);
-        f_bytes(4, &[0u8; 16], &mut m);
-        f_bytes(5, &[1u8; 16], &mut m);
-        f_varint(6, 53000, &mut m);
-        f_varint(7, 443, &mut m);
-        f_varint(8, 1_700_000_000, &mut m);
-        f_fixed32(9, 123_456_789, &mut m);
-        f_bytes(10, b"query", &mut m);
-        f_bytes(11, b"\x07example\x00", &mut m);
-        f_varint(12, 1_700_000_001, &mut m);
-        f_fixed32(13, 987_654_321, &mut m);
-        f_bytes(14, b"response", &mut m);
-        f_bytes(15, &policy, &mut m);
-        f_varint(16, 2, &mut m);
-        m
+        let mut fields = Vec::new();
+        fields.push({
+            let mut f = Vec::new();
+            f_varint(1, 6, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_varint(2, 2, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_varint(3, 4, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_bytes(4, &[0u8; 16], &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_bytes(5, &[1u8; 16], &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_varint(6, 53000, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_varint(7, 443, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_varint(8, 1_700_000_000, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_fixed32(9, 123_456_789, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_bytes(10, b"query", &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_bytes(11, b"\x07example\x00", &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_varint(12, 1_700_000_001, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_fixed32(13, 987_654_321, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_bytes(14, b"response", &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_bytes(15, &policy, &mut f);
+            f
+        });
+        fields.push({
+            let mut f = Vec::new();
+            f_varint(16, 2, &mut f);
+            f
+        });
+        fields
+    }
+
+    fn full_message() -> Vec<u8> {
+        full_message_fields().concat()
+    }
+
+    #[test]
+    fn field_order_and_subsets_do_not_matter() {
+        let fields = full_message_fields();
+        let mut rng = XorShift(7);
+        for _ in 0..2000 {
+            // A random subset, in order (the fast path) and shuffled (the general loop).
+            let subset: Vec<&Vec<u8>> = fields.iter().filter(|_| rng.next() % 3 != 0).collect();
+            let mut shuffled = subset.clone();
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+            }
+            let in_order: Vec<u8> = subset.into_iter().flatten().copied().collect();
+            let any_order: Vec<u8> = shuffled.into_iter().flatten().copied().collect();
+            let a = MessageView::parse(&in_order).unwrap();
+            let b = MessageView::parse(&any_order).unwrap();
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
     }
 
     #[test]
