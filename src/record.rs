@@ -186,38 +186,40 @@ impl<'a> Record<'a> {
         view: &DnstapView<'a>,
         message: Option<&MessageView<'a>>,
     ) -> Result<Record<'a>, DecodeError> {
-        let mut r = Record {
+        // Borrow the caller's message view rather than copy its 192 bytes.
+        let parsed;
+        let m: &MessageView<'a> = match message {
+            Some(m) => m,
+            None => {
+                parsed = view.message().transpose()?.unwrap_or_default();
+                &parsed
+            }
+        };
+        let policy = match m.policy() {
+            Some(p) => Some(Policy::from(p?)),
+            None => None,
+        };
+        Ok(Record {
             identity: view.identity,
             version: view.version,
             extra: view.extra,
             kind: view.kind,
-            ..Record::default()
-        };
-        let m = match message {
-            Some(m) => *m,
-            None => match view.message() {
-                Some(parsed) => parsed?,
-                None => return Ok(r),
-            },
-        };
-        r.message_type = m.message_type;
-        r.socket_family = m.socket_family;
-        r.socket_protocol = m.socket_protocol;
-        r.query_address = m.query_address;
-        r.response_address = m.response_address;
-        r.query_port = m.query_port;
-        r.response_port = m.response_port;
-        r.query_time = Timestamp::from_fields(m.query_time_sec, m.query_time_nsec);
-        r.response_time = Timestamp::from_fields(m.response_time_sec, m.response_time_nsec);
-        r.query_message = m.query_message;
-        r.response_message = m.response_message;
-        r.query_zone = m.query_zone;
-        r.http_protocol = m.http_protocol;
-        r.policy = match m.policy() {
-            Some(p) => Some(Policy::from(p?)),
-            None => None,
-        };
-        Ok(r)
+            message_type: m.message_type,
+            socket_family: m.socket_family,
+            socket_protocol: m.socket_protocol,
+            query_address: m.query_address,
+            response_address: m.response_address,
+            query_port: m.query_port,
+            response_port: m.response_port,
+            query_time: Timestamp::from_fields(m.query_time_sec, m.query_time_nsec),
+            response_time: Timestamp::from_fields(m.response_time_sec, m.response_time_nsec),
+            query_message: m.query_message,
+            response_message: m.response_message,
+            query_zone: m.query_zone,
+            policy,
+            http_protocol: m.http_protocol,
+            dns: None,
+        })
     }
 
     /// The DNS message the record is about: `query_message` for query types,

@@ -129,6 +129,7 @@ impl<'a> DnstapView<'a> {
         Ok(view)
     }
 
+    #[inline]
     pub fn message(&self) -> Option<Result<MessageView<'a>, ViewError>> {
         self.message.map(MessageView::parse)
     }
@@ -157,6 +158,10 @@ pub struct MessageView<'a> {
 
 impl<'a> MessageView<'a> {
     /// Scans a `Message` (the bytes of `Dnstap.message`) once.
+    // PERF: inline, with the scan itself out of line, so the 192-byte view is built in the
+    // caller's frame instead of being copied out through `Result` and `Option` (memcpy was a
+    // quarter of the profile; benches/dnstap.rs "view": 45 -> 39 ns/msg).
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<MessageView<'a>, ViewError> {
         let mut r = Reader::new(buf);
         let mut m = MessageView::default();
@@ -166,6 +171,7 @@ impl<'a> MessageView<'a> {
         }
     }
 
+    #[inline(never)]
     fn scan(&mut self, r: &mut Reader<'a>) -> Result<(), Bad> {
         // PERF: senders write the fields in field-number order (all the lab's servers do),
         // so expect each key in turn: a row of well-predicted compares instead of one
@@ -429,20 +435,23 @@ impl<'a> Reader<'a> {
 // reader does not escape to memory and `pos` stays in a register in the scan loops
 // (benches/dnstap.rs "view").
 
-/// A varint of 2 to 10 bytes at `pos`: its value and the position after it.
+/// A varint of 1 to 10 bytes at `pos`: its value and the position after it.
 #[inline(never)]
 fn varint_slow(buf: &[u8], pos: usize) -> Result<(u64, usize), Bad> {
     let mut value = 0u64;
     let mut i = pos;
-    for shift in (0..70).step_by(7) {
+    // Shifts 0, 7, .., 63: ten bytes at most; the tenth byte's bits past 64 fall off.
+    let mut shift = 0;
+    while shift < 64 {
         let Some(&b) = buf.get(i) else {
             return Err(Bad::TruncatedVarint);
         };
         i += 1;
-        value |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+        value |= u64::from(b & 0x7f) << shift;
         if b < 0x80 {
             return Ok((value, i));
         }
+        shift += 7;
     }
     Err(Bad::LongVarint)
 }
