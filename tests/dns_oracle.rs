@@ -12,6 +12,7 @@ mod dns_helper;
 use dnstap_receiver::dns::{rdata, types, MessageView, Section};
 use domain::base::iana::Rtype;
 use domain::base::name::ParsedName;
+use domain::base::opt::UnknownOptData;
 use domain::base::zonefile_fmt::{DisplayKind, ZonefileFmt};
 use domain::base::Message;
 use domain::rdata::AllRecordData;
@@ -147,6 +148,7 @@ fn captures_match_domain_crate() {
     );
     let mut mismatches = Vec::new();
     let mut records = 0usize;
+    let mut edns_options = 0usize;
     for (file, m) in &msgs {
         let ours = MessageView::parse(m);
         let theirs = Message::from_slice(m);
@@ -219,6 +221,27 @@ fn captures_match_domain_crate() {
                 b.is_some()
             )),
         }
+        match (v.edns(), o.opt()) {
+            (None, None) => {}
+            (Some(Ok(e)), Some(oe)) => {
+                let ours = (e.udp_size, e.version, e.dnssec_ok());
+                let theirs = (oe.udp_payload_size(), oe.version(), oe.dnssec_ok());
+                let our_opts: Vec<(u16, Vec<u8>)> = e
+                    .options()
+                    .map(|x| x.map(|x| (x.code, x.data.to_vec())).unwrap())
+                    .collect();
+                let their_opts: Vec<(u16, Vec<u8>)> = oe
+                    .opt()
+                    .iter::<UnknownOptData<_>>()
+                    .map(|x| x.map(|x| (x.code().to_int(), x.data().to_vec())).unwrap())
+                    .collect();
+                if ours != theirs || our_opts != their_opts {
+                    mismatches.push(format!("{file}: edns {ours:?} vs {theirs:?}"));
+                }
+                edns_options += our_opts.len();
+            }
+            (a, b) => mismatches.push(format!("{file}: edns {a:?} vs {:?}", b.is_some())),
+        }
         if v.rcode() != o.opt_rcode().to_int() {
             mismatches.push(format!("{file}: rcode {} vs {}", v.rcode(), o.opt_rcode()));
         }
@@ -238,7 +261,10 @@ fn captures_match_domain_crate() {
             (a, b) => mismatches.push(format!("{file}: records ours {a:?}\n theirs {b:?}")),
         }
     }
-    eprintln!("{} messages, {records} records compared", msgs.len());
+    eprintln!(
+        "{} messages, {records} records, {edns_options} EDNS options compared",
+        msgs.len()
+    );
     for m in mismatches.iter().take(40) {
         eprintln!("{m}");
     }
