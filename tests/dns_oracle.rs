@@ -25,13 +25,7 @@ fn ours_records(v: &MessageView<'_>) -> Result<Vec<String>, String> {
             continue;
         }
         let mut line = Vec::new();
-        rr.name.write_presentation(&mut line);
-        line.extend_from_slice(format!(" {} ", rr.ttl).as_bytes());
-        types::write_class(rr.class, &mut line);
-        line.push(b' ');
-        types::write_rtype(rr.rtype, &mut line);
-        line.push(b' ');
-        rdata::write_presentation(v.msg, rr.rtype, rr.rdata.clone(), &mut line)
+        rr.write_presentation(v.msg, &mut line)
             .map_err(|e| format!("{e}"))?;
         out.push(String::from_utf8_lossy(&line).into_owned());
     }
