@@ -23,7 +23,7 @@ const MAX_POINTERS: usize = 128;
 /// Invariant: the bytes from `start` (following pointers) form a name that passed
 /// [`Name::parse`]: every label is inside `msg`, the wire length is at most 255 and every
 /// pointer points strictly before the label sequence it interrupts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Name<'a> {
     msg: &'a [u8],
     start: usize,
@@ -166,6 +166,15 @@ impl<'a> Name<'a> {
                 _ => return false,
             }
         }
+    }
+}
+
+/// Shows the presentation form (`Name("www.example.test.")`), not the whole message.
+impl std::fmt::Debug for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut v = Vec::new();
+        self.write_presentation(&mut v);
+        f.debug_tuple("Name").field(&String::from_utf8_lossy(&v)).finish()
     }
 }
 
