@@ -229,6 +229,20 @@ fn captures_match_domain_crate() {
                     .iter::<UnknownOptData<_>>()
                     .map(|x| x.map(|x| (x.code().to_int(), x.data().to_vec())).unwrap())
                     .collect();
+                // COOKIE is the option the lab servers send; compare its text too. domain
+                // prints upper-case hex, we print lower case as dig does: case is ignored.
+                let our_cookie = e.options().flatten().find(|x| x.code == 10).map(|x| {
+                    let mut t = Vec::new();
+                    x.write_value(&mut t).unwrap();
+                    String::from_utf8(t).unwrap()
+                });
+                let their_cookie = oe
+                    .opt()
+                    .cookie()
+                    .map(|c| c.to_string().to_ascii_lowercase());
+                if our_cookie != their_cookie {
+                    mismatches.push(format!("{file}: cookie {our_cookie:?} vs {their_cookie:?}"));
+                }
                 if ours != theirs || our_opts != their_opts {
                     mismatches.push(format!("{file}: edns {ours:?} vs {theirs:?}"));
                 }
