@@ -723,6 +723,24 @@ mod tests {
     }
 
     #[test]
+    fn naptr_rp_afsdb() {
+        let naptr = cat(&[
+            &[0, 100, 0, 10],
+            b"\x01U\x07E2U+sip\x1c!^.*$!sip:info@example.test!",
+            &[0],
+        ]);
+        assert_eq!(
+            show(35, &naptr).unwrap(),
+            r#"100 10 "U" "E2U+sip" "!^.*$!sip:info@example.test!" ."#
+        );
+        all_prefixes_fail(35, &naptr);
+        let rp = cat(&[&[5], b"admin", &[0xc0, 12], &[0]]);
+        assert_eq!(show(17, &rp).unwrap(), "admin.example.test. .");
+        all_prefixes_fail(17, &rp);
+        assert_eq!(show(18, &[0, 1, 0xc0, 12]).unwrap(), "1 example.test.");
+    }
+
+    #[test]
     fn sshfp_tlsa() {
         assert_eq!(show(44, &[1, 2, 0xde, 0xad]).unwrap(), "1 2 DEAD");
         assert_eq!(show(44, &[1, 2]).unwrap(), r"\# 2 0102");
