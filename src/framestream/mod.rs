@@ -228,6 +228,7 @@ impl Decoder {
                 consumed: 0,
                 event: Event::NeedMore,
             }),
+            // Reached only when the fast path is bypassed (tests use this path as its reference).
             Ok(Next::Data { len }) => {
                 let end = 4 + len as usize;
                 self.offset += end as u64;
@@ -432,8 +433,14 @@ mod tests {
 
     /// Drives `decoder` like the I/O layer does: the stream arrives in `chunks` (sizes; the
     /// rest in one last read), undecoded bytes are kept, `on_eof` at the end. Checks the
-    /// `consumed` and `bytes_needed` invariants on every call.
-    fn drive(config: DecoderConfig, stream: &[u8], chunks: &[usize]) -> Transcript {
+    /// `consumed` and `bytes_needed` invariants on every call. `slow_only` bypasses the
+    /// data-frame fast path, so the general path serves as its reference.
+    fn drive_with(
+        config: DecoderConfig,
+        stream: &[u8],
+        chunks: &[usize],
+        slow_only: bool,
+    ) -> Transcript {
         let mut dec = Decoder::new(config);
         let mut pending: Vec<u8> = Vec::new();
         let mut events = Vec::new();
@@ -448,7 +455,12 @@ mod tests {
             loop {
                 let needed = dec.bytes_needed(&pending);
                 let before = dec.offset();
-                match dec.decode(&pending, &mut reply) {
+                let step = if slow_only {
+                    dec.decode_slow(&pending, &mut reply)
+                } else {
+                    dec.decode(&pending, &mut reply)
+                };
+                match step {
                     Err(e) => {
                         return Transcript {
                             events,
@@ -483,6 +495,10 @@ mod tests {
         }
         let end = dec.on_eof(pending.len());
         Transcript { events, reply, end }
+    }
+
+    fn drive(config: DecoderConfig, stream: &[u8], chunks: &[usize]) -> Transcript {
+        drive_with(config, stream, chunks, false)
     }
 
     fn one_shot(stream: &[u8]) -> Transcript {
@@ -902,6 +918,11 @@ mod tests {
                 max_data_frame: [1, 30, 300, 1 << 20][round % 4],
             };
             let whole = drive(config, &stream, &[]);
+            assert_eq!(
+                drive_with(config, &stream, &[], true),
+                whole,
+                "fast path differs"
+            );
             let name = whole.end.as_ref().map_or_else(|e| e.kind.name(), |()| "ok");
             *outcomes.entry(name).or_insert(0) += 1;
             for _ in 0..4 {
