@@ -276,6 +276,8 @@ impl Decoder {
 
     /// The peer closed the connection. `unconsumed` is how many bytes were left undecoded.
     /// EOF without STOP after START is a clean end; EOF inside a frame or before START is not.
+    /// (A peer that connects and closes without sending a byte gets `EofBeforeStart` at
+    /// offset 0; the I/O layer may log that more quietly, e.g. for health probes.)
     pub fn on_eof(&self, unconsumed: usize) -> Result<(), Error> {
         let kind = match self.state {
             State::Data | State::Stopped if unconsumed == 0 => return Ok(()),
