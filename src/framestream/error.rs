@@ -284,16 +284,28 @@ mod tests {
             ErrorKind::DataFrameTooLarge { len: 9, limit: 8 },
             ErrorKind::ControlFrameTooLarge { len: 600 },
             ErrorKind::ControlFrameTooShort { len: 2 },
-            ErrorKind::MalformedControl { control: c, reason: "truncated field header" },
+            ErrorKind::MalformedControl {
+                control: c,
+                reason: "truncated field header",
+            },
             ErrorKind::UnknownControlType { value: 9 },
-            ErrorKind::UnexpectedControl { got: c, expected: "START" },
+            ErrorKind::UnexpectedControl {
+                got: c,
+                expected: "START",
+            },
             ErrorKind::DataBeforeStart { len: 3 },
             ErrorKind::UnexpectedDataFrame { len: 3 },
             ErrorKind::BytesAfterStop,
-            ErrorKind::ContentTypeMismatch { control: c, offered: 2 },
+            ErrorKind::ContentTypeMismatch {
+                control: c,
+                offered: 2,
+            },
             ErrorKind::EofMidFrame { pending: 5 },
             ErrorKind::EofBeforeStart { expected: "START" },
-            ErrorKind::SenderOutOfOrder { action: c, expected: "ACCEPT" },
+            ErrorKind::SenderOutOfOrder {
+                action: c,
+                expected: "ACCEPT",
+            },
             ErrorKind::AlreadyFailed,
         ];
         let mut names = std::collections::BTreeSet::new();
