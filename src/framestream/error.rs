@@ -70,7 +70,7 @@ pub enum ErrorKind {
     ContentTypeMismatch { control: ControlType, offered: u32 },
     /// The stream ended inside a frame; `pending` bytes of it had arrived.
     EofMidFrame { pending: usize },
-    /// The stream ended before START (or, sender side, before the handshake finished).
+    /// The stream ended before START.
     EofBeforeStart { expected: &'static str },
     /// Sender side: a `write_*` call out of order (a caller bug, reported instead of a panic).
     SenderOutOfOrder {
