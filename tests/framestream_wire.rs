@@ -182,21 +182,25 @@ fn wire_dumps_split_at_every_offset_of_the_handshake() {
 
 #[test]
 fn wire_dumps_in_random_size_reads() {
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        // xorshift64
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    for w in wire_dumps() {
-        for max_read in [1usize, 7, 64, 700, 4096, 65536] {
-            let sizes: Vec<usize> = (0..w.sender.len())
-                .map(|_| 1 + (next() % max_read as u64) as usize)
-                .collect();
-            let got = decode_in_reads(&w.sender, &mut sizes.into_iter());
-            check_against_reference(&w, &got, &format!("reads of 1..={max_read} bytes"));
+    let wires = wire_dumps();
+    for seed in [0x2545_f491_4f6c_dd1d_u64, 7, 0xdead_beef, 42] {
+        let mut state = seed;
+        let mut next = move || {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for w in &wires {
+            for max_read in [1usize, 7, 64, 700, 4096, 65536] {
+                let sizes: Vec<usize> = (0..w.sender.len())
+                    .map(|_| 1 + (next() % max_read as u64) as usize)
+                    .collect();
+                let got = decode_in_reads(&w.sender, &mut sizes.into_iter());
+                let how = format!("seed {seed:#x}, reads of 1..={max_read} bytes");
+                check_against_reference(w, &got, &how);
+            }
         }
     }
 }
