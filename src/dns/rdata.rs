@@ -12,7 +12,10 @@
 //! Choices where presentations differ between tools (documented for the formatters):
 //! hex is upper case (DS digests, SSHFP/TLSA data, NSEC3 salt, generic rdata: as dig and
 //! RFC 3597 print them); base64 and hex are written as one unbroken token; RRSIG times
-//! are always `YYYYMMDDHHmmSS`.
+//! are always `YYYYMMDDHHmmSS`; CAA tags, SVCB keys and TXT strings follow RFC 8659,
+//! RFC 9460 and dig. Empty rdata of a fixed-layout type is an error here: UPDATE
+//! deletions (class ANY/NONE, RFC 2136 §2.5) carry none, and only the caller knows the
+//! class.
 #![forbid(unsafe_code)]
 
 use super::name::Name;
