@@ -174,7 +174,9 @@ impl std::fmt::Debug for Name<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut v = Vec::new();
         self.write_presentation(&mut v);
-        f.debug_tuple("Name").field(&String::from_utf8_lossy(&v)).finish()
+        f.debug_tuple("Name")
+            .field(&String::from_utf8_lossy(&v))
+            .finish()
     }
 }
 
