@@ -1,5 +1,6 @@
 //! dnstap decoding on real frames (the lab's unbound capture, all message types unbound
-//! sends): the lazy view (prefilter path), and the two ways to build a `Record`.
+//! sends): the lazy view (prefilter path), the view plus the question name (what a qname
+//! prefilter needs), and the two ways to build a `Record`, with and without the DNS parse.
 //! Each iteration handles every frame of the capture once; throughput is in messages
 //! (`elements`) or payload bytes. ns/msg = time per iteration / number of frames.
 //!
@@ -9,6 +10,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dnstap_receiver::dns;
 use dnstap_receiver::dnstap::DnstapView;
 use dnstap_receiver::record::Record;
 
@@ -65,6 +67,44 @@ fn bench(c: &mut Criterion) {
                     let v = DnstapView::parse(black_box(f)).unwrap();
                     let m = v.message().unwrap().unwrap();
                     n = n.wrapping_add(m.message_type.unwrap_or(0));
+                }
+                n
+            })
+        });
+
+        g.bench_function("view + qname", |b| {
+            b.iter(|| {
+                let mut n = 0usize;
+                for f in &frames {
+                    let v = DnstapView::parse(black_box(f)).unwrap();
+                    let m = v.message().unwrap().unwrap();
+                    if let Some(Ok(msg)) = m.dns_message().map(dns::MessageView::parse) {
+                        n += msg.question.map_or(0, |q| q.name.wire_len());
+                    }
+                }
+                n
+            })
+        });
+
+        g.bench_function("decode (quick-protobuf, with dns)", |b| {
+            b.iter(|| {
+                let mut n = 0usize;
+                for f in &frames {
+                    let r = Record::decode(black_box(f)).unwrap();
+                    n = n.wrapping_add(r.dns.map_or(0, |d| d.map_or(0, |d| d.header.id as usize)));
+                }
+                n
+            })
+        });
+
+        g.bench_function("from_views (with dns)", |b| {
+            b.iter(|| {
+                let mut n = 0usize;
+                for f in &frames {
+                    let v = DnstapView::parse(black_box(f)).unwrap();
+                    let m = v.message().unwrap().unwrap();
+                    let r = Record::from_views(&v, Some(&m)).unwrap();
+                    n = n.wrapping_add(r.dns.map_or(0, |d| d.map_or(0, |d| d.header.id as usize)));
                 }
                 n
             })

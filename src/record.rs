@@ -477,6 +477,7 @@ mod tests {
         assert_eq!(a.query_zone, b.query_zone);
         assert_eq!(a.policy, b.policy);
         assert_eq!(a.http_protocol, b.http_protocol);
+        assert_eq!(format!("{:?}", a.dns), format!("{:?}", b.dns));
     }
 
     fn both(
@@ -485,10 +486,10 @@ mod tests {
         Result<Record<'_>, DecodeError>,
         Result<Record<'_>, DecodeError>,
     ) {
-        let decoded = Record::decode_fields(payload);
+        let decoded = Record::decode(payload);
         let viewed = DnstapView::parse(payload)
             .map_err(DecodeError::from)
-            .and_then(|v| Record::fields_from_views(&v, None));
+            .and_then(|v| Record::from_views(&v, None));
         (decoded, viewed)
     }
 
@@ -526,7 +527,7 @@ mod tests {
             // The message view given by the caller gives the same record.
             let v = DnstapView::parse(&payload).unwrap();
             if let Some(Ok(mv)) = v.message() {
-                assert_same(&decoded, &Record::fields_from_views(&v, Some(&mv)).unwrap());
+                assert_same(&decoded, &Record::from_views(&v, Some(&mv)).unwrap());
             }
         }
     }
@@ -631,6 +632,47 @@ mod tests {
         let r =
             Record::fields_from_views(&DnstapView::parse(&[0x78, 0x01]).unwrap(), None).unwrap();
         assert_eq!((r.kind, r.message_type), (Some(1), None));
+    }
+
+    #[test]
+    fn malformed_dns_does_not_fail_the_record() {
+        // RFC 1035 query for "example." A IN, id 0x1234, RD.
+        let query: &[u8] =
+            b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x00\x00\x01\x00\x01";
+        let encode = |query_message: &'static [u8], response_message: &'static [u8]| {
+            let d = pb::Dnstap {
+                type_pb: Some(1),
+                message: Some(pb::Message {
+                    type_pb: Some(6),
+                    query_message: Some(Cow::Borrowed(query_message)),
+                    response_message: Some(Cow::Borrowed(response_message)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            d.write_message(&mut Writer::new(&mut out)).unwrap();
+            out
+        };
+        // A response type: the response is the DNS message, broken here; the query is fine.
+        let payload = encode(query, b"\x12\x34\x81");
+        let (decoded, viewed) = both(&payload);
+        let (decoded, viewed) = (decoded.unwrap(), viewed.unwrap());
+        assert_same(&decoded, &viewed);
+        assert!(matches!(decoded.dns, Some(Err(_))), "{:?}", decoded.dns);
+        // The same with a good response: header and question parsed.
+        let payload = encode(b"junk", query);
+        let decoded = Record::decode(&payload).unwrap();
+        let dns = decoded.dns.clone().unwrap().unwrap();
+        assert_eq!(dns.header.id, 0x1234);
+        let mut name = Vec::new();
+        dns.question.unwrap().name.write_presentation(&mut name);
+        assert_eq!(name, b"example.");
+        let view = DnstapView::parse(&payload).unwrap();
+        assert_same(&decoded, &Record::from_views(&view, None).unwrap());
+        // No DNS message at all: no dns.
+        let r = Record::decode(&[0x72, 0x02, 0x08, 0x05]).unwrap();
+        assert!(r.dns.is_none());
     }
 
     #[test]

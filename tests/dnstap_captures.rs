@@ -1,7 +1,8 @@
 //! Decodes every message of the lab's real captures (bind, dnsdist, nsd, unbound over every
 //! transport) three ways and holds them to each other: `Record::decode` (quick-protobuf),
 //! `Record::from_views` (the lazy views), and the reference decoder, the `dnstap` CLI
-//! (`dnstap -r FILE -y`), whose YAML is parsed here just enough to compare the metadata.
+//! (`dnstap -r FILE -y`), whose YAML is parsed here just enough to compare the metadata and
+//! the question name. Frames come from the crate's own Frame Streams decoder.
 //!
 //! The lab is `$LAB_DIR` if set, else `$CARGO_MANIFEST_DIR/../shared/lab`; it is only read.
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dnstap_receiver::dnstap::{family_name, message_type_name, protocol_name, DnstapView};
+use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 use dnstap_receiver::record::{write_ip, Record, Timestamp};
 
 fn lab_dir() -> PathBuf {
@@ -31,28 +33,28 @@ fn captures() -> Vec<PathBuf> {
     files
 }
 
-/// The data frames of a Frame Streams file, minimally: each frame is a 4-byte big-endian
-/// length then that many bytes; length 0 escapes a control frame (4-byte length, body),
-/// which is skipped. Panics on a malformed file: the lab's files are not.
+/// The data frames of a Frame Streams file, through the crate's own decoder (a capture
+/// file is a unidirectional stream: START, data frames, STOP).
 fn data_frames(file: &[u8]) -> Vec<&[u8]> {
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut reply = Vec::new();
     let mut frames = Vec::new();
-    let mut rest = file;
-    let take = |rest: &mut &[u8]| -> usize {
-        let (len, tail) = rest.split_at(4);
-        *rest = tail;
-        u32::from_be_bytes(len.try_into().unwrap()) as usize
-    };
-    while !rest.is_empty() {
-        let len = take(&mut rest);
-        if len == 0 {
-            let control = take(&mut rest);
-            rest = &rest[control..];
-        } else {
-            let (payload, tail) = rest.split_at(len);
-            frames.push(payload);
-            rest = tail;
+    let mut pos = 0;
+    loop {
+        let rest = &file[pos..];
+        let step = decoder
+            .decode(rest, &mut reply)
+            .expect("lab captures are valid Frame Streams");
+        pos += step.consumed;
+        match step.event {
+            Event::Data { payload } => frames.push(&rest[payload]),
+            Event::Control => {}
+            Event::Finished => break,
+            Event::NeedMore => panic!("capture ends inside a frame at {pos}"),
         }
     }
+    assert_eq!(pos, file.len(), "bytes after STOP");
+    assert!(reply.is_empty(), "a unidirectional stream needs no reply");
     frames
 }
 
@@ -60,6 +62,8 @@ fn data_frames(file: &[u8]) -> Vec<&[u8]> {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Shown {
     fields: BTreeMap<String, String>,
+    /// Question name of each dumped DNS message, by block ("query_message", ...).
+    qnames: BTreeMap<String, String>,
 }
 
 fn reference_decode(file: &Path) -> Vec<Shown> {
@@ -93,10 +97,27 @@ fn reference_decode(file: &Path) -> Vec<Shown> {
 /// multi-line DNS message dumps (deeper indentation).
 fn parse_yaml_doc(doc: &str) -> Shown {
     let mut shown = Shown::default();
+    let mut block = String::new();
+    let mut in_question = false;
     for line in doc.lines() {
         let (prefix, body) = if let Some(body) = line.strip_prefix("  ") {
-            if body.starts_with(' ') {
+            if let Some(dump) = body.strip_prefix("  ") {
+                // Inside a DNS message dump: the line after ";; QUESTION SECTION:" is
+                // ";NAME<TAB>CLASS<TAB> TYPE".
+                if in_question {
+                    let name = dump
+                        .trim_start_matches(';')
+                        .split('\t')
+                        .next()
+                        .unwrap_or("");
+                    shown.qnames.insert(block.clone(), name.to_string());
+                }
+                in_question = dump == ";; QUESTION SECTION:";
                 continue;
+            }
+            in_question = false;
+            if let Some(key) = body.strip_suffix(": |") {
+                block = key.to_string();
             }
             ("message.", body)
         } else {
@@ -233,7 +254,10 @@ fn our_fields(r: &Record<'_>) -> Shown {
     if let Some(t) = r.response_time {
         put("message.response_time", timestamp_text(t));
     }
-    Shown { fields: f }
+    Shown {
+        fields: f,
+        qnames: BTreeMap::new(),
+    }
 }
 
 /// Field-by-field equality of the two builders (`dns` is compared by the dns tests).
@@ -305,7 +329,7 @@ fn assert_same(a: &Record<'_>, b: &Record<'_>, at: &str) {
 
 #[test]
 fn every_capture_matches_the_dnstap_cli() {
-    let mut total = 0;
+    let (mut total, mut qnames) = (0, 0);
     for path in captures() {
         let file = std::fs::read(&path).unwrap();
         let frames = data_frames(&file);
@@ -318,20 +342,36 @@ fn every_capture_matches_the_dnstap_cli() {
         );
         for (i, (payload, shown)) in frames.iter().zip(&reference).enumerate() {
             let at = format!("{name} message #{i}");
-            let decoded = Record::decode_fields(payload)
-                .unwrap_or_else(|e| panic!("{at}: decode failed: {e}"));
+            let decoded =
+                Record::decode(payload).unwrap_or_else(|e| panic!("{at}: decode failed: {e}"));
             let view = DnstapView::parse(payload).unwrap_or_else(|e| panic!("{at}: view: {e}"));
             let message = view
                 .message()
                 .map(|m| m.unwrap_or_else(|e| panic!("{at}: {e}")));
-            let viewed = Record::fields_from_views(&view, message.as_ref())
+            let viewed = Record::from_views(&view, message.as_ref())
                 .unwrap_or_else(|e| panic!("{at}: from_views failed: {e}"));
             assert_same(&decoded, &viewed, &at);
+            let ours = our_fields(&decoded);
+            assert_eq!(ours.fields, shown.fields, "{at}: differs from dnstap -r -y");
+            // The DNS message the builders chose, and its question name, against the CLI's
+            // dump of that same message.
+            let block = if decoded.dns_message() == decoded.query_message {
+                "query_message"
+            } else {
+                "response_message"
+            };
+            let qname_decoded = qname(&decoded, &at);
             assert_eq!(
-                our_fields(&decoded),
-                *shown,
-                "{at}: differs from dnstap -r -y"
+                qname_decoded,
+                qname(&viewed, &at),
+                "{at}: builders differ on dns"
             );
+            assert_eq!(
+                Some(&qname_decoded),
+                shown.qnames.get(block),
+                "{at}: {block} qname"
+            );
+            qnames += 1;
         }
         total += frames.len();
     }
@@ -339,6 +379,25 @@ fn every_capture_matches_the_dnstap_cli() {
         total > 10_000,
         "the lab captures hold more than {total} messages"
     );
+    assert_eq!(
+        qnames, total,
+        "every lab message carries a DNS message with a question"
+    );
+}
+
+/// The question name of the record's DNS message, in presentation form.
+fn qname(r: &Record<'_>, at: &str) -> String {
+    let view = match &r.dns {
+        Some(Ok(view)) => view,
+        other => panic!("{at}: the lab's DNS messages parse: {other:?}"),
+    };
+    let question = view
+        .question
+        .as_ref()
+        .unwrap_or_else(|| panic!("{at}: no question"));
+    let mut out = Vec::new();
+    question.name.write_presentation(&mut out);
+    String::from_utf8(out).expect("presentation form is ASCII")
 }
 
 #[test]
