@@ -692,6 +692,28 @@ mod tests {
         // quick-protobuf alone would read the query past the end of the Message.
         let payload = [0x72, 0x02, 0x52, 0x04, 0x0a, 0x01, b'a', 0x00];
         assert!(Record::decode_fields(&payload).is_err());
+        // Here the overrun ends on a fixed64 key (0x01): quick-protobuf alone computes
+        // `end - start` with start > end there, which panics in debug builds.
+        let payload = [0x72, 0x02, 0x52, 0x04, 0x0a, 0x01, b'a', 0x78, 0x01];
+        assert_eq!(
+            Record::decode(&payload).unwrap_err().what,
+            "length past end of message"
+        );
+    }
+
+    #[test]
+    fn quick_protobuf_alone_is_not_safe_on_overlong_nested_lengths() {
+        // Why `decode_fields` checks framing first: the same payload, straight into the
+        // generated reader, either panics or fails, depending on the build.
+        let payload = [0x72, 0x02, 0x52, 0x04, 0x0a, 0x01, b'a', 0x78, 0x01];
+        let outcome = std::panic::catch_unwind(|| {
+            let mut reader = quick_protobuf::BytesReader::from_bytes(&payload);
+            pb::Dnstap::from_reader(&mut reader, &payload).is_ok()
+        });
+        assert!(
+            !matches!(outcome, Ok(true)),
+            "quick-protobuf accepted an overrun"
+        );
     }
 
     fn ip_text(bytes: &[u8]) -> String {
