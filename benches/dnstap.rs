@@ -1,7 +1,8 @@
 //! dnstap decoding on real frames (the lab's unbound capture, all message types unbound
 //! sends): the lazy view (prefilter path), the view plus the question name (what a qname
 //! prefilter needs), and the two ways to build a `Record`, with and without the DNS parse.
-//! Each iteration handles every frame of the capture once; throughput is in messages
+//! Each iteration handles every frame of the capture once, and every value built goes
+//! through `black_box` (so inlining cannot skip fields nobody reads); throughput is in messages
 //! (`elements`) or payload bytes. ns/msg = time per iteration / number of frames.
 //!
 //! The lab is `$LAB_DIR` if set, else `$CARGO_MANIFEST_DIR/../shared/lab`.
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dnstap_receiver::dns;
 use dnstap_receiver::dnstap::DnstapView;
+use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 use dnstap_receiver::record::Record;
 
 const CAPTURE: &str = "unbound-unix.fstrm";
@@ -23,28 +25,24 @@ fn lab_dir() -> PathBuf {
     }
 }
 
-/// Data frame payloads of a Frame Streams file (4-byte BE length; 0 escapes a control
-/// frame, skipped), copied out so each bench walks a plain list.
+/// Data frame payloads of the capture, read with the crate's Frame Streams decoder and
+/// copied out so each bench walks a plain list.
 fn frames() -> Vec<Vec<u8>> {
     let path = lab_dir().join("captures").join(CAPTURE);
     let file = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut reply = Vec::new();
     let mut out = Vec::new();
-    let mut rest = &file[..];
-    let take = |rest: &mut &[u8]| {
-        let (len, tail) = rest.split_at(4);
-        *rest = tail;
-        u32::from_be_bytes(len.try_into().unwrap()) as usize
-    };
-    while !rest.is_empty() {
-        let len = take(&mut rest);
-        let len = if len == 0 { take(&mut rest) } else { len };
-        let (frame, tail) = rest.split_at(len);
-        if !frame.is_empty() && frame[0] != 0 {
-            // Control frame bodies start with a 4-byte BE type (first byte 0); dnstap
-            // payloads start with a protobuf key, never 0.
-            out.push(frame.to_vec());
+    let mut pos = 0;
+    loop {
+        let rest = &file[pos..];
+        let step = decoder.decode(rest, &mut reply).expect("valid capture");
+        pos += step.consumed;
+        match step.event {
+            Event::Data { payload } => out.push(rest[payload].to_vec()),
+            Event::Control => {}
+            Event::Finished | Event::NeedMore => break,
         }
-        rest = tail;
     }
     out
 }
@@ -66,6 +64,7 @@ fn bench(c: &mut Criterion) {
                 for f in &frames {
                     let v = DnstapView::parse(black_box(f)).unwrap();
                     let m = v.message().unwrap().unwrap();
+                    black_box(&m);
                     n = n.wrapping_add(m.message_type.unwrap_or(0));
                 }
                 n
@@ -78,6 +77,7 @@ fn bench(c: &mut Criterion) {
                 for f in &frames {
                     let v = DnstapView::parse(black_box(f)).unwrap();
                     let m = v.message().unwrap().unwrap();
+                    black_box(&m);
                     if let Some(Ok(msg)) = m.dns_message().map(dns::MessageView::parse) {
                         n += msg.question.map_or(0, |q| q.name.wire_len());
                     }
@@ -91,6 +91,7 @@ fn bench(c: &mut Criterion) {
                 let mut n = 0usize;
                 for f in &frames {
                     let r = Record::decode(black_box(f)).unwrap();
+                    black_box(&r);
                     n = n.wrapping_add(r.dns.map_or(0, |d| d.map_or(0, |d| d.header.id as usize)));
                 }
                 n
@@ -103,7 +104,9 @@ fn bench(c: &mut Criterion) {
                 for f in &frames {
                     let v = DnstapView::parse(black_box(f)).unwrap();
                     let m = v.message().unwrap().unwrap();
+                    black_box(&m);
                     let r = Record::from_views(&v, Some(&m)).unwrap();
+                    black_box(&r);
                     n = n.wrapping_add(r.dns.map_or(0, |d| d.map_or(0, |d| d.header.id as usize)));
                 }
                 n
@@ -115,6 +118,7 @@ fn bench(c: &mut Criterion) {
                 let mut n = 0usize;
                 for f in &frames {
                     let r = Record::decode_fields(black_box(f)).unwrap();
+                    black_box(&r);
                     n = n.wrapping_add(r.query_port.unwrap_or(0) as usize);
                 }
                 n
@@ -127,7 +131,9 @@ fn bench(c: &mut Criterion) {
                 for f in &frames {
                     let v = DnstapView::parse(black_box(f)).unwrap();
                     let m = v.message().unwrap().unwrap();
+                    black_box(&m);
                     let r = Record::fields_from_views(&v, Some(&m)).unwrap();
+                    black_box(&r);
                     n = n.wrapping_add(r.query_port.unwrap_or(0) as usize);
                 }
                 n
