@@ -604,6 +604,13 @@ mod tests {
         );
         assert_eq!(r.response_time, None);
         assert_eq!(r.timestamp(), r.query_time);
+        // A response shows its response time, and falls back to the query time.
+        let mut response = r.clone();
+        response.message_type = Some(6);
+        assert_eq!(response.timestamp(), r.query_time);
+        response.response_time = Some(Timestamp { sec: 7, nsec: 8 });
+        assert_eq!(response.timestamp(), response.response_time);
+        assert_eq!(Timestamp::from_fields(None, Some(1)), None);
         assert_eq!(r.dns_message(), Some(&b"not dns"[..]));
         assert_eq!(
             r.policy,

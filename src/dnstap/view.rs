@@ -129,6 +129,8 @@ impl<'a> DnstapView<'a> {
         Ok(view)
     }
 
+    /// Scans the embedded `Message`; `None` when the payload has none. Each call scans
+    /// again: keep the result.
     #[inline]
     pub fn message(&self) -> Option<Result<MessageView<'a>, ViewError>> {
         self.message.map(MessageView::parse)
