@@ -687,6 +687,31 @@ mod tests {
     }
 
     #[test]
+    fn odd_varints_read_the_same_both_ways() {
+        // Message { type: 5 with a 6-byte (non-minimal) key, query_time_sec: 10-byte varint
+        // whose last byte carries bits past 64, query_port: 2^32 + 53 (uint32 keeps 53) }
+        let msg = [
+            0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x05, // key 8 (type), padded
+            0x40, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, // sec
+            0x30, 0xb5, 0x80, 0x80, 0x80, 0x10, // port
+        ];
+        let mut payload = vec![0x72, msg.len() as u8];
+        payload.extend_from_slice(&msg);
+        let (decoded, viewed) = both(&payload);
+        let (decoded, viewed) = (decoded.unwrap(), viewed.unwrap());
+        assert_same(&decoded, &viewed);
+        assert_eq!(decoded.message_type, Some(5));
+        assert_eq!(
+            decoded.query_time,
+            Some(Timestamp {
+                sec: u64::MAX,
+                nsec: 0
+            })
+        );
+        assert_eq!(decoded.query_port, Some(53));
+    }
+
+    #[test]
     fn broken_policy_fails_both_readers() {
         // Message { type: 1, policy: <field 1, length 5, 1 byte> }
         let msg = [0x08, 0x01, 0x7a, 0x03, 0x0a, 0x05, b'x'];
