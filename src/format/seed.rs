@@ -1,0 +1,155 @@
+//! The eleven values the seed tool printed for each message, taken from a [`Record`] and
+//! written through an [`Emit`] implementation (text token, JSON string, YAML scalar).
+//! Where each comes from, and `-` for absent values, is documented in `docs/formats.md`.
+#![forbid(unsafe_code)]
+
+use crate::dns;
+use crate::dnstap;
+use crate::format::escape;
+use crate::record::Record;
+
+/// The absent value in every seed format.
+pub const ABSENT: &[u8] = b"-";
+
+/// How one format writes the three kinds of seed value.
+pub trait Emit {
+    /// A string from arbitrary bytes (escaped as the format needs).
+    fn bytes(v: &[u8], out: &mut Vec<u8>);
+    /// A string whose bytes `f` writes and that needs no escaping except `"` and `\`
+    /// (rendered names, mnemonics, numbers written as strings, addresses, timestamps).
+    fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>));
+    /// A number (bare in JSON and YAML).
+    fn number(v: u64, out: &mut Vec<u8>);
+}
+
+#[inline]
+fn write_u64(v: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Either a `&'static` name or the number itself, written as a string.
+#[inline]
+fn name_or_number(name: Option<&'static str>, n: u64, out: &mut Vec<u8>) {
+    match name {
+        Some(s) => out.extend_from_slice(s.as_bytes()),
+        None => write_u64(n, out),
+    }
+}
+
+/// The parsed DNS message, when the record has one that parsed.
+#[inline]
+fn dns_view<'r, 'a>(rec: &'r Record<'a>) -> Option<&'r dns::MessageView<'a>> {
+    match &rec.dns {
+        Some(Ok(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// The raw DNS message bytes the record is about (query for query types).
+#[inline]
+pub fn dns_bytes<'a>(rec: &Record<'a>) -> Option<&'a [u8]> {
+    let query = rec.message_type.map(dnstap::is_query_type).unwrap_or(true);
+    if query {
+        rec.query_message.or(rec.response_message)
+    } else {
+        rec.response_message.or(rec.query_message)
+    }
+}
+
+/// `timestamp`: [`Record::timestamp`] in UTC, microseconds.
+pub fn timestamp<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    match rec.timestamp() {
+        Some(ts) => E::ascii(out, |o| escape::write_timestamp(ts, b'T', o)),
+        None => E::ascii(out, |o| o.extend_from_slice(ABSENT)),
+    }
+}
+
+/// `identity`: `Dnstap.identity`; absent or empty is `-`.
+pub fn identity<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    match rec.identity {
+        Some(id) if !id.is_empty() => E::bytes(id, out),
+        _ => E::ascii(out, |o| o.extend_from_slice(ABSENT)),
+    }
+}
+
+/// `message`: the `Message.type` name, the number when unknown.
+pub fn message<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    E::ascii(out, |o| match rec.message_type {
+        Some(t) => name_or_number(dnstap::message_type_name(t), u64::from(t), o),
+        None => o.extend_from_slice(ABSENT),
+    })
+}
+
+/// `code`: the 4-bit header rcode's name (the number when unknown); `-` without a
+/// readable DNS message. The EDNS extended rcode is shown by the full formats only: the
+/// seed's line showed the header rcode, and finding the OPT record means walking every
+/// record of the message.
+pub fn rcode<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    E::ascii(out, |o| match dns_view(rec) {
+        Some(m) => {
+            let r = m.header.rcode();
+            name_or_number(dns::types::rcode_name(u16::from(r)), u64::from(r), o)
+        }
+        None => o.extend_from_slice(ABSENT),
+    })
+}
+
+/// `source-ip`: `Message.query_address`, an IPv4-mapped IPv6 address shown as IPv4.
+pub fn source_ip<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    E::ascii(out, |o| match rec.query_address {
+        Some(a) => escape::write_ip(a, true, o),
+        None => o.extend_from_slice(ABSENT),
+    })
+}
+
+/// `source-port`: `Message.query_port`; absent or 0 is `-` (a string in JSON and YAML).
+pub fn source_port<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    match rec.query_port {
+        Some(p) if p != 0 => E::number(u64::from(p), out),
+        _ => E::ascii(out, |o| o.extend_from_slice(ABSENT)),
+    }
+}
+
+/// `protocol` (JSON/YAML) / the family field of the line: `IP4` or `IP6`.
+pub fn family<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    E::ascii(out, |o| match rec.socket_family {
+        Some(f) => name_or_number(dnstap::family_label(f), u64::from(f), o),
+        None => o.extend_from_slice(ABSENT),
+    })
+}
+
+/// `transport`: UDP, TCP, DOT, DOH, DNSCryptUDP, DNSCryptTCP, DOQ.
+pub fn transport<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    E::ascii(out, |o| match rec.socket_protocol {
+        Some(p) => name_or_number(dnstap::protocol_label(p), u64::from(p), o),
+        None => o.extend_from_slice(ABSENT),
+    })
+}
+
+/// `length`: size in bytes of the DNS message the record is about.
+pub fn length<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    match dns_bytes(rec) {
+        Some(m) => E::number(m.len() as u64, out),
+        None => E::ascii(out, |o| o.extend_from_slice(ABSENT)),
+    }
+}
+
+/// `query-name`: the first question's name, dnspython form; `-` without one.
+pub fn qname<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    E::ascii(out, |o| {
+        match dns_view(rec).and_then(|m| m.question.as_ref()) {
+            Some(q) => q.name.write_presentation(o),
+            None => o.extend_from_slice(ABSENT),
+        }
+    })
+}
+
+/// `query-type`: the first question's type mnemonic, `TYPE<n>` when unknown.
+pub fn qtype<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    E::ascii(out, |o| {
+        match dns_view(rec).and_then(|m| m.question.as_ref()) {
+            Some(q) => dns::types::write_rtype(q.qtype, o),
+            None => o.extend_from_slice(ABSENT),
+        }
+    })
+}
