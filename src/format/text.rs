@@ -62,3 +62,58 @@ pub fn write_record(rec: &Record<'_>, out: &mut Vec<u8>) {
     seed::qtype::<TextEmit>(rec, out);
     out.push(b'\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::write_record;
+    use crate::format::seed::fixtures;
+    use crate::record::Record;
+
+    fn line(rec: &Record<'_>) -> String {
+        let mut v = Vec::new();
+        write_record(rec, &mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn seed_example_line() {
+        let msg = fixtures::google_query();
+        assert_eq!(msg.len(), 43);
+        assert_eq!(
+            line(&fixtures::seed_query(&msg)),
+            "2020-09-16T18:51:53.547352+00:00 dev-centos8 RESOLVER_QUERY NOERROR - - IP4 UDP \
+             43b ns2.google.com. A\n"
+        );
+    }
+
+    #[test]
+    fn response_over_v6_shows_response_time() {
+        let msg = fixtures::nxdomain_aaaa();
+        assert_eq!(
+            line(&fixtures::v6_response(&msg)),
+            "2023-11-14T22:13:21.123456+00:00 lab-unbound CLIENT_RESPONSE NXDOMAIN 2001:db8::1 \
+             53000 IP6 TCP 35b nope.example.test. AAAA\n"
+        );
+    }
+
+    #[test]
+    fn unknown_numbers_mapped_address_and_escapes() {
+        let msg = fixtures::odd_msg();
+        assert_eq!(
+            line(&fixtures::odd(&msg)),
+            "1970-01-01T00:00:00.000000+00:00 my\\x20\"lab\"\\x0a 99 13 192.0.2.1 - 7 42 \
+             27b a\\\"b.c\\\\d\\032e. TYPE65280\n"
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_dashes() {
+        assert_eq!(line(&Record::default()), "- - - - - - - - - - -\n");
+        let rec = Record {
+            identity: Some(b""),
+            query_message: Some(b"\x00"),
+            ..Record::default()
+        };
+        assert_eq!(line(&rec), "- - - - - - - - 1b - -\n");
+    }
+}
