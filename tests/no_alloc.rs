@@ -109,13 +109,21 @@ fn pass(bytes: &[u8], frames: &[std::ops::Range<usize>], filters: &[Filter], out
 
 #[test]
 fn hot_path_does_not_allocate() {
-    for name in ["bind-unix.fstrm", "unbound-unix.fstrm", "dnsdist-unix.fstrm", "nsd-unix.fstrm"] {
+    for name in [
+        "bind-unix.fstrm",
+        "unbound-unix.fstrm",
+        "dnsdist-unix.fstrm",
+        "nsd-unix.fstrm",
+    ] {
         let bytes = std::fs::read(lab_dir().join("captures").join(name)).unwrap();
         let frames = frames(&bytes);
         assert!(frames.len() > 1000, "{name}");
         let filters = [
-            Filter::compile(&FilterSpec { identities: Some("lab-".into()), qname_regex: None })
-                .unwrap(),
+            Filter::compile(&FilterSpec {
+                identities: Some("lab-".into()),
+                qname_regex: None,
+            })
+            .unwrap(),
             Filter::compile(&FilterSpec {
                 identities: Some("nobody".into()),
                 qname_regex: Some(".*".into()),

@@ -28,7 +28,9 @@ fn captures() -> Vec<PathBuf> {
         for e in entries {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "fstrm")
-                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("big-"))
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("big-"))
             {
                 files.push(p);
             }
@@ -63,14 +65,23 @@ struct RefMsg {
 /// Minimal reader of `dnstap -y` output: top-level `identity`, the `message` mapping's
 /// scalars (indented two spaces) and its literal blocks (indented four).
 fn reference(path: &Path) -> Vec<RefMsg> {
-    let out = match Command::new("dnstap").arg("-r").arg(path).arg("-y").output() {
+    let out = match Command::new("dnstap")
+        .arg("-r")
+        .arg(path)
+        .arg("-y")
+        .output()
+    {
         Ok(o) => o,
         Err(e) => panic!(
             "cannot run the reference decoder `dnstap` ({e}); install the package \
              golang-github-dnstap-golang-dnstap-cli"
         ),
     };
-    assert!(out.status.success(), "dnstap -r {} -y failed", path.display());
+    assert!(
+        out.status.success(),
+        "dnstap -r {} -y failed",
+        path.display()
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut msgs = Vec::new();
     let mut cur: Option<RefMsg> = None;
@@ -144,7 +155,7 @@ fn status_and_question(block: &[String]) -> (String, Option<(String, String)>) {
                 // `;name.\tIN\t TYPE`
                 let mut parts = rest.split('\t');
                 let name = parts.next().unwrap().to_string();
-                let qtype = parts.last().unwrap().trim().to_string();
+                let qtype = parts.next_back().unwrap().trim().to_string();
                 q = Some((name, qtype));
             }
             break;
@@ -160,22 +171,41 @@ fn json_lines_agree_with_reference_decoder() {
         let refs = reference(&path);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(stats.undecodable, 0, "{}", path.display());
-        assert_eq!(stats.frames as usize, refs.len(), "frame count of {}", path.display());
+        assert_eq!(
+            stats.frames as usize,
+            refs.len(),
+            "frame count of {}",
+            path.display()
+        );
         assert_eq!(lines.len(), refs.len(), "line count of {}", path.display());
         for (i, (line, r)) in lines.iter().zip(&refs).enumerate() {
             let ctx = || format!("{} message #{i}: {line}\nreference: {r:?}", path.display());
             let j: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {}", ctx()));
             assert_eq!(j["message"], r.mtype.as_str(), "{}", ctx());
-            assert_eq!(j["identity"], r.identity.as_deref().unwrap_or("-"), "{}", ctx());
-            assert_eq!(j["source-ip"], r.query_address.as_deref().unwrap_or("-"), "{}", ctx());
+            assert_eq!(
+                j["identity"],
+                r.identity.as_deref().unwrap_or("-"),
+                "{}",
+                ctx()
+            );
+            assert_eq!(
+                j["source-ip"],
+                r.query_address.as_deref().unwrap_or("-"),
+                "{}",
+                ctx()
+            );
             match r.query_port {
                 Some(p) if p != 0 => assert_eq!(j["source-port"], p, "{}", ctx()),
                 _ => assert_eq!(j["source-port"], "-", "{}", ctx()),
             }
             let is_query = r.mtype.ends_with("_QUERY");
             let (block, time) = if is_query {
-                let b = if r.query_message.is_empty() { &r.response_message } else { &r.query_message };
+                let b = if r.query_message.is_empty() {
+                    &r.response_message
+                } else {
+                    &r.query_message
+                };
                 (b, r.query_time.as_ref().or(r.response_time.as_ref()))
             } else {
                 let b = if r.response_message.is_empty() {
@@ -189,7 +219,11 @@ fn json_lines_agree_with_reference_decoder() {
                 Some(t) => assert_eq!(j["timestamp"], ref_time_to_ours(t).as_str(), "{}", ctx()),
                 None => assert_eq!(j["timestamp"], "-", "{}", ctx()),
             }
-            assert!(!block.is_empty(), "reference shows no DNS message: {}", ctx());
+            assert!(
+                !block.is_empty(),
+                "reference shows no DNS message: {}",
+                ctx()
+            );
             let (status, question) = status_and_question(block);
             assert_eq!(j["code"], status.as_str(), "{}", ctx());
             let (qname, qtype) = question.unwrap_or(("-".into(), "-".into()));
@@ -212,8 +246,10 @@ fn yaml_output_parses_to_the_json_values() {
         let path = lab_dir().join("captures").join(name);
         let (_, json) = run(&path, FormatKind::Json);
         let (_, yaml) = run(&path, FormatKind::Yaml);
-        let from_json: Vec<BTreeMap<String, Value>> =
-            json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let from_json: Vec<BTreeMap<String, Value>> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         let from_yaml: Vec<BTreeMap<String, Value>> = serde_saphyr::from_multiple(&yaml)
             .unwrap_or_else(|e| panic!("{name}: YAML does not parse: {e}"));
         assert_eq!(from_yaml.len(), from_json.len(), "{name}");

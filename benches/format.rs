@@ -1,0 +1,45 @@
+//! Output formats on real records (unbound capture: clients, resolver and forwarder
+//! messages): ns per record for each format, written into a reused buffer.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use dnstap_receiver::format::{FormatKind, Formatter};
+use dnstap_receiver::record::Record;
+
+mod common;
+
+fn formats(c: &mut Criterion) {
+    let (bytes, frames) = common::capture("unbound-unix.fstrm");
+    let records: Vec<Record<'_>> = frames
+        .iter()
+        .map(|r| Record::decode(&bytes[r.clone()]).expect("record"))
+        .collect();
+    let mut g = c.benchmark_group("format");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    for (name, kind) in [
+        ("text", FormatKind::Text),
+        ("json", FormatKind::Json),
+        ("yaml", FormatKind::Yaml),
+        ("json_full", FormatKind::JsonFull),
+        ("yaml_full", FormatKind::YamlFull),
+    ] {
+        let f = Formatter::new(kind);
+        let mut out = Vec::with_capacity(4 << 20);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                for rec in &records {
+                    f.write(rec, &mut out);
+                    if out.len() > (3 << 20) {
+                        out.clear();
+                    }
+                }
+                std::hint::black_box(out.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, formats);
+criterion_main!(benches);
