@@ -138,6 +138,13 @@ fn hot_path_does_not_allocate() {
         let mut out = Vec::with_capacity(1 << 20);
         pass(&bytes, &frames, &filters, &mut out); // warm-up (lazy statics, if any)
 
+        // The counter itself works: one allocation is seen.
+        ALLOCATIONS.store(0, Ordering::Relaxed);
+        COUNTING.with(|c| c.set(true));
+        std::hint::black_box(Box::new(1u64));
+        COUNTING.with(|c| c.set(false));
+        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 1);
+
         ALLOCATIONS.store(0, Ordering::Relaxed);
         COUNTING.with(|c| c.set(true));
         pass(&bytes, &frames, &filters, &mut out);
