@@ -297,3 +297,103 @@ fn text_lines_are_the_json_values() {
         }
     }
 }
+
+/// Sections of one DNS message as the reference prints them: record lines per section.
+fn ref_sections(block: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut cur: Option<String> = None;
+    for l in block {
+        if let Some(s) = l
+            .strip_prefix(";; ")
+            .and_then(|s| s.strip_suffix(" SECTION:"))
+        {
+            cur = Some(s.to_ascii_lowercase());
+            out.entry(s.to_ascii_lowercase()).or_default();
+        } else if l.is_empty() || l.starts_with(';') {
+            continue;
+        } else if let Some(c) = &cur {
+            out.get_mut(c).unwrap().push(l.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn full_json_and_yaml_agree_and_match_reference() {
+    for path in captures() {
+        let (_, json) = run(&path, FormatKind::JsonFull);
+        let refs = reference(&path);
+        // YAML parsing is slow in debug builds: the small wire captures and one big one.
+        let yaml_too = path.to_string_lossy().contains("wire") || path.ends_with("nsd-unix.fstrm");
+        let yaml = if yaml_too {
+            run(&path, FormatKind::YamlFull).1
+        } else {
+            String::new()
+        };
+        let from_json: Vec<serde_json::Value> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if std::env::var_os("SHOW_FULL").is_some() {
+            println!("{}", json.lines().nth(1).unwrap());
+            println!("{}", yaml.split("---").nth(2).unwrap());
+        }
+        let options = serde_saphyr::options! { budget: None };
+        let from_yaml: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple_with_options(&yaml, options)
+                .unwrap_or_else(|e| panic!("{}: full YAML does not parse: {e}", path.display()));
+        assert_eq!(from_json.len(), refs.len(), "{}", path.display());
+        if yaml_too {
+            assert_eq!(from_yaml, from_json, "{}", path.display());
+        }
+        for (i, (j, r)) in from_json.iter().zip(&refs).enumerate() {
+            let ctx = || format!("{} #{i}: {j}", path.display());
+            assert_eq!(j["message"]["type"], r.mtype.as_str(), "{}", ctx());
+            for (key, block) in [
+                ("query_message", &r.query_message),
+                ("response_message", &r.response_message),
+            ] {
+                let m = &j["message"][key];
+                if block.is_empty() {
+                    assert!(m.is_null(), "{key} absent in reference: {}", ctx());
+                    continue;
+                }
+                assert!(m.get("malformed").is_none(), "{}", ctx());
+                let (status, _) = status_and_question(block);
+                assert_eq!(m["header"]["rcode"], status.as_str(), "{}", ctx());
+                // Record counts per section, OPT excluded, as the reference shows them.
+                let sections = ref_sections(block);
+                for s in ["answer", "authority", "additional"] {
+                    let want = sections.get(s).map_or(0, |v| v.len());
+                    let got = m[s].as_array().map_or(0, |a| a.len());
+                    assert_eq!(got, want, "{s} of {key}: {}", ctx());
+                    // Each record as the reference prints it: name, ttl, class, type, rdata.
+                    for (k, line) in sections.get(s).into_iter().flatten().enumerate() {
+                        let rr = &m[s][k];
+                        let mut ours = format!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            rr["name"].as_str().unwrap(),
+                            rr["ttl"],
+                            rr["class"].as_str().unwrap(),
+                            rr["type"].as_str().unwrap(),
+                            rr["rdata"].as_str().unwrap()
+                        );
+                        // Before empty rdata the reference prints a tab or not.
+                        while ours.ends_with('\t') {
+                            ours.pop();
+                        }
+                        let line = line.trim_end_matches('\t');
+                        // The reference prints the UPDATE classes by number.
+                        let line = line
+                            .replace("\tCLASS255\t", "\tANY\t")
+                            .replace("\tCLASS254\t", "\tNONE\t");
+                        assert!(rr.get("rdata_error").is_none(), "{}", ctx());
+                        assert_eq!(ours, line, "{s} of {key}: {}", ctx());
+                    }
+                }
+                let has_opt = block.iter().any(|l| l.starts_with(";; OPT PSEUDOSECTION"));
+                assert_eq!(m.get("edns").is_some(), has_opt, "{}", ctx());
+            }
+        }
+    }
+}

@@ -202,6 +202,15 @@ fn push2(v: u32, out: &mut Vec<u8>) {
 /// Writes `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (UTC, microseconds truncated from `nsec`,
 /// always six digits). `sep` is the date/time separator (`T` for the seed formats).
 pub fn write_timestamp(ts: Timestamp, sep: u8, out: &mut Vec<u8>) {
+    write_timestamp_digits(ts, sep, 6, out)
+}
+
+/// As [`write_timestamp`] with all nine digits of `nsec` (the full formats).
+pub fn write_timestamp_nanos(ts: Timestamp, out: &mut Vec<u8>) {
+    write_timestamp_digits(ts, b'T', 9, out)
+}
+
+fn write_timestamp_digits(ts: Timestamp, sep: u8, digits: u32, out: &mut Vec<u8>) {
     // u64 seconds fit i64 days easily; clamp the (absurd) top of the range instead of wrapping.
     let sec = ts.sec.min(i64::MAX as u64 / 2);
     let days = (sec / 86_400) as i64;
@@ -226,10 +235,10 @@ pub fn write_timestamp(ts: Timestamp, sep: u8, out: &mut Vec<u8>) {
     push2(rem % 60, out);
     out.push(b'.');
     // nsec above 999_999_999 is not a valid protobuf Timestamp; clamp so it stays 6 digits.
-    let micros = ts.nsec.min(999_999_999) / 1000;
-    let mut div = 100_000;
+    let frac = ts.nsec.min(999_999_999) / 10u32.pow(9 - digits);
+    let mut div = 10u32.pow(digits - 1);
     while div > 0 {
-        out.push(b'0' + (micros / div % 10) as u8);
+        out.push(b'0' + (frac / div % 10) as u8);
         div /= 10;
     }
     out.extend_from_slice(b"+00:00");
@@ -404,6 +413,9 @@ mod tests {
         assert_eq!(ts(253_402_300_800, 0), "10000-01-01T00:00:00.000000+00:00");
         assert_eq!(ts(1_709_164_800, 0), "2024-02-29T00:00:00.000000+00:00");
         assert_eq!(ts(5, 4_000_000_000), "1970-01-01T00:00:05.999999+00:00");
+        let mut v = Vec::new();
+        super::write_timestamp_nanos(Timestamp { sec: 1, nsec: 5 }, &mut v);
+        assert_eq!(v, b"1970-01-01T00:00:01.000000005+00:00");
         // u64::MAX must not panic.
         assert!(!ts(u64::MAX, 0).is_empty());
     }

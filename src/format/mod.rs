@@ -16,6 +16,7 @@ pub mod full;
 pub mod json;
 pub mod seed;
 pub mod text;
+pub mod tree;
 pub mod yaml;
 
 use crate::record::Record;
