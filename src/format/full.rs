@@ -254,7 +254,11 @@ fn write_header(t: &mut Tree<'_>, h: &Header, rcode: u16) {
     t.key("header");
     t.begin_map();
     t.kv_num("id", h.id.into());
-    t.kv_ascii("opcode", |o| dns::types::write_opcode(h.opcode(), o));
+    t.kv_name_or_num(
+        "opcode",
+        dns::types::opcode_name(h.opcode()),
+        h.opcode().into(),
+    );
     for (name, bit) in [
         ("qr", Header::QR),
         ("aa", Header::AA),
@@ -267,7 +271,7 @@ fn write_header(t: &mut Tree<'_>, h: &Header, rcode: u16) {
     ] {
         t.kv_bool(name, h.flags & bit != 0);
     }
-    t.kv_ascii("rcode", |o| dns::types::write_rcode(rcode, o));
+    t.kv_name_or_num("rcode", dns::types::rcode_name(rcode), rcode.into());
     t.kv_num("qdcount", h.qdcount.into());
     t.kv_num("ancount", h.ancount.into());
     t.kv_num("nscount", h.nscount.into());
@@ -384,4 +388,141 @@ fn write_error(e: dns::DnsError, out: &mut Vec<u8>) {
 fn write_malformed(t: &mut Tree<'_>, e: dns::DnsError) {
     t.kv_bool("malformed", true);
     t.kv_ascii("error", |o| write_error(e, o));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{write_json, write_yaml};
+    use crate::dns::MessageView;
+    use crate::format::seed::fixtures;
+    use crate::record::{Policy, Record};
+    use serde_json::{json, Value};
+
+    fn both(rec: &Record<'_>) -> Value {
+        let mut j = Vec::new();
+        write_json(rec, &mut j);
+        let mut y = Vec::new();
+        write_yaml(rec, &mut y);
+        let j: Value = serde_json::from_slice(&j).unwrap();
+        let y: Value = serde_saphyr::from_slice(&y).unwrap();
+        assert_eq!(j, y);
+        j
+    }
+
+    #[test]
+    fn message_cut_inside_a_record_shows_what_was_read() {
+        // Header says one answer; the answer's owner is there but its fixed part is cut.
+        let mut msg = fixtures::dns_msg(0x8180, &[b"www", b"example", b"test"], 1, false);
+        msg[7] = 1; // ancount
+        msg.extend_from_slice(&[0xc0, 12, 0, 1, 0]);
+        let mut rec = fixtures::v6_response(&msg);
+        rec.dns = Some(MessageView::parse(&msg));
+        let v = both(&rec);
+        let m = &v["message"]["response_message"];
+        assert_eq!(m["length"], msg.len());
+        assert_eq!(m["header"]["ancount"], 1);
+        assert_eq!(m["question"][0]["name"], "www.example.test.");
+        assert_eq!(m["answer"], json!([]));
+        assert_eq!(m["authority"], json!([]));
+        assert_eq!(m["malformed"], true);
+        assert_eq!(m["error"], "truncated at offset 36");
+    }
+
+    #[test]
+    fn message_without_a_header_is_malformed() {
+        let msg = [0u8, 1, 2, 3, 4];
+        let rec = Record {
+            message_type: Some(1),
+            query_message: Some(&msg),
+            dns: Some(MessageView::parse(&msg)),
+            ..Record::default()
+        };
+        let v = both(&rec);
+        let m = &v["message"]["query_message"];
+        assert_eq!(m["length"], 5);
+        assert!(m.get("header").is_none());
+        assert_eq!(m["malformed"], true);
+        assert!(m["error"].as_str().unwrap().starts_with("truncated"));
+    }
+
+    #[test]
+    fn every_dnstap_field_and_unknown_numbers() {
+        let msg = fixtures::odd_msg();
+        let mut rec = fixtures::odd(&msg);
+        rec.version = Some(b"v1");
+        rec.extra = Some(b"rtt=12\n");
+        rec.kind = Some(9);
+        rec.query_zone = Some(b"\x04test\x00");
+        rec.http_protocol = Some(2);
+        rec.response_port = Some(53);
+        rec.policy = Some(Policy {
+            kind: Some(b"RPZ"),
+            rule: Some(b"rule one"),
+            action: Some(1),
+            matched: Some(1),
+            value: Some(b"\x03bad\x04test\x00"),
+        });
+        let v = both(&rec);
+        assert_eq!(v["identity"], "my \"lab\"\n");
+        assert_eq!(v["version"], "v1");
+        assert_eq!(v["extra"], "rtt=12\n");
+        assert_eq!(v["type"], 9);
+        let m = &v["message"];
+        assert_eq!(m["type"], 99);
+        assert_eq!(m["socket_family"], 7);
+        assert_eq!(m["socket_protocol"], 42);
+        assert_eq!(
+            m["query_address"], "::ffff:192.0.2.1",
+            "full formats keep the mapped form"
+        );
+        assert_eq!(m["query_port"], 0);
+        assert_eq!(m["response_port"], 53);
+        assert_eq!(
+            m["query_time"],
+            json!({"iso": "1970-01-01T00:00:00.000000000+00:00", "sec": 0, "nsec": 0})
+        );
+        assert_eq!(m["query_zone"], "test.");
+        assert_eq!(m["http_protocol"], "HTTP2");
+        assert_eq!(
+            m["policy"],
+            json!({"type": "RPZ", "rule": "rule one", "action": "NXDOMAIN", "match": "QNAME", "value": "bad.test."})
+        );
+        let d = &m["query_message"];
+        assert_eq!(d["header"]["rcode"], 13, "unknown rcode as a number");
+        assert_eq!(d["question"][0]["type"], "TYPE65280");
+        assert_eq!(d["question"][0]["name"], "a\\\"b.c\\\\d\\032e.");
+        assert!(d.get("malformed").is_none());
+        assert!(m.get("response_message").is_none());
+    }
+
+    #[test]
+    fn edns_options_are_decoded() {
+        let mut msg = fixtures::dns_msg(0x8100, &[b"example", b"test"], 1, false);
+        msg[11] = 1; // arcount
+        let mut opts = Vec::new();
+        opts.extend_from_slice(&[0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2]); // ECS 192.0.2.0/24
+        opts.extend_from_slice(&[0, 15, 0, 4, 0, 18, b'n', b'o']); // EDE 18 "no"
+        opts.extend_from_slice(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]); // COOKIE
+        opts.extend_from_slice(&[0, 3, 0, 2, b'n', b's']); // NSID
+        msg.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 1, 0, 0x80, 0]);
+        msg.extend_from_slice(&(opts.len() as u16).to_be_bytes());
+        msg.extend_from_slice(&opts);
+        let rec = fixtures::seed_query(&msg);
+        let v = both(&rec);
+        let d = &v["message"]["query_message"];
+        assert_eq!(d["header"]["rcode"], "BADVERS", "extended rcode 1 << 4 | 0");
+        assert_eq!(d["additional"], json!([]), "OPT is shown under edns only");
+        let e = &d["edns"];
+        assert_eq!(e["udp_size"], 1232);
+        assert_eq!(e["do"], true);
+        assert_eq!(e["extended_rcode"], 1);
+        let o = &e["options"];
+        assert_eq!(o[0]["name"], "ECS");
+        assert_eq!(o[0]["address"], "192.0.2.0/24");
+        assert_eq!(o[1]["info_code"], 18);
+        assert_eq!(o[1]["extra_text"], "no");
+        assert_eq!(o[2]["client"], "0102030405060708");
+        assert_eq!(o[3]["text"], "ns");
+        assert_eq!(o[3]["hex"], "6e73");
+    }
 }
