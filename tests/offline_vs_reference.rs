@@ -269,6 +269,13 @@ fn text_lines_are_the_json_values() {
     let (_, text) = run(&path, FormatKind::Text);
     let text_lines: Vec<&str> = text.lines().collect();
     let json_lines: Vec<&str> = json.lines().collect();
+    if std::env::var_os("SHOW_SAMPLE").is_some() {
+        let (_, yaml) = run(&path, FormatKind::Yaml);
+        for i in [0, 1, 200, 201] {
+            println!("{}\n{}", text_lines[i], json_lines[i]);
+        }
+        println!("{}", &yaml[..yaml.match_indices("---").nth(2).unwrap().0]);
+    }
     assert_eq!(text_lines.len(), json_lines.len());
     let order = [
         "timestamp",
@@ -336,7 +343,9 @@ fn full_json_and_yaml_agree_and_match_reference() {
             .collect();
         if std::env::var_os("SHOW_FULL").is_some() {
             println!("{}", json.lines().nth(1).unwrap());
-            println!("{}", yaml.split("---").nth(2).unwrap());
+            if let Some(doc) = yaml.split("---").nth(2) {
+                println!("{doc}");
+            }
         }
         let options = serde_saphyr::options! { budget: None };
         let from_yaml: Vec<serde_json::Value> =
