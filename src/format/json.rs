@@ -25,6 +25,12 @@ impl Emit for JsonEmit {
     #[inline]
     fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
         out.push(b'"');
+        f(out);
+        out.push(b'"');
+    }
+    #[inline]
+    fn name(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+        out.push(b'"');
         let start = out.len();
         f(out);
         escape::escape_quotes_since(out, start);

@@ -15,9 +15,11 @@ pub const ABSENT: &[u8] = b"-";
 pub trait Emit {
     /// A string from arbitrary bytes (escaped as the format needs).
     fn bytes(v: &[u8], out: &mut Vec<u8>);
-    /// A string whose bytes `f` writes and that needs no escaping except `"` and `\`
-    /// (rendered names, mnemonics, numbers written as strings, addresses, timestamps).
+    /// A string whose bytes `f` writes and that needs no escaping at all (mnemonics,
+    /// numbers written as strings, addresses, timestamps, `-`).
     fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>));
+    /// A rendered DNS name: printable ASCII in which `"` and `\` may occur.
+    fn name(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>));
     /// A number (bare in JSON and YAML).
     fn number(v: u64, out: &mut Vec<u8>);
 }
@@ -136,7 +138,7 @@ pub fn length<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
 
 /// `query-name`: the first question's name, dnspython form; `-` without one.
 pub fn qname<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
-    E::ascii(out, |o| {
+    E::name(out, |o| {
         match dns_view(rec).and_then(|m| m.question.as_ref()) {
             Some(q) => q.name.write_presentation(o),
             None => o.extend_from_slice(ABSENT),

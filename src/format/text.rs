@@ -25,6 +25,11 @@ impl Emit for TextEmit {
     fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
         f(out);
     }
+    /// Names are already in dnspython's escaped form: written as they are.
+    #[inline]
+    fn name(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+        f(out);
+    }
     #[inline]
     fn number(v: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());

@@ -26,6 +26,12 @@ impl Emit for YamlEmit {
     #[inline]
     fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
         out.push(b'"');
+        f(out);
+        out.push(b'"');
+    }
+    #[inline]
+    fn name(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+        out.push(b'"');
         let start = out.len();
         f(out);
         escape::escape_quotes_since(out, start);
