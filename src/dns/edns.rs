@@ -65,6 +65,24 @@ impl<'a> Edns<'a> {
         self.flags & Self::DO != 0
     }
 
+    /// The OPT summary as dig prints it: `version 0; flags: do; udp: 1232`. Flag bits
+    /// other than DO are shown as `MBZ: 0x....` when set.
+    pub fn write_presentation(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"version ");
+        write_u64(self.version.into(), out);
+        out.extend_from_slice(b"; flags:");
+        if self.dnssec_ok() {
+            out.extend_from_slice(b" do");
+        }
+        let z = self.flags & !Self::DO;
+        if z != 0 {
+            out.extend_from_slice(b"; MBZ: 0x");
+            write_hex_lower(&z.to_be_bytes(), out);
+        }
+        out.extend_from_slice(b"; udp: ");
+        write_u64(self.udp_size.into(), out);
+    }
+
     /// The options in order; yields at most one error, then stops.
     pub fn options(&self) -> EdnsOptions<'a> {
         EdnsOptions {
@@ -343,6 +361,13 @@ mod tests {
         assert_eq!(v.header.rcode(), 3);
         assert_eq!(v.rcode(), 0x13);
         assert_eq!(e.options().count(), 0);
+        let mut p = Vec::new();
+        e.write_presentation(&mut p);
+        assert_eq!(p, b"version 0; flags: do; udp: 1232");
+        let z = Edns { flags: 0x0001, ..e };
+        p.clear();
+        z.write_presentation(&mut p);
+        assert_eq!(p, b"version 0; flags:; MBZ: 0x0001; udp: 1232");
         // no OPT: header rcode only
         let mut m2 = m.clone();
         m2[11] = 0;

@@ -189,6 +189,23 @@ impl<'a> Rr<'a> {
     pub fn write_rdata(&self, msg: &[u8], out: &mut Vec<u8>) -> Result<(), DnsError> {
         super::rdata::write_presentation(msg, self.rtype, self.rdata.clone(), out)
     }
+
+    /// Writes the whole record as one zone-file line without a newline,
+    /// `owner ttl class type rdata`, fields separated by one space. On error (malformed
+    /// rdata) nothing is written.
+    pub fn write_presentation(&self, msg: &[u8], out: &mut Vec<u8>) -> Result<(), DnsError> {
+        let mark = out.len();
+        self.name.write_presentation(out);
+        out.push(b' ');
+        out.extend_from_slice(itoa::Buffer::new().format(self.ttl).as_bytes());
+        out.push(b' ');
+        types::write_class(self.class, out);
+        out.push(b' ');
+        types::write_rtype(self.rtype, out);
+        out.push(b' ');
+        self.write_rdata(msg, out)
+            .inspect_err(|_| out.truncate(mark))
+    }
 }
 
 /// Lazy view over one DNS message: the header and the first question are parsed when the
@@ -296,6 +313,17 @@ impl<'a> MessageView<'a> {
             }
         }
         None
+    }
+
+    /// Offset just past the last record, after walking all of them (names validated,
+    /// rdata not decoded). A value below `msg.len()` means trailing bytes, which strict
+    /// parsers (dnspython's `TrailingJunk`) reject.
+    pub fn records_end(&self) -> Result<usize, DnsError> {
+        let mut it = self.records();
+        for r in &mut it {
+            r?;
+        }
+        Ok(it.pos)
     }
 
     /// The full rcode (RFC 6891 §6.1.3): the 4 header bits plus, when an OPT record is
@@ -444,11 +472,7 @@ mod tests {
             match r {
                 Ok((s, rr)) => {
                     let mut o = Vec::new();
-                    rr.name.write_presentation(&mut o);
-                    o.push(b' ');
-                    types::write_rtype(rr.rtype, &mut o);
-                    o.push(b' ');
-                    rr.write_rdata(v.msg, &mut o).unwrap();
+                    rr.write_presentation(v.msg, &mut o).unwrap();
                     lines.push(format!("{} {}", s.as_str(), String::from_utf8(o).unwrap()));
                 }
                 Err(e) => lines.push(format!("error {:?}", e.kind)),
@@ -476,6 +500,13 @@ mod tests {
         assert_eq!(v.after_question, 34);
         assert_eq!(v.rcode(), 0);
         assert!(v.edns().is_none());
+        assert_eq!(v.records_end(), Ok(m.len()));
+        let mut longer = m.clone();
+        longer.push(0);
+        assert_eq!(
+            MessageView::parse(&longer).unwrap().records_end(),
+            Ok(m.len())
+        );
     }
 
     #[test]
@@ -485,10 +516,10 @@ mod tests {
         assert_eq!(
             render(&v),
             [
-                "answer www.example.test. CNAME web.example.test.",
-                "answer web.example.test. A 192.0.2.7",
-                "authority example.test. NS ns1.example.test.",
-                "additional ns1.example.test. A 127.0.0.1",
+                "answer www.example.test. 3600 IN CNAME web.example.test.",
+                "answer web.example.test. 60 IN A 192.0.2.7",
+                "authority example.test. 60 IN NS ns1.example.test.",
+                "additional ns1.example.test. 60 IN A 127.0.0.1",
             ]
         );
     }
@@ -542,7 +573,7 @@ mod tests {
         assert_eq!(v.after_question, 12 + 7 + 8);
         let qs: Vec<u16> = v.questions().map(|q| q.unwrap().qtype).collect();
         assert_eq!(qs, [1, 28]);
-        assert_eq!(render(&v), ["answer b.a. A 1.2.3.4"]);
+        assert_eq!(render(&v), ["answer b.a. 1 IN A 1.2.3.4"]);
         // second question broken: view still usable, the record walk reports it
         let mut bad = m.clone();
         bad[19] = 0xc0;

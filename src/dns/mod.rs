@@ -15,7 +15,7 @@ pub mod rdata;
 mod text;
 pub mod types;
 
-pub use message::{Header, MessageView, Question, Records, Rr, Section};
+pub use message::{Header, MessageView, Question, Questions, Records, Rr, Section};
 pub use name::Name;
 
 /// A parse error: small, `Copy`, allocation-free. `offset` is where in the message it occurred.

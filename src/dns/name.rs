@@ -23,7 +23,7 @@ const MAX_POINTERS: usize = 128;
 /// Invariant: the bytes from `start` (following pointers) form a name that passed
 /// [`Name::parse`]: every label is inside `msg`, the wire length is at most 255 and every
 /// pointer points strictly before the label sequence it interrupts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Name<'a> {
     msg: &'a [u8],
     start: usize,
@@ -169,6 +169,17 @@ impl<'a> Name<'a> {
     }
 }
 
+/// Shows the presentation form (`Name("www.example.test.")`), not the whole message.
+impl std::fmt::Debug for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut v = Vec::new();
+        self.write_presentation(&mut v);
+        f.debug_tuple("Name")
+            .field(&String::from_utf8_lossy(&v))
+            .finish()
+    }
+}
+
 /// Labels of a validated [`Name`], leftmost first.
 #[derive(Clone, Debug)]
 pub struct Labels<'a> {
@@ -212,29 +223,38 @@ impl<'a> Iterator for Labels<'a> {
 /// (space included) are written `\DDD` (three decimal digits).
 #[inline]
 pub fn escape_label_into(label: &[u8], out: &mut Vec<u8>) {
-    // PERF: most labels need no escape; copying them whole is what keeps the
-    // `dns/parse+qname` bench's presentation cheap.
-    if label.iter().all(|&b| !needs_escape(b)) {
+    // PERF: most labels need no escape; one table look-up per byte and a single copy is
+    // what keeps `dns/parse+qname_text` cheap.
+    if label.iter().all(|&b| ESCAPE[b as usize] == PLAIN) {
         out.extend_from_slice(label);
         return;
     }
     for &b in label {
-        match b {
-            b'"' | b'(' | b')' | b'.' | b';' | b'\\' | b'@' | b'$' => {
-                out.push(b'\\');
-                out.push(b);
-            }
-            0x21..=0x7e => out.push(b),
+        match ESCAPE[b as usize] {
+            PLAIN => out.push(b),
+            BACKSLASH => out.extend_from_slice(&[b'\\', b]),
             _ => write_ddd(b, out),
         }
     }
 }
 
-#[inline]
-fn needs_escape(b: u8) -> bool {
-    matches!(b, b'"' | b'(' | b')' | b'.' | b';' | b'\\' | b'@' | b'$')
-        || !(0x21..=0x7e).contains(&b)
-}
+const PLAIN: u8 = 0;
+const BACKSLASH: u8 = 1;
+const DECIMAL: u8 = 2;
+
+/// How each byte is written in a label (dnspython's rules, see [`escape_label_into`]).
+static ESCAPE: [u8; 256] = {
+    let mut t = [DECIMAL; 256];
+    let mut b = 0x21;
+    while b <= 0x7e {
+        t[b] = match b as u8 {
+            b'"' | b'(' | b')' | b'.' | b';' | b'\\' | b'@' | b'$' => BACKSLASH,
+            _ => PLAIN,
+        };
+        b += 1;
+    }
+    t
+};
 
 /// `\DDD`: a backslash and three decimal digits.
 pub(crate) fn write_ddd(b: u8, out: &mut Vec<u8>) {

@@ -12,7 +12,10 @@
 //! Choices where presentations differ between tools (documented for the formatters):
 //! hex is upper case (DS digests, SSHFP/TLSA data, NSEC3 salt, generic rdata: as dig and
 //! RFC 3597 print them); base64 and hex are written as one unbroken token; RRSIG times
-//! are always `YYYYMMDDHHmmSS`.
+//! are always `YYYYMMDDHHmmSS`; CAA tags, SVCB keys and TXT strings follow RFC 8659,
+//! RFC 9460 and dig. Empty rdata of a fixed-layout type is an error here: UPDATE
+//! deletions (class ANY/NONE, RFC 2136 §2.5) carry none, and only the caller knows the
+//! class.
 #![forbid(unsafe_code)]
 
 use super::name::Name;
@@ -720,6 +723,24 @@ mod tests {
         prefixes_fail_except(50, &nsec3, &[15]);
         assert_eq!(show(51, &[1, 0, 0, 5, 0]).unwrap(), "1 0 5 -");
         assert_eq!(show(51, &[1, 0, 0, 5, 1, 0xab]).unwrap(), "1 0 5 AB");
+    }
+
+    #[test]
+    fn naptr_rp_afsdb() {
+        let naptr = cat(&[
+            &[0, 100, 0, 10],
+            b"\x01U\x07E2U+sip\x1c!^.*$!sip:info@example.test!",
+            &[0],
+        ]);
+        assert_eq!(
+            show(35, &naptr).unwrap(),
+            r#"100 10 "U" "E2U+sip" "!^.*$!sip:info@example.test!" ."#
+        );
+        all_prefixes_fail(35, &naptr);
+        let rp = cat(&[&[5], b"admin", &[0xc0, 12], &[0]]);
+        assert_eq!(show(17, &rp).unwrap(), "admin.example.test. .");
+        all_prefixes_fail(17, &rp);
+        assert_eq!(show(18, &[0, 1, 0xc0, 12]).unwrap(), "1 example.test.");
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub enum ErrorKind {
     ContentTypeMismatch { control: ControlType, offered: u32 },
     /// The stream ended inside a frame; `pending` bytes of it had arrived.
     EofMidFrame { pending: usize },
-    /// The stream ended before START (or, sender side, before the handshake finished).
+    /// The stream ended before START.
     EofBeforeStart { expected: &'static str },
     /// Sender side: a `write_*` call out of order (a caller bug, reported instead of a panic).
     SenderOutOfOrder {
@@ -275,6 +275,47 @@ mod tests {
             "a".repeat(128)
         );
         assert_eq!(&*text, want);
+    }
+
+    #[test]
+    fn every_kind_reads_as_a_sentence_with_a_distinct_name() {
+        let c = ControlType::Start;
+        let kinds = [
+            ErrorKind::DataFrameTooLarge { len: 9, limit: 8 },
+            ErrorKind::ControlFrameTooLarge { len: 600 },
+            ErrorKind::ControlFrameTooShort { len: 2 },
+            ErrorKind::MalformedControl {
+                control: c,
+                reason: "truncated field header",
+            },
+            ErrorKind::UnknownControlType { value: 9 },
+            ErrorKind::UnexpectedControl {
+                got: c,
+                expected: "START",
+            },
+            ErrorKind::DataBeforeStart { len: 3 },
+            ErrorKind::UnexpectedDataFrame { len: 3 },
+            ErrorKind::BytesAfterStop,
+            ErrorKind::ContentTypeMismatch {
+                control: c,
+                offered: 2,
+            },
+            ErrorKind::EofMidFrame { pending: 5 },
+            ErrorKind::EofBeforeStart { expected: "START" },
+            ErrorKind::SenderOutOfOrder {
+                action: c,
+                expected: "ACCEPT",
+            },
+            ErrorKind::AlreadyFailed,
+        ];
+        let mut names = std::collections::BTreeSet::new();
+        for kind in kinds {
+            let text = Error::new(kind, 7).to_string();
+            let first = text.chars().next().unwrap();
+            assert!(first.is_ascii_lowercase(), "{text}");
+            assert!(!text.contains('{') && !text.contains("Some("), "{text}");
+            assert!(names.insert(kind.name()), "{}", kind.name());
+        }
     }
 
     #[test]

@@ -186,6 +186,12 @@ impl Decoder {
         self.bidirectional
     }
 
+    /// The longest frame this decoder accepts, in wire bytes (length words included): an
+    /// I/O buffer this large can always hold the next frame whole.
+    pub fn max_frame_len(&self) -> usize {
+        (4 + self.max_data_frame as usize).max(8 + CONTROL_FRAME_MAX)
+    }
+
     /// Stream offset of the next byte `decode` will look at.
     pub fn offset(&self) -> u64 {
         self.offset
@@ -270,6 +276,8 @@ impl Decoder {
 
     /// The peer closed the connection. `unconsumed` is how many bytes were left undecoded.
     /// EOF without STOP after START is a clean end; EOF inside a frame or before START is not.
+    /// (A peer that connects and closes without sending a byte gets `EofBeforeStart` at
+    /// offset 0; the I/O layer may log that more quietly, e.g. for health probes.)
     pub fn on_eof(&self, unconsumed: usize) -> Result<(), Error> {
         let kind = match self.state {
             State::Data | State::Stopped if unconsumed == 0 => return Ok(()),
@@ -832,6 +840,9 @@ mod tests {
             0,
             "refused now"
         );
+        assert_eq!(dec.max_frame_len(), 4 + DEFAULT_DATA_FRAME_MAX);
+        let small = Decoder::new(DecoderConfig { max_data_frame: 10 });
+        assert_eq!(small.max_frame_len(), 8 + CONTROL_FRAME_MAX);
     }
 
     /// Small xorshift64* generator: deterministic, no dependency.
