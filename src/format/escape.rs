@@ -4,6 +4,7 @@
 //! Knows nothing of records or dnstap.
 #![forbid(unsafe_code)]
 
+use crate::dns::Name;
 use crate::record::Timestamp;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -183,6 +184,48 @@ pub fn escape_quotes_since(out: &mut Vec<u8>, start: usize) {
             dst -= 1;
             out[dst] = b'\\';
         }
+    }
+}
+
+/// A name in dnspython presentation form (as [`Name::write_presentation`]), already
+/// escaped for a JSON or YAML double-quoted string: the presentation's backslashes are
+/// doubled and its `"` escaped, in the same pass.
+pub fn write_name_quoted(name: &Name<'_>, out: &mut Vec<u8>) {
+    // PERF: one pass instead of rendering then re-scanning for `"` and `\`
+    // (benches/format.rs, json).
+    let mut any = false;
+    for label in name.labels() {
+        any = true;
+        let plain = |b: u8| {
+            (0x21..=0x7e).contains(&b)
+                && !matches!(b, b'"' | b'(' | b')' | b'.' | b';' | b'\\' | b'@' | b'$')
+        };
+        if label.iter().all(|&b| plain(b)) {
+            out.extend_from_slice(label);
+        } else {
+            for &b in label {
+                match b {
+                    // presentation `\"` → `\\\"`, presentation `\\` → `\\\\`
+                    b'"' => out.extend_from_slice(b"\\\\\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\\\\\"),
+                    b'(' | b')' | b'.' | b';' | b'@' | b'$' => {
+                        out.extend_from_slice(b"\\\\");
+                        out.push(b);
+                    }
+                    0x21..=0x7e => out.push(b),
+                    _ => {
+                        out.extend_from_slice(b"\\\\");
+                        out.push(b'0' + b / 100);
+                        out.push(b'0' + b / 10 % 10);
+                        out.push(b'0' + b % 10);
+                    }
+                }
+            }
+        }
+        out.push(b'.');
+    }
+    if !any {
+        out.push(b'.');
     }
 }
 
@@ -612,6 +655,37 @@ mod tests {
             let parsed: std::collections::BTreeMap<String, String> =
                 serde_saphyr::from_str(&doc).unwrap_or_else(|e| panic!("{doc:?}: {e}"));
             assert_eq!(parsed["v"], latin1_fallback(s), "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_names_match_presentation_then_escape() {
+        // Wire names over an alphabet rich in special bytes (xorshift, fixed seed).
+        let alphabet: &[u8] = b"aZ09-_.\\\"();@$ \x00\x7f\xff";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..3000 {
+            let mut wire = Vec::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for _ in 0..x % 4 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let len = 1 + (x % 6) as usize;
+                wire.push(len as u8);
+                for k in 0..len {
+                    wire.push(alphabet[((x >> (k * 5)) % alphabet.len() as u64) as usize]);
+                }
+            }
+            wire.push(0);
+            let (name, _) = crate::dns::Name::parse(&wire, 0).unwrap();
+            let mut want = Vec::new();
+            name.write_presentation(&mut want);
+            escape_quotes_since(&mut want, 0);
+            let mut got = Vec::new();
+            super::write_name_quoted(&name, &mut got);
+            assert_eq!(got, want, "{wire:?}");
         }
     }
 

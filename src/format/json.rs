@@ -10,6 +10,7 @@
 //! produced them.
 #![forbid(unsafe_code)]
 
+use crate::dns::Name;
 use crate::format::escape;
 use crate::format::seed::{self, Emit};
 use crate::record::Record;
@@ -29,11 +30,9 @@ impl Emit for JsonEmit {
         out.push(b'"');
     }
     #[inline]
-    fn name(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+    fn name(name: &Name<'_>, out: &mut Vec<u8>) {
         out.push(b'"');
-        let start = out.len();
-        f(out);
-        escape::escape_quotes_since(out, start);
+        escape::write_name_quoted(name, out);
         out.push(b'"');
     }
     #[inline]

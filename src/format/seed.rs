@@ -18,8 +18,8 @@ pub trait Emit {
     /// A string whose bytes `f` writes and that needs no escaping at all (mnemonics,
     /// numbers written as strings, addresses, timestamps, `-`).
     fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>));
-    /// A rendered DNS name: printable ASCII in which `"` and `\` may occur.
-    fn name(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>));
+    /// A DNS name in presentation form.
+    fn name(name: &dns::Name<'_>, out: &mut Vec<u8>);
     /// A number (bare in JSON and YAML).
     fn number(v: u64, out: &mut Vec<u8>);
 }
@@ -138,12 +138,10 @@ pub fn length<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
 
 /// `query-name`: the first question's name, dnspython form; `-` without one.
 pub fn qname<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
-    E::name(out, |o| {
-        match dns_view(rec).and_then(|m| m.question.as_ref()) {
-            Some(q) => q.name.write_presentation(o),
-            None => o.extend_from_slice(ABSENT),
-        }
-    })
+    match dns_view(rec).and_then(|m| m.question.as_ref()) {
+        Some(q) => E::name(&q.name, out),
+        None => E::ascii(out, |o| o.extend_from_slice(ABSENT)),
+    }
 }
 
 /// `query-type`: the first question's type mnemonic, `TYPE<n>` when unknown.

@@ -9,6 +9,7 @@
 //! qname is already in dnspython's escaped form, the rest are names and numbers.
 #![forbid(unsafe_code)]
 
+use crate::dns::Name;
 use crate::format::escape;
 use crate::format::seed::{self, Emit};
 use crate::record::Record;
@@ -27,8 +28,8 @@ impl Emit for TextEmit {
     }
     /// Names are already in dnspython's escaped form: written as they are.
     #[inline]
-    fn name(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
-        f(out);
+    fn name(name: &Name<'_>, out: &mut Vec<u8>) {
+        name.write_presentation(out);
     }
     #[inline]
     fn number(v: u64, out: &mut Vec<u8>) {
