@@ -29,6 +29,13 @@ fn formats(c: &mut Criterion) {
     ] {
         let f = Formatter::new(kind);
         let mut out = Vec::with_capacity(4 << 20);
+        common::print_cpu_ns_per_msg(&format!("format/{name}"), records.len(), || {
+            out.clear();
+            for rec in &records {
+                f.write(rec, &mut out);
+            }
+            std::hint::black_box(out.len());
+        });
         g.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
