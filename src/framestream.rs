@@ -24,7 +24,9 @@ pub struct DecoderConfig {
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        DecoderConfig { max_data_frame: DEFAULT_DATA_FRAME_MAX }
+        DecoderConfig {
+            max_data_frame: DEFAULT_DATA_FRAME_MAX,
+        }
     }
 }
 

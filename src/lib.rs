@@ -14,6 +14,8 @@
 //! [`dnstap::DnstapView`] (the lazy view the filters run on), [`filter::Filter`],
 //! [`record::Record`] (the full decode) and [`format`].
 
+pub mod cli;
+pub mod config;
 pub mod dns;
 pub mod dnstap;
 pub mod filter;
@@ -21,3 +23,4 @@ pub mod format;
 pub mod framestream;
 pub mod offline;
 pub mod record;
+pub mod stats;
