@@ -22,5 +22,6 @@ pub mod filter;
 pub mod format;
 pub mod framestream;
 pub mod offline;
+pub mod pipeline;
 pub mod record;
 pub mod stats;
