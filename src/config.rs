@@ -577,7 +577,7 @@ forward-to:
     }
 
     fn res(a: &[&str], yaml: Option<&str>) -> Result<Resolved, ConfigError> {
-        let fc = yaml.map(|y| FileConfig::parse(y)).transpose()?;
+        let fc = yaml.map(FileConfig::parse).transpose()?;
         resolve(&args(a), fc.as_ref(), Some(Path::new("t.yaml")))
     }
 
