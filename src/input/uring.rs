@@ -219,11 +219,16 @@ impl Loop<'_> {
         match op {
             x if x == Op::Accept as u64 => self.on_accept(idx, res),
             x if x == Op::Poll as u64 => {
+                let mut readable = false;
                 if let Some(c) = self.conn_mut(idx) {
                     c.poll_inflight = false;
                     if res < 0 && c.closing.is_none() && res != -libc::ECANCELED {
                         c.closing = Some(Err(ConnError::Io(io::Error::from_raw_os_error(-res))));
                     }
+                    readable = res >= 0 && c.closing.is_none();
+                }
+                if readable {
+                    self.start_recv(idx)?;
                 }
                 self.after_event(idx)
             }
