@@ -23,7 +23,7 @@ pub const DEFAULT_PORT: u16 = 6000;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
 /// Size of one pooled receive buffer (`buffer-size`).
 pub const DEFAULT_BUFFER_SIZE: usize = 128 << 10;
-pub const MIN_BUFFER_SIZE: usize = 4 << 10;
+pub const MIN_BUFFER_SIZE: usize = 1 << 10;
 pub const MAX_BUFFER_SIZE: usize = 16 << 20;
 pub const MAX_THREADS: usize = 256;
 pub const MAX_QUEUE_CAPACITY: usize = 1 << 16;

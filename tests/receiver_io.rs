@@ -305,3 +305,93 @@ fn fstrm_replay_as_a_real_peer() {
         );
     }
 }
+
+#[test]
+fn tiny_buffers_exercise_straddling_and_oversize_frames() {
+    if !receiver_common::core_ready("tiny_buffers_exercise_straddling_and_oversize_frames") {
+        return;
+    }
+    // 1 KiB buffers: most frames straddle two receives, and the larger ones (big TXT
+    // answers) do not fit a buffer at all and take the oversize path.
+    let files = [capture("unbound-unix.fstrm"), capture("bind-unix.fstrm")];
+    for io in backends("tiny_buffers") {
+        let dir = TempDir::new("tiny");
+        let sock = dir.path("t.sock");
+        let cfg = dir.path("c.yaml");
+        std::fs::write(&cfg, "buffer-size: 1024\nqueue:\n  capacity: 2\n").unwrap();
+        let r = Receiver::start(&[
+            "--io",
+            io,
+            "-c",
+            cfg.to_str().unwrap(),
+            "-u",
+            sock.to_str().unwrap(),
+        ]);
+        std::thread::scope(|s| {
+            for f in &files {
+                let t = Target::Unix(sock.clone());
+                s.spawn(move || send_bidi(&t, &capture_payloads(f), Ending::Stop));
+            }
+        });
+        r.wait_closed(files.len());
+        let done = r.stop();
+        assert_eq!(done.code, Some(0), "{}", done.stderr);
+        assert!(sorted(lines(&done.stdout)) == expected(&files, &[]), "{io}");
+    }
+}
+
+#[test]
+fn stalled_output_blocks_without_loss() {
+    if !receiver_common::core_ready("stalled_output_blocks_without_loss") {
+        return;
+    }
+    let f = capture("unbound-unix.fstrm");
+    for io in backends("stalled_output_blocks_without_loss") {
+        let dir = TempDir::new("block");
+        let sock = dir.path("b.sock");
+        let cfg = dir.path("c.yaml");
+        std::fs::write(&cfg, "buffer-size: 8192\nqueue:\n  capacity: 1\n").unwrap();
+        let r = Receiver::start_paused(
+            &["--io", io, "-c", cfg.to_str().unwrap(), "-u", sock.to_str().unwrap()],
+            Duration::from_millis(1500),
+        );
+        send_bidi(&Target::Unix(sock.clone()), &capture_payloads(&f), Ending::Stop);
+        r.wait_closed(1);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        assert_eq!(receiver_common::last_stat(&done.stderr, "dropped"), 0);
+        assert!(sorted(lines(&done.stdout)) == expected(std::slice::from_ref(&f), &[]), "{io}");
+    }
+}
+
+#[test]
+fn stalled_output_with_drop_policy_counts_every_drop() {
+    if !receiver_common::core_ready("stalled_output_with_drop_policy_counts_every_drop") {
+        return;
+    }
+    let f = capture("unbound-unix.fstrm");
+    let total = capture_payloads(&f).len() as u64;
+    for io in backends("stalled_output_with_drop_policy") {
+        let dir = TempDir::new("drop");
+        let sock = dir.path("d.sock");
+        let cfg = dir.path("c.yaml");
+        std::fs::write(&cfg, "buffer-size: 8192\nqueue:\n  capacity: 1\n  policy: drop\n")
+            .unwrap();
+        let r = Receiver::start_paused(
+            &["--io", io, "-c", cfg.to_str().unwrap(), "-u", sock.to_str().unwrap()],
+            Duration::from_millis(1500),
+        );
+        send_bidi(&Target::Unix(sock.clone()), &capture_payloads(&f), Ending::Stop);
+        r.wait_closed(1);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        let printed = lines(&done.stdout).len() as u64;
+        let dropped = receiver_common::last_stat(&done.stderr, "dropped");
+        let written = receiver_common::last_stat(&done.stderr, "written");
+        assert_eq!(receiver_common::last_stat(&done.stderr, "frames"), total);
+        assert!(dropped > 0, "{io}: a stalled output must drop with this policy");
+        assert_eq!(written + dropped, total, "{io}: every frame written or counted as dropped");
+        // Text records are one line each.
+        assert_eq!(printed, written, "{io}");
+    }
+}

@@ -154,6 +154,11 @@ pub struct Finished {
 impl Receiver {
     /// Starts the binary with `-v` and `args`, and waits until it is listening.
     pub fn start(args: &[&str]) -> Receiver {
+        Receiver::start_paused(args, Duration::ZERO)
+    }
+
+    /// Like `start`, but nothing reads the receiver's stdout for `pause` (a stalled output).
+    pub fn start_paused(args: &[&str], pause: Duration) -> Receiver {
         let mut child = Command::new(BIN)
             .arg("-v")
             .args(args)
@@ -164,6 +169,7 @@ impl Receiver {
             .expect("spawn dnstap_receiver");
         let mut out = child.stdout.take().unwrap();
         let stdout = std::thread::spawn(move || {
+            std::thread::sleep(pause);
             let mut v = Vec::new();
             let _ = out.read_to_end(&mut v);
             v
@@ -464,4 +470,12 @@ pub fn core_ready(test: &str) -> bool {
         return false;
     }
     true
+}
+
+/// The value of `key=` in the last statistics line of a log.
+pub fn last_stat(log: &str, key: &str) -> u64 {
+    let line = log.lines().rev().find(|l| l.contains("stats:")).expect("a stats line");
+    let pat = format!(" {key}=");
+    let at = line.find(&pat).unwrap_or_else(|| panic!("{key} in {line}")) + pat.len();
+    line[at..].split(' ').next().unwrap().parse().unwrap()
 }
