@@ -193,6 +193,16 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         }
     }
     stop.store(true, Ordering::Release);
+    // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
+    while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
+        if let Some(sig) = signals.wait(Duration::from_millis(100)) {
+            log_error!(
+                "{}: second signal during shutdown; exiting now",
+                signals::name(sig)
+            );
+            return Ok(ExitCode::from(130));
+        }
+    }
     for t in reader_threads {
         match t.join() {
             Ok(true) => {}

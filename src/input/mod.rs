@@ -19,7 +19,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::config::InputSpec;
@@ -230,6 +230,10 @@ pub struct ReaderCtx {
 
 impl ReaderCtx {
     pub fn new_connection(&self, peer: String) -> Connection {
+        // A process-wide number tells apart connections with the same name (every unix
+        // peer of one socket looks alike).
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let peer = format!("{peer} #{}", NEXT.fetch_add(1, Ordering::Relaxed));
         ThreadStats::add(&self.stats.accepted, 1);
         crate::log_debug!("{peer}: connected (reader {})", self.id);
         Connection::new(peer, self.decoder, self.pipeline.pool.buffer_size())
