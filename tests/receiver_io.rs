@@ -352,15 +352,29 @@ fn stalled_output_blocks_without_loss() {
         let cfg = dir.path("c.yaml");
         std::fs::write(&cfg, "buffer-size: 8192\nqueue:\n  capacity: 1\n").unwrap();
         let r = Receiver::start_paused(
-            &["--io", io, "-c", cfg.to_str().unwrap(), "-u", sock.to_str().unwrap()],
+            &[
+                "--io",
+                io,
+                "-c",
+                cfg.to_str().unwrap(),
+                "-u",
+                sock.to_str().unwrap(),
+            ],
             Duration::from_millis(1500),
         );
-        send_bidi(&Target::Unix(sock.clone()), &capture_payloads(&f), Ending::Stop);
+        send_bidi(
+            &Target::Unix(sock.clone()),
+            &capture_payloads(&f),
+            Ending::Stop,
+        );
         r.wait_closed(1);
         let done = r.stop();
         assert_eq!(done.code, Some(0));
         assert_eq!(receiver_common::last_stat(&done.stderr, "dropped"), 0);
-        assert!(sorted(lines(&done.stdout)) == expected(std::slice::from_ref(&f), &[]), "{io}");
+        assert!(
+            sorted(lines(&done.stdout)) == expected(std::slice::from_ref(&f), &[]),
+            "{io}"
+        );
     }
 }
 
@@ -375,13 +389,27 @@ fn stalled_output_with_drop_policy_counts_every_drop() {
         let dir = TempDir::new("drop");
         let sock = dir.path("d.sock");
         let cfg = dir.path("c.yaml");
-        std::fs::write(&cfg, "buffer-size: 8192\nqueue:\n  capacity: 1\n  policy: drop\n")
-            .unwrap();
+        std::fs::write(
+            &cfg,
+            "buffer-size: 8192\nqueue:\n  capacity: 1\n  policy: drop\n",
+        )
+        .unwrap();
         let r = Receiver::start_paused(
-            &["--io", io, "-c", cfg.to_str().unwrap(), "-u", sock.to_str().unwrap()],
+            &[
+                "--io",
+                io,
+                "-c",
+                cfg.to_str().unwrap(),
+                "-u",
+                sock.to_str().unwrap(),
+            ],
             Duration::from_millis(1500),
         );
-        send_bidi(&Target::Unix(sock.clone()), &capture_payloads(&f), Ending::Stop);
+        send_bidi(
+            &Target::Unix(sock.clone()),
+            &capture_payloads(&f),
+            Ending::Stop,
+        );
         r.wait_closed(1);
         let done = r.stop();
         assert_eq!(done.code, Some(0));
@@ -389,8 +417,15 @@ fn stalled_output_with_drop_policy_counts_every_drop() {
         let dropped = receiver_common::last_stat(&done.stderr, "dropped");
         let written = receiver_common::last_stat(&done.stderr, "written");
         assert_eq!(receiver_common::last_stat(&done.stderr, "frames"), total);
-        assert!(dropped > 0, "{io}: a stalled output must drop with this policy");
-        assert_eq!(written + dropped, total, "{io}: every frame written or counted as dropped");
+        assert!(
+            dropped > 0,
+            "{io}: a stalled output must drop with this policy"
+        );
+        assert_eq!(
+            written + dropped,
+            total,
+            "{io}: every frame written or counted as dropped"
+        );
         // Text records are one line each.
         assert_eq!(printed, written, "{io}");
     }

@@ -274,6 +274,43 @@ pub enum ReadOutcome {
     Error(ConnError),
 }
 
+/// Decodes frames left whole in the carry (a receive whose frame table filled up) into
+/// fresh buffers. Without `wait`, stops when the pool is empty (the next receive decodes
+/// them); with `wait` (end of stream), waits for the writer to return buffers.
+pub fn decode_carried(
+    ctx: &ReaderCtx,
+    conn: &mut Connection,
+    shipper: &mut Shipper<'_>,
+    wait: bool,
+) -> Result<(), ConnError> {
+    while conn.has_complete_frame() {
+        let Some(mut buf) = ctx.pipeline.pool.take() else {
+            if !wait {
+                return Ok(());
+            }
+            shipper.flush(&ctx.stats);
+            std::thread::park_timeout(std::time::Duration::from_millis(1));
+            continue;
+        };
+        let off = conn.load_carry(&mut buf);
+        let r = conn.on_recv(&mut buf, off, &ctx.filter, &ctx.stats);
+        shipper.route(buf, &ctx.stats);
+        r?;
+    }
+    Ok(())
+}
+
+/// The peer closed: decode what is left whole, then ask the decoder whether the end was
+/// clean.
+pub fn end_of_stream(
+    ctx: &ReaderCtx,
+    conn: &mut Connection,
+    shipper: &mut Shipper<'_>,
+) -> Result<(), ConnError> {
+    decode_carried(ctx, conn, shipper, true)?;
+    conn.on_eof()
+}
+
 /// One synchronous read into a pooled buffer (or the oversize frame being assembled), then
 /// decode and route. Used by the epoll back-end and by both back-ends' final drain.
 pub fn read_once(
@@ -309,12 +346,15 @@ pub fn read_once(
     match stream.read(&mut buf.data[off..]) {
         Ok(0) => {
             ctx.pipeline.pool.give(buf);
-            ReadOutcome::Eof(conn.on_eof())
+            ReadOutcome::Eof(end_of_stream(ctx, conn, shipper))
         }
         Ok(n) => match conn.on_recv(&mut buf, off + n, &ctx.filter, stats) {
             Ok(()) => {
                 shipper.route(buf, stats);
-                ReadOutcome::Data { full: n == space }
+                match decode_carried(ctx, conn, shipper, false) {
+                    Ok(()) => ReadOutcome::Data { full: n == space },
+                    Err(e) => ReadOutcome::Error(e),
+                }
             }
             Err(e) => {
                 // Frames decoded before the error are good: keep them.
@@ -348,12 +388,12 @@ pub fn drain_on_stop(
                 shipper.flush(&ctx.stats);
                 std::thread::park_timeout(std::time::Duration::from_millis(1));
             }
-            ReadOutcome::WouldBlock => return Ok(()),
+            ReadOutcome::WouldBlock => return decode_carried(ctx, conn, shipper, true),
             ReadOutcome::Eof(r) => return r,
             ReadOutcome::Error(e) => return Err(e),
         }
     }
-    Ok(())
+    decode_carried(ctx, conn, shipper, true)
 }
 
 /// Probes io_uring: `Err` carries why it cannot be used (ENOSYS, EPERM...).

@@ -412,6 +412,9 @@ impl Loop<'_> {
                 Some(mut b) => {
                     let r = c.conn.on_recv(&mut b, c.recv_off + n, &ctx.filter, stats);
                     self.shipper.route(b, stats);
+                    let r = r.and_then(|()| {
+                        super::decode_carried(ctx, &mut c.conn, &mut self.shipper, false)
+                    });
                     if let Err(e) = r {
                         c.closing = Some(Err(e));
                     }
@@ -427,7 +430,7 @@ impl Loop<'_> {
                 ctx.pipeline.pool.give(b);
             }
             if res == 0 {
-                c.closing = Some(c.conn.on_eof());
+                c.closing = Some(super::end_of_stream(ctx, &mut c.conn, &mut self.shipper));
             } else if res != -libc::EAGAIN && res != -libc::EINTR {
                 c.closing = Some(Err(ConnError::Io(io::Error::from_raw_os_error(-res))));
             }

@@ -474,7 +474,11 @@ pub fn core_ready(test: &str) -> bool {
 
 /// The value of `key=` in the last statistics line of a log.
 pub fn last_stat(log: &str, key: &str) -> u64 {
-    let line = log.lines().rev().find(|l| l.contains("stats:")).expect("a stats line");
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("stats:"))
+        .expect("a stats line");
     let pat = format!(" {key}=");
     let at = line.find(&pat).unwrap_or_else(|| panic!("{key} in {line}")) + pat.len();
     line[at..].split(' ').next().unwrap().parse().unwrap()
