@@ -24,11 +24,7 @@ pub struct FilterError {
 
 impl std::fmt::Display for FilterError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: invalid regular expression {:?}: {}",
-            self.key, self.pattern, self.reason
-        )
+        write!(f, "{}: invalid regular expression {:?}: {}", self.key, self.pattern, self.reason)
     }
 }
 impl std::error::Error for FilterError {}

@@ -64,10 +64,7 @@ impl<'a> Record<'a> {
     /// The timestamp the seed formats show: query time for queries, response time for
     /// responses (falling back to the other).
     pub fn timestamp(&self) -> Option<Timestamp> {
-        let query = self
-            .message_type
-            .map(crate::dnstap::is_query_type)
-            .unwrap_or(true);
+        let query = self.message_type.map(crate::dnstap::is_query_type).unwrap_or(true);
         if query {
             self.query_time.or(self.response_time)
         } else {
