@@ -246,6 +246,14 @@ impl ReaderCtx {
         // (unbound does at shutdown) is not worth a warning.
         let why = match why {
             Err(ConnError::Io(_)) if conn.is_finished() => Ok(()),
+            // Connected and closed without a byte: a port probe or health check.
+            Err(ConnError::Protocol(e))
+                if e.offset == 0
+                    && matches!(e.kind, crate::framestream::ErrorKind::EofBeforeStart { .. }) =>
+            {
+                crate::log_debug!("{}: closed before sending anything", conn.peer());
+                return;
+            }
             other => other,
         };
         match why {
