@@ -430,3 +430,55 @@ fn stalled_output_with_drop_policy_counts_every_drop() {
         assert_eq!(printed, written, "{io}");
     }
 }
+
+#[test]
+fn a_hundred_concurrent_senders() {
+    if !receiver_common::core_ready("a_hundred_concurrent_senders") {
+        return;
+    }
+    let f = receiver_common::lab_dir().join("captures/wire/nsd-wire.fstrm");
+    let payloads = capture_payloads(&f);
+    let one = offline_lines(&f, &[]);
+    for io in backends("a_hundred_concurrent_senders") {
+        let dir = TempDir::new("hundred");
+        let sock = dir.path("h.sock");
+        let port = free_port();
+        let cfg = dir.path("c.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "inputs:\n  - tcp: 127.0.0.1:{port}\n  - unix: {}\n",
+                sock.display()
+            ),
+        )
+        .unwrap();
+        let r = Receiver::start(&["--io", io, "-c", cfg.to_str().unwrap()]);
+        std::thread::scope(|s| {
+            for i in 0..100 {
+                let t = if i % 2 == 0 {
+                    Target::Tcp(port)
+                } else {
+                    Target::Unix(sock.clone())
+                };
+                let p = &payloads;
+                let ending = if i % 3 == 0 {
+                    Ending::Eof
+                } else {
+                    Ending::Stop
+                };
+                s.spawn(move || send_bidi(&t, p, ending));
+            }
+        });
+        r.wait_closed(100);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        assert!(!done.stderr.contains("WARN"), "{}", done.stderr);
+        let mut want = Vec::new();
+        for _ in 0..100 {
+            want.extend(one.iter().cloned());
+        }
+        let got = sorted(lines(&done.stdout));
+        assert_eq!(got.len(), want.len(), "{io}");
+        assert!(got == sorted(want), "{io}");
+    }
+}
