@@ -32,7 +32,23 @@ const RING_ENTRIES: u32 = 1024;
 /// Fails when this kernel or sandbox refuses io_uring (ENOSYS, EPERM, ...).
 pub fn probe() -> io::Result<()> {
     let ring = IoUring::new(4)?;
-    drop(ring);
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    for (code, name) in [
+        (opcode::Accept::CODE, "accept"),
+        (opcode::PollAdd::CODE, "poll"),
+        (opcode::Recv::CODE, "recv"),
+        (opcode::Send::CODE, "send"),
+        (opcode::AsyncCancel::CODE, "cancel"),
+        (opcode::Timeout::CODE, "timeout"),
+    ] {
+        if !probe.is_supported(code) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("this kernel's io_uring lacks the {name} operation"),
+            ));
+        }
+    }
     Ok(())
 }
 
