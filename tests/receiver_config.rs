@@ -230,3 +230,29 @@ fn busy_tcp_port_fails_with_the_address() {
         done.stderr
     );
 }
+
+#[test]
+fn without_io_uring_auto_falls_back_and_uring_refuses() {
+    if !receiver_common::core_ready("without_io_uring_auto_falls_back_and_uring_refuses") {
+        return;
+    }
+    // The variable makes the io_uring probe fail with ENOSYS, as on a kernel without it.
+    let port = free_port().to_string();
+    let env = [("DNSTAP_RECEIVER_NO_URING", "1")];
+    let r = Receiver::start_env(&["-l", "127.0.0.1", "-p", &port], &env);
+    let log = r.stderr();
+    let done = r.stop();
+    let refused =
+        receiver_common::run_to_exit_env(&["-l", "127.0.0.1", "-p", &port, "--io", "uring"], &env);
+    assert!(log.contains("io_uring is not available"), "{log}");
+    assert!(log.contains("io back-end: epoll"), "{log}");
+    assert_eq!(done.code, Some(0));
+    assert_eq!(refused.code, Some(1));
+    assert!(
+        refused
+            .stderr
+            .contains("--io uring: io_uring is not available"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -30,7 +30,12 @@ use super::{drain_on_stop, ReaderCtx, Stream};
 const RING_ENTRIES: u32 = 1024;
 
 /// Fails when this kernel or sandbox refuses io_uring (ENOSYS, EPERM, ...).
+/// `DNSTAP_RECEIVER_NO_URING=1` makes the probe fail as a kernel without io_uring would
+/// (ENOSYS), to exercise the fallback on machines where io_uring works.
 pub fn probe() -> io::Result<()> {
+    if std::env::var_os("DNSTAP_RECEIVER_NO_URING").is_some_and(|v| v == "1") {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
     let ring = IoUring::new(4)?;
     let mut probe = io_uring::Probe::new();
     ring.submitter().register_probe(&mut probe)?;

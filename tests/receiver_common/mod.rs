@@ -159,7 +159,17 @@ impl Receiver {
 
     /// Like `start`, but nothing reads the receiver's stdout for `pause` (a stalled output).
     pub fn start_paused(args: &[&str], pause: Duration) -> Receiver {
+        Receiver::start_full(args, pause, &[])
+    }
+
+    /// Like `start`, with extra environment variables for the receiver.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Receiver {
+        Receiver::start_full(args, Duration::ZERO, env)
+    }
+
+    fn start_full(args: &[&str], pause: Duration, env: &[(&str, &str)]) -> Receiver {
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("-v")
             .args(args)
             .stdin(Stdio::null())
@@ -299,7 +309,12 @@ impl Drop for Receiver {
 
 /// Runs the binary to completion (for start-up errors), bounded.
 pub fn run_to_exit(args: &[&str]) -> Finished {
+    run_to_exit_env(args, &[])
+}
+
+pub fn run_to_exit_env(args: &[&str], env: &[(&str, &str)]) -> Finished {
     let mut child = Command::new(BIN)
+        .envs(env.iter().copied())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
