@@ -482,3 +482,54 @@ fn a_hundred_concurrent_senders() {
         assert!(got == sorted(want), "{io}");
     }
 }
+
+#[test]
+fn filters_run_before_decode_and_match_offline() {
+    if !receiver_common::core_ready("filters_run_before_decode_and_match_offline") {
+        return;
+    }
+    let files = [capture("nsd-unix.fstrm"), capture("unbound-tcp.fstrm")];
+    let dir = TempDir::new("filter");
+    let cfg = dir.path("f.yaml");
+    // Prefix semantics (Python re.match): "lab-n" keeps lab-nsd only; the qname filter keeps
+    // names starting with "host" or "www".
+    std::fs::write(
+        &cfg,
+        "filter:\n  dnstap-identities: lab-n\n  qname-regex: \"(host|www)\"\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let want = sorted(
+        files
+            .iter()
+            .flat_map(|f| offline_lines(f, &["-c", c]))
+            .collect(),
+    );
+    let all: usize = files.iter().map(|f| capture_payloads(f).len()).sum();
+    assert!(
+        !want.is_empty() && want.len() < all,
+        "the filter keeps some, not all"
+    );
+    for io in backends("filters_run_before_decode_and_match_offline") {
+        let port = free_port();
+        let ps = port.to_string();
+        let r = Receiver::start(&["--io", io, "-c", c, "-l", "127.0.0.1", "-p", &ps]);
+        for f in &files {
+            send_bidi(&Target::Tcp(port), &capture_payloads(f), Ending::Stop);
+        }
+        r.wait_closed(files.len());
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        assert!(sorted(lines(&done.stdout)) == want, "{io}");
+        let filtered = receiver_common::last_stat(&done.stderr, "filtered");
+        assert_eq!(
+            filtered as usize,
+            all - want.len(),
+            "{io}: rejected frames are counted"
+        );
+        assert_eq!(
+            receiver_common::last_stat(&done.stderr, "written") as usize,
+            want.len()
+        );
+    }
+}
