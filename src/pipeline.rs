@@ -266,6 +266,12 @@ impl Pipeline {
     pub fn queued(&self) -> usize {
         self.queue.len()
     }
+
+    /// Takes one batch as the writer would (benchmarks and tests of the reader side).
+    #[doc(hidden)]
+    pub fn pop_for_bench(&self) -> Option<Box<Batch>> {
+        self.queue.pop()
+    }
 }
 
 /// Flush the output buffer once it holds this much.
