@@ -87,7 +87,8 @@ fn concurrent_connections_lose_nothing() {
     for io in backends("concurrent_connections_lose_nothing") {
         let port = free_port();
         let ps = port.to_string();
-        let r = Receiver::start(&["--io", io, "-l", "127.0.0.1", "-p", &ps]);
+        // More reader threads than CPUs: connections spread over several rings/epolls.
+        let r = Receiver::start(&["--io", io, "--threads", "3", "-l", "127.0.0.1", "-p", &ps]);
         std::thread::scope(|s| {
             for f in &files {
                 let t = Target::Tcp(port);
