@@ -24,11 +24,16 @@ impl Corpus {
         Corpus::default()
     }
 
-    /// Appends one payload.
-    pub fn push(&mut self, payload: &[u8]) {
+    /// Appends one payload. An empty payload cannot be sent as a data frame (a zero length
+    /// is the control frame escape), so it is not added; returns whether it was.
+    pub fn push(&mut self, payload: &[u8]) -> bool {
+        if payload.is_empty() {
+            return false;
+        }
         let start = self.data.len();
         self.data.extend_from_slice(payload);
         self.ranges.push(start..self.data.len());
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -86,8 +91,7 @@ impl Corpus {
                     let frame = rest
                         .get(payload)
                         .ok_or((offset, "payload out of range".into()))?;
-                    self.push(frame);
-                    count += 1;
+                    count += usize::from(self.push(frame));
                 }
                 Event::Control => {}
                 Event::Finished => break,
@@ -153,12 +157,14 @@ mod tests {
     fn reads_every_data_frame_in_order() {
         let mut c = Corpus::new();
         let n = c
-            .read_fstrm_bytes(&file_of(&[b"one", b"", b"three"], true))
+            .read_fstrm_bytes(&file_of(&[b"one", b"2", b"three"], true))
             .unwrap();
         assert_eq!(n, 3);
         let got: Vec<&[u8]> = c.iter().collect();
-        assert_eq!(got, vec![&b"one"[..], b"", b"three"]);
-        assert_eq!(c.payload_bytes(), 8);
+        assert_eq!(got, vec![&b"one"[..], b"2", b"three"]);
+        assert_eq!(c.payload_bytes(), 9);
+        assert!(!c.push(b""), "an empty payload has no data frame");
+        assert_eq!(c.len(), 3);
     }
 
     #[test]
