@@ -1123,7 +1123,7 @@ fn prerequisites(case: &Case) -> Option<PathBuf> {
         std::env::var("CI").as_deref() != Ok("true"),
         "{msg} (CI=true: not skipping)"
     );
-    eprintln!("{msg}: skipped (run ../shared/lab/setup.sh as root)");
+    eprintln!("{msg}: skipped (the lab's setup.sh installs the programs)");
     None
 }
 
