@@ -9,9 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use dnstap_receiver::framestream::{
-    write_control_frame, ControlType, CONTROL_FRAME_MAX, DNSTAP_CONTENT_TYPE,
-};
+use dnstap_receiver::framestream::{SenderEvent, SenderHandshake, CONTROL_FRAME_MAX};
 
 use crate::wire::Block;
 
@@ -112,23 +110,24 @@ pub fn run_connection(
 ) -> io::Result<ConnStats> {
     let mut stream = Stream::connect(target)?;
     stream.set_read_timeout(budget.reply_timeout)?;
+    let mut handshake = SenderHandshake::new();
     let mut control = Vec::with_capacity(64);
     if mode == Mode::Bidirectional {
-        write_control_frame(ControlType::Ready, Some(DNSTAP_CONTENT_TYPE), &mut control);
+        handshake.write_ready(&mut control).map_err(protocol)?;
         stream.write_all(&control)?;
-        expect_control(&mut stream, ControlType::Accept)?;
+        await_reply(&mut stream, &mut handshake, SenderEvent::Accepted)?;
     }
     control.clear();
-    write_control_frame(ControlType::Start, Some(DNSTAP_CONTENT_TYPE), &mut control);
+    handshake.write_start(&mut control).map_err(protocol)?;
     stream.write_all(&control)?;
 
     let stats = send_frames(&mut stream, block, budget)?;
 
     control.clear();
-    write_control_frame(ControlType::Stop, None, &mut control);
+    handshake.write_stop(&mut control).map_err(protocol)?;
     stream.write_all(&control)?;
     if mode == Mode::Bidirectional {
-        expect_control(&mut stream, ControlType::Finish)?;
+        await_reply(&mut stream, &mut handshake, SenderEvent::Finished)?;
     }
     Ok(stats)
 }
@@ -153,67 +152,37 @@ fn send_frames(w: &mut impl Write, block: &Block, budget: Budget) -> io::Result<
     Ok(stats)
 }
 
-/// Reads one control frame and checks its type.
-///
-/// ```text
-/// control frame:  0x00000000 (escape) | u32 BE length | u32 BE control type | fields...
-/// field:          u32 BE field type (1 = content type) | u32 BE length | bytes
-/// ```
-/// An ACCEPT that lists content types must list ours.
-fn expect_control(r: &mut impl Read, want: ControlType) -> io::Result<()> {
-    let mut head = [0u8; 8];
-    r.read_exact(&mut head).map_err(|e| context(e, want))?;
-    let [e0, e1, e2, e3, l0, l1, l2, l3] = head;
-    if u32::from_be_bytes([e0, e1, e2, e3]) != 0 {
-        return Err(protocol(want, "a data frame instead of a control frame"));
-    }
-    let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
-    if !(4..=CONTROL_FRAME_MAX).contains(&len) {
-        return Err(protocol(want, "control frame length out of range"));
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).map_err(|e| context(e, want))?;
-    let (ctype, mut fields) = split_u32(&body).ok_or_else(|| protocol(want, "short frame"))?;
-    if ctype != want as u32 {
-        return Err(protocol(want, "unexpected control type"));
-    }
-    let mut listed_any = false;
-    let mut listed_ours = false;
-    while !fields.is_empty() {
-        let (ftype, rest) = split_u32(fields).ok_or_else(|| protocol(want, "short field"))?;
-        let (flen, rest) = split_u32(rest).ok_or_else(|| protocol(want, "short field"))?;
-        let value = rest
-            .get(..flen as usize)
-            .ok_or_else(|| protocol(want, "field overrun"))?;
-        if ftype == 1 {
-            listed_any = true;
-            listed_ours |= value == DNSTAP_CONTENT_TYPE;
+/// Reads the receiver's bytes until the handshake reports `want` (ACCEPT or FINISH). The
+/// receiver sends nothing else, so nothing read past that control frame is lost.
+fn await_reply(
+    r: &mut impl Read,
+    handshake: &mut SenderHandshake,
+    want: SenderEvent,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(CONTROL_FRAME_MAX + 8);
+    let mut chunk = [0u8; 256];
+    loop {
+        let step = handshake.on_read(&buf).map_err(protocol)?;
+        if step.event == want {
+            return Ok(());
         }
-        fields = &rest[value.len()..];
+        if step.event != SenderEvent::NeedMore || buf.len() > CONTROL_FRAME_MAX + 8 {
+            let what = format!("waiting for {want:?}, got {:?}", step.event);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, what));
+        }
+        let n = r
+            .read(&mut chunk)
+            .map_err(|e| io::Error::new(e.kind(), format!("waiting for {want:?}: {e}")))?;
+        if n == 0 {
+            let what = format!("the receiver closed the connection before {want:?}");
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, what));
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
-    if want == ControlType::Accept && listed_any && !listed_ours {
-        return Err(protocol(
-            want,
-            "the receiver does not accept protobuf:dnstap.Dnstap",
-        ));
-    }
-    Ok(())
 }
 
-fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
-    let (head, rest) = b.split_first_chunk::<4>()?;
-    Some((u32::from_be_bytes(*head), rest))
-}
-
-fn protocol(want: ControlType, what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("waiting for {want:?}: {what}"),
-    )
-}
-
-fn context(e: io::Error, want: ControlType) -> io::Error {
-    io::Error::new(e.kind(), format!("waiting for {want:?}: {e}"))
+fn protocol(e: dnstap_receiver::framestream::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
 #[cfg(test)]
@@ -300,13 +269,20 @@ mod tests {
 
     #[test]
     fn accept_for_another_content_type_is_refused() {
-        let mut frame = Vec::new();
-        write_control_frame(ControlType::Accept, Some(b"protobuf:other"), &mut frame);
-        let err = expect_control(&mut &frame[..], ControlType::Accept).unwrap_err();
+        use dnstap_receiver::framestream::{write_control_frame, ControlType};
+        let mut accept = Vec::new();
+        write_control_frame(ControlType::Accept, Some(b"protobuf:other"), &mut accept);
+        let mut hs = SenderHandshake::new();
+        hs.write_ready(&mut Vec::new()).unwrap();
+        let err = await_reply(&mut &accept[..], &mut hs, SenderEvent::Accepted).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        let mut ok = Vec::new();
-        write_control_frame(ControlType::Finish, None, &mut ok);
-        expect_control(&mut &ok[..], ControlType::Finish).unwrap();
-        assert!(expect_control(&mut &ok[..], ControlType::Accept).is_err());
+    }
+
+    #[test]
+    fn receiver_closing_before_accept_is_an_error() {
+        let mut hs = SenderHandshake::new();
+        hs.write_ready(&mut Vec::new()).unwrap();
+        let err = await_reply(&mut &[0u8, 0, 0][..], &mut hs, SenderEvent::Accepted).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
