@@ -9,7 +9,7 @@ pub struct Report {
     pub transport: &'static str,
     pub bidirectional: bool,
     pub connections: usize,
-    /// Connections that failed (their partial counts are still in the totals).
+    /// Connections that failed; what they sent before failing is not in the totals.
     pub failed_connections: usize,
     pub messages: u64,
     /// Data frame bytes written, length prefixes included.
