@@ -29,7 +29,8 @@
 //!    (configured with queues large enough); nsd, knot and kresd drop frames in bursts with
 //!    no setting to prevent it (docs/servers.md), so they may fall short by 5 % (up to 30 of
 //!    ~3600 seen at 4000 queries/s); pdns-recursor logs only its upstream queries, whose
-//!    number depends on its cache: there RESOLVER_QUERY must equal RESOLVER_RESPONSE.
+//!    number depends on its cache: there RESOLVER_QUERY and RESOLVER_RESPONSE must agree
+//!    within 5 % (it drops frames too: 32 of 2040 queries in one run).
 //!
 //! Cases run one at a time (a process-wide mutex plus a lock directory in /tmp, so that
 //! parallel test processes do not collide), on their own DNS ports (55xx, see `PORTS`) and a
@@ -188,6 +189,7 @@ fn kresd_unix() {
 const PDNS_UNIX: Case = Case {
     server: "pdns-recursor",
     counted: &[],
+    lossless: false,
     ..UNBOUND_UNIX
 };
 
@@ -372,13 +374,14 @@ impl Run {
             }
         }
         if case.counted.is_empty() {
-            // pdns-recursor: only upstream messages; each query has its response.
+            // pdns-recursor: only upstream messages, as many responses as queries, give or take
+            // the frames the recursor itself drops (32 of 2040 queries in one run).
             let q = by_type.get("RESOLVER_QUERY").copied().unwrap_or(0);
             let r = by_type.get("RESOLVER_RESPONSE").copied().unwrap_or(0);
-            if q < 1000 || q != r {
-                return Err(format!(
-                    "pdns-recursor: RESOLVER_QUERY {q}, RESOLVER_RESPONSE {r}"
-                ));
+            let slack = q.max(r) * LOSSY_TRAFFIC_SHORTFALL_PERMILLE / 1000;
+            if q.min(r) < 1000 || q.abs_diff(r) > slack {
+                let what = format!("RESOLVER_QUERY {q}, RESOLVER_RESPONSE {r}");
+                return Err(format!("pdns-recursor: {what}"));
             }
         } else {
             let sent = expected_traffic(&self.lab, case.server, &traffic_log)?;
