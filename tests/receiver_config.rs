@@ -73,9 +73,6 @@ fn bad_value_names_key_and_reason() {
 
 #[test]
 fn flags_override_config() {
-    if !receiver_common::core_ready("flags_override_config") {
-        return;
-    }
     let dir = TempDir::new("cfg-override");
     let file_port = free_port();
     let flag_port = free_port();
@@ -97,9 +94,6 @@ fn flags_override_config() {
 
 #[test]
 fn seed_example_config_starts() {
-    if !receiver_common::core_ready("seed_example_config_starts") {
-        return;
-    }
     let dir = TempDir::new("cfg-seed");
     let port = free_port();
     let cfg = write_cfg(
@@ -187,9 +181,6 @@ fn help_lists_every_flag_with_defaults() {
 
 #[test]
 fn stale_unix_socket_is_replaced_live_one_refused() {
-    if !receiver_common::core_ready("stale_unix_socket_is_replaced_live_one_refused") {
-        return;
-    }
     let dir = TempDir::new("stale");
     let sock = dir.path("s.sock");
     // A socket file nobody listens on (its listener was dropped).
@@ -217,9 +208,6 @@ fn stale_unix_socket_is_replaced_live_one_refused() {
 
 #[test]
 fn busy_tcp_port_fails_with_the_address() {
-    if !receiver_common::core_ready("busy_tcp_port_fails_with_the_address") {
-        return;
-    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port().to_string();
     let done = run_to_exit(&["-l", "127.0.0.1", "-p", &port, "--io", "epoll"]);
@@ -233,9 +221,6 @@ fn busy_tcp_port_fails_with_the_address() {
 
 #[test]
 fn without_io_uring_auto_falls_back_and_uring_refuses() {
-    if !receiver_common::core_ready("without_io_uring_auto_falls_back_and_uring_refuses") {
-        return;
-    }
     // The variable makes the io_uring probe fail with ENOSYS, as on a kernel without it.
     let port = free_port().to_string();
     let env = [("DNSTAP_RECEIVER_NO_URING", "1")];

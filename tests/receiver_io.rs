@@ -57,9 +57,6 @@ fn replay_all(io: &str, unix: bool) {
 
 #[test]
 fn replay_every_capture_over_unix() {
-    if !receiver_common::core_ready("replay_every_capture_over_unix") {
-        return;
-    }
     for io in backends("replay_every_capture_over_unix") {
         replay_all(io, true);
     }
@@ -67,9 +64,6 @@ fn replay_every_capture_over_unix() {
 
 #[test]
 fn replay_every_capture_over_tcp() {
-    if !receiver_common::core_ready("replay_every_capture_over_tcp") {
-        return;
-    }
     for io in backends("replay_every_capture_over_tcp") {
         replay_all(io, false);
     }
@@ -77,9 +71,6 @@ fn replay_every_capture_over_tcp() {
 
 #[test]
 fn concurrent_connections_lose_nothing() {
-    if !receiver_common::core_ready("concurrent_connections_lose_nothing") {
-        return;
-    }
     let files: Vec<_> = captures()
         .into_iter()
         .filter(|f| !f.to_string_lossy().contains("unidir"))
@@ -105,9 +96,6 @@ fn concurrent_connections_lose_nothing() {
 
 #[test]
 fn garbage_closes_only_that_connection() {
-    if !receiver_common::core_ready("garbage_closes_only_that_connection") {
-        return;
-    }
     let good = capture("nsd-unix.fstrm");
     for io in backends("garbage_closes_only_that_connection") {
         let dir = TempDir::new("garbage");
@@ -154,9 +142,6 @@ fn garbage_closes_only_that_connection() {
 
 #[test]
 fn unidirectional_sender_is_accepted() {
-    if !receiver_common::core_ready("unidirectional_sender_is_accepted") {
-        return;
-    }
     for io in backends("unidirectional_sender_is_accepted") {
         let dir = TempDir::new("unidir");
         let sock = dir.path("u.sock");
@@ -182,9 +167,6 @@ fn unidirectional_sender_is_accepted() {
 
 #[test]
 fn eof_without_stop_is_clean_end() {
-    if !receiver_common::core_ready("eof_without_stop_is_clean_end") {
-        return;
-    }
     let f = capture("dnsdist-tcp.fstrm");
     for io in backends("eof_without_stop_is_clean_end") {
         let port = free_port();
@@ -209,9 +191,6 @@ fn eof_without_stop_is_clean_end() {
 
 #[test]
 fn sigterm_flushes_everything() {
-    if !receiver_common::core_ready("sigterm_flushes_everything") {
-        return;
-    }
     let f = capture("bind-unix.fstrm");
     for io in backends("sigterm_flushes_everything") {
         let dir = TempDir::new("term");
@@ -237,9 +216,6 @@ fn sigterm_flushes_everything() {
 
 #[test]
 fn several_inputs_from_config_and_formats() {
-    if !receiver_common::core_ready("several_inputs_from_config_and_formats") {
-        return;
-    }
     let f = capture("unbound-tcp.fstrm");
     for io in backends("several_inputs_from_config_and_formats") {
         let dir = TempDir::new("multi");
@@ -269,9 +245,6 @@ fn several_inputs_from_config_and_formats() {
 
 #[test]
 fn fstrm_replay_as_a_real_peer() {
-    if !receiver_common::core_ready("fstrm_replay_as_a_real_peer") {
-        return;
-    }
     let Ok(st) = std::process::Command::new("fstrm_replay")
         .arg("-h")
         .output()
@@ -309,9 +282,6 @@ fn fstrm_replay_as_a_real_peer() {
 
 #[test]
 fn tiny_buffers_exercise_straddling_and_oversize_frames() {
-    if !receiver_common::core_ready("tiny_buffers_exercise_straddling_and_oversize_frames") {
-        return;
-    }
     // 1 KiB buffers: most frames straddle two receives, and the larger ones (big TXT
     // answers) do not fit a buffer at all and take the oversize path.
     let files = [capture("unbound-unix.fstrm"), capture("bind-unix.fstrm")];
@@ -343,9 +313,6 @@ fn tiny_buffers_exercise_straddling_and_oversize_frames() {
 
 #[test]
 fn stalled_output_blocks_without_loss() {
-    if !receiver_common::core_ready("stalled_output_blocks_without_loss") {
-        return;
-    }
     let f = capture("unbound-unix.fstrm");
     for io in backends("stalled_output_blocks_without_loss") {
         let dir = TempDir::new("block");
@@ -381,9 +348,6 @@ fn stalled_output_blocks_without_loss() {
 
 #[test]
 fn stalled_output_with_drop_policy_counts_every_drop() {
-    if !receiver_common::core_ready("stalled_output_with_drop_policy_counts_every_drop") {
-        return;
-    }
     let f = capture("unbound-unix.fstrm");
     let total = capture_payloads(&f).len() as u64;
     for io in backends("stalled_output_with_drop_policy") {
@@ -434,9 +398,6 @@ fn stalled_output_with_drop_policy_counts_every_drop() {
 
 #[test]
 fn a_hundred_concurrent_senders() {
-    if !receiver_common::core_ready("a_hundred_concurrent_senders") {
-        return;
-    }
     let f = receiver_common::lab_dir().join("captures/wire/nsd-wire.fstrm");
     let payloads = capture_payloads(&f);
     let one = offline_lines(&f, &[]);
@@ -486,9 +447,6 @@ fn a_hundred_concurrent_senders() {
 
 #[test]
 fn filters_run_before_decode_and_match_offline() {
-    if !receiver_common::core_ready("filters_run_before_decode_and_match_offline") {
-        return;
-    }
     let files = [capture("nsd-unix.fstrm"), capture("unbound-tcp.fstrm")];
     let dir = TempDir::new("filter");
     let cfg = dir.path("f.yaml");

@@ -383,28 +383,12 @@ mod tests {
         (got, reply, Ok(()))
     }
 
-    /// TEMPORARY until the decoder lands on this branch: skip while it is a `todo!()` stub.
-    fn core_ready() -> bool {
-        let ok = std::panic::catch_unwind(|| {
-            let _ = Decoder::new(DecoderConfig::default()).decode(&[0, 0, 0], &mut Vec::new());
-            let _ = no_filter();
-        })
-        .is_ok();
-        if !ok {
-            eprintln!("NOTICE: framestream/filter still stubbed; skipping");
-        }
-        ok
-    }
-
     fn new_conn(buffer: usize) -> Connection {
         Connection::new("test".into(), DecoderConfig::default(), buffer)
     }
 
     #[test]
     fn every_split_point_gives_the_same_frames() {
-        if !core_ready() {
-            return;
-        }
         let p = payloads(20, |i| 1 + i * 13);
         let bytes = stream(&p, true, true);
         let pool = Pool::new(4, 4096);
@@ -423,9 +407,6 @@ mod tests {
 
     #[test]
     fn frames_larger_than_a_buffer_are_assembled_apart() {
-        if !core_ready() {
-            return;
-        }
         let p = payloads(6, |i| if i % 2 == 0 { 3000 + i } else { 10 });
         let bytes = stream(&p, false, true);
         let pool = Pool::new(4, 1024);
@@ -441,9 +422,6 @@ mod tests {
 
     #[test]
     fn a_full_frame_table_carries_the_rest_over() {
-        if !core_ready() {
-            return;
-        }
         // 4096-byte buffers hold 64 frame ranges; send 500 tiny frames in one go.
         let p = payloads(500, |_| 3);
         let bytes = stream(&p, true, true);
@@ -456,9 +434,6 @@ mod tests {
 
     #[test]
     fn oversized_frame_header_is_refused_before_buffering() {
-        if !core_ready() {
-            return;
-        }
         let mut bytes = stream(&[], true, false);
         bytes.extend_from_slice(&(64u32 << 20).to_be_bytes());
         bytes.extend_from_slice(&[0; 100]);
@@ -474,9 +449,6 @@ mod tests {
 
     #[test]
     fn data_after_stop_is_an_error() {
-        if !core_ready() {
-            return;
-        }
         let mut bytes = stream(&payloads(2, |_| 5), true, true);
         write_data_frame(b"late", &mut bytes);
         let pool = Pool::new(2, 4096);
@@ -488,9 +460,6 @@ mod tests {
 
     #[test]
     fn eof_without_stop_is_clean_end() {
-        if !core_ready() {
-            return;
-        }
         let bytes = stream(&payloads(3, |_| 50), true, false);
         let pool = Pool::new(2, 4096);
         let mut c = new_conn(4096);
@@ -505,9 +474,6 @@ mod tests {
 
     #[test]
     fn eof_inside_a_frame_is_an_error() {
-        if !core_ready() {
-            return;
-        }
         let mut bytes = stream(&payloads(1, |_| 50), true, false);
         bytes.extend_from_slice(&[0, 0, 0, 9, 1, 2]);
         let pool = Pool::new(2, 4096);
@@ -519,9 +485,6 @@ mod tests {
 
     #[test]
     fn garbage_is_a_protocol_error() {
-        if !core_ready() {
-            return;
-        }
         let pool = Pool::new(2, 4096);
         let mut c = new_conn(4096);
         let (got, _, r) = feed(&mut c, &pool, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 4096);

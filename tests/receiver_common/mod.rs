@@ -469,24 +469,6 @@ pub fn send_raw(t: &Target, bytes: &[u8]) {
     }
 }
 
-/// TEMPORARY, until the sans-io core lands on this branch: false (with a notice) while the
-/// decoder, filter, record or format modules are still contract stubs (`todo!()`), so the
-/// daemon tests skip instead of failing. Remove once they are merged.
-pub fn core_ready(test: &str) -> bool {
-    let f = lab_dir().join("captures/nsd-unix.fstrm");
-    let out = Command::new(BIN)
-        .arg("-r")
-        .arg(&f)
-        .output()
-        .expect("run -r");
-    let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("not yet implemented") || err.contains("not implemented: ") {
-        eprintln!("NOTICE: {test}: protocol core still stubbed; skipping");
-        return false;
-    }
-    true
-}
-
 /// The value of `key=` in the last statistics line of a log.
 pub fn last_stat(log: &str, key: &str) -> u64 {
     let line = log
