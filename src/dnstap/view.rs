@@ -115,6 +115,10 @@ impl<'a> DnstapView<'a> {
                 let at = r.pos;
                 let key = r.varint()?;
                 match key {
+                    // A second `message` is refused rather than merged: quick-protobuf would
+                    // decode every occurrence while the view reads one, and no sender
+                    // repeats it (tests/fuzz_regressions.rs).
+                    DNSTAP_MESSAGE if view.message.is_some() => return Err(Bad::Repeated),
                     DNSTAP_MESSAGE => view.message = Some(r.bytes()?),
                     DNSTAP_TYPE => view.kind = Some(r.varint()? as u32),
                     DNSTAP_IDENTITY => view.identity = Some(r.bytes()?),
@@ -230,6 +234,8 @@ impl<'a> MessageView<'a> {
             MSG_RESPONSE_TIME_SEC => self.response_time_sec = Some(r.varint()?),
             MSG_RESPONSE_TIME_NSEC => self.response_time_nsec = Some(r.fixed32()?),
             MSG_RESPONSE_MESSAGE => self.response_message = Some(r.bytes()?),
+            // Refused when repeated, as `Dnstap.message` is (see `DnstapView::parse`).
+            MSG_POLICY if self.policy.is_some() => return Err(Bad::Repeated),
             MSG_POLICY => self.policy = Some(r.bytes()?),
             MSG_HTTP_PROTOCOL => self.http_protocol = Some(r.varint()? as u32),
             _ => r.skip(at, key)?,
@@ -311,6 +317,7 @@ enum Bad {
     TruncatedFixed64,
     Group,
     WireType,
+    Repeated,
 }
 
 impl Bad {
@@ -324,6 +331,7 @@ impl Bad {
             Bad::TruncatedFixed64 => "truncated fixed64",
             Bad::Group => "group wire type (deprecated)",
             Bad::WireType => "invalid wire type",
+            Bad::Repeated => "embedded message field repeated",
         }
     }
 }

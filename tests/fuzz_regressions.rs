@@ -1,0 +1,70 @@
+//! Inputs the fuzz targets (`fuzz/`, docs/fuzzing.md) found to break something, one test per
+//! bug, named after what broke. Each input is the minimized crash, as a byte literal, so the
+//! test runs without the fuzz toolchain.
+
+use dnstap_receiver::dnstap::DnstapView;
+use dnstap_receiver::record::Record;
+
+/// True when the lazy views read the whole payload: the top level and, if present, the
+/// embedded `Message` and its `Policy`.
+fn views_read(payload: &[u8]) -> bool {
+    match DnstapView::parse(payload) {
+        Ok(view) => match view.message() {
+            Some(Ok(m)) => !matches!(m.policy(), Some(Err(_))),
+            Some(Err(_)) => false,
+            None => true,
+        },
+        Err(_) => false,
+    }
+}
+
+/// Both readers must give the same verdict; `Record::decode` must not panic (a panic fails
+/// the test).
+fn readers_agree(payload: &[u8]) -> (bool, bool) {
+    let views = views_read(payload);
+    let decoded = Record::decode(payload).is_ok();
+    let built = Record::from_views(&DnstapView::parse(payload).unwrap_or_default(), None).is_ok();
+    assert_eq!(views, decoded, "views and quick-protobuf disagree on {payload:?}");
+    (views, built)
+}
+
+/// `Dnstap.message` (field 14) twice: first a one-byte `Message` holding the key 0x00 (field
+/// number 0, invalid), then an empty one. The view used to keep the last occurrence while
+/// quick-protobuf parsed both and rejected the first. A repeated `message` is now refused by
+/// both (found by the `dnstap_view` target).
+#[test]
+fn repeated_message_field_decode_rejects_what_views_accept() {
+    let payload: &[u8] = b"\x72\x01\x00\x72\x00";
+    let (views, _) = readers_agree(payload);
+    assert!(!views, "a repeated Dnstap.message is refused");
+}
+
+/// `Dnstap.message` twice, the first a one-byte `Message` holding a length-delimited key
+/// (0x02) with no length: quick-protobuf read the length from past the end of that nested
+/// message and underflowed `end - start` in `BytesReader::read_unknown` (a panic with
+/// overflow checks on). The view's framing check now refuses the payload before
+/// quick-protobuf sees it. Found by the `format` and `dnstap_view` targets.
+#[test]
+fn repeated_message_field_with_truncated_length_overflows_decode() {
+    let payload: &[u8] = b"\x72\x01\x02\x72\x00";
+    let (views, _) = readers_agree(payload);
+    assert!(!views, "a repeated Dnstap.message is refused");
+}
+
+/// The same one level down: two `Message.policy` fields, the first broken.
+#[test]
+fn repeated_policy_field_decode_rejects_what_views_accept() {
+    // Dnstap { message: Message { policy: [0x00], policy: [] } }
+    let payload: &[u8] = b"\x72\x05\x7a\x01\x00\x7a\x00";
+    let (views, _) = readers_agree(payload);
+    assert!(!views, "a repeated Message.policy is refused");
+}
+
+/// A single, well-formed `message` and `policy` still read the same in both readers.
+#[test]
+fn single_message_and_policy_still_decode() {
+    // Dnstap { message: Message { policy: [] } }
+    let payload: &[u8] = b"\x72\x02\x7a\x00";
+    let (views, built) = readers_agree(payload);
+    assert!(views && built);
+}
