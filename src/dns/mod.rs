@@ -1,15 +1,22 @@
 //! DNS wire format (RFC 1035 and friends), sans-io: message views over borrowed bytes,
 //! names, presentation-format rdata and EDNS. Knows nothing of dnstap or sockets.
 //!
-//! CONTRACT STUB: the dns helper replaces the bodies; the public names are the contract.
+//! Nothing here allocates: views borrow the message, and every presentation writer
+//! appends to a `Vec<u8>` the caller owns (it only grows). Start reading at
+//! [`MessageView::parse`] (the per-message hot path: header and first question), then
+//! [`MessageView::records`] (lazy record walk), [`rdata::write_presentation`] and
+//! [`edns::Edns`].
 #![forbid(unsafe_code)]
 
+pub mod edns;
+mod message;
 pub mod name;
+pub mod rdata;
+mod text;
 pub mod types;
 
+pub use message::{Header, MessageView, Question, Questions, Records, Rr, Section};
 pub use name::Name;
-
-use std::ops::Range;
 
 /// A parse error: small, `Copy`, allocation-free. `offset` is where in the message it occurred.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,77 +33,39 @@ pub enum DnsErrorKind {
     BadLabel,
     /// A name longer than 255 bytes in wire form.
     NameTooLong,
-    /// A compression pointer that does not point strictly backwards.
+    /// A compression pointer that does not point strictly backwards (or a chain of more
+    /// pointers than any name of legal length needs).
     BadPointer,
     /// Rdata that does not match its type's layout.
     BadRdata,
+    /// An EDNS OPT record or option that does not match its layout.
+    BadEdns,
 }
 
-/// RFC 1035 §4.1.1 header.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Header {
-    pub id: u16,
-    pub flags: u16,
-    pub qdcount: u16,
-    pub ancount: u16,
-    pub nscount: u16,
-    pub arcount: u16,
-}
-
-impl Header {
-    pub const LEN: usize = 12;
-    pub fn parse(_msg: &[u8]) -> Result<Header, DnsError> {
-        todo!("dns helper")
-    }
-    /// The 4-bit header rcode.
-    pub fn rcode(&self) -> u8 {
-        (self.flags & 0x000f) as u8
-    }
-    pub fn opcode(&self) -> u8 {
-        ((self.flags >> 11) & 0x0f) as u8
+impl DnsErrorKind {
+    /// A short fixed description, for logs and malformed flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsErrorKind::Truncated => "truncated",
+            DnsErrorKind::BadLabel => "bad label",
+            DnsErrorKind::NameTooLong => "name too long",
+            DnsErrorKind::BadPointer => "bad compression pointer",
+            DnsErrorKind::BadRdata => "bad rdata",
+            DnsErrorKind::BadEdns => "bad EDNS option",
+        }
     }
 }
 
-/// The question: name, type, class.
-#[derive(Clone, Copy, Debug)]
-pub struct Question<'a> {
-    pub name: Name<'a>,
-    pub qtype: u16,
-    pub qclass: u16,
-}
-
-/// Which section a resource record came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Section {
-    Answer,
-    Authority,
-    Additional,
-}
-
-/// One resource record; `rdata` is a range into the message.
-#[derive(Clone, Debug)]
-pub struct Rr<'a> {
-    pub name: Name<'a>,
-    pub rtype: u16,
-    pub class: u16,
-    pub ttl: u32,
-    pub rdata: Range<usize>,
-}
-
-/// Lazy view over one DNS message: the header and the first question are parsed when the
-/// view is made; records are walked on demand.
-#[derive(Clone, Debug)]
-pub struct MessageView<'a> {
-    pub msg: &'a [u8],
-    pub header: Header,
-    pub question: Option<Question<'a>>,
-    /// Offset of the first byte after the question section (0 when it could not be read).
-    pub after_question: usize,
-}
-
-impl<'a> MessageView<'a> {
-    /// Parses the header and the first question (if qdcount > 0).
-    pub fn parse(_msg: &'a [u8]) -> Result<MessageView<'a>, DnsError> {
-        todo!("dns helper")
+impl DnsError {
+    pub(crate) fn new(kind: DnsErrorKind, offset: usize) -> DnsError {
+        DnsError { kind, offset }
     }
 }
+
+impl std::fmt::Display for DnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at offset {}", self.kind.as_str(), self.offset)
+    }
+}
+
+impl std::error::Error for DnsError {}

@@ -1,41 +1,418 @@
 //! Domain names on the wire: validation (RFC 1035 limits, compression pointers only
 //! backwards), label iteration and presentation format written into caller buffers.
+//!
+//! A [`Name`] is only ever made by [`Name::parse`], which walks the whole name once and
+//! checks every limit; afterwards label iteration and printing re-walk the same bytes and
+//! cannot fail (they still use checked reads, so a logic slip ends the walk instead of
+//! panicking). Knows nothing of record types or of dnstap.
 #![forbid(unsafe_code)]
 
-use super::DnsError;
+use super::{DnsError, DnsErrorKind};
+
+/// Longest name in wire form, root label included (RFC 1035 §2.3.4).
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest label (RFC 1035 §2.3.4): the two top bits of the length byte must be 0.
+pub const MAX_LABEL_LEN: usize = 63;
+/// A name of at most 255 wire bytes has at most 127 non-root labels, so an honest name
+/// never needs more pointers than that. The cap bounds the work for pointer-to-pointer
+/// chains, which the strictly-backwards rule alone would bound only by the message size.
+const MAX_POINTERS: usize = 128;
 
 /// A validated name inside a message: `start` is the offset of its first length byte.
-#[derive(Clone, Copy, Debug)]
+///
+/// Invariant: the bytes from `start` (following pointers) form a name that passed
+/// [`Name::parse`]: every label is inside `msg`, the wire length is at most 255 and every
+/// pointer points strictly before the label sequence it interrupts.
+#[derive(Clone, Copy)]
 pub struct Name<'a> {
     msg: &'a [u8],
     start: usize,
+    /// Length in uncompressed wire form, root byte included (1 for the root name).
+    wire_len: u8,
 }
 
 impl<'a> Name<'a> {
     /// Validates the name at `offset`; returns it and the offset just past it in place
     /// (after the first pointer, if any).
+    ///
+    /// ```text
+    /// label:    | len (0..=63) | len bytes ...|       00 = root, ends the name
+    /// pointer:  | 1 1 |  offset (14 bits)     |       must be < start of the current run
+    /// ```
+    /// Length bytes 0x40..=0xbf (label types 01 and 10) are rejected.
     pub fn parse(msg: &'a [u8], offset: usize) -> Result<(Name<'a>, usize), DnsError> {
-        let _ = (msg, offset);
-        todo!("dns helper")
+        let err = |kind, offset| DnsError { kind, offset };
+        let mut pos = offset;
+        // Where the current run of labels started: a pointer must land before it. This is
+        // the "strictly backwards" rule that makes loops impossible: each jump lowers it.
+        let mut run_start = offset;
+        let mut end = None;
+        let mut wire_len = 0usize;
+        let mut pointers = 0usize;
+        loop {
+            let len = *msg.get(pos).ok_or(err(DnsErrorKind::Truncated, pos))? as usize;
+            match len & 0xc0 {
+                0x00 => {
+                    wire_len += len + 1;
+                    if wire_len > MAX_NAME_LEN {
+                        return Err(err(DnsErrorKind::NameTooLong, pos));
+                    }
+                    if len == 0 {
+                        pos += 1;
+                        break;
+                    }
+                    let next = pos + 1 + len;
+                    if next > msg.len() {
+                        return Err(err(DnsErrorKind::Truncated, pos));
+                    }
+                    pos = next;
+                }
+                0xc0 => {
+                    let low = *msg.get(pos + 1).ok_or(err(DnsErrorKind::Truncated, pos))?;
+                    let target = ((len & 0x3f) << 8) | low as usize;
+                    pointers += 1;
+                    if target >= run_start || pointers > MAX_POINTERS {
+                        return Err(err(DnsErrorKind::BadPointer, pos));
+                    }
+                    if end.is_none() {
+                        end = Some(pos + 2);
+                    }
+                    run_start = target;
+                    pos = target;
+                }
+                _ => return Err(err(DnsErrorKind::BadLabel, pos)),
+            }
+        }
+        let name = Name {
+            msg,
+            start: offset,
+            wire_len: wire_len as u8,
+        };
+        Ok((name, end.unwrap_or(pos)))
+    }
+
+    /// The root name, not tied to any message (for callers that need a placeholder).
+    pub fn root() -> Name<'static> {
+        Name {
+            msg: &[0],
+            start: 0,
+            wire_len: 1,
+        }
+    }
+
+    /// Offset of the name's first length byte in the message.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// Length in uncompressed wire form, root byte included (1..=255).
+    pub fn wire_len(&self) -> usize {
+        self.wire_len as usize
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.wire_len == 1
+    }
+
+    /// Iterator over the labels, leftmost first, root excluded.
+    pub fn labels(&self) -> Labels<'a> {
+        Labels {
+            msg: self.msg,
+            pos: self.start,
+            hops: 0,
+        }
     }
 
     /// Calls `f` with each label's bytes, from the leftmost label; the root label is not
     /// passed. The name was validated by `parse`, so this cannot fail.
     pub fn for_each_label(&self, mut f: impl FnMut(&'a [u8])) {
-        let _ = (&mut f, self.msg, self.start);
-        todo!("dns helper")
+        for label in self.labels() {
+            f(label);
+        }
+    }
+
+    /// Number of non-root labels.
+    pub fn label_count(&self) -> usize {
+        self.labels().count()
     }
 
     /// Writes the presentation form with a trailing dot ("." for the root), escaping as
     /// [`escape_label_into`] does.
-    pub fn write_presentation(&self, _out: &mut Vec<u8>) {
-        todo!("dns helper")
+    pub fn write_presentation(&self, out: &mut Vec<u8>) {
+        // Escapes at most quadruple a byte; reserving the common case avoids regrowing.
+        out.reserve(self.wire_len as usize);
+        let mut any = false;
+        for label in self.labels() {
+            escape_label_into(label, out);
+            out.push(b'.');
+            any = true;
+        }
+        if !any {
+            out.push(b'.');
+        }
+    }
+
+    /// Case-insensitive (ASCII) comparison of two names, label by label.
+    pub fn eq_ignore_case(&self, other: &Name<'_>) -> bool {
+        if self.wire_len != other.wire_len {
+            return false;
+        }
+        let mut a = self.labels();
+        let mut b = other.labels();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// Shows the presentation form (`Name("www.example.test.")`), not the whole message.
+impl std::fmt::Debug for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut v = Vec::new();
+        self.write_presentation(&mut v);
+        f.debug_tuple("Name")
+            .field(&String::from_utf8_lossy(&v))
+            .finish()
+    }
+}
+
+/// Labels of a validated [`Name`], leftmost first.
+#[derive(Clone, Debug)]
+pub struct Labels<'a> {
+    msg: &'a [u8],
+    /// Offset of the next length byte; `usize::MAX` once finished.
+    pos: usize,
+    hops: usize,
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let len = *self.msg.get(self.pos)? as usize;
+            if len & 0xc0 == 0xc0 {
+                let low = *self.msg.get(self.pos + 1)? as usize;
+                self.hops += 1;
+                // Cannot trigger on a validated name; it keeps a logic slip finite.
+                if self.hops > MAX_POINTERS {
+                    self.pos = usize::MAX;
+                    return None;
+                }
+                self.pos = ((len & 0x3f) << 8) | low;
+                continue;
+            }
+            if len == 0 || len > MAX_LABEL_LEN {
+                self.pos = usize::MAX;
+                return None;
+            }
+            let label = self.msg.get(self.pos + 1..self.pos + 1 + len)?;
+            self.pos += 1 + len;
+            return Some(label);
+        }
     }
 }
 
 /// Writes one label in presentation form as the seed tool (dnspython) renders it:
 /// `"`, `(`, `)`, `.`, `;`, `\`, `@`, `$` get a backslash; bytes outside 0x21..=0x7e
 /// (space included) are written `\DDD` (three decimal digits).
-pub fn escape_label_into(_label: &[u8], _out: &mut Vec<u8>) {
-    todo!("dns helper")
+#[inline]
+pub fn escape_label_into(label: &[u8], out: &mut Vec<u8>) {
+    // PERF: most labels need no escape; one table look-up per byte and a single copy is
+    // what keeps `dns/parse+qname_text` cheap.
+    if label.iter().all(|&b| ESCAPE[b as usize] == PLAIN) {
+        out.extend_from_slice(label);
+        return;
+    }
+    for &b in label {
+        match ESCAPE[b as usize] {
+            PLAIN => out.push(b),
+            BACKSLASH => out.extend_from_slice(&[b'\\', b]),
+            _ => write_ddd(b, out),
+        }
+    }
+}
+
+const PLAIN: u8 = 0;
+const BACKSLASH: u8 = 1;
+const DECIMAL: u8 = 2;
+
+/// How each byte is written in a label (dnspython's rules, see [`escape_label_into`]).
+static ESCAPE: [u8; 256] = {
+    let mut t = [DECIMAL; 256];
+    let mut b = 0x21;
+    while b <= 0x7e {
+        t[b] = match b as u8 {
+            b'"' | b'(' | b')' | b'.' | b';' | b'\\' | b'@' | b'$' => BACKSLASH,
+            _ => PLAIN,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// `\DDD`: a backslash and three decimal digits.
+pub(crate) fn write_ddd(b: u8, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[b'\\', b'0' + b / 100, b'0' + (b / 10) % 10, b'0' + b % 10]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(msg: &[u8], off: usize) -> Result<(String, usize), DnsErrorKind> {
+        let (n, end) = Name::parse(msg, off).map_err(|e| e.kind)?;
+        let mut out = Vec::new();
+        n.write_presentation(&mut out);
+        Ok((String::from_utf8(out).unwrap(), end))
+    }
+
+    fn wire(labels: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for l in labels {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l);
+        }
+        v.push(0);
+        v
+    }
+
+    #[test]
+    fn root_and_simple() {
+        assert_eq!(text(&[0], 0).unwrap(), (".".to_string(), 1));
+        let w = wire(&[b"www", b"Example", b"test"]);
+        assert_eq!(
+            text(&w, 0).unwrap(),
+            ("www.Example.test.".to_string(), w.len())
+        );
+        let (n, _) = Name::parse(&w, 0).unwrap();
+        assert_eq!(n.wire_len(), w.len());
+        assert_eq!(n.label_count(), 3);
+        let mut seen = Vec::new();
+        n.for_each_label(|l| seen.push(l.to_vec()));
+        assert_eq!(
+            seen,
+            vec![b"www".to_vec(), b"Example".to_vec(), b"test".to_vec()]
+        );
+    }
+
+    #[test]
+    fn escapes_like_dnspython() {
+        let w = wire(&[b"a.b", b"\"();\\@$", b" \x00\x7f\xff~!"]);
+        let (s, _) = text(&w, 0).unwrap();
+        assert_eq!(s, r#"a\.b.\"\(\)\;\\\@\$.\032\000\127\255~!."#);
+    }
+
+    #[test]
+    fn compression_backwards_ok() {
+        // "test." at 0, "example" + ptr->0 at 6, "www" + ptr->6 at 16
+        let mut m = wire(&[b"test"]);
+        m.extend_from_slice(&[7]);
+        m.extend_from_slice(b"example");
+        m.extend_from_slice(&[0xc0, 0]);
+        let www = m.len();
+        m.extend_from_slice(&[3, b'w', b'w', b'w', 0xc0, 6]);
+        let (s, end) = text(&m, www).unwrap();
+        assert_eq!(s, "www.example.test.");
+        assert_eq!(end, www + 6);
+        // A bare pointer.
+        let p = m.len();
+        m.extend_from_slice(&[0xc0, www as u8]);
+        assert_eq!(
+            text(&m, p).unwrap(),
+            ("www.example.test.".to_string(), p + 2)
+        );
+    }
+
+    #[test]
+    fn pointer_loops_rejected() {
+        // self pointer
+        assert_eq!(text(&[0xc0, 0], 0), Err(DnsErrorKind::BadPointer));
+        // forward pointer
+        assert_eq!(text(&[0xc0, 2, 0], 0), Err(DnsErrorKind::BadPointer));
+        // pointer into the current run (backwards, but loops): label at 2, ptr at 4 -> 2
+        assert_eq!(
+            text(&[0, 0, 1, b'a', 0xc0, 2], 2),
+            Err(DnsErrorKind::BadPointer)
+        );
+        // two pointers pointing at each other
+        assert_eq!(text(&[0xc0, 2, 0xc0, 0], 2), Err(DnsErrorKind::BadPointer));
+        // pointer chain that comes back up: 4 -> 0 -> 2 (2 >= run start 0's... forward)
+        assert_eq!(
+            text(&[0xc0, 2, 1, b'a', 0xc0, 0], 4),
+            Err(DnsErrorKind::BadPointer)
+        );
+        // a long strictly-backwards chain of pointers is capped
+        let mut m = vec![0u8];
+        for i in 0..200usize {
+            let target = if i == 0 { 0 } else { 1 + (i - 1) * 2 };
+            m.extend_from_slice(&[0xc0 | (target >> 8) as u8, target as u8]);
+        }
+        assert_eq!(text(&m, m.len() - 2), Err(DnsErrorKind::BadPointer));
+        // a short chain is fine
+        assert_eq!(text(&m, 1 + 10 * 2).unwrap().0, ".");
+    }
+
+    #[test]
+    fn label_and_name_limits() {
+        let l63 = [b'a'; 63];
+        let w = wire(&[&l63]);
+        assert!(text(&w, 0).is_ok());
+        let l64 = [b'a'; 64];
+        let w = wire(&[&l64]);
+        assert_eq!(text(&w, 0), Err(DnsErrorKind::BadLabel));
+        // 0x80 label type
+        assert_eq!(text(&[0x80, 0], 0), Err(DnsErrorKind::BadLabel));
+        // 255 bytes: 3 x 63-byte labels (192) + 61-byte label (62) + root = 255
+        let l61 = [b'b'; 61];
+        let w = wire(&[&l63, &l63, &l63, &l61]);
+        assert_eq!(w.len(), 255);
+        assert!(text(&w, 0).is_ok());
+        let l62 = [b'b'; 62];
+        let w = wire(&[&l63, &l63, &l63, &l62]);
+        assert_eq!(w.len(), 256);
+        assert_eq!(text(&w, 0), Err(DnsErrorKind::NameTooLong));
+        // too long through compression: 200 bytes here, 100 bytes pointed to
+        let mut m = wire(&[&[b'c'; 63], &[b'c'; 35]]);
+        let at = m.len();
+        m.extend_from_slice(&[63]);
+        m.extend_from_slice(&[b'd'; 63]);
+        m.extend_from_slice(&[63]);
+        m.extend_from_slice(&[b'd'; 63]);
+        m.extend_from_slice(&[30]);
+        m.extend_from_slice(&[b'd'; 30]);
+        m.extend_from_slice(&[0xc0, 0]);
+        assert_eq!(text(&m, at), Err(DnsErrorKind::NameTooLong));
+    }
+
+    #[test]
+    fn truncated_never_panics() {
+        let w = wire(&[b"www", b"example", b"test"]);
+        for cut in 0..w.len() {
+            assert_eq!(
+                text(&w[..cut], 0),
+                Err(DnsErrorKind::Truncated),
+                "cut {cut}"
+            );
+        }
+        assert_eq!(text(&[0xc0], 0), Err(DnsErrorKind::Truncated));
+        assert_eq!(text(&[], 5), Err(DnsErrorKind::Truncated));
+    }
+
+    #[test]
+    fn eq_ignore_case() {
+        let a = wire(&[b"WWW", b"example"]);
+        let b = wire(&[b"www", b"EXAMPLE"]);
+        let c = wire(&[b"www", b"exampl"]);
+        let (na, _) = Name::parse(&a, 0).unwrap();
+        let (nb, _) = Name::parse(&b, 0).unwrap();
+        let (nc, _) = Name::parse(&c, 0).unwrap();
+        assert!(na.eq_ignore_case(&nb));
+        assert!(!na.eq_ignore_case(&nc));
+    }
 }

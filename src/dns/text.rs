@@ -1,0 +1,333 @@
+//! Small presentation-format encoders shared by rdata and EDNS writers: decimal, hex,
+//! base64, base32hex, IPv4/IPv6 addresses, quoted character-strings and RRSIG times.
+//! All append to a caller's `Vec<u8>`; none allocates anything else.
+#![forbid(unsafe_code)]
+
+use super::name::write_ddd;
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+
+#[inline]
+pub(crate) fn write_u64(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+pub(crate) fn write_hex_upper(data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len() * 2);
+    for &b in data {
+        out.push(HEX_UPPER[(b >> 4) as usize]);
+        out.push(HEX_UPPER[(b & 15) as usize]);
+    }
+}
+
+pub(crate) fn write_hex_lower(data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len() * 2);
+    for &b in data {
+        out.push(HEX_LOWER[(b >> 4) as usize]);
+        out.push(HEX_LOWER[(b & 15) as usize]);
+    }
+}
+
+/// RFC 4648 §4 base64 with padding.
+pub(crate) fn write_base64(data: &[u8], out: &mut Vec<u8>) {
+    const ALPHA: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    out.reserve(data.len().div_ceil(3) * 4);
+    let mut chunks = data.chunks_exact(3);
+    for c in &mut chunks {
+        let v = (c[0] as u32) << 16 | (c[1] as u32) << 8 | c[2] as u32;
+        for shift in [18, 12, 6, 0] {
+            out.push(ALPHA[(v >> shift & 63) as usize]);
+        }
+    }
+    match *chunks.remainder() {
+        [a] => {
+            let v = (a as u32) << 16;
+            out.extend_from_slice(&[ALPHA[(v >> 18) as usize], ALPHA[(v >> 12 & 63) as usize]]);
+            out.extend_from_slice(b"==");
+        }
+        [a, b] => {
+            let v = (a as u32) << 16 | (b as u32) << 8;
+            for shift in [18, 12, 6] {
+                out.push(ALPHA[(v >> shift & 63) as usize]);
+            }
+            out.push(b'=');
+        }
+        _ => {}
+    }
+}
+
+/// RFC 4648 §7 base32hex, upper case, no padding (the NSEC3 presentation, RFC 5155 §3.3).
+pub(crate) fn write_base32hex(data: &[u8], out: &mut Vec<u8>) {
+    const ALPHA: &[u8; 32] = b"0123456789ABCDEFGHIJKLMNOPQRSTUV";
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for &b in data {
+        acc = (acc << 8) | b as u32;
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHA[(acc >> bits & 31) as usize]);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(ALPHA[(acc << (5 - bits) & 31) as usize]);
+    }
+}
+
+pub(crate) fn write_ipv4(a: [u8; 4], out: &mut Vec<u8>) {
+    for (i, b) in a.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        write_u64(*b as u64, out);
+    }
+}
+
+/// RFC 5952 text form: lower-case hex, the first longest run of two or more zero groups
+/// as `::`, and IPv4-mapped addresses (`::ffff:0:0/96`) with a dotted tail.
+pub(crate) fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
+    let mut g = [0u16; 8];
+    for (i, x) in g.iter_mut().enumerate() {
+        *x = u16::from_be_bytes([a[2 * i], a[2 * i + 1]]);
+    }
+    if g[..5] == [0; 5] && g[5] == 0xffff {
+        out.extend_from_slice(b"::ffff:");
+        write_ipv4([a[12], a[13], a[14], a[15]], out);
+        return;
+    }
+    let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
+    for (i, &x) in g.iter().enumerate() {
+        if x == 0 {
+            if cur_len == 0 {
+                cur = i;
+            }
+            cur_len += 1;
+            if cur_len > best_len {
+                best = cur;
+                best_len = cur_len;
+            }
+        } else {
+            cur_len = 0;
+        }
+    }
+    if best_len < 2 {
+        best_len = 0;
+        best = 8;
+    }
+    let mut i = 0;
+    while i < 8 {
+        if i == best {
+            out.extend_from_slice(b"::");
+            i += best_len;
+            continue;
+        }
+        if i > 0 && i != best + best_len {
+            out.push(b':');
+        }
+        write_hex_group(g[i], out);
+        i += 1;
+    }
+}
+
+fn write_hex_group(x: u16, out: &mut Vec<u8>) {
+    let mut started = false;
+    for shift in [12, 8, 4, 0] {
+        let d = (x >> shift & 15) as usize;
+        if d != 0 || started || shift == 0 {
+            out.push(HEX_LOWER[d]);
+            started = true;
+        }
+    }
+}
+
+/// A `<character-string>` in double quotes: `"` and `\` get a backslash, bytes outside
+/// 0x20..=0x7e are written `\DDD`; spaces stay as they are (dig and dnspython agree).
+pub(crate) fn write_quoted(data: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    write_escaped(data, out);
+    out.push(b'"');
+}
+
+/// The inside of [`write_quoted`].
+pub(crate) fn write_escaped(data: &[u8], out: &mut Vec<u8>) {
+    for &b in data {
+        match b {
+            b'"' | b'\\' => {
+                out.push(b'\\');
+                out.push(b);
+            }
+            0x20..=0x7e => out.push(b),
+            _ => write_ddd(b, out),
+        }
+    }
+}
+
+/// RRSIG time (RFC 4034 §3.2): seconds since 1970 as `YYYYMMDDHHmmSS`, UTC.
+pub(crate) fn write_rrsig_time(t: u32, out: &mut Vec<u8>) {
+    let secs = t as u64;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let mut buf = [0u8; 14];
+    let fields = [
+        (y, 4),
+        (m, 2),
+        (d, 2),
+        (rem / 3600, 2),
+        (rem / 60 % 60, 2),
+        (rem % 60, 2),
+    ];
+    let mut at = 0;
+    for (v, width) in fields {
+        let mut v = v;
+        for k in (0..width).rev() {
+            buf[at + k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        at += width;
+    }
+    out.extend_from_slice(&buf);
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+/// Works in 400-year eras (146097 days) counted from 0000-03-01, so that the leap day
+/// is the last day of each computed year.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // 719468 = days from 0000-03-01 to 1970-01-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097; // day of era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of era
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1st
+    let mp = (5 * doy + 2) / 153; // month from March = 0
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(f: impl Fn(&mut Vec<u8>)) -> String {
+        let mut v = Vec::new();
+        f(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn base64_vectors() {
+        // RFC 4648 §10
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ] {
+            assert_eq!(s(|v| write_base64(i.as_bytes(), v)), o);
+        }
+        assert_eq!(s(|v| write_base64(b"foobar", v)), "Zm9vYmFy");
+        assert_eq!(s(|v| write_base64(&[0xff, 0xfe, 0xfd], v)), "//79");
+    }
+
+    #[test]
+    fn base32hex_vectors() {
+        // RFC 4648 §10 (padding dropped)
+        for (i, o) in [
+            ("f", "CO"),
+            ("fo", "CPNG"),
+            ("foo", "CPNMU"),
+            ("foob", "CPNMUOG"),
+            ("foobar", "CPNMUOJ1E8"),
+        ] {
+            assert_eq!(s(|v| write_base32hex(i.as_bytes(), v)), o);
+        }
+    }
+
+    #[test]
+    fn ipv6_matches_std() {
+        let cases: [[u8; 16]; 6] = [
+            [0; 16],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4],
+            [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0],
+        ];
+        for c in cases {
+            assert_eq!(
+                s(|v| write_ipv6(c, v)),
+                std::net::Ipv6Addr::from(c).to_string()
+            );
+        }
+        // a simple PRNG sweep with many zero groups
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut a = [0u8; 16];
+            for i in 0..8 {
+                if x >> i & 1 == 1 {
+                    a[2 * i] = (x >> (8 + i)) as u8 & 0x0f;
+                    a[2 * i + 1] = (x >> (16 + i)) as u8;
+                }
+            }
+            assert_eq!(
+                s(|v| write_ipv6(a, v)),
+                std::net::Ipv6Addr::from(a).to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn rrsig_times() {
+        assert_eq!(s(|v| write_rrsig_time(0, v)), "19700101000000");
+        assert_eq!(s(|v| write_rrsig_time(951_782_400, v)), "20000229000000");
+        assert_eq!(s(|v| write_rrsig_time(1_704_067_199, v)), "20231231235959");
+        assert_eq!(s(|v| write_rrsig_time(u32::MAX, v)), "21060207062815");
+        // slow oracle: count days forward
+        let mut day = 0u64;
+        let (mut y, mut m, mut d) = (1970u64, 1u64, 1u64);
+        while day < 50_000 {
+            assert_eq!(civil_from_days(day), (y, m, d));
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let mdays = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            d += 1;
+            if d > mdays[(m - 1) as usize] {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+            day += 1;
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(
+            s(|v| write_quoted(b"a \"b\"\\c\x00\xff", v)),
+            r#""a \"b\"\\c\000\255""#
+        );
+    }
+}
