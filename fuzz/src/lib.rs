@@ -164,3 +164,70 @@ pub fn drive(
     }
     Transcript { events, reply, end }
 }
+
+/// A slow, separately written reader for a wire name at `offset`: the labels (root
+/// excluded) and the offset just past the name in place. The rules are the ones the crate's
+/// `dns::Name::parse` documents: labels of 0..=63 bytes, 0x40 and 0x80 label types refused,
+/// at most 255 wire bytes in all (root byte included), and a pointer must land strictly
+/// before the run of labels it interrupts, and at most 128 pointers (127 labels is the most
+/// a legal name has; the cap bounds pointer-to-pointer chains).
+pub fn slow_name(msg: &[u8], offset: usize) -> Option<(Vec<Vec<u8>>, usize)> {
+    let mut labels = Vec::new();
+    let mut total = 1; // the root byte
+    let mut pos = offset;
+    let mut run_start = offset;
+    let mut end_in_place = None;
+    let mut pointers = 0;
+    loop {
+        let len = *msg.get(pos)?;
+        match len >> 6 {
+            0 if len == 0 => break,
+            0 => {
+                let label = msg.get(pos + 1..pos + 1 + usize::from(len))?;
+                total += 1 + label.len();
+                if total > 255 {
+                    return None;
+                }
+                labels.push(label.to_vec());
+                pos += 1 + label.len();
+            }
+            3 => {
+                let low = *msg.get(pos + 1)?;
+                let target = usize::from(len & 0x3f) * 256 + usize::from(low);
+                pointers += 1;
+                if target >= run_start || pointers > 128 {
+                    return None;
+                }
+                end_in_place.get_or_insert(pos + 2);
+                run_start = target;
+                pos = target;
+            }
+            _ => return None,
+        }
+    }
+    Some((labels, end_in_place.unwrap_or(pos + 1)))
+}
+
+/// Presentation form of a label list, written from the escaping rules as documented
+/// (dnspython's): `"();.\@$` get a backslash, bytes outside 0x21..=0x7e are `\DDD`; labels
+/// are joined with dots and the name ends with a dot (`.` alone for the root).
+pub fn slow_presentation(labels: &[Vec<u8>]) -> String {
+    let mut out = String::new();
+    for label in labels {
+        for &b in label {
+            match b {
+                b'"' | b'(' | b')' | b'.' | b';' | b'\\' | b'@' | b'$' => {
+                    out.push('\\');
+                    out.push(char::from(b));
+                }
+                0x21..=0x7e => out.push(char::from(b)),
+                _ => out.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out.push('.');
+    }
+    if labels.is_empty() {
+        out.push('.');
+    }
+    out
+}
