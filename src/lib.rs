@@ -14,10 +14,16 @@
 //! [`dnstap::DnstapView`] (the lazy view the filters run on), [`filter::Filter`],
 //! [`record::Record`] (the full decode) and [`format`].
 
+pub mod cli;
+pub mod config;
 pub mod dns;
 pub mod dnstap;
 pub mod filter;
 pub mod format;
 pub mod framestream;
+pub mod input;
 pub mod offline;
+pub mod pipeline;
 pub mod record;
+pub mod sink;
+pub mod stats;

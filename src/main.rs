@@ -1,5 +1,230 @@
-//! The `dnstap_receiver` binary. CONTRACT STUB: the receiver helper replaces it.
-fn main() {
-    eprintln!("dnstap_receiver: not built yet");
-    std::process::exit(1);
+//! The `dnstap_receiver` binary: parse the command line, build the settings, then either run
+//! offline (`-r FILE`) or start the daemon: listeners, reader threads (io_uring or epoll), the
+//! writer thread, and the main thread waiting for SIGINT/SIGTERM and printing statistics.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dnstap_receiver::cli::{IoChoice, LowArgs};
+use dnstap_receiver::config::Settings;
+use dnstap_receiver::input::signals::{self, Signals};
+use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
+use dnstap_receiver::pipeline::{self, Pipeline, Pool};
+use dnstap_receiver::sink::StdoutSink;
+use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
+use dnstap_receiver::{log_debug, log_error, log_warn, offline};
+
+/// The periodic `-v` statistics line.
+const STATS_EVERY: Duration = Duration::from_secs(10);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let args = LowArgs::parse_env();
+    stats::set_verbose(args.verbose);
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            log_error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: &LowArgs) -> Result<ExitCode, BoxError> {
+    let settings = Settings::build(args)?;
+    stats::set_verbose(settings.resolved.verbose);
+
+    if let Some(path) = &settings.resolved.offline {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, StdoutSink::open()?);
+        let st = offline::run(path, &settings.filter, &settings.formatter, &mut out)?;
+        out.flush()?;
+        log_debug!(
+            "{}: frames={} written={} filtered={} undecodable={}",
+            path.display(),
+            st.frames,
+            st.written,
+            st.filtered,
+            st.undecodable
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    daemon(settings)
+}
+
+fn choose_backend(choice: IoChoice) -> Result<Backend, BoxError> {
+    match choice {
+        IoChoice::Epoll => Ok(Backend::Epoll),
+        IoChoice::Uring => match input::uring_available() {
+            Ok(()) => Ok(Backend::Uring),
+            Err(e) => Err(format!("--io uring: io_uring is not available here: {e}").into()),
+        },
+        IoChoice::Auto => match input::uring_available() {
+            Ok(()) => Ok(Backend::Uring),
+            Err(e) => {
+                log_warn!("io_uring is not available ({e}); using epoll");
+                Ok(Backend::Epoll)
+            }
+        },
+    }
+}
+
+fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
+    // Before any thread exists, so that every thread inherits the mask.
+    let signals = Signals::block()?;
+    let r = &settings.resolved;
+    let backend = choose_backend(r.io)?;
+
+    let listeners = r
+        .inputs
+        .iter()
+        .map(Listener::bind)
+        .collect::<Result<Vec<_>, _>>()?;
+    let listeners = Arc::new(listeners);
+
+    let readers = r.threads;
+    let pool = Pool::new(
+        pipeline::pool_size(r.queue_capacity, readers),
+        r.buffer_size,
+    );
+    let pipeline = Arc::new(Pipeline::new(pool, r.queue_capacity, r.policy, readers));
+
+    log_debug!("dnstap_receiver {} starting", env!("CARGO_PKG_VERSION"));
+    for l in listeners.iter() {
+        log_debug!("listening on {}", l.describe());
+    }
+    log_debug!("io back-end: {backend}, {readers} reader thread(s), 1 writer thread");
+    log_debug!(
+        "filters: qname-regex={:?} dnstap-identities={:?}",
+        r.filter.qname_regex,
+        r.filter.identities
+    );
+    log_debug!("output format: {:?} on stdout", r.format);
+    log_debug!(
+        "queue: {} batches, policy {:?}; pool: {} buffers of {} bytes ({} MiB bound); \
+         max-frame-size {}",
+        r.queue_capacity,
+        r.policy,
+        pipeline.pool.total(),
+        r.buffer_size,
+        pipeline.pool.memory_bound() >> 20,
+        r.max_frame_size
+    );
+
+    let Settings {
+        resolved: _,
+        filter,
+        formatter,
+        decoder,
+    } = settings;
+    let filter = Arc::new(filter);
+    let registry = StatsRegistry::default();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut sink = StdoutSink::open()?;
+    let wstats = registry.register();
+    let wpipe = Arc::clone(&pipeline);
+    let writer = std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || pipeline::run_writer(&wpipe, &formatter, &mut sink, &wstats))?;
+
+    let mut reader_threads = Vec::with_capacity(readers);
+    for id in 0..readers {
+        let ctx = ReaderCtx {
+            id,
+            listeners: Arc::clone(&listeners),
+            pipeline: Arc::clone(&pipeline),
+            filter: Arc::clone(&filter),
+            decoder,
+            stop: Arc::clone(&stop),
+            stats: registry.register(),
+        };
+        let stop = Arc::clone(&stop);
+        let t = std::thread::Builder::new()
+            .name(format!("reader-{id}"))
+            .spawn(move || {
+                let pipeline = Arc::clone(&ctx.pipeline);
+                let r = match backend {
+                    Backend::Uring => input::uring::run(ctx),
+                    Backend::Epoll => input::epoll::run(ctx),
+                };
+                if let Err(e) = &r {
+                    log_error!("reader {id}: {e}");
+                    stop.store(true, Ordering::Release);
+                }
+                pipeline.reader_done();
+                r.is_ok()
+            })?;
+        reader_threads.push(t);
+    }
+
+    // The main thread: signals and statistics.
+    let mut failed = false;
+    let mut last = Instant::now();
+    let mut prev = Snapshot::default();
+    loop {
+        if let Some(sig) = signals.wait(Duration::from_millis(200)) {
+            log_debug!(
+                "{}: stopping (finishing received frames)",
+                signals::name(sig)
+            );
+            break;
+        }
+        if stop.load(Ordering::Acquire) {
+            failed = true;
+            break;
+        }
+        if writer.is_finished() {
+            failed = true;
+            break;
+        }
+        if stats::verbose() && last.elapsed() >= STATS_EVERY {
+            let now = registry.snapshot();
+            stats::log_line(
+                "INFO",
+                format_args!("{}", now.summary(&prev, last.elapsed().as_secs_f64())),
+            );
+            prev = now;
+            last = Instant::now();
+        }
+    }
+    stop.store(true, Ordering::Release);
+    // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
+    while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
+        if let Some(sig) = signals.wait(Duration::from_millis(100)) {
+            log_error!(
+                "{}: second signal during shutdown; exiting now",
+                signals::name(sig)
+            );
+            return Ok(ExitCode::from(130));
+        }
+    }
+    for t in reader_threads {
+        match t.join() {
+            Ok(true) => {}
+            _ => failed = true,
+        }
+    }
+    match writer.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            log_error!("output: {e}");
+            failed = true;
+        }
+        Err(_) => failed = true,
+    }
+    for l in listeners.iter() {
+        l.cleanup();
+    }
+    let end = registry.snapshot();
+    log_debug!("{}", end.summary(&prev, last.elapsed().as_secs_f64()));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -1,30 +1,176 @@
-//! dnstap protobuf (proto/dnstap.proto): a lazy borrowed view for the prefilters, and the
-//! names of its enum values. Knows nothing of Frame Streams or sockets.
+//! dnstap protobuf (proto/dnstap.proto): a lazy borrowed view for the prefilters
+//! ([`view`]), the generated quick-protobuf types for the full decode ([`pb`]), and the
+//! names of its enum values. Knows nothing of Frame Streams, sockets or output formats.
 //!
-//! CONTRACT STUB: the dnstap helper replaces the bodies; the public names are the contract.
+//! Enum values travel as numbers everywhere in this crate; these functions give their names
+//! as `&'static str` and return `None` for a value the schema does not define (callers then
+//! print the number: an unknown value is never a reason to drop a message).
 #![forbid(unsafe_code)]
 
+pub mod pb;
 pub mod view;
 
-pub use view::{DnstapView, MessageView, ViewError};
+pub use view::{DnstapView, MessageView, PolicyView, ViewError};
+
+/// `Dnstap.type` MESSAGE: the only payload type defined.
+pub const DNSTAP_TYPE_MESSAGE: u32 = 1;
 
 /// Name of a `Message.Type` value ("CLIENT_QUERY"), if known.
-pub fn message_type_name(_t: u32) -> Option<&'static str> {
-    todo!("dnstap helper")
+pub fn message_type_name(t: u32) -> Option<&'static str> {
+    Some(match t {
+        1 => "AUTH_QUERY",
+        2 => "AUTH_RESPONSE",
+        3 => "RESOLVER_QUERY",
+        4 => "RESOLVER_RESPONSE",
+        5 => "CLIENT_QUERY",
+        6 => "CLIENT_RESPONSE",
+        7 => "FORWARDER_QUERY",
+        8 => "FORWARDER_RESPONSE",
+        9 => "STUB_QUERY",
+        10 => "STUB_RESPONSE",
+        11 => "TOOL_QUERY",
+        12 => "TOOL_RESPONSE",
+        13 => "UPDATE_QUERY",
+        14 => "UPDATE_RESPONSE",
+        _ => return None,
+    })
 }
 
 /// Seed text label of a `SocketFamily` value: "IP4" / "IP6".
-pub fn family_label(_f: u32) -> Option<&'static str> {
-    todo!("dnstap helper")
+pub fn family_label(f: u32) -> Option<&'static str> {
+    match f {
+        1 => Some("IP4"),
+        2 => Some("IP6"),
+        _ => None,
+    }
+}
+
+/// Schema name of a `SocketFamily` value: "INET" / "INET6" (full JSON/YAML output).
+pub fn family_name(f: u32) -> Option<&'static str> {
+    match f {
+        1 => Some("INET"),
+        2 => Some("INET6"),
+        _ => None,
+    }
 }
 
 /// Seed text label of a `SocketProtocol` value: UDP, TCP, DOT, DOH, DNSCryptUDP, DNSCryptTCP, DOQ.
-pub fn protocol_label(_p: u32) -> Option<&'static str> {
-    todo!("dnstap helper")
+pub fn protocol_label(p: u32) -> Option<&'static str> {
+    protocol_name(p)
+}
+
+/// Schema name of a `SocketProtocol` value. The seed labels are the schema names, so this
+/// is [`protocol_label`] under the name the full output uses.
+pub fn protocol_name(p: u32) -> Option<&'static str> {
+    Some(match p {
+        1 => "UDP",
+        2 => "TCP",
+        3 => "DOT",
+        4 => "DOH",
+        5 => "DNSCryptUDP",
+        6 => "DNSCryptTCP",
+        7 => "DOQ",
+        _ => return None,
+    })
+}
+
+/// Schema name of an `HttpProtocol` value: HTTP1, HTTP2, HTTP3.
+pub fn http_protocol_name(h: u32) -> Option<&'static str> {
+    match h {
+        1 => Some("HTTP1"),
+        2 => Some("HTTP2"),
+        3 => Some("HTTP3"),
+        _ => None,
+    }
+}
+
+/// Schema name of a `Dnstap.Type` value: MESSAGE.
+pub fn dnstap_type_name(t: u32) -> Option<&'static str> {
+    match t {
+        DNSTAP_TYPE_MESSAGE => Some("MESSAGE"),
+        _ => None,
+    }
+}
+
+/// Schema name of a `Policy.Match` value: QNAME, CLIENT_IP, RESPONSE_IP, NS_NAME, NS_IP.
+pub fn policy_match_name(m: u32) -> Option<&'static str> {
+    Some(match m {
+        1 => "QNAME",
+        2 => "CLIENT_IP",
+        3 => "RESPONSE_IP",
+        4 => "NS_NAME",
+        5 => "NS_IP",
+        _ => return None,
+    })
+}
+
+/// Schema name of a `Policy.Action` value: NXDOMAIN, NODATA, PASS, DROP, TRUNCATE, LOCAL_DATA.
+pub fn policy_action_name(a: u32) -> Option<&'static str> {
+    Some(match a {
+        1 => "NXDOMAIN",
+        2 => "NODATA",
+        3 => "PASS",
+        4 => "DROP",
+        5 => "TRUNCATE",
+        6 => "LOCAL_DATA",
+        _ => return None,
+    })
 }
 
 /// True for the query half of a `Message.Type` (odd values), whose DNS message is
 /// `query_message`; responses (even values) carry `response_message`.
 pub fn is_query_type(t: u32) -> bool {
     t % 2 == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        family_label, family_name, http_protocol_name, is_query_type, message_type_name,
+        policy_action_name, policy_match_name, protocol_label,
+    };
+
+    #[test]
+    fn names_follow_the_schema() {
+        let types: Vec<_> = (0..=15).map(message_type_name).collect();
+        assert_eq!(types[0], None);
+        assert_eq!(types[1], Some("AUTH_QUERY"));
+        assert_eq!(types[6], Some("CLIENT_RESPONSE"));
+        assert_eq!(types[12], Some("TOOL_RESPONSE"));
+        assert_eq!(types[14], Some("UPDATE_RESPONSE"));
+        assert_eq!(types[15], None);
+        // Every defined query type is odd, every response even, and names agree.
+        for t in 1..=14 {
+            let name = message_type_name(t).unwrap();
+            assert_eq!(is_query_type(t), name.ends_with("_QUERY"), "{name}");
+        }
+        assert_eq!(
+            (family_label(1), family_label(2), family_label(3)),
+            (Some("IP4"), Some("IP6"), None)
+        );
+        assert_eq!(
+            (family_name(1), family_name(2), family_name(0)),
+            (Some("INET"), Some("INET6"), None)
+        );
+        let protos: Vec<_> = (1..=7).map(|p| protocol_label(p).unwrap()).collect();
+        assert_eq!(
+            protos,
+            [
+                "UDP",
+                "TCP",
+                "DOT",
+                "DOH",
+                "DNSCryptUDP",
+                "DNSCryptTCP",
+                "DOQ"
+            ]
+        );
+        assert_eq!(protocol_label(8), None);
+        assert_eq!(http_protocol_name(3), Some("HTTP3"));
+        assert_eq!(http_protocol_name(4), None);
+        assert_eq!(policy_match_name(5), Some("NS_IP"));
+        assert_eq!(policy_match_name(6), None);
+        assert_eq!(policy_action_name(6), Some("LOCAL_DATA"));
+        assert_eq!(policy_action_name(7), None);
+    }
 }

@@ -1,0 +1,288 @@
+//! One sender = one connection loop: connect, Frame Streams handshake, write the block's
+//! frames until the message budget or the deadline is reached, STOP, wait for FINISH.
+//! Blocking std sockets only; nothing here knows where the payloads came from.
+#![forbid(unsafe_code)]
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use dnstap_receiver::framestream::{SenderEvent, SenderHandshake, CONTROL_FRAME_MAX};
+
+use crate::wire::Block;
+
+/// Where the receiver listens.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Unix(PathBuf),
+    /// `host:port`, as `TcpStream::connect` resolves it.
+    Tcp(String),
+}
+
+impl Target {
+    pub fn transport(&self) -> &'static str {
+        match self {
+            Target::Unix(_) => "unix",
+            Target::Tcp(_) => "tcp",
+        }
+    }
+}
+
+/// Handshake style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// READY → ACCEPT, START, data, STOP → FINISH.
+    Bidirectional,
+    /// START, data, STOP: nothing is read back.
+    Unidirectional,
+}
+
+/// What one connection is asked to do.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Messages to send (the block is looped as often as needed).
+    pub messages: u64,
+    /// Stop early (after the current write) once this instant has passed.
+    pub deadline: Option<Instant>,
+    /// Longest wait for ACCEPT or FINISH.
+    pub reply_timeout: Duration,
+}
+
+/// What one connection did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub messages: u64,
+    /// Data frame bytes written (length prefixes included, control frames not).
+    pub bytes: u64,
+}
+
+enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn connect(target: &Target) -> io::Result<Stream> {
+        Ok(match target {
+            Target::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
+            Target::Tcp(addr) => Stream::Tcp(TcpStream::connect(addr.as_str())?),
+        })
+    }
+
+    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_read_timeout(Some(t)),
+            Stream::Tcp(s) => s.set_read_timeout(Some(t)),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs one connection to completion.
+pub fn run_connection(
+    target: &Target,
+    mode: Mode,
+    block: &Block,
+    budget: Budget,
+) -> io::Result<ConnStats> {
+    let mut stream = Stream::connect(target)?;
+    stream.set_read_timeout(budget.reply_timeout)?;
+    let mut handshake = SenderHandshake::new();
+    let mut control = Vec::with_capacity(64);
+    if mode == Mode::Bidirectional {
+        handshake.write_ready(&mut control).map_err(protocol)?;
+        stream.write_all(&control)?;
+        await_reply(&mut stream, &mut handshake, SenderEvent::Accepted)?;
+    }
+    control.clear();
+    handshake.write_start(&mut control).map_err(protocol)?;
+    stream.write_all(&control)?;
+
+    let stats = send_frames(&mut stream, block, budget)?;
+
+    control.clear();
+    handshake.write_stop(&mut control).map_err(protocol)?;
+    stream.write_all(&control)?;
+    if mode == Mode::Bidirectional {
+        await_reply(&mut stream, &mut handshake, SenderEvent::Finished)?;
+    }
+    Ok(stats)
+}
+
+/// The data phase: loops over the block until the budget is spent.
+fn send_frames(w: &mut impl Write, block: &Block, budget: Budget) -> io::Result<ConnStats> {
+    let mut stats = ConnStats::default();
+    let per_block = block.messages() as u64;
+    while stats.messages < budget.messages {
+        let want = (budget.messages - stats.messages).min(per_block) as usize;
+        let mut sent_here = 0;
+        for (slice, frames_after) in block.chunks(want) {
+            w.write_all(slice)?;
+            stats.bytes += slice.len() as u64;
+            stats.messages += (frames_after - sent_here) as u64;
+            sent_here = frames_after;
+            if budget.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(stats);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Reads the receiver's bytes until the handshake reports `want` (ACCEPT or FINISH). The
+/// receiver sends nothing else, so nothing read past that control frame is lost.
+fn await_reply(
+    r: &mut impl Read,
+    handshake: &mut SenderHandshake,
+    want: SenderEvent,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(CONTROL_FRAME_MAX + 8);
+    let mut chunk = [0u8; 256];
+    loop {
+        let step = handshake.on_read(&buf).map_err(protocol)?;
+        if step.event == want {
+            return Ok(());
+        }
+        if step.event != SenderEvent::NeedMore || buf.len() > CONTROL_FRAME_MAX + 8 {
+            let what = format!("waiting for {want:?}, got {:?}", step.event);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, what));
+        }
+        let n = r
+            .read(&mut chunk)
+            .map_err(|e| io::Error::new(e.kind(), format!("waiting for {want:?}: {e}")))?;
+        if n == 0 {
+            let what = format!("the receiver closed the connection before {want:?}");
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, what));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn protocol(e: dnstap_receiver::framestream::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Corpus;
+    use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
+    use std::os::unix::net::UnixListener;
+
+    fn block(n: usize) -> Block {
+        let mut c = Corpus::new();
+        for i in 0..n {
+            c.push(format!("m{i}").as_bytes());
+        }
+        Block::encode(&c)
+    }
+
+    /// A receiver made of the crate's decoder: the independent side of the handshake.
+    fn receive_all(mut s: UnixStream) -> Vec<Vec<u8>> {
+        let mut dec = Decoder::new(DecoderConfig::default());
+        let mut buf = Vec::new();
+        let mut reply = Vec::new();
+        let mut out = Vec::new();
+        let mut tmp = [0u8; 65536];
+        loop {
+            let n = s.read(&mut tmp).unwrap();
+            if n == 0 {
+                return out;
+            }
+            buf.extend_from_slice(&tmp[..n]);
+            let mut off = 0;
+            loop {
+                let step = dec.decode(&buf[off..], &mut reply).unwrap();
+                s.write_all(&reply).unwrap();
+                reply.clear();
+                match step.event {
+                    Event::NeedMore => break,
+                    Event::Data { payload } => out.push(buf[off..][payload].to_vec()),
+                    Event::Control => {}
+                    Event::Finished => {
+                        off += step.consumed;
+                        assert_eq!(off, buf.len());
+                        return out;
+                    }
+                }
+                off += step.consumed;
+            }
+            buf.drain(..off);
+        }
+    }
+
+    fn roundtrip(mode: Mode, messages: u64) -> (ConnStats, Vec<Vec<u8>>) {
+        let dir =
+            std::env::temp_dir().join(format!("loadgen-test-{}-{messages}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{mode:?}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let rx = std::thread::spawn(move || receive_all(listener.accept().unwrap().0));
+        let budget = Budget {
+            messages,
+            deadline: None,
+            reply_timeout: Duration::from_secs(5),
+        };
+        let stats = run_connection(&Target::Unix(path), mode, &block(7), budget).unwrap();
+        (stats, rx.join().unwrap())
+    }
+
+    #[test]
+    fn bidirectional_sends_exactly_the_budget_in_corpus_order() {
+        let (stats, got) = roundtrip(Mode::Bidirectional, 17);
+        assert_eq!(stats.messages, 17);
+        assert_eq!(got.len(), 17);
+        assert_eq!(got[0], b"m0");
+        assert_eq!(got[16], b"m2"); // 17 = 2 passes of 7 + 3: looped from the start
+        assert_eq!(stats.bytes, got.iter().map(|p| 4 + p.len() as u64).sum());
+    }
+
+    #[test]
+    fn unidirectional_needs_no_reply() {
+        let (stats, got) = roundtrip(Mode::Unidirectional, 5);
+        assert_eq!((stats.messages, got.len()), (5, 5));
+    }
+
+    #[test]
+    fn accept_for_another_content_type_is_refused() {
+        use dnstap_receiver::framestream::{write_control_frame, ControlType};
+        let mut accept = Vec::new();
+        write_control_frame(ControlType::Accept, Some(b"protobuf:other"), &mut accept);
+        let mut hs = SenderHandshake::new();
+        hs.write_ready(&mut Vec::new()).unwrap();
+        let err = await_reply(&mut &accept[..], &mut hs, SenderEvent::Accepted).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn receiver_closing_before_accept_is_an_error() {
+        let mut hs = SenderHandshake::new();
+        hs.write_ready(&mut Vec::new()).unwrap();
+        let err = await_reply(&mut &[0u8, 0, 0][..], &mut hs, SenderEvent::Accepted).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}

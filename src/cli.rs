@@ -1,0 +1,154 @@
+//! The command line as the user typed it ([`LowArgs`]), parsed by clap and nothing more.
+//!
+//! Every option is an `Option` so that [`crate::config::Settings::build`] can tell "not given"
+//! (the config file or the default applies) from "given" (the flag wins over the file).
+//! Defaults are written in the help text and applied in `config`, in one place. This file
+//! knows nothing of sockets or threads.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Which I/O back-end the input threads use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoChoice {
+    /// io_uring when the kernel allows it, else epoll.
+    Auto,
+    /// io_uring only: start-up fails if the kernel refuses it.
+    Uring,
+    /// epoll only.
+    Epoll,
+}
+
+/// Output format names on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FormatChoice {
+    Text,
+    Json,
+    Yaml,
+    JsonFull,
+    YamlFull,
+}
+
+/// What readers do when the writer falls behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueuePolicy {
+    /// Readers stop reading; back-pressure reaches the senders' sockets.
+    Block,
+    /// The batch is dropped and counted.
+    Drop,
+}
+
+/// dnstap receiver: accepts dnstap over Frame Streams (TCP or unix socket) and prints one
+/// record per message on stdout.
+///
+/// With no arguments it listens on TCP 0.0.0.0:6000 and prints the text format. Flags given
+/// here override the same settings of the config file (-c).
+#[derive(Debug, Default, Parser)]
+#[command(name = "dnstap_receiver", version)]
+pub struct LowArgs {
+    /// IP address to listen on for TCP senders [default: 0.0.0.0]
+    #[arg(short = 'l', value_name = "ADDR")]
+    pub listen_address: Option<String>,
+
+    /// TCP port to listen on [default: 6000]
+    #[arg(short = 'p', value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Listen on this unix socket instead of TCP (a stale socket file is replaced)
+    #[arg(short = 'u', value_name = "PATH")]
+    pub unix_socket: Option<PathBuf>,
+
+    /// YAML config file (keys: see docs/receiver.md); flags override its values
+    #[arg(short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Verbose: start-up details and a statistics line every 10 s on stderr
+    #[arg(short = 'v')]
+    pub verbose: bool,
+
+    /// Offline: read a Frame Streams capture file, print its records and exit
+    #[arg(short = 'r', value_name = "FILE")]
+    pub read_file: Option<PathBuf>,
+
+    /// Forward records to HOST:PORT over TCP (not implemented yet: start-up fails)
+    #[arg(short = 'f', value_name = "HOST:PORT")]
+    pub forward: Option<String>,
+
+    /// I/O back-end for the inputs [default: auto]
+    #[arg(long = "io", value_enum, value_name = "BACKEND")]
+    pub io: Option<IoChoice>,
+
+    /// Output format [default: text]
+    #[arg(long = "format", value_enum, value_name = "FORMAT")]
+    pub format: Option<FormatChoice>,
+
+    /// When output is slower than input: block the readers, or drop batches and count them
+    /// [default: block]
+    #[arg(long = "queue-policy", value_enum, value_name = "POLICY")]
+    pub queue_policy: Option<QueuePolicy>,
+
+    /// Input threads, each with its own event loop [default: number of CPUs]
+    #[arg(long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl LowArgs {
+    /// Parses `std::env::args`; on error clap prints usage and exits 2.
+    pub fn parse_env() -> LowArgs {
+        LowArgs::parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        LowArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn seed_flags_parse() {
+        let a = LowArgs::try_parse_from([
+            "dnstap_receiver",
+            "-l",
+            "127.0.0.1",
+            "-p",
+            "7000",
+            "-v",
+            "--io",
+            "epoll",
+            "--format",
+            "json-full",
+            "--queue-policy",
+            "drop",
+        ])
+        .unwrap();
+        assert_eq!(a.listen_address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(a.port, Some(7000));
+        assert!(a.verbose);
+        assert_eq!(a.io, Some(IoChoice::Epoll));
+        assert_eq!(a.format, Some(FormatChoice::JsonFull));
+        assert_eq!(a.queue_policy, Some(QueuePolicy::Drop));
+    }
+
+    #[test]
+    fn no_args_means_all_defaults() {
+        let a = LowArgs::try_parse_from(["dnstap_receiver"]).unwrap();
+        assert!(a.listen_address.is_none() && a.port.is_none() && a.unix_socket.is_none());
+        assert!(a.config.is_none() && a.io.is_none() && a.format.is_none());
+    }
+
+    #[test]
+    fn bad_port_is_rejected() {
+        assert!(LowArgs::try_parse_from(["dnstap_receiver", "-p", "70000"]).is_err());
+        assert!(LowArgs::try_parse_from(["dnstap_receiver", "--io", "kqueue"]).is_err());
+    }
+}

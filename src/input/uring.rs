@@ -1,0 +1,596 @@
+//! The io_uring back-end: one ring per reader thread; accept, poll, recv and send are
+//! submitted as SQEs and many completions are handled per `io_uring_enter`.
+//!
+//! A connection's life: ACCEPT → POLL(POLLIN) → RECV into a pooled buffer (MSG_DONTWAIT, so a
+//! buffer is never parked in the kernel waiting for a quiet peer) → decode in place → RECV
+//! again while receives fill the buffer, else POLL. Replies go out as SEND. An idle
+//! connection therefore holds no buffer, and at most [`MAX_RECV_INFLIGHT`] buffers per ring
+//! are lent to the kernel, which is what keeps the pool bound valid.
+//!
+//! Safety model: a buffer given to the kernel in an SQE (a pooled batch, an oversize frame
+//! buffer, a send buffer) is owned by this loop's per-connection state and is neither
+//! touched, moved (heap storage does not move with its owner) nor freed until its
+//! completion arrives; a connection slot is freed only when none of its operations is in
+//! flight. If the loop has to bail out with operations in flight, their buffers are leaked.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, squeue, types, IoUring};
+
+use crate::pipeline::{Batch, Shipper, MAX_RECV_INFLIGHT};
+use crate::stats::ThreadStats;
+
+use super::conn::{ConnError, Connection};
+use super::{drain_on_stop, ReaderCtx, Stream};
+
+const RING_ENTRIES: u32 = 1024;
+
+/// Fails when this kernel or sandbox refuses io_uring (ENOSYS, EPERM, ...).
+/// `DNSTAP_RECEIVER_NO_URING=1` makes the probe fail as a kernel without io_uring would
+/// (ENOSYS), to exercise the fallback on machines where io_uring works.
+pub fn probe() -> io::Result<()> {
+    if std::env::var_os("DNSTAP_RECEIVER_NO_URING").is_some_and(|v| v == "1") {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
+    let ring = IoUring::new(4)?;
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    for (code, name) in [
+        (opcode::Accept::CODE, "accept"),
+        (opcode::PollAdd::CODE, "poll"),
+        (opcode::Recv::CODE, "recv"),
+        (opcode::Send::CODE, "send"),
+        (opcode::AsyncCancel::CODE, "cancel"),
+        (opcode::Timeout::CODE, "timeout"),
+    ] {
+        if !probe.is_supported(code) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("this kernel's io_uring lacks the {name} operation"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Accept = 1,
+    Poll = 2,
+    Recv = 3,
+    Send = 4,
+    Cancel = 5,
+    Timeout = 6,
+}
+
+fn ud(op: Op, idx: usize) -> u64 {
+    ((idx as u64) << 8) | op as u64
+}
+
+fn split(ud: u64) -> (u64, usize) {
+    (ud & 0xff, (ud >> 8) as usize)
+}
+
+struct UConn {
+    stream: Stream,
+    conn: Connection,
+    /// The pooled buffer lent to an in-flight RECV, and where the received bytes start.
+    recv_buf: Option<Box<Batch>>,
+    recv_off: usize,
+    recv_space: usize,
+    recv_inflight: bool,
+    poll_inflight: bool,
+    /// Bytes of the in-flight SEND (`send_buf[sent..]` still to go); untouched while in flight.
+    send_buf: Vec<u8>,
+    sent: usize,
+    send_inflight: bool,
+    waiting: bool,
+    cancel_sent: bool,
+    /// Set when the connection must close once nothing is in flight.
+    closing: Option<Result<(), ConnError>>,
+}
+
+impl UConn {
+    fn busy(&self) -> bool {
+        self.recv_inflight || self.poll_inflight || self.send_inflight
+    }
+}
+
+struct Loop<'a> {
+    ctx: &'a ReaderCtx,
+    ring: IoUring,
+    shipper: Shipper<'a>,
+    conns: Vec<Option<UConn>>,
+    free: Vec<usize>,
+    waiting: VecDeque<usize>,
+    recvs_inflight: usize,
+    sends_inflight: usize,
+    stopping: bool,
+    accept_retry: Vec<Option<Instant>>,
+    timeout_pending: bool,
+    timeout_spec: Box<types::Timespec>,
+}
+
+/// Runs one reader thread's io_uring loop until the stop flag is set. The caller reports the
+/// reader as done to the pipeline, whatever the outcome.
+pub fn run(ctx: ReaderCtx) -> io::Result<()> {
+    let ring = IoUring::builder().build(RING_ENTRIES)?;
+    ctx.pipeline.register_reader();
+    let mut lp = Loop {
+        ctx: &ctx,
+        ring,
+        shipper: Shipper::new(&ctx.pipeline),
+        conns: Vec::new(),
+        free: Vec::new(),
+        waiting: VecDeque::new(),
+        recvs_inflight: 0,
+        sends_inflight: 0,
+        stopping: false,
+        accept_retry: vec![None; ctx.listeners.len()],
+        timeout_pending: false,
+        timeout_spec: Box::new(types::Timespec::from(Duration::from_millis(100))),
+    };
+    let result = lp.run();
+    lp.finish();
+    result
+}
+
+impl Loop<'_> {
+    fn run(&mut self) -> io::Result<()> {
+        for li in 0..self.ctx.listeners.len() {
+            self.arm_accept(li)?;
+        }
+        let ext_arg = self.ring.params().is_feature_ext_arg();
+        let mut cqes: Vec<(u64, i32)> = Vec::with_capacity(RING_ENTRIES as usize);
+        loop {
+            if !self.stopping && self.ctx.stop.load(Ordering::Acquire) {
+                self.stopping = true;
+            }
+            if self.stopping && self.recvs_inflight == 0 && self.sends_inflight == 0 {
+                return Ok(());
+            }
+            if !self.stopping {
+                self.retry_accepts()?;
+                self.serve_waiting()?;
+            }
+            self.shipper.flush(&self.ctx.stats);
+
+            let wait = if !self.waiting.is_empty() || self.stopping {
+                Duration::from_millis(1)
+            } else {
+                Duration::from_millis(100)
+            };
+            let r = if ext_arg {
+                let ts = types::Timespec::from(wait);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            } else {
+                if !self.timeout_pending {
+                    *self.timeout_spec = types::Timespec::from(wait);
+                    let e = opcode::Timeout::new(&*self.timeout_spec)
+                        .build()
+                        .user_data(ud(Op::Timeout, 0));
+                    // SAFETY: the timespec is boxed in `self` and outlives the operation.
+                    unsafe { self.push(&e)? };
+                    self.timeout_pending = true;
+                }
+                self.ring.submit_and_wait(1)
+            };
+            if let Err(e) = r {
+                match e.raw_os_error() {
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => {}
+                    _ => return Err(e),
+                }
+            }
+            cqes.clear();
+            cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
+            for &(u, res) in &cqes {
+                self.on_completion(u, res)?;
+            }
+        }
+    }
+
+    /// Pushes one SQE, submitting first when the queue is full.
+    ///
+    /// # Safety
+    /// Every buffer the entry points to must stay valid and untouched until its completion.
+    unsafe fn push(&mut self, e: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: forwarded from the caller's contract.
+            if unsafe { self.ring.submission().push(e) }.is_ok() {
+                return Ok(());
+            }
+            self.ring.submit()?;
+        }
+    }
+
+    fn arm_accept(&mut self, li: usize) -> io::Result<()> {
+        let Some(l) = self.ctx.listeners.get(li) else {
+            return Ok(());
+        };
+        let e = opcode::Accept::new(
+            types::Fd(l.fd()),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+        .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+        .build()
+        .user_data(ud(Op::Accept, li));
+        // SAFETY: no buffers: the peer address is not asked for (null pointers).
+        unsafe { self.push(&e) }
+    }
+
+    fn retry_accepts(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        for li in 0..self.accept_retry.len() {
+            if self.accept_retry[li].is_some_and(|t| t <= now) {
+                self.accept_retry[li] = None;
+                self.arm_accept(li)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_completion(&mut self, u: u64, res: i32) -> io::Result<()> {
+        let (op, idx) = split(u);
+        match op {
+            x if x == Op::Accept as u64 => self.on_accept(idx, res),
+            x if x == Op::Poll as u64 => {
+                let mut readable = false;
+                if let Some(c) = self.conn_mut(idx) {
+                    c.poll_inflight = false;
+                    if res < 0 && c.closing.is_none() && res != -libc::ECANCELED {
+                        c.closing = Some(Err(ConnError::Io(io::Error::from_raw_os_error(-res))));
+                    }
+                    readable = res >= 0 && c.closing.is_none();
+                }
+                if readable {
+                    self.start_recv(idx)?;
+                }
+                self.after_event(idx)
+            }
+            x if x == Op::Recv as u64 => self.on_recv(idx, res),
+            x if x == Op::Send as u64 => self.on_send(idx, res),
+            x if x == Op::Timeout as u64 => {
+                self.timeout_pending = false;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn conn_mut(&mut self, idx: usize) -> Option<&mut UConn> {
+        self.conns.get_mut(idx).and_then(Option::as_mut)
+    }
+
+    fn on_accept(&mut self, li: usize, res: i32) -> io::Result<()> {
+        if res >= 0 {
+            // SAFETY: a successful accept completion carries a new descriptor that this
+            // process owns and nothing else refers to.
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            if let Some(l) = self.ctx.listeners.get(li) {
+                match l.adopt(fd) {
+                    Ok((stream, peer)) => {
+                        let conn = self.ctx.new_connection(peer);
+                        let slot = self.free.pop().unwrap_or_else(|| {
+                            self.conns.push(None);
+                            self.conns.len() - 1
+                        });
+                        self.conns[slot] = Some(UConn {
+                            stream,
+                            conn,
+                            recv_buf: None,
+                            recv_off: 0,
+                            recv_space: 0,
+                            recv_inflight: false,
+                            poll_inflight: false,
+                            send_buf: Vec::with_capacity(64),
+                            sent: 0,
+                            send_inflight: false,
+                            waiting: false,
+                            cancel_sent: false,
+                            closing: None,
+                        });
+                        if !self.stopping {
+                            self.arm_poll(slot)?;
+                        }
+                    }
+                    Err(e) => crate::log_warn!("{}: accepted socket unusable: {e}", l.describe()),
+                }
+            }
+        } else {
+            let err = -res;
+            if err != libc::EAGAIN && err != libc::EINTR && err != libc::ECONNABORTED {
+                if let Some(l) = self.ctx.listeners.get(li) {
+                    crate::log_warn!(
+                        "{}: accept failed: {}",
+                        l.describe(),
+                        io::Error::from_raw_os_error(err)
+                    );
+                }
+                // EMFILE and the like: try again a little later rather than spin.
+                if let Some(slot) = self.accept_retry.get_mut(li) {
+                    *slot = Some(Instant::now() + Duration::from_millis(100));
+                }
+                return Ok(());
+            }
+        }
+        if self.stopping {
+            return Ok(());
+        }
+        self.arm_accept(li)
+    }
+
+    fn arm_poll(&mut self, slot: usize) -> io::Result<()> {
+        let Some(c) = self.conn_mut(slot) else {
+            return Ok(());
+        };
+        if c.poll_inflight || c.recv_inflight || c.closing.is_some() {
+            return Ok(());
+        }
+        c.poll_inflight = true;
+        let fd = c.stream.fd();
+        let e = opcode::PollAdd::new(types::Fd(fd), (libc::POLLIN | libc::POLLRDHUP) as u32)
+            .build()
+            .user_data(ud(Op::Poll, slot));
+        // SAFETY: a poll carries no buffer.
+        unsafe { self.push(&e) }
+    }
+
+    /// Starts a receive on a readable connection, or queues it until a buffer is free.
+    fn start_recv(&mut self, slot: usize) -> io::Result<()> {
+        if self.stopping {
+            return Ok(());
+        }
+        let at_limit = self.recvs_inflight >= MAX_RECV_INFLIGHT;
+        let pool = &self.ctx.pipeline.pool;
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        if c.recv_inflight || c.closing.is_some() {
+            return Ok(());
+        }
+        let fd = c.stream.fd();
+        let (ptr, len) = if c.conn.assembling() {
+            let spare = c.conn.big_spare();
+            (spare.as_mut_ptr(), spare.len())
+        } else {
+            let buf = if at_limit { None } else { pool.take() };
+            let Some(mut buf) = buf else {
+                if !c.waiting {
+                    c.waiting = true;
+                    self.waiting.push_back(slot);
+                }
+                return Ok(());
+            };
+            let off = c.conn.load_carry(&mut buf);
+            let spare = &mut buf.data[off..];
+            let (ptr, len) = (spare.as_mut_ptr(), spare.len());
+            c.recv_off = off;
+            c.recv_buf = Some(buf);
+            (ptr, len)
+        };
+        c.recv_space = len;
+        c.recv_inflight = true;
+        self.recvs_inflight += 1;
+        let e = opcode::Recv::new(types::Fd(fd), ptr, len.min(u32::MAX as usize) as u32)
+            .flags(libc::MSG_DONTWAIT)
+            .build()
+            .user_data(ud(Op::Recv, slot));
+        // SAFETY: `ptr..ptr+len` lies in a heap buffer owned by this connection's state (the
+        // pooled batch in `recv_buf`, or the oversize frame buffer inside `conn`); neither is
+        // read, written, reallocated or freed until this RECV completes (`recv_inflight`).
+        unsafe { self.push(&e) }
+    }
+
+    fn serve_waiting(&mut self) -> io::Result<()> {
+        let mut n = self.waiting.len();
+        while n > 0 && self.recvs_inflight < MAX_RECV_INFLIGHT {
+            n -= 1;
+            let Some(slot) = self.waiting.pop_front() else {
+                break;
+            };
+            let Some(c) = self.conn_mut(slot) else {
+                continue;
+            };
+            c.waiting = false;
+            if self.ctx.pipeline.pool.available() == 0 {
+                if let Some(c) = self.conn_mut(slot) {
+                    c.waiting = true;
+                }
+                self.waiting.push_front(slot);
+                break;
+            }
+            self.start_recv(slot)?;
+        }
+        if !self.waiting.is_empty() && self.recvs_inflight == 0 {
+            // Every buffer is with the writer or the queue: wait for the writer to return
+            // some. Meanwhile the senders' kernel buffers fill up (back-pressure).
+            self.shipper.flush(&self.ctx.stats);
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    fn on_recv(&mut self, slot: usize, res: i32) -> io::Result<()> {
+        self.recvs_inflight = self.recvs_inflight.saturating_sub(1);
+        let ctx = self.ctx;
+        let stats: &ThreadStats = &ctx.stats;
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        c.recv_inflight = false;
+        let buf = c.recv_buf.take();
+        let mut again = false;
+        if res > 0 {
+            let n = res as usize;
+            again = n == c.recv_space;
+            match buf {
+                Some(mut b) => {
+                    let r = c.conn.on_recv(&mut b, c.recv_off + n, &ctx.filter, stats);
+                    self.shipper.route(b, stats);
+                    let r = r.and_then(|()| {
+                        super::decode_carried(ctx, &mut c.conn, &mut self.shipper, false)
+                    });
+                    if let Err(e) = r {
+                        c.closing = Some(Err(e));
+                    }
+                }
+                None => match c.conn.on_big_recv(n, &ctx.filter, stats) {
+                    Ok(Some(b)) => ctx.pipeline.ship(b, stats),
+                    Ok(None) => {}
+                    Err(e) => c.closing = Some(Err(e)),
+                },
+            }
+        } else {
+            if let Some(b) = buf {
+                ctx.pipeline.pool.give(b);
+            }
+            if res == 0 {
+                c.closing = Some(super::end_of_stream(ctx, &mut c.conn, &mut self.shipper));
+            } else if res != -libc::EAGAIN && res != -libc::EINTR {
+                c.closing = Some(Err(ConnError::Io(io::Error::from_raw_os_error(-res))));
+            }
+        }
+        self.queue_replies(slot)?;
+        let Some(c) = self.conn_mut(slot) else {
+            return Ok(());
+        };
+        if c.closing.is_none() && c.conn.is_finished() && !c.send_inflight {
+            c.closing = Some(Ok(()));
+        }
+        if c.closing.is_none() && !self.stopping {
+            if again || res == -libc::EINTR {
+                self.start_recv(slot)?;
+            } else {
+                self.arm_poll(slot)?;
+            }
+        }
+        self.after_event(slot)
+    }
+
+    /// Sends pending reply bytes unless a send is already in flight.
+    fn queue_replies(&mut self, slot: usize) -> io::Result<()> {
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        if c.send_inflight {
+            return Ok(());
+        }
+        if c.sent == c.send_buf.len() {
+            c.send_buf.clear();
+            c.sent = 0;
+        }
+        c.conn.take_reply(&mut c.send_buf);
+        if c.sent == c.send_buf.len() {
+            return Ok(());
+        }
+        let pending = &c.send_buf[c.sent..];
+        let (ptr, len) = (pending.as_ptr(), pending.len());
+        let fd = c.stream.fd();
+        c.send_inflight = true;
+        self.sends_inflight += 1;
+        let e = opcode::Send::new(types::Fd(fd), ptr, len.min(u32::MAX as usize) as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(ud(Op::Send, slot));
+        // SAFETY: `send_buf` belongs to this connection and is not modified (new replies
+        // wait in the Connection) until this SEND completes (`send_inflight`).
+        unsafe { self.push(&e) }
+    }
+
+    fn on_send(&mut self, slot: usize, res: i32) -> io::Result<()> {
+        self.sends_inflight = self.sends_inflight.saturating_sub(1);
+        let Some(c) = self.conn_mut(slot) else {
+            return Ok(());
+        };
+        c.send_inflight = false;
+        if res < 0 {
+            if res != -libc::EINTR && res != -libc::EAGAIN && c.closing.is_none() {
+                c.closing = Some(Err(ConnError::Io(io::Error::from_raw_os_error(-res))));
+            }
+        } else {
+            c.sent = (c.sent + res as usize).min(c.send_buf.len());
+        }
+        if c.closing.is_none() || self.stopping {
+            self.queue_replies(slot)?;
+        }
+        if let Some(c) = self.conn_mut(slot) {
+            if c.closing.is_none() && c.conn.is_finished() && !c.send_inflight {
+                c.closing = Some(Ok(()));
+            }
+        }
+        self.after_event(slot)
+    }
+
+    /// Closes a connection whose end was decided, once none of its operations is in flight.
+    fn after_event(&mut self, slot: usize) -> io::Result<()> {
+        let Some(c) = self.conn_mut(slot) else {
+            return Ok(());
+        };
+        if c.closing.is_none() {
+            return Ok(());
+        }
+        if c.poll_inflight {
+            if c.cancel_sent {
+                return Ok(());
+            }
+            c.cancel_sent = true;
+            let e = opcode::AsyncCancel::new(ud(Op::Poll, slot))
+                .build()
+                .user_data(ud(Op::Cancel, slot));
+            // SAFETY: a cancel request carries no buffer.
+            return unsafe { self.push(&e) };
+        }
+        if c.busy() {
+            return Ok(());
+        }
+        if let Some(mut c) = self.conns.get_mut(slot).and_then(Option::take) {
+            let why = c.closing.take().unwrap_or(Ok(()));
+            if let Some(b) = c.recv_buf.take() {
+                self.ctx.pipeline.pool.give(b);
+            }
+            self.ctx.closed(&c.conn, why);
+            self.free.push(slot);
+            self.waiting.retain(|&s| s != slot);
+        }
+        Ok(())
+    }
+
+    /// After the loop: read what the kernel already holds, close everything, and make sure
+    /// no buffer the kernel may still write to is freed.
+    fn finish(&mut self) {
+        let ctx = self.ctx;
+        for slot in 0..self.conns.len() {
+            let Some(mut c) = self.conns[slot].take() else {
+                continue;
+            };
+            if c.recv_inflight || c.send_inflight {
+                // Only on an error exit: the kernel may still use these buffers.
+                std::mem::forget(c);
+                continue;
+            }
+            let why = match c.closing.take() {
+                Some(w) => w,
+                None => {
+                    let r = drain_on_stop(ctx, &c.stream, &mut c.conn, &mut self.shipper);
+                    let mut out = Vec::new();
+                    c.conn.take_reply(&mut out);
+                    if !out.is_empty() {
+                        let _ = c.stream.write(&out);
+                    }
+                    r
+                }
+            };
+            if let Some(b) = c.recv_buf.take() {
+                ctx.pipeline.pool.give(b);
+            }
+            ctx.closed(&c.conn, why);
+        }
+        self.shipper.flush(&ctx.stats);
+    }
+}

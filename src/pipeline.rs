@@ -1,0 +1,580 @@
+//! The crossing from reader threads to the writer: pooled buffers, batches, the bounded queue,
+//! the queue policy, and the writer loop that decodes and formats.
+//!
+//! ```text
+//!  reader ── recv into Batch (pooled buffer) ── frames located and filtered in place
+//!     │  many accepted bytes: the Batch itself is pushed (zero copy)
+//!     │  few: the frames are copied into the reader's copy Batch, the buffer goes back
+//!     ▼
+//!  ArrayQueue<Box<Batch>> (bounded; full → block or drop+count)
+//!     ▼
+//!  writer ── Record::decode + Formatter::write into one big output buffer ── sink
+//!     └── Batch back to the Pool
+//! ```
+//!
+//! A [`Batch`] is one buffer plus the ranges of its accepted frames: one queue push carries
+//! hundreds of messages. Memory is bounded by the pool: `pool_size × (buffer_size +
+//! frames_cap × 8)`; the queue only holds pool buffers (plus, rarely, one oversize frame per
+//! connection). Nothing here knows about sockets or the Frame Streams protocol.
+#![forbid(unsafe_code)]
+
+use std::io::{self, Write};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::cli::QueuePolicy;
+use crate::format::Formatter;
+use crate::record::Record;
+use crate::stats::ThreadStats;
+
+/// One buffer and the payload ranges of the accepted frames in it.
+///
+/// Invariants: every range in `frames` lies within `data[..]`; `frames.len() <=
+/// frames.capacity()` and the capacity is fixed at creation (pushing never allocates).
+#[derive(Debug)]
+pub struct Batch {
+    /// The bytes. For pooled batches `data.len()` is the pool's buffer size, always.
+    pub data: Vec<u8>,
+    /// Accepted payloads, as `start..end` offsets into `data`.
+    pub frames: Vec<(u32, u32)>,
+    /// Copy batches: how many bytes of `data` are used (`0 <= used <= data.len()`).
+    pub used: usize,
+}
+
+impl Batch {
+    fn new(size: usize, frames_cap: usize) -> Batch {
+        Batch {
+            data: vec![0; size],
+            frames: Vec::with_capacity(frames_cap),
+            used: 0,
+        }
+    }
+
+    /// A batch outside the pool, for one frame larger than a pooled buffer.
+    pub fn oversize(size: usize) -> Batch {
+        Batch::new(size, 1)
+    }
+
+    /// Records an accepted payload; false when the frame table is full.
+    #[inline]
+    pub fn push_frame(&mut self, r: Range<usize>) -> bool {
+        if self.frames.len() == self.frames.capacity() || r.end > self.data.len() {
+            return false;
+        }
+        self.frames.push((r.start as u32, r.end as u32));
+        true
+    }
+
+    pub fn frames_full(&self) -> bool {
+        self.frames.len() == self.frames.capacity()
+    }
+
+    /// Total bytes of the accepted payloads.
+    pub fn payload_bytes(&self) -> usize {
+        self.frames.iter().map(|&(s, e)| (e - s) as usize).sum()
+    }
+
+    /// Copies one payload to the end of a copy batch; false when it does not fit.
+    fn append_copy(&mut self, payload: &[u8]) -> bool {
+        let end = self.used + payload.len();
+        if end > self.data.len() || self.frames_full() {
+            return false;
+        }
+        self.data[self.used..end].copy_from_slice(payload);
+        self.frames.push((self.used as u32, end as u32));
+        self.used = end;
+        true
+    }
+
+    /// The payload of frame `i`.
+    pub fn payload(&self, i: usize) -> Option<&[u8]> {
+        let &(s, e) = self.frames.get(i)?;
+        self.data.get(s as usize..e as usize)
+    }
+}
+
+/// A fixed set of equal buffers, allocated at start-up.
+#[derive(Debug)]
+pub struct Pool {
+    free: ArrayQueue<Box<Batch>>,
+    buffer_size: usize,
+    frames_cap: usize,
+    total: usize,
+}
+
+impl Pool {
+    /// `count` buffers of `buffer_size` bytes each.
+    pub fn new(count: usize, buffer_size: usize) -> Pool {
+        let count = count.max(1);
+        // A dnstap frame is rarely under 64 bytes; a buffer of smaller frames ends its
+        // batch early and carries the rest to the next buffer (see input::conn).
+        let frames_cap = (buffer_size / 64).max(64);
+        let free = ArrayQueue::new(count);
+        for _ in 0..count {
+            let _ = free.push(Box::new(Batch::new(buffer_size, frames_cap)));
+        }
+        Pool {
+            free,
+            buffer_size,
+            frames_cap,
+            total: count,
+        }
+    }
+
+    pub fn take(&self) -> Option<Box<Batch>> {
+        self.free.pop()
+    }
+
+    /// Returns a batch; one that is not a pool buffer (oversize) is freed.
+    pub fn give(&self, mut b: Box<Batch>) {
+        if b.data.len() != self.buffer_size || b.frames.capacity() != self.frames_cap {
+            return;
+        }
+        b.frames.clear();
+        b.used = 0;
+        let _ = self.free.push(b);
+    }
+
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Bytes the pool holds in all.
+    pub fn memory_bound(&self) -> usize {
+        self.total * (self.buffer_size + self.frames_cap * 8)
+    }
+}
+
+/// Buffers each reader may hold at once beyond the queue: its copy batch, one buffer being
+/// received into per in-flight recv (io_uring keeps up to [`MAX_RECV_INFLIGHT`]).
+pub const MAX_RECV_INFLIGHT: usize = 8;
+
+/// Pool size for a pipeline: the queue can be full while every reader still holds its
+/// buffers and the writer works on one, so a waiting reader is always eventually served.
+pub fn pool_size(queue_capacity: usize, readers: usize) -> usize {
+    queue_capacity + readers * (MAX_RECV_INFLIGHT + 2) + 2
+}
+
+/// Shared by the readers and the writer.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub pool: Pool,
+    queue: ArrayQueue<Box<Batch>>,
+    policy: QueuePolicy,
+    writer: OnceLock<Thread>,
+    writer_idle: AtomicBool,
+    readers_left: AtomicUsize,
+    /// Set when the writer stopped for good (output error): readers drop from then on.
+    writer_gone: AtomicBool,
+    readers: Mutex<Vec<Thread>>,
+}
+
+impl Pipeline {
+    pub fn new(pool: Pool, queue_capacity: usize, policy: QueuePolicy, readers: usize) -> Self {
+        Pipeline {
+            pool,
+            queue: ArrayQueue::new(queue_capacity.max(1)),
+            policy,
+            writer: OnceLock::new(),
+            writer_idle: AtomicBool::new(false),
+            readers_left: AtomicUsize::new(readers),
+            writer_gone: AtomicBool::new(false),
+            readers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Called by a reader thread at start, so the writer can wake it when buffers return.
+    pub fn register_reader(&self) {
+        if let Ok(mut r) = self.readers.lock() {
+            r.push(std::thread::current());
+        }
+    }
+
+    /// Hands a batch of accepted frames to the writer, applying the queue policy.
+    pub fn ship(&self, b: Box<Batch>, stats: &ThreadStats) {
+        if b.frames.is_empty() {
+            self.pool.give(b);
+            return;
+        }
+        let mut b = b;
+        loop {
+            if self.writer_gone.load(Ordering::Relaxed) {
+                ThreadStats::add(&stats.dropped, b.frames.len() as u64);
+                self.pool.give(b);
+                return;
+            }
+            match self.queue.push(b) {
+                Ok(()) => {
+                    self.wake_writer();
+                    return;
+                }
+                Err(back) => match self.policy {
+                    QueuePolicy::Drop => {
+                        ThreadStats::add(&stats.dropped, back.frames.len() as u64);
+                        self.pool.give(back);
+                        return;
+                    }
+                    QueuePolicy::Block => {
+                        // The reader thread stops here, so it stops reading its sockets:
+                        // back-pressure reaches the senders through TCP/unix flow control.
+                        b = back;
+                        self.wake_writer();
+                        std::thread::park_timeout(Duration::from_micros(500));
+                    }
+                },
+            }
+        }
+    }
+
+    fn wake_writer(&self) {
+        if self.writer_idle.swap(false, Ordering::AcqRel) {
+            if let Some(w) = self.writer.get() {
+                w.unpark();
+            }
+        }
+    }
+
+    fn wake_readers(&self) {
+        if let Ok(r) = self.readers.lock() {
+            for t in r.iter() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// A reader thread has shipped its last batch.
+    pub fn reader_done(&self) {
+        self.readers_left.fetch_sub(1, Ordering::AcqRel);
+        self.writer_idle.store(true, Ordering::Release);
+        self.wake_writer();
+    }
+
+    /// Batches waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Takes one batch as the writer would (benchmarks and tests of the reader side).
+    #[doc(hidden)]
+    pub fn pop_for_bench(&self) -> Option<Box<Batch>> {
+        self.queue.pop()
+    }
+}
+
+/// Flush the output buffer once it holds this much.
+pub const OUTPUT_FLUSH_AT: usize = 1 << 20;
+
+/// The writer loop: until every reader is done and the queue is empty, decode and format
+/// each accepted frame into one output buffer, write it in large writes, return buffers.
+/// Returns an error when the output cannot be written (the pipeline then drops and counts).
+pub fn run_writer(
+    p: &Pipeline,
+    formatter: &Formatter,
+    out: &mut dyn Write,
+    stats: &ThreadStats,
+) -> io::Result<()> {
+    let _ = p.writer.set(std::thread::current());
+    let mut buf: Vec<u8> = Vec::with_capacity(OUTPUT_FLUSH_AT + (256 << 10));
+    let result = writer_loop(p, formatter, out, stats, &mut buf);
+    if result.is_err() {
+        p.writer_gone.store(true, Ordering::Release);
+        // Give back what is still queued so blocked readers can finish.
+        while let Some(b) = p.queue.pop() {
+            ThreadStats::add(&stats.dropped, b.frames.len() as u64);
+            p.pool.give(b);
+        }
+        p.wake_readers();
+    }
+    result
+}
+
+fn writer_loop(
+    p: &Pipeline,
+    formatter: &Formatter,
+    out: &mut dyn Write,
+    stats: &ThreadStats,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    loop {
+        if let Some(b) = p.queue.pop() {
+            let mut written = 0u64;
+            let mut errors = 0u64;
+            for &(s, e) in &b.frames {
+                let Some(payload) = b.data.get(s as usize..e as usize) else {
+                    errors += 1;
+                    continue;
+                };
+                match Record::decode(payload) {
+                    Ok(rec) => {
+                        formatter.write(&rec, buf);
+                        written += 1;
+                    }
+                    Err(_) => errors += 1,
+                }
+                if buf.len() >= OUTPUT_FLUSH_AT {
+                    out.write_all(buf)?;
+                    buf.clear();
+                }
+            }
+            p.pool.give(b);
+            p.wake_readers_if_starved();
+            ThreadStats::add(&stats.written, written);
+            ThreadStats::add(&stats.decode_errors, errors);
+            continue;
+        }
+        // Queue empty: write what we have, then sleep until a reader pushes.
+        if !buf.is_empty() {
+            out.write_all(buf)?;
+            buf.clear();
+        }
+        out.flush()?;
+        if p.readers_left.load(Ordering::Acquire) == 0 && p.queue.is_empty() {
+            return Ok(());
+        }
+        p.writer_idle.store(true, Ordering::Release);
+        if p.queue.is_empty() && p.readers_left.load(Ordering::Acquire) != 0 {
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+        p.writer_idle.store(false, Ordering::Release);
+    }
+}
+
+impl Pipeline {
+    fn wake_readers_if_starved(&self) {
+        // PERF: readers only wait for buffers when the pool ran dry; waking them costs a
+        // lock and a syscall, so only do it when that was the case.
+        if self.pool.available() <= 1 {
+            self.wake_readers();
+        }
+    }
+}
+
+/// The reader side: routes each receive buffer's accepted frames, batching small amounts
+/// from many receives (and connections) into one copy batch.
+#[derive(Debug)]
+pub struct Shipper<'a> {
+    p: &'a Pipeline,
+    copy: Option<Box<Batch>>,
+}
+
+impl<'a> Shipper<'a> {
+    pub fn new(p: &'a Pipeline) -> Self {
+        Shipper { p, copy: None }
+    }
+
+    pub fn pipeline(&self) -> &'a Pipeline {
+        self.p
+    }
+
+    /// Takes a receive buffer whose accepted frames are in `b.frames`: ships it whole when it
+    /// holds at least a quarter buffer of payload, else copies the frames into the copy
+    /// batch and returns the buffer to the pool. Never blocks for a buffer: when none is free
+    /// the receive buffer itself is shipped.
+    pub fn route(&mut self, mut b: Box<Batch>, stats: &ThreadStats) {
+        if b.frames.is_empty() {
+            self.p.pool.give(b);
+            return;
+        }
+        // PERF: zero copy for bulk input (fast senders fill whole buffers); copying is only
+        // worth it for the trickle of a slow sender, where it saves a buffer per receive.
+        if b.payload_bytes() >= self.p.pool.buffer_size() / 4 {
+            self.p.ship(b, stats);
+            return;
+        }
+        let mut done = 0;
+        while done < b.frames.len() {
+            let (s, e) = b.frames[done];
+            let payload = &b.data[s as usize..e as usize];
+            let fits = self.copy.as_mut().is_some_and(|c| c.append_copy(payload));
+            if fits {
+                done += 1;
+                continue;
+            }
+            if let Some(full) = self.copy.take() {
+                self.p.ship(full, stats);
+            }
+            match self.p.pool.take() {
+                Some(c) => self.copy = Some(c),
+                None => break,
+            }
+            // A fresh copy batch can hold any payload that fit in a pool buffer.
+            if let Some(c) = self.copy.as_mut() {
+                if !c.append_copy(payload) {
+                    break;
+                }
+                done += 1;
+            }
+        }
+        if done == b.frames.len() {
+            self.p.pool.give(b);
+        } else {
+            b.frames.drain(..done);
+            self.p.ship(b, stats);
+        }
+    }
+
+    /// Ships the copy batch if it holds anything (end of an event-loop round).
+    pub fn flush(&mut self, stats: &ThreadStats) {
+        if self.copy.as_ref().is_some_and(|c| !c.frames.is_empty()) {
+            if let Some(c) = self.copy.take() {
+                self.p.ship(c, stats);
+            }
+        }
+    }
+}
+
+impl Drop for Shipper<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.copy.take() {
+            self.p.pool.give(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(pool: &Pool, frames: &[&[u8]]) -> Box<Batch> {
+        let mut b = pool.take().unwrap();
+        let mut at = 0;
+        for f in frames {
+            b.data[at..at + f.len()].copy_from_slice(f);
+            assert!(b.push_frame(at..at + f.len()));
+            at += f.len();
+        }
+        b
+    }
+
+    fn drain(p: &Pipeline) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        while let Some(b) = p.queue.pop() {
+            for i in 0..b.frames.len() {
+                v.push(b.payload(i).unwrap().to_vec());
+            }
+            p.pool.give(b);
+        }
+        v
+    }
+
+    #[test]
+    fn pool_is_bounded_and_recycles() {
+        let pool = Pool::new(2, 4096);
+        let a = pool.take().unwrap();
+        let b = pool.take().unwrap();
+        assert!(pool.take().is_none());
+        pool.give(a);
+        pool.give(Box::new(Batch::oversize(10_000))); // not a pool buffer: freed
+        assert_eq!(pool.available(), 1);
+        pool.give(b);
+        assert_eq!(pool.available(), 2);
+        assert!(pool.take().unwrap().frames.is_empty());
+    }
+
+    #[test]
+    fn small_receives_are_copied_into_one_batch() {
+        let p = Pipeline::new(Pool::new(8, 4096), 4, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let mut sh = Shipper::new(&p);
+        for i in 0..5u8 {
+            let b = filled(&p.pool, &[&[i; 10], &[i + 100; 20]]);
+            sh.route(b, &stats);
+        }
+        assert_eq!(p.queued(), 0, "small receives wait in the copy batch");
+        sh.flush(&stats);
+        assert_eq!(p.queued(), 1, "one push for ten frames");
+        let got = drain(&p);
+        assert_eq!(got.len(), 10);
+        assert_eq!(got[2], vec![1u8; 10]);
+        assert_eq!(got[9], vec![104u8; 20]);
+        drop(sh);
+        assert_eq!(p.pool.available(), 8, "every buffer came back");
+    }
+
+    #[test]
+    fn bulk_receive_is_shipped_without_copy() {
+        let p = Pipeline::new(Pool::new(4, 4096), 4, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let mut sh = Shipper::new(&p);
+        let big = vec![7u8; 2000];
+        sh.route(filled(&p.pool, &[&big]), &stats);
+        assert_eq!(p.queued(), 1);
+        assert_eq!(drain(&p), vec![big]);
+    }
+
+    #[test]
+    fn drop_policy_counts_dropped_frames() {
+        let p = Pipeline::new(Pool::new(4, 4096), 1, QueuePolicy::Drop, 1);
+        let stats = ThreadStats::default();
+        let big = vec![1u8; 2000];
+        p.ship(filled(&p.pool, &[&big, &big]), &stats);
+        p.ship(filled(&p.pool, &[&big]), &stats);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(drain(&p).len(), 2);
+        assert_eq!(p.pool.available(), 4);
+    }
+
+    #[test]
+    fn block_policy_waits_for_the_consumer() {
+        let p = Pipeline::new(Pool::new(4, 4096), 1, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let big = vec![1u8; 2000];
+        std::thread::scope(|s| {
+            let consumer = s.spawn(|| {
+                let mut n = 0;
+                while n < 3 {
+                    if let Some(b) = p.queue.pop() {
+                        n += b.frames.len();
+                        p.pool.give(b);
+                    } else {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                n
+            });
+            for _ in 0..3 {
+                let b = loop {
+                    if let Some(b) = p.pool.take() {
+                        break b;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                };
+                let mut b = b;
+                b.data[..2000].copy_from_slice(&big);
+                b.push_frame(0..2000);
+                p.ship(b, &stats);
+            }
+            assert_eq!(consumer.join().unwrap(), 3);
+        });
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn frame_table_never_grows() {
+        let pool = Pool::new(1, 4096);
+        let mut b = pool.take().unwrap();
+        let cap = b.frames.capacity();
+        for i in 0..cap {
+            assert!(b.push_frame(i..i + 1));
+        }
+        assert!(!b.push_frame(0..1));
+        assert_eq!(b.frames.capacity(), cap);
+        assert!(
+            !b.push_frame(4000..5000),
+            "range past the buffer is refused"
+        );
+    }
+}

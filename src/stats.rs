@@ -1,0 +1,237 @@
+//! Counters and the stderr log of the receiver daemon.
+//!
+//! Every thread owns one [`ThreadStats`] (atomics written by that thread only, read by the
+//! reporter); [`StatsRegistry::snapshot`] sums them. The log is a tiny timestamped stderr
+//! writer: no logging crate, one `write` per line so lines from several threads never mix.
+//! Nothing here knows about sockets, frames or formats.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Counters of one thread. Only the owning thread adds; anyone may read.
+#[derive(Debug, Default)]
+pub struct ThreadStats {
+    pub accepted: AtomicU64,
+    pub closed: AtomicU64,
+    pub conn_errors: AtomicU64,
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    pub filtered: AtomicU64,
+    pub dropped: AtomicU64,
+    pub written: AtomicU64,
+    pub decode_errors: AtomicU64,
+}
+
+impl ThreadStats {
+    /// Adds `n` to one counter. Relaxed: counters are statistics, not synchronisation.
+    #[inline]
+    pub fn add(counter: &AtomicU64, n: u64) {
+        if n != 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The sum of every thread's counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub accepted: u64,
+    pub closed: u64,
+    pub conn_errors: u64,
+    pub frames: u64,
+    pub bytes: u64,
+    pub filtered: u64,
+    pub dropped: u64,
+    pub written: u64,
+    pub decode_errors: u64,
+}
+
+impl Snapshot {
+    /// Connections open now.
+    pub fn open(&self) -> u64 {
+        self.accepted.saturating_sub(self.closed)
+    }
+
+    /// One summary line; `prev` and `secs` give the message rate since the previous one.
+    pub fn summary(&self, prev: &Snapshot, secs: f64) -> String {
+        let rate = if secs > 0.0 {
+            (self.written.saturating_sub(prev.written)) as f64 / secs
+        } else {
+            0.0
+        };
+        format!(
+            "stats: connections open={} accepted={} closed={} errors={} frames={} bytes={} \
+             written={} msgs/s={:.0} filtered={} dropped={} decode-errors={}",
+            self.open(),
+            self.accepted,
+            self.closed,
+            self.conn_errors,
+            self.frames,
+            self.bytes,
+            self.written,
+            rate,
+            self.filtered,
+            self.dropped,
+            self.decode_errors
+        )
+    }
+}
+
+/// All threads' counters.
+#[derive(Debug, Default)]
+pub struct StatsRegistry {
+    threads: Mutex<Vec<Arc<ThreadStats>>>,
+}
+
+impl StatsRegistry {
+    /// Registers a new thread's counters and returns them.
+    pub fn register(&self) -> Arc<ThreadStats> {
+        let stats = Arc::new(ThreadStats::default());
+        if let Ok(mut threads) = self.threads.lock() {
+            threads.push(Arc::clone(&stats));
+        }
+        stats
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut s = Snapshot::default();
+        let Ok(threads) = self.threads.lock() else {
+            return s;
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for t in threads.iter() {
+            s.accepted += get(&t.accepted);
+            s.closed += get(&t.closed);
+            s.conn_errors += get(&t.conn_errors);
+            s.frames += get(&t.frames);
+            s.bytes += get(&t.bytes);
+            s.filtered += get(&t.filtered);
+            s.dropped += get(&t.dropped);
+            s.written += get(&t.written);
+            s.decode_errors += get(&t.decode_errors);
+        }
+        s
+    }
+}
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Turns debug lines (`-v`) on or off for the whole process.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
+/// Writes one line to stderr: `2026-11-25T18:40:01.123Z LEVEL message`.
+pub fn log_line(level: &str, msg: std::fmt::Arguments<'_>) {
+    let mut line = String::with_capacity(128);
+    push_utc_timestamp(&mut line, SystemTime::now());
+    let _ = write!(line, " {level} {msg}");
+    line.push('\n');
+    // One write per line: stderr is unbuffered, so lines from threads do not interleave.
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// Informational line, shown only with `-v`.
+#[macro_export]
+macro_rules! log_debug {
+    ($($arg:tt)*) => {
+        if $crate::stats::verbose() {
+            $crate::stats::log_line("INFO", format_args!($($arg)*))
+        }
+    };
+}
+
+/// Warning line, always shown (a connection closed on error, a dropped batch...).
+#[macro_export]
+macro_rules! log_warn {
+    ($($arg:tt)*) => {
+        $crate::stats::log_line("WARN", format_args!($($arg)*))
+    };
+}
+
+/// Error line, always shown.
+#[macro_export]
+macro_rules! log_error {
+    ($($arg:tt)*) => {
+        $crate::stats::log_line("ERROR", format_args!($($arg)*))
+    };
+}
+
+/// Appends `t` as ISO 8601 UTC with milliseconds.
+fn push_utc_timestamp(out: &mut String, t: SystemTime) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, day) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_millis()
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamp_is_utc_iso8601() {
+        let mut s = String::new();
+        // 2021-03-04T05:06:07.089Z
+        push_utc_timestamp(
+            &mut s,
+            UNIX_EPOCH + Duration::from_millis(1_614_834_367_089),
+        );
+        assert_eq!(s, "2021-03-04T05:06:07.089Z");
+        s.clear();
+        push_utc_timestamp(&mut s, UNIX_EPOCH);
+        assert_eq!(s, "1970-01-01T00:00:00.000Z");
+        s.clear();
+        // leap day
+        push_utc_timestamp(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400));
+        assert_eq!(s, "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn registry_sums_threads() {
+        let reg = StatsRegistry::default();
+        let a = reg.register();
+        let b = reg.register();
+        ThreadStats::add(&a.frames, 3);
+        ThreadStats::add(&b.frames, 4);
+        ThreadStats::add(&a.accepted, 2);
+        ThreadStats::add(&b.closed, 1);
+        let s = reg.snapshot();
+        assert_eq!(s.frames, 7);
+        assert_eq!(s.open(), 1);
+        let line = s.summary(&Snapshot::default(), 1.0);
+        assert!(line.contains("frames=7"), "{line}");
+    }
+}

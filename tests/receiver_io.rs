@@ -1,0 +1,536 @@
+//! The daemon end to end, on both I/O back-ends: captures replayed over unix and TCP must
+//! print exactly what `dnstap_receiver -r FILE` prints for the same file (as multisets: order
+//! across connections is free), whatever the way the stream ends.
+
+mod receiver_common;
+
+use std::io::Read;
+use std::time::Duration;
+
+use receiver_common::{
+    backends, capture, capture_payloads, captures, free_port, lines, offline_lines, send_bidi,
+    send_raw, sorted, Ending, Receiver, Target, TempDir,
+};
+
+fn expected(files: &[std::path::PathBuf], extra: &[&str]) -> Vec<String> {
+    sorted(files.iter().flat_map(|f| offline_lines(f, extra)).collect())
+}
+
+/// Every capture, one connection after another, bidirectional handshake with STOP/FINISH.
+fn replay_all(io: &str, unix: bool) {
+    let dir = TempDir::new("replay");
+    let sock = dir.path("r.sock");
+    let port = free_port();
+    let port_s = port.to_string();
+    let (args, target) = if unix {
+        (
+            vec!["--io", io, "-u", sock.to_str().unwrap()],
+            Target::Unix(sock.clone()),
+        )
+    } else {
+        (
+            vec!["--io", io, "-l", "127.0.0.1", "-p", &port_s],
+            Target::Tcp(port),
+        )
+    };
+    let files: Vec<_> = captures()
+        .into_iter()
+        .filter(|f| !f.to_string_lossy().contains("unidir"))
+        .collect();
+    let r = Receiver::start(&args);
+    for f in &files {
+        send_bidi(&target, &capture_payloads(f), Ending::Stop);
+    }
+    r.wait_closed(files.len());
+    let done = r.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let got = sorted(lines(&done.stdout));
+    let want = expected(&files, &[]);
+    assert_eq!(got.len(), want.len(), "record count ({io}, unix={unix})");
+    assert!(got == want, "records differ ({io}, unix={unix})");
+    assert!(
+        !done.stderr.contains("WARN"),
+        "unexpected warnings: {}",
+        done.stderr
+    );
+}
+
+#[test]
+fn replay_every_capture_over_unix() {
+    if !receiver_common::core_ready("replay_every_capture_over_unix") {
+        return;
+    }
+    for io in backends("replay_every_capture_over_unix") {
+        replay_all(io, true);
+    }
+}
+
+#[test]
+fn replay_every_capture_over_tcp() {
+    if !receiver_common::core_ready("replay_every_capture_over_tcp") {
+        return;
+    }
+    for io in backends("replay_every_capture_over_tcp") {
+        replay_all(io, false);
+    }
+}
+
+#[test]
+fn concurrent_connections_lose_nothing() {
+    if !receiver_common::core_ready("concurrent_connections_lose_nothing") {
+        return;
+    }
+    let files: Vec<_> = captures()
+        .into_iter()
+        .filter(|f| !f.to_string_lossy().contains("unidir"))
+        .collect();
+    for io in backends("concurrent_connections_lose_nothing") {
+        let port = free_port();
+        let ps = port.to_string();
+        // More reader threads than CPUs: connections spread over several rings/epolls.
+        let r = Receiver::start(&["--io", io, "--threads", "3", "-l", "127.0.0.1", "-p", &ps]);
+        std::thread::scope(|s| {
+            for f in &files {
+                let t = Target::Tcp(port);
+                s.spawn(move || send_bidi(&t, &capture_payloads(f), Ending::Stop));
+            }
+        });
+        r.wait_closed(files.len());
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        let got = sorted(lines(&done.stdout));
+        assert!(got == expected(&files, &[]), "{io}: records differ");
+    }
+}
+
+#[test]
+fn garbage_closes_only_that_connection() {
+    if !receiver_common::core_ready("garbage_closes_only_that_connection") {
+        return;
+    }
+    let good = capture("nsd-unix.fstrm");
+    for io in backends("garbage_closes_only_that_connection") {
+        let dir = TempDir::new("garbage");
+        let sock = dir.path("g.sock");
+        let r = Receiver::start(&["--io", io, "-u", sock.to_str().unwrap()]);
+        let t = Target::Unix(sock.clone());
+        // An open good stream, then a garbage one, then the good one carries on.
+        let payloads = capture_payloads(&good);
+        let (first, rest) = payloads.split_at(payloads.len() / 2);
+        let mut keep = send_bidi(&t, first, Ending::Open).unwrap();
+        let mut bad = receiver_common::connect(&t);
+        std::io::Write::write_all(&mut bad, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut sink = Vec::new();
+        // The receiver must close the garbage connection (EOF or reset; bounded by timeout).
+        let _ = bad.read_to_end(&mut sink);
+        r.wait_log("connection closed:");
+        let mut out = Vec::new();
+        for p in rest {
+            dnstap_receiver::framestream::write_data_frame(p, &mut out);
+        }
+        dnstap_receiver::framestream::write_control_frame(
+            dnstap_receiver::framestream::ControlType::Stop,
+            None,
+            &mut out,
+        );
+        std::io::Write::write_all(&mut keep, &out).unwrap();
+        assert_eq!(receiver_common::read_control(&mut *keep), 5, "FINISH");
+        drop(keep);
+        r.wait_closed(2);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        let warns: Vec<_> = done.stderr.lines().filter(|l| l.contains("WARN")).collect();
+        assert_eq!(warns.len(), 1, "one line for the bad peer: {}", done.stderr);
+        assert!(
+            warns[0].contains("unix ") && warns[0].contains("connection closed"),
+            "{warns:?}"
+        );
+        assert!(
+            sorted(lines(&done.stdout)) == expected(std::slice::from_ref(&good), &[]),
+            "{io}"
+        );
+    }
+}
+
+#[test]
+fn unidirectional_sender_is_accepted() {
+    if !receiver_common::core_ready("unidirectional_sender_is_accepted") {
+        return;
+    }
+    for io in backends("unidirectional_sender_is_accepted") {
+        let dir = TempDir::new("unidir");
+        let sock = dir.path("u.sock");
+        let port = free_port();
+        let ps = port.to_string();
+        let r = Receiver::start(&["--io", io, "-u", sock.to_str().unwrap()]);
+        let r2 = Receiver::start(&["--io", io, "-l", "127.0.0.1", "-p", &ps]);
+        let fu = capture("unbound-unidir-unix.fstrm");
+        let ft = capture("unbound-unidir-tcp.fstrm");
+        // These captures are the raw byte stream: START, data..., STOP, no handshake.
+        send_raw(&Target::Unix(sock.clone()), &std::fs::read(&fu).unwrap());
+        send_raw(&Target::Tcp(port), &std::fs::read(&ft).unwrap());
+        r.wait_closed(1);
+        r2.wait_closed(1);
+        for (rx, f) in [(r, fu), (r2, ft)] {
+            let done = rx.stop();
+            assert_eq!(done.code, Some(0));
+            assert!(!done.stderr.contains("WARN"), "{}", done.stderr);
+            assert!(sorted(lines(&done.stdout)) == expected(&[f], &[]), "{io}");
+        }
+    }
+}
+
+#[test]
+fn eof_without_stop_is_clean_end() {
+    if !receiver_common::core_ready("eof_without_stop_is_clean_end") {
+        return;
+    }
+    let f = capture("dnsdist-tcp.fstrm");
+    for io in backends("eof_without_stop_is_clean_end") {
+        let port = free_port();
+        let ps = port.to_string();
+        let r = Receiver::start(&["--io", io, "-l", "127.0.0.1", "-p", &ps]);
+        // dnsdist and pdns-recursor close without STOP.
+        send_bidi(&Target::Tcp(port), &capture_payloads(&f), Ending::Eof);
+        r.wait_closed(1);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        assert!(
+            !done.stderr.contains("WARN"),
+            "EOF after START is not an error: {}",
+            done.stderr
+        );
+        assert!(
+            sorted(lines(&done.stdout)) == expected(std::slice::from_ref(&f), &[]),
+            "{io}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_flushes_everything() {
+    if !receiver_common::core_ready("sigterm_flushes_everything") {
+        return;
+    }
+    let f = capture("bind-unix.fstrm");
+    for io in backends("sigterm_flushes_everything") {
+        let dir = TempDir::new("term");
+        let sock = dir.path("t.sock");
+        let r = Receiver::start(&["--io", io, "-u", sock.to_str().unwrap()]);
+        // The stream stays open: the frames are in the receiver or its socket buffer when
+        // SIGTERM arrives, and all of them must be printed.
+        let open = send_bidi(
+            &Target::Unix(sock.clone()),
+            &capture_payloads(&f),
+            Ending::Open,
+        );
+        let done = r.stop();
+        drop(open);
+        assert_eq!(done.code, Some(0), "{}", done.stderr);
+        let got = sorted(lines(&done.stdout));
+        let want = expected(std::slice::from_ref(&f), &[]);
+        assert_eq!(got.len(), want.len(), "{io}: records lost at shutdown");
+        assert!(got == want, "{io}");
+        assert!(!sock.exists(), "socket file removed at exit");
+    }
+}
+
+#[test]
+fn several_inputs_from_config_and_formats() {
+    if !receiver_common::core_ready("several_inputs_from_config_and_formats") {
+        return;
+    }
+    let f = capture("unbound-tcp.fstrm");
+    for io in backends("several_inputs_from_config_and_formats") {
+        let dir = TempDir::new("multi");
+        let sock = dir.path("m.sock");
+        let port = free_port();
+        let cfg = dir.path("c.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "inputs:\n  - tcp: 127.0.0.1:{port}\n  - unix: {}\nqueue:\n  capacity: 4\n",
+                sock.display()
+            ),
+        )
+        .unwrap();
+        let r = Receiver::start(&["--io", io, "-c", cfg.to_str().unwrap(), "--format", "json"]);
+        let p = capture_payloads(&f);
+        send_bidi(&Target::Tcp(port), &p, Ending::Stop);
+        send_bidi(&Target::Unix(sock.clone()), &p, Ending::Stop);
+        r.wait_closed(2);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        let mut want = offline_lines(&f, &["--format", "json"]);
+        want.extend(want.clone());
+        assert!(sorted(lines(&done.stdout)) == sorted(want), "{io}");
+    }
+}
+
+#[test]
+fn fstrm_replay_as_a_real_peer() {
+    if !receiver_common::core_ready("fstrm_replay_as_a_real_peer") {
+        return;
+    }
+    let Ok(st) = std::process::Command::new("fstrm_replay")
+        .arg("-h")
+        .output()
+    else {
+        eprintln!("NOTICE: fstrm_replay not installed; skipping");
+        return;
+    };
+    let _ = st;
+    let f = capture("nsd-unix.fstrm");
+    for io in backends("fstrm_replay_as_a_real_peer") {
+        let dir = TempDir::new("fstrm");
+        let sock = dir.path("f.sock");
+        let r = Receiver::start(&["--io", io, "-u", sock.to_str().unwrap()]);
+        let mut child = std::process::Command::new("fstrm_replay")
+            .args(["-t", "protobuf:dnstap.Dnstap", "-r"])
+            .arg(&f)
+            .arg("-u")
+            .arg(&sock)
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(t0.elapsed() < Duration::from_secs(30), "fstrm_replay hung");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r.wait_closed(1);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        assert!(
+            sorted(lines(&done.stdout)) == expected(std::slice::from_ref(&f), &[]),
+            "{io}"
+        );
+    }
+}
+
+#[test]
+fn tiny_buffers_exercise_straddling_and_oversize_frames() {
+    if !receiver_common::core_ready("tiny_buffers_exercise_straddling_and_oversize_frames") {
+        return;
+    }
+    // 1 KiB buffers: most frames straddle two receives, and the larger ones (big TXT
+    // answers) do not fit a buffer at all and take the oversize path.
+    let files = [capture("unbound-unix.fstrm"), capture("bind-unix.fstrm")];
+    for io in backends("tiny_buffers") {
+        let dir = TempDir::new("tiny");
+        let sock = dir.path("t.sock");
+        let cfg = dir.path("c.yaml");
+        std::fs::write(&cfg, "buffer-size: 1024\nqueue:\n  capacity: 2\n").unwrap();
+        let r = Receiver::start(&[
+            "--io",
+            io,
+            "-c",
+            cfg.to_str().unwrap(),
+            "-u",
+            sock.to_str().unwrap(),
+        ]);
+        std::thread::scope(|s| {
+            for f in &files {
+                let t = Target::Unix(sock.clone());
+                s.spawn(move || send_bidi(&t, &capture_payloads(f), Ending::Stop));
+            }
+        });
+        r.wait_closed(files.len());
+        let done = r.stop();
+        assert_eq!(done.code, Some(0), "{}", done.stderr);
+        assert!(sorted(lines(&done.stdout)) == expected(&files, &[]), "{io}");
+    }
+}
+
+#[test]
+fn stalled_output_blocks_without_loss() {
+    if !receiver_common::core_ready("stalled_output_blocks_without_loss") {
+        return;
+    }
+    let f = capture("unbound-unix.fstrm");
+    for io in backends("stalled_output_blocks_without_loss") {
+        let dir = TempDir::new("block");
+        let sock = dir.path("b.sock");
+        let cfg = dir.path("c.yaml");
+        std::fs::write(&cfg, "buffer-size: 8192\nqueue:\n  capacity: 1\n").unwrap();
+        let r = Receiver::start_paused(
+            &[
+                "--io",
+                io,
+                "-c",
+                cfg.to_str().unwrap(),
+                "-u",
+                sock.to_str().unwrap(),
+            ],
+            Duration::from_millis(1500),
+        );
+        send_bidi(
+            &Target::Unix(sock.clone()),
+            &capture_payloads(&f),
+            Ending::Stop,
+        );
+        r.wait_closed(1);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        assert_eq!(receiver_common::last_stat(&done.stderr, "dropped"), 0);
+        assert!(
+            sorted(lines(&done.stdout)) == expected(std::slice::from_ref(&f), &[]),
+            "{io}"
+        );
+    }
+}
+
+#[test]
+fn stalled_output_with_drop_policy_counts_every_drop() {
+    if !receiver_common::core_ready("stalled_output_with_drop_policy_counts_every_drop") {
+        return;
+    }
+    let f = capture("unbound-unix.fstrm");
+    let total = capture_payloads(&f).len() as u64;
+    for io in backends("stalled_output_with_drop_policy") {
+        let dir = TempDir::new("drop");
+        let sock = dir.path("d.sock");
+        let cfg = dir.path("c.yaml");
+        std::fs::write(
+            &cfg,
+            "buffer-size: 8192\nqueue:\n  capacity: 1\n  policy: drop\n",
+        )
+        .unwrap();
+        let r = Receiver::start_paused(
+            &[
+                "--io",
+                io,
+                "-c",
+                cfg.to_str().unwrap(),
+                "-u",
+                sock.to_str().unwrap(),
+            ],
+            Duration::from_millis(1500),
+        );
+        send_bidi(
+            &Target::Unix(sock.clone()),
+            &capture_payloads(&f),
+            Ending::Stop,
+        );
+        r.wait_closed(1);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        let printed = lines(&done.stdout).len() as u64;
+        let dropped = receiver_common::last_stat(&done.stderr, "dropped");
+        let written = receiver_common::last_stat(&done.stderr, "written");
+        assert_eq!(receiver_common::last_stat(&done.stderr, "frames"), total);
+        assert!(
+            dropped > 0,
+            "{io}: a stalled output must drop with this policy"
+        );
+        assert_eq!(
+            written + dropped,
+            total,
+            "{io}: every frame written or counted as dropped"
+        );
+        // Text records are one line each.
+        assert_eq!(printed, written, "{io}");
+    }
+}
+
+#[test]
+fn a_hundred_concurrent_senders() {
+    if !receiver_common::core_ready("a_hundred_concurrent_senders") {
+        return;
+    }
+    let f = receiver_common::lab_dir().join("captures/wire/nsd-wire.fstrm");
+    let payloads = capture_payloads(&f);
+    let one = offline_lines(&f, &[]);
+    for io in backends("a_hundred_concurrent_senders") {
+        let dir = TempDir::new("hundred");
+        let sock = dir.path("h.sock");
+        let port = free_port();
+        let cfg = dir.path("c.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "inputs:\n  - tcp: 127.0.0.1:{port}\n  - unix: {}\n",
+                sock.display()
+            ),
+        )
+        .unwrap();
+        let r = Receiver::start(&["--io", io, "-c", cfg.to_str().unwrap()]);
+        std::thread::scope(|s| {
+            for i in 0..100 {
+                let t = if i % 2 == 0 {
+                    Target::Tcp(port)
+                } else {
+                    Target::Unix(sock.clone())
+                };
+                let p = &payloads;
+                let ending = if i % 3 == 0 {
+                    Ending::Eof
+                } else {
+                    Ending::Stop
+                };
+                s.spawn(move || send_bidi(&t, p, ending));
+            }
+        });
+        r.wait_closed(100);
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        assert!(!done.stderr.contains("WARN"), "{}", done.stderr);
+        let mut want = Vec::new();
+        for _ in 0..100 {
+            want.extend(one.iter().cloned());
+        }
+        let got = sorted(lines(&done.stdout));
+        assert_eq!(got.len(), want.len(), "{io}");
+        assert!(got == sorted(want), "{io}");
+    }
+}
+
+#[test]
+fn filters_run_before_decode_and_match_offline() {
+    if !receiver_common::core_ready("filters_run_before_decode_and_match_offline") {
+        return;
+    }
+    let files = [capture("nsd-unix.fstrm"), capture("unbound-tcp.fstrm")];
+    let dir = TempDir::new("filter");
+    let cfg = dir.path("f.yaml");
+    // Prefix semantics (Python re.match): "lab-n" keeps lab-nsd only; the qname filter keeps
+    // names starting with "host" or "www".
+    std::fs::write(
+        &cfg,
+        "filter:\n  dnstap-identities: lab-n\n  qname-regex: \"(host|www)\"\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let want = sorted(
+        files
+            .iter()
+            .flat_map(|f| offline_lines(f, &["-c", c]))
+            .collect(),
+    );
+    let all: usize = files.iter().map(|f| capture_payloads(f).len()).sum();
+    assert!(
+        !want.is_empty() && want.len() < all,
+        "the filter keeps some, not all"
+    );
+    for io in backends("filters_run_before_decode_and_match_offline") {
+        let port = free_port();
+        let ps = port.to_string();
+        let r = Receiver::start(&["--io", io, "-c", c, "-l", "127.0.0.1", "-p", &ps]);
+        for f in &files {
+            send_bidi(&Target::Tcp(port), &capture_payloads(f), Ending::Stop);
+        }
+        r.wait_closed(files.len());
+        let done = r.stop();
+        assert_eq!(done.code, Some(0));
+        assert!(sorted(lines(&done.stdout)) == want, "{io}");
+        let filtered = receiver_common::last_stat(&done.stderr, "filtered");
+        assert_eq!(
+            filtered as usize,
+            all - want.len(),
+            "{io}: rejected frames are counted"
+        );
+        assert_eq!(
+            receiver_common::last_stat(&done.stderr, "written") as usize,
+            want.len()
+        );
+    }
+}
