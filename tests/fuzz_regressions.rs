@@ -24,7 +24,10 @@ fn readers_agree(payload: &[u8]) -> (bool, bool) {
     let views = views_read(payload);
     let decoded = Record::decode(payload).is_ok();
     let built = Record::from_views(&DnstapView::parse(payload).unwrap_or_default(), None).is_ok();
-    assert_eq!(views, decoded, "views and quick-protobuf disagree on {payload:?}");
+    assert_eq!(
+        views, decoded,
+        "views and quick-protobuf disagree on {payload:?}"
+    );
     (views, built)
 }
 
