@@ -296,11 +296,13 @@ pub fn ip_addr(bytes: &[u8]) -> Option<IpAddr> {
 /// - any other length (a broken sender): the bytes in lowercase hex, so nothing is hidden.
 pub fn write_ip(bytes: &[u8], out: &mut Vec<u8>) {
     if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
-        write_ipv4(v4, out);
+        dns::write_ipv4(v4, out);
     } else if let Ok(v6) = <[u8; 16]>::try_from(bytes) {
         match v6 {
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d] => write_ipv4([a, b, c, d], out),
-            _ => write_ipv6(v6, out),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d] => {
+                dns::write_ipv4([a, b, c, d], out)
+            }
+            _ => dns::write_ipv6(v6, out),
         }
     } else if bytes.is_empty() {
         out.push(b'-');
@@ -313,68 +315,6 @@ pub fn write_ip(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn write_ipv4(a: [u8; 4], out: &mut Vec<u8>) {
-    let mut buf = itoa::Buffer::new();
-    for (i, octet) in a.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b'.');
-        }
-        out.extend_from_slice(buf.format(octet).as_bytes());
-    }
-}
-
-fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
-    let mut groups = [0u16; 8];
-    for (g, pair) in groups.iter_mut().zip(a.chunks_exact(2)) {
-        *g = u16::from(pair[0]) << 8 | u16::from(pair[1]);
-    }
-    // Longest run of zero groups (length >= 2), the first one on a tie (RFC 5952 §4.2).
-    let (mut best_start, mut best_len) = (0, 0);
-    let mut i = 0;
-    while i < 8 {
-        if groups[i] == 0 {
-            let start = i;
-            while i < 8 && groups[i] == 0 {
-                i += 1;
-            }
-            if i - start > best_len {
-                (best_start, best_len) = (start, i - start);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    if best_len < 2 {
-        best_len = 0;
-        best_start = 8;
-    }
-    let mut i = 0;
-    while i < 8 {
-        if i == best_start {
-            out.extend_from_slice(b"::");
-            i += best_len;
-            continue;
-        }
-        if i > 0 && i != best_start + best_len {
-            out.push(b':');
-        }
-        write_hex_group(groups[i], out);
-        i += 1;
-    }
-}
-
-/// A 16-bit group in lowercase hex without leading zeros.
-fn write_hex_group(g: u16, out: &mut Vec<u8>) {
-    let mut started = false;
-    for shift in [12u16, 8, 4, 0] {
-        let nibble = (g >> shift) & 0xf;
-        if nibble != 0 || started || shift == 0 {
-            out.push(HEX[usize::from(nibble)]);
-            started = true;
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -76,7 +76,8 @@ pub(crate) fn write_base32hex(data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-pub(crate) fn write_ipv4(a: [u8; 4], out: &mut Vec<u8>) {
+/// Dotted-quad IPv4.
+pub fn write_ipv4(a: [u8; 4], out: &mut Vec<u8>) {
     for (i, b) in a.iter().enumerate() {
         if i > 0 {
             out.push(b'.');
@@ -87,7 +88,7 @@ pub(crate) fn write_ipv4(a: [u8; 4], out: &mut Vec<u8>) {
 
 /// RFC 5952 text form: lower-case hex, the first longest run of two or more zero groups
 /// as `::`, and IPv4-mapped addresses (`::ffff:0:0/96`) with a dotted tail.
-pub(crate) fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
+pub fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
     let mut g = [0u16; 8];
     for (i, x) in g.iter_mut().enumerate() {
         *x = u16::from_be_bytes([a[2 * i], a[2 * i + 1]]);

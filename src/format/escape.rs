@@ -349,13 +349,11 @@ pub fn write_ip(addr: &[u8], unmap_v4: bool, out: &mut Vec<u8>) {
         4 => write_ipv4(addr, out),
         16 => {
             let mapped = addr[..10].iter().all(|&b| b == 0) && addr[10] == 0xff && addr[11] == 0xff;
-            if mapped && unmap_v4 {
-                write_ipv4(&addr[12..], out);
-            } else if mapped {
-                out.extend_from_slice(b"::ffff:");
-                write_ipv4(&addr[12..], out);
-            } else {
-                write_ipv6(addr, out);
+            match <[u8; 16]>::try_from(addr) {
+                Ok(_) if mapped && unmap_v4 => write_ipv4(&addr[12..], out),
+                // RFC 5952, IPv4-mapped with a dotted tail (`::ffff:a.b.c.d`).
+                Ok(v6) => crate::dns::write_ipv6(v6, out),
+                Err(_) => {}
             }
         }
         _ => {
@@ -363,59 +361,6 @@ pub fn write_ip(addr: &[u8], unmap_v4: bool, out: &mut Vec<u8>) {
             for &b in addr {
                 push_hex_byte(b"", b, out);
             }
-        }
-    }
-}
-
-/// RFC 5952: lowercase hex, no leading zeros, the longest run (first if tied) of two or
-/// more zero groups shortened to `::`.
-fn write_ipv6(a: &[u8], out: &mut Vec<u8>) {
-    let mut groups = [0u16; 8];
-    for (i, g) in groups.iter_mut().enumerate() {
-        *g = u16::from_be_bytes([a[2 * i], a[2 * i + 1]]);
-    }
-    let (mut best_start, mut best_len) = (8usize, 0usize);
-    let mut i = 0;
-    while i < 8 {
-        if groups[i] == 0 {
-            let s = i;
-            while i < 8 && groups[i] == 0 {
-                i += 1;
-            }
-            if i - s > best_len {
-                best_start = s;
-                best_len = i - s;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    if best_len < 2 {
-        best_start = 8;
-        best_len = 0;
-    }
-    let mut i = 0;
-    while i < 8 {
-        if i == best_start {
-            out.extend_from_slice(b"::");
-            i += best_len;
-            continue;
-        }
-        if i > 0 && i != best_start + best_len {
-            out.push(b':');
-        }
-        write_hex_u16(groups[i], out);
-        i += 1;
-    }
-}
-
-fn write_hex_u16(v: u16, out: &mut Vec<u8>) {
-    let mut started = false;
-    for shift in [12u16, 8, 4, 0] {
-        let d = (v >> shift) & 15;
-        if d != 0 || started || shift == 0 {
-            started = true;
-            out.push(HEX[d as usize]);
         }
     }
 }
