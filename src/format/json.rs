@@ -10,7 +10,6 @@
 //! produced them.
 #![forbid(unsafe_code)]
 
-use crate::dns::Name;
 use crate::format::escape;
 use crate::format::seed::{self, Emit};
 use crate::record::Record;
@@ -22,22 +21,6 @@ impl Emit for JsonEmit {
     #[inline]
     fn bytes(v: &[u8], out: &mut Vec<u8>) {
         escape::write_json_str(v, out);
-    }
-    #[inline]
-    fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
-        out.push(b'"');
-        f(out);
-        out.push(b'"');
-    }
-    #[inline]
-    fn name(name: &Name<'_>, out: &mut Vec<u8>) {
-        out.push(b'"');
-        escape::write_name_quoted(name, out);
-        out.push(b'"');
-    }
-    #[inline]
-    fn number(v: u64, out: &mut Vec<u8>) {
-        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 }
 

@@ -16,12 +16,27 @@ pub trait Emit {
     /// A string from arbitrary bytes (escaped as the format needs).
     fn bytes(v: &[u8], out: &mut Vec<u8>);
     /// A string whose bytes `f` writes and that needs no escaping at all (mnemonics,
-    /// numbers written as strings, addresses, timestamps, `-`).
-    fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>));
-    /// A DNS name in presentation form.
-    fn name(name: &dns::Name<'_>, out: &mut Vec<u8>);
-    /// A number (bare in JSON and YAML).
-    fn number(v: u64, out: &mut Vec<u8>);
+    /// numbers written as strings, addresses, timestamps, `-`). Default: double-quoted,
+    /// as JSON and YAML write it.
+    #[inline]
+    fn ascii(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+        out.push(b'"');
+        f(out);
+        out.push(b'"');
+    }
+    /// A DNS name in presentation form. Default: double-quoted, with the escaping that is
+    /// valid in both JSON and YAML double-quoted strings.
+    #[inline]
+    fn name(name: &dns::Name<'_>, out: &mut Vec<u8>) {
+        out.push(b'"');
+        crate::format::escape::write_name_quoted(name, out);
+        out.push(b'"');
+    }
+    /// A number (bare in every format).
+    #[inline]
+    fn number(v: u64, out: &mut Vec<u8>) {
+        write_u64(v, out);
+    }
 }
 
 #[inline]

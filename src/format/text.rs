@@ -31,10 +31,6 @@ impl Emit for TextEmit {
     fn name(name: &Name<'_>, out: &mut Vec<u8>) {
         name.write_presentation(out);
     }
-    #[inline]
-    fn number(v: u64, out: &mut Vec<u8>) {
-        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-    }
 }
 
 /// Appends one line (with its newline).
