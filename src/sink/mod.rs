@@ -92,7 +92,6 @@ impl<W: Write + Send> WriteOutput<W> {
                 self.stats.dropped.fetch_add(n, Ordering::Relaxed);
             }
         }
-        self.stats.buffered.store(0, Ordering::Relaxed);
         self.buf.clear();
         r
     }
@@ -115,7 +114,6 @@ impl<W: Write + Send> Output for WriteOutput<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.stats.buffered.store(self.pending, Ordering::Relaxed);
         self.write_buf()?;
         self.out.flush()
     }
