@@ -76,6 +76,11 @@ fn choose_backend(choice: IoChoice) -> Result<Backend, BoxError> {
 fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     // Before any thread exists, so that every thread inherits the mask.
     let signals = Signals::block()?;
+    match input::raise_open_files_limit() {
+        Ok((old, new)) if new > old => log_debug!("open files limit raised from {old} to {new}"),
+        Ok(_) => {}
+        Err(e) => log_warn!("cannot raise the open files limit: {e}"),
+    }
     let r = &settings.resolved;
     let backend = choose_backend(r.io)?;
 
