@@ -2,6 +2,7 @@
 //! offline (`-r FILE`) or start the daemon: listeners, reader threads (io_uring or epoll), the
 //! writer thread, and the main thread waiting for SIGINT/SIGTERM and printing statistics.
 #![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -312,13 +312,22 @@ fn raise_nofile() -> u64 {
     // SAFETY: getrlimit/setrlimit read and write the one struct we own.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        // Root (CI) may raise the hard limit too; anyone may raise the soft one to it.
+        if lim.rlim_max < 8192 {
+            let want = libc::rlimit {
+                rlim_cur: 8192,
+                rlim_max: 8192,
+            };
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &want);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
         if lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max.min(1 << 20);
             let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 // ---------------------------------------------------------------------------------------------

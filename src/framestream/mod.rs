@@ -29,6 +29,9 @@
 //! The handshake mode is taken from the first control frame: READY means bidirectional,
 //! START means unidirectional.
 #![forbid(unsafe_code)]
+// Wire bytes are read with `get`, `first_chunk` and patterns; a justified index carries an
+// `#[allow]` with the reason it is in range.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod control;
 mod error;
