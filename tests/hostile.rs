@@ -798,3 +798,105 @@ fn ready_without_reading_accept_is_closed() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// More connections than descriptors.
+
+/// CPU time (user + system) the process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf takes no pointers.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+/// With its descriptors used up, the receiver must neither spin nor flood the log on the
+/// connections it cannot accept, and must serve senders again once descriptors are free.
+/// (The epoll back-end once re-polled a level-triggered listener at once after EMFILE:
+/// tens of thousands of log lines a second and a core at 100 %.)
+#[test]
+fn out_of_descriptors_neither_spins_nor_floods() {
+    const LIMIT: u32 = 48;
+    const EXTRA: usize = 80;
+    const HOLD: Duration = Duration::from_secs(2);
+    let good_file = capture("nsd-unix.fstrm");
+    for io in backends("out_of_descriptors_neither_spins_nor_floods") {
+        let dir = TempDir::new("emfile");
+        let (out, err) = (dir.path("out"), dir.path("err"));
+        let port = free_port();
+        // `ulimit -n` lowers both limits, so the receiver cannot raise its soft limit past them.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {LIMIT} && exec \"$0\" \"$@\""
+            ))
+            .arg(receiver_common::BIN)
+            .args(["-v", "--io", io, "--threads", "1", "-l", "127.0.0.1"])
+            .args(["-p", &port.to_string()])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let log = || std::fs::read_to_string(&err).unwrap_or_default();
+        let t0 = Instant::now();
+        while !log().contains("io back-end:") {
+            assert!(t0.elapsed() < CASE_DEADLINE, "{io}: no start: {}", log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = child.id();
+        let t = Transport::Tcp(port);
+        let held: Vec<Peer> = (0..EXTRA).map(|_| Peer::dial(&t)).collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let (cpu0, lines0) = (cpu_seconds(pid), log().matches("accept failed").count());
+        std::thread::sleep(HOLD);
+        let cpu = cpu_seconds(pid) - cpu0;
+        let failed = log().matches("accept failed").count() - lines0;
+        assert!(failed > 0, "{io}: the limit was not reached: {}", log());
+        assert!(
+            failed <= 40,
+            "{io}: {failed} 'accept failed' lines in {HOLD:?}: a log flood"
+        );
+        assert!(cpu < 1.0, "{io}: {cpu:.2} s of CPU in {HOLD:?}: spinning");
+        drop(held);
+
+        // Descriptors free again: a sender is served.
+        let mut good = Peer::dial(&t);
+        let mut bytes = ready();
+        good.write_all(&bytes).unwrap();
+        assert_eq!(read_control(&mut good), ControlType::Accept as u32, "{io}");
+        bytes = start();
+        for p in capture_payloads(&good_file) {
+            write_data_frame(&p, &mut bytes);
+        }
+        bytes.extend(stop());
+        good.write_all(&bytes).unwrap();
+        assert_eq!(read_control(&mut good), ControlType::Finish as u32, "{io}");
+        drop(good);
+
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if t0.elapsed() > CASE_DEADLINE {
+                let _ = child.kill();
+                panic!("{io}: no exit: {}", log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "{io}: {}", log());
+        assert!(!log().contains("panicked"), "{io}");
+        let got = sorted(lines(&std::fs::read(&out).unwrap()));
+        assert!(
+            got == sorted(offline_lines(&good_file, &[])),
+            "{io}: the sender after the flood is printed"
+        );
+    }
+}
