@@ -569,7 +569,13 @@ fn hostile_run(io: &str, unix: bool) {
     let what = format!("{io}/{}", if unix { "unix" } else { "tcp" });
     let dir = TempDir::new("hostile");
     let cfg = dir.path("c.yaml");
-    std::fs::write(&cfg, format!("max-frame-size: {MAX_FRAME}\n")).unwrap();
+    // A qname filter that keeps everything: the reader threads then walk every hostile name
+    // (the DFA on the wire form) before the writer formats it.
+    std::fs::write(
+        &cfg,
+        format!("max-frame-size: {MAX_FRAME}\nfilter:\n  qname-regex: \"(?s).*\"\n"),
+    )
+    .unwrap();
     let sock = dir.path("h.sock");
     let port = free_port();
     let port_s = port.to_string();
@@ -685,6 +691,11 @@ fn hostile_run(io: &str, unix: bool) {
         last_stat(&done.stderr, "decode-errors"),
         decode_errors,
         "{what}: decode-errors"
+    );
+    assert_eq!(
+        last_stat(&done.stderr, "filtered"),
+        0,
+        "{what}: the filter keeps all"
     );
 }
 
@@ -831,9 +842,7 @@ fn out_of_descriptors_neither_spins_nor_floods() {
         // `ulimit -n` lowers both limits, so the receiver cannot raise its soft limit past them.
         let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!(
-                "ulimit -n {LIMIT} && exec \"$0\" \"$@\""
-            ))
+            .arg(format!("ulimit -n {LIMIT} && exec \"$0\" \"$@\""))
             .arg(receiver_common::BIN)
             .args(["-v", "--io", io, "--threads", "1", "-l", "127.0.0.1"])
             .args(["-p", &port.to_string()])
