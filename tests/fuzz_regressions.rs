@@ -71,3 +71,24 @@ fn single_message_and_policy_still_decode() {
     let (views, built) = readers_agree(payload);
     assert!(views && built);
 }
+
+/// `config` target, first long run: this config (minimized only by the fuzzer's own
+/// reduction) took over 15 s under ASan to load, all of it in determinizing the qname regex
+/// (`.` repeated ~100 times after a `.*`: the DFA blows up) until the DFA size limit refused
+/// it. The loader must end with an error naming the key, never hang or panic. (12 s in a
+/// debug build, ~1 s in release; not a timed assertion, only the outcome.)
+#[test]
+fn pathological_qname_regex_is_refused_at_the_dfa_size_limit() {
+    use dnstap_receiver::cli::LowArgs;
+    use dnstap_receiver::config::{resolve, FileConfig, Settings};
+    let text = concat!(
+        "filter:\n  qname-regex: \".*.%x\\\\amqjple\\\\*st2t.:\n  capaci\\\\b-xa",
+        "..............................................................................",
+        "epoll.........................mple\\\\.t2s(nsle\\\\*sund)\"\n"
+    );
+    let file = FileConfig::parse(text).expect("valid YAML");
+    let resolved = resolve(&LowArgs::default(), Some(&file), None).expect("valid values");
+    let e = Settings::compile(resolved, None).expect_err("the DFA is too large");
+    assert_eq!(e.key, "filter.qname-regex");
+    assert!(e.reason.contains("size limit"), "{}", e.reason);
+}

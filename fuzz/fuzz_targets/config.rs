@@ -63,8 +63,10 @@ fn args(pick: u8) -> LowArgs {
     }
 }
 
-/// Longest filter pattern compiled: the regex compiler's own speed is not under test.
-const MAX_PATTERN: usize = 256;
+/// Longest filter pattern compiled: the regex compiler's own speed is not under test. (A
+/// 180-byte pattern of the first long run took over 15 s under ASan to reach the DFA size
+/// limit and be refused; `tests/fuzz_regressions.rs` keeps it.)
+const MAX_PATTERN: usize = 64;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, text)) = data.split_first() else {
