@@ -127,7 +127,14 @@ fuzz_target!(|data: &[u8]| {
     if let Some(path) = &args.unix_socket {
         assert!(resolved.inputs.contains(&InputSpec::Unix(path.clone())));
     }
-    if args.port == Some(7000) {
+    // `-p` chooses the TCP port of the seed's single input, which is TCP only when no unix
+    // socket is configured (the file's `input-mode.unix-socket` wins, as in the seed; found
+    // by the second long run).
+    let file_unix = file
+        .input_mode
+        .as_ref()
+        .is_some_and(|m| m.unix_socket.is_some());
+    if args.port == Some(7000) && !file_unix {
         let primary = resolved
             .inputs
             .iter()
