@@ -47,9 +47,14 @@ for target in "${targets[@]}"; do
     mkdir -p "$corpus" "fuzz/artifacts/$target"
     echo "fuzz-smoke: $target for ${seconds}s on $(find "$corpus" -type f | wc -l) inputs"
     log="$(mktemp)"
+    # A target may have a libFuzzer dictionary beside it (fuzz/<target>.dict).
+    dict=()
+    if [[ -f "fuzz/$target.dict" ]]; then
+        dict=(-dict="fuzz/$target.dict")
+    fi
     if cargo fuzz run --debug-assertions "$target" "$corpus" -- \
         -max_total_time="$seconds" -max_len=8192 -timeout=10 -print_final_stats=1 \
-        >"$log" 2>&1; then
+        "${dict[@]}" >"$log" 2>&1; then
         grep -E '^stat::number_of_executed_units|^Done ' "$log" || true
     else
         echo "fuzz-smoke: $target FAILED; the end of its log:" >&2

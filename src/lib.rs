@@ -14,6 +14,14 @@
 //! [`dnstap::DnstapView`] (the lazy view the filters run on), [`filter::Filter`],
 //! [`record::Record`] (the full decode) and [`format`].
 
+// No panics on what the network sends: enforced where clippy can (outside tests, which
+// unwrap freely). The modules that parse wire bytes also deny `indexing_slicing`
+// (framestream, dnstap, dns, input::conn); see docs/hardening.md.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod cli;
 pub mod config;
 pub mod dns;

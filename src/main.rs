@@ -2,6 +2,7 @@
 //! offline (`-r FILE`) or start the daemon: listeners, reader threads (io_uring or epoll), the
 //! writer thread, and the main thread waiting for SIGINT/SIGTERM and printing statistics.
 #![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -76,6 +77,11 @@ fn choose_backend(choice: IoChoice) -> Result<Backend, BoxError> {
 fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     // Before any thread exists, so that every thread inherits the mask.
     let signals = Signals::block()?;
+    match input::raise_open_files_limit() {
+        Ok((old, new)) if new > old => log_debug!("open files limit raised from {old} to {new}"),
+        Ok(_) => {}
+        Err(e) => log_warn!("cannot raise the open files limit: {e}"),
+    }
     let r = &settings.resolved;
     let backend = choose_backend(r.io)?;
 

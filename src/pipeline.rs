@@ -23,12 +23,12 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
 use crate::cli::QueuePolicy;
-use crate::record::Record;
+use crate::record::{DecodeError, Record};
 use crate::sink::Output;
 use crate::stats::ThreadStats;
 
@@ -339,6 +339,7 @@ fn writer_loop(
 fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) -> io::Result<()> {
     let mut written = 0u64;
     let mut errors = 0u64;
+    let mut last_error = None;
     let mut result = Ok(());
     'frames: for &(s, e) in &b.frames {
         let Some(payload) = b.data.get(s as usize..e as usize) else {
@@ -355,12 +356,41 @@ fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) 
                     }
                 }
             }
-            Err(_) => errors += 1,
+            Err(e) => {
+                errors += 1;
+                last_error = Some(e);
+            }
         }
+    }
+    if let Some(e) = last_error {
+        warn_undecodable(errors, e);
     }
     ThreadStats::add(&stats.written, written);
     ThreadStats::add(&stats.decode_errors, errors);
     result
+}
+
+/// At most one "undecodable" warning per this interval (the first one at once).
+const UNDECODABLE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Logs payloads whose protobuf is broken: the first at once, then at most one line per
+/// [`UNDECODABLE_LOG_EVERY`] carrying the count since the previous line, so a sender of
+/// garbage cannot flood the log. Every one is counted in `decode-errors` regardless. The
+/// batch does not know its connections, so the line cannot name the peer; the framing was
+/// sound, so the connection stays open and its next message is decoded as usual.
+fn warn_undecodable(n: u64, latest: DecodeError) {
+    static STATE: Mutex<(Option<Instant>, u64)> = Mutex::new((None, 0));
+    let Ok(mut st) = STATE.lock() else {
+        return;
+    };
+    st.1 += n;
+    if st.0.is_none_or(|t| t.elapsed() >= UNDECODABLE_LOG_EVERY) {
+        crate::log_warn!(
+            "{} undecodable dnstap message(s) skipped ({latest}); counted in decode-errors",
+            st.1
+        );
+        *st = (Some(Instant::now()), 0);
+    }
 }
 
 impl Pipeline {

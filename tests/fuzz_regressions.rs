@@ -71,3 +71,43 @@ fn single_message_and_policy_still_decode() {
     let (views, built) = readers_agree(payload);
     assert!(views && built);
 }
+
+/// `config` target, first long run: this config (minimized only by the fuzzer's own
+/// reduction) took over 15 s under ASan to load, all of it in determinizing the qname regex
+/// (`.` repeated ~100 times after a `.*`: the DFA blows up) until the DFA size limit refused
+/// it. The loader must end with an error naming the key, never hang or panic. (12 s in a
+/// debug build, ~1 s in release; not a timed assertion, only the outcome.)
+#[test]
+fn pathological_qname_regex_is_refused_at_the_dfa_size_limit() {
+    use dnstap_receiver::cli::LowArgs;
+    use dnstap_receiver::config::{resolve, FileConfig, Settings};
+    let text = concat!(
+        "filter:\n  qname-regex: \".*.%x\\\\amqjple\\\\*st2t.:\n  capaci\\\\b-xa",
+        "..............................................................................",
+        "epoll.........................mple\\\\.t2s(nsle\\\\*sund)\"\n"
+    );
+    let file = FileConfig::parse(text).expect("valid YAML");
+    let resolved = resolve(&LowArgs::default(), Some(&file), None).expect("valid values");
+    let e = Settings::compile(resolved, None).expect_err("the DFA is too large");
+    assert_eq!(e.key, "filter.qname-regex");
+    assert!(e.reason.contains("size limit"), "{}", e.reason);
+}
+
+/// `config` target, second long run: `-l 127.0.0.1 -p 7000` on the command line with
+/// `input-mode.unix-socket` in the file gave a unix listener only. That is the seed's rule
+/// (a configured unix socket replaces the TCP input; `-l`/`-p` only set TCP's address), and
+/// the target's "flags win" property was too strong; this pins the seed's behaviour.
+#[test]
+fn file_unix_socket_replaces_tcp_even_with_tcp_flags() {
+    use dnstap_receiver::cli::LowArgs;
+    use dnstap_receiver::config::{resolve, FileConfig, InputSpec};
+    let file = FileConfig::parse("input-mode:\n  local-port: 6000\n  unix-socket: /run/x.sock\n")
+        .expect("valid YAML");
+    let args = LowArgs {
+        listen_address: Some("127.0.0.1".into()),
+        port: Some(7000),
+        ..LowArgs::default()
+    };
+    let r = resolve(&args, Some(&file), None).expect("valid");
+    assert_eq!(r.inputs, [InputSpec::Unix("/run/x.sock".into())]);
+}

@@ -12,7 +12,10 @@
 //! - `dnstap_view`, `format`, `filter`: dnstap payloads (data frames), a few of each message
 //!   type per capture;
 //! - `dns`: the DNS messages inside those payloads (query_message, response_message), a few
-//!   per capture, message type and query type.
+//!   per capture, message type and query type;
+//! - `config`: every ```` ```yaml ```` block of the repository's README and `docs/*.md` (the
+//!   example configs, and output samples as files the loader must refuse) and a few configs
+//!   the tests use, each behind a few of the target's command-line selector bytes.
 //!
 //! The protobuf and DNS walking here is deliberately tiny and independent of the crate's own
 //! parsers (which are what is being fuzzed); only the Frame Streams decoder is reused, to
@@ -69,6 +72,10 @@ fn main() {
         };
         seed_capture(&bytes, &mut corpus);
     }
+    seed_configs(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        &mut corpus,
+    );
     corpus.write_all();
 }
 
@@ -212,6 +219,65 @@ fn seed_capture(stream: &[u8], corpus: &mut Corpus) {
                     corpus.add("dns", dns.to_vec());
                 }
             }
+        }
+    }
+}
+
+/// Configs the receiver tests use beyond the documented examples: bad values, unknown keys,
+/// flow style, the `inputs` list.
+const EXTRA_CONFIGS: &[&str] = &[
+    "input-mode:\n  local-port: 99999\n",
+    "input-mode:\n  colour: blue\n",
+    "queue:\n  capacity: 0\n",
+    "queue: {capacity: 8, policy: drop}\nthreads: 2\nio: epoll\n",
+    "input-mode:\n  tls-support: true\n",
+    "forward-to:\n  enable: true\n",
+    "inputs:\n  - tcp: 127.0.0.1:6000\n  - tcp: \"[::1]:6000\"\n  - unix: /run/dnstap.sock\n",
+    "inputs:\n  - tcp: 127.0.0.1:6000\n  - tcp: 127.0.0.1:6000\n",
+    "filter:\n  qname-regex: \"(?i)www\\\\.example\\\\.\"\n  dnstap-identities: lab-\n",
+    "max-frame-size: 0\nbuffer-size: 512\n",
+    "output-format:\n  text: true\n  json: true\n  yaml-full: true\n",
+    "---\n# only a comment\n",
+];
+
+/// Command-line selector bytes each config seed is written with (see the target's `args`).
+const CONFIG_ARGS: &[u8] = &[0, 1, 3];
+
+fn seed_configs(repo: &Path, corpus: &mut Corpus) {
+    let mut texts: Vec<String> = EXTRA_CONFIGS.iter().map(|s| s.to_string()).collect();
+    let mut docs = vec![repo.join("README.md")];
+    if let Ok(entries) = std::fs::read_dir(repo.join("docs")) {
+        docs.extend(entries.flatten().map(|e| e.path()));
+    }
+    docs.sort();
+    for path in docs
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+    {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let mut block: Option<String> = None;
+        for line in text.lines() {
+            match (&mut block, line.trim_start()) {
+                (None, "```yaml") => block = Some(String::new()),
+                (Some(b), "```") => {
+                    texts.push(std::mem::take(b));
+                    block = None;
+                }
+                (Some(b), _) => {
+                    b.push_str(line);
+                    b.push('\n');
+                }
+                (None, _) => {}
+            }
+        }
+    }
+    for text in &texts {
+        for &pick in CONFIG_ARGS {
+            let mut input = vec![pick];
+            input.extend_from_slice(text.as_bytes());
+            corpus.add("config", input);
         }
     }
 }

@@ -110,7 +110,7 @@ impl<'a> Iterator for EdnsOptions<'a> {
             return None;
         }
         let at = self.pos;
-        let Some(h) = self.data.get(at..at + 4) else {
+        let Some(h) = self.data.get(at..).and_then(<[u8]>::first_chunk::<4>) else {
             self.pos = usize::MAX;
             return Some(Err(DnsError::new(DnsErrorKind::Truncated, self.base + at)));
         };

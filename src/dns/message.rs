@@ -53,14 +53,13 @@ impl Header {
         let Some(h) = msg.first_chunk::<12>() else {
             return Err(DnsError::new(DnsErrorKind::Truncated, msg.len()));
         };
-        let w = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
         Ok(Header {
-            id: w(0),
-            flags: w(2),
-            qdcount: w(4),
-            ancount: w(6),
-            nscount: w(8),
-            arcount: w(10),
+            id: u16::from_be_bytes([h[0], h[1]]),
+            flags: u16::from_be_bytes([h[2], h[3]]),
+            qdcount: u16::from_be_bytes([h[4], h[5]]),
+            ancount: u16::from_be_bytes([h[6], h[7]]),
+            nscount: u16::from_be_bytes([h[8], h[9]]),
+            arcount: u16::from_be_bytes([h[10], h[11]]),
         })
     }
     /// The 4-bit header rcode.
@@ -117,7 +116,7 @@ impl<'a> Question<'a> {
     #[inline]
     pub fn parse(msg: &'a [u8], pos: usize) -> Result<(Question<'a>, usize), DnsError> {
         let (name, pos) = Name::parse(msg, pos)?;
-        let Some(f) = msg.get(pos..pos + 4) else {
+        let Some(f) = msg.get(pos..).and_then(<[u8]>::first_chunk::<4>) else {
             return Err(DnsError::new(DnsErrorKind::Truncated, pos));
         };
         let q = Question {
@@ -166,7 +165,7 @@ impl<'a> Rr<'a> {
     /// Parses one record at `pos`; returns it and the offset after its rdata.
     pub fn parse(msg: &'a [u8], pos: usize) -> Result<(Rr<'a>, usize), DnsError> {
         let (name, pos) = Name::parse(msg, pos)?;
-        let Some(f) = msg.get(pos..pos + 10) else {
+        let Some(f) = msg.get(pos..).and_then(<[u8]>::first_chunk::<10>) else {
             return Err(DnsError::new(DnsErrorKind::Truncated, pos));
         };
         let rdlen = u16::from_be_bytes([f[8], f[9]]) as usize;
@@ -366,7 +365,7 @@ fn skip_rr(msg: &[u8], mut pos: usize) -> Result<usize, DnsError> {
             _ => return Err(DnsError::new(DnsErrorKind::BadLabel, pos)),
         }
     }
-    let Some(f) = msg.get(pos..pos + 10) else {
+    let Some(f) = msg.get(pos..).and_then(<[u8]>::first_chunk::<10>) else {
         return Err(DnsError::new(DnsErrorKind::Truncated, pos));
     };
     let end = pos + 10 + u16::from_be_bytes([f[8], f[9]]) as usize;
@@ -438,7 +437,11 @@ impl<'a> Iterator for Records<'a> {
                 if let Some(n) = self.left.get_mut(section) {
                     *n -= 1;
                 }
-                let s = [Section::Answer, Section::Authority, Section::Additional][section];
+                let s = match section {
+                    0 => Section::Answer,
+                    1 => Section::Authority,
+                    _ => Section::Additional,
+                };
                 Some(Ok((s, rr)))
             }
             Err(e) => {

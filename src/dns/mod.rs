@@ -7,6 +7,9 @@
 //! [`MessageView::records`] (lazy record walk), [`rdata::write_presentation`] and
 //! [`edns::Edns`].
 #![forbid(unsafe_code)]
+// Wire bytes are read with `get`, `first_chunk` and patterns; a justified index carries an
+// `#[allow]` with the reason it is in range.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod edns;
 mod message;

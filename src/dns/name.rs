@@ -222,6 +222,10 @@ impl<'a> Iterator for Labels<'a> {
 /// `"`, `(`, `)`, `.`, `;`, `\`, `@`, `$` get a backslash; bytes outside 0x21..=0x7e
 /// (space included) are written `\DDD` (three decimal digits).
 #[inline]
+#[allow(
+    clippy::indexing_slicing,
+    reason = "a u8 indexes the 256-entry ESCAPE table"
+)]
 pub fn escape_label_into(label: &[u8], out: &mut Vec<u8>) {
     // PERF: most labels need no escape; one table look-up per byte and a single copy is
     // what keeps `dns/parse+qname_text` cheap.
@@ -243,6 +247,10 @@ const BACKSLASH: u8 = 1;
 const DECIMAL: u8 = 2;
 
 /// How each byte is written in a label (dnspython's rules, see [`escape_label_into`]).
+#[allow(
+    clippy::indexing_slicing,
+    reason = "b runs over 0x21..=0x7e, inside the table"
+)]
 static ESCAPE: [u8; 256] = {
     let mut t = [DECIMAL; 256];
     let mut b = 0x21;

@@ -417,7 +417,9 @@ fn write_svcb(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
                     if i > 0 {
                         out.push(b',');
                     }
-                    write_svc_key(u16::from_be_bytes([k[0], k[1]]), out);
+                    if let &[hi, lo] = k {
+                        write_svc_key(u16::from_be_bytes([hi, lo]), out);
+                    }
                 }
             }
             // alpn: a non-empty list of non-empty length-prefixed ids, shown as
@@ -469,7 +471,9 @@ fn write_svcb(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
                     if i > 0 {
                         out.push(b',');
                     }
-                    write_ipv4([a[0], a[1], a[2], a[3]], out);
+                    if let &[a, b, c, d] = a {
+                        write_ipv4([a, b, c, d], out);
+                    }
                 }
             }
             // ech: the ECHConfigList in base64

@@ -13,6 +13,10 @@ pub(crate) fn write_u64(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "a nibble (0..16) indexes a 16-entry table"
+)]
 pub(crate) fn write_hex_upper(data: &[u8], out: &mut Vec<u8>) {
     out.reserve(data.len() * 2);
     for &b in data {
@@ -21,6 +25,10 @@ pub(crate) fn write_hex_upper(data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "a nibble (0..16) indexes a 16-entry table"
+)]
 pub(crate) fn write_hex_lower(data: &[u8], out: &mut Vec<u8>) {
     out.reserve(data.len() * 2);
     for &b in data {
@@ -30,12 +38,19 @@ pub(crate) fn write_hex_lower(data: &[u8], out: &mut Vec<u8>) {
 }
 
 /// RFC 4648 §4 base64 with padding.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "indices are masked to 6 bits: 0..64"
+)]
 pub(crate) fn write_base64(data: &[u8], out: &mut Vec<u8>) {
     const ALPHA: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     out.reserve(data.len().div_ceil(3) * 4);
     let mut chunks = data.chunks_exact(3);
     for c in &mut chunks {
-        let v = (c[0] as u32) << 16 | (c[1] as u32) << 8 | c[2] as u32;
+        let &[a, b, c] = c else {
+            continue;
+        };
+        let v = (a as u32) << 16 | (b as u32) << 8 | c as u32;
         for shift in [18, 12, 6, 0] {
             out.push(ALPHA[(v >> shift & 63) as usize]);
         }
@@ -58,6 +73,10 @@ pub(crate) fn write_base64(data: &[u8], out: &mut Vec<u8>) {
 }
 
 /// RFC 4648 §7 base32hex, upper case, no padding (the NSEC3 presentation, RFC 5155 §3.3).
+#[allow(
+    clippy::indexing_slicing,
+    reason = "indices are masked to 5 bits: 0..32"
+)]
 pub(crate) fn write_base32hex(data: &[u8], out: &mut Vec<u8>) {
     const ALPHA: &[u8; 32] = b"0123456789ABCDEFGHIJKLMNOPQRSTUV";
     let mut acc: u32 = 0;
@@ -88,10 +107,16 @@ pub fn write_ipv4(a: [u8; 4], out: &mut Vec<u8>) {
 
 /// RFC 5952 text form: lower-case hex, the first longest run of two or more zero groups
 /// as `::`, and IPv4-mapped addresses (`::ffff:0:0/96`) with a dotted tail.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "g has 8 groups and the loop runs while i < 8; g[..5] is constant"
+)]
 pub fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
     let mut g = [0u16; 8];
-    for (i, x) in g.iter_mut().enumerate() {
-        *x = u16::from_be_bytes([a[2 * i], a[2 * i + 1]]);
+    for (x, pair) in g.iter_mut().zip(a.chunks_exact(2)) {
+        if let &[hi, lo] = pair {
+            *x = u16::from_be_bytes([hi, lo]);
+        }
     }
     if g[..5] == [0; 5] && g[5] == 0xffff {
         out.extend_from_slice(b"::ffff:");
@@ -132,6 +157,10 @@ pub fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
     }
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "a nibble (0..16) indexes a 16-entry table"
+)]
 fn write_hex_group(x: u16, out: &mut Vec<u8>) {
     let mut started = false;
     for shift in [12, 8, 4, 0] {
@@ -166,6 +195,10 @@ pub(crate) fn write_escaped(data: &[u8], out: &mut Vec<u8>) {
 }
 
 /// RRSIG time (RFC 4034 §3.2): seconds since 1970 as `YYYYMMDDHHmmSS`, UTC.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "the field widths add up to 14, the buffer's length, so at + k < 14"
+)]
 pub(crate) fn write_rrsig_time(t: u32, out: &mut Vec<u8>) {
     let secs = t as u64;
     let days = secs / 86_400;

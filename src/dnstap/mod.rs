@@ -6,6 +6,9 @@
 //! as `&'static str` and return `None` for a value the schema does not define (callers then
 //! print the number: an unknown value is never a reason to drop a message).
 #![forbid(unsafe_code)]
+// Wire bytes are read with `get`, `first_chunk` and patterns; a justified index carries an
+// `#[allow]` with the reason it is in range.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod pb;
 pub mod view;

@@ -203,6 +203,10 @@ pub fn control_len(buf: &[u8]) -> Result<Result<usize, usize>, ErrorKind> {
 /// # Panics
 /// If `payload` is empty (a zero length is the control escape, so an empty data frame cannot
 /// be expressed) or longer than `u32::MAX` bytes. Both are caller bugs, not wire input.
+#[allow(
+    clippy::expect_used,
+    reason = "sender side: an empty or 4 GiB payload is a caller bug, documented in # Panics"
+)]
 pub fn write_data_frame(payload: &[u8], out: &mut Vec<u8>) {
     assert!(
         !payload.is_empty(),
@@ -226,6 +230,10 @@ pub fn write_control_frame(ctype: ControlType, content_type: Option<&[u8]>, out:
 ///
 /// # Panics
 /// If the frame would be longer than `u32::MAX` bytes (a caller bug).
+#[allow(
+    clippy::expect_used,
+    reason = "sender side: a 4 GiB control frame is a caller bug, documented in # Panics"
+)]
 pub fn write_control_frame_types(ctype: ControlType, content_types: &[&[u8]], out: &mut Vec<u8>) {
     let body_len = content_types.iter().fold(4usize, |n, t| n + 8 + t.len());
     let body_len = u32::try_from(body_len).expect("control frame longer than u32::MAX");

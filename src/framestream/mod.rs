@@ -29,6 +29,9 @@
 //! The handshake mode is taken from the first control frame: READY means bidirectional,
 //! START means unidirectional.
 #![forbid(unsafe_code)]
+// Wire bytes are read with `get`, `first_chunk` and patterns; a justified index carries an
+// `#[allow]` with the reason it is in range.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod control;
 mod error;
@@ -276,6 +279,8 @@ impl Decoder {
 
     /// The peer closed the connection. `unconsumed` is how many bytes were left undecoded.
     /// EOF without STOP after START is a clean end; EOF inside a frame or before START is not.
+    /// EOF inside a frame is `EofMidFrame` in every state, so `EofBeforeStart` means the peer
+    /// stopped between whole frames of the handshake.
     /// (A peer that connects and closes without sending a byte gets `EofBeforeStart` at
     /// offset 0; the I/O layer may log that more quietly, e.g. for health probes.)
     pub fn on_eof(&self, unconsumed: usize) -> Result<(), Error> {
@@ -283,6 +288,13 @@ impl Decoder {
             State::Data | State::Stopped if unconsumed == 0 => return Ok(()),
             State::Stopped => ErrorKind::BytesAfterStop,
             State::Failed => ErrorKind::AlreadyFailed,
+            // Inside a frame, handshake or not: a peer that sent half a START is not a
+            // probe that sent nothing.
+            State::Data | State::ExpectReadyOrStart | State::ExpectStart if unconsumed > 0 => {
+                ErrorKind::EofMidFrame {
+                    pending: unconsumed,
+                }
+            }
             State::Data => ErrorKind::EofMidFrame {
                 pending: unconsumed,
             },
@@ -820,6 +832,26 @@ mod tests {
         assert_eq!(
             err_kind(&t),
             ErrorKind::EofBeforeStart { expected: "START" }
+        );
+    }
+
+    #[test]
+    fn eof_inside_a_handshake_frame_is_mid_frame() {
+        // Half a START: the peer sent something, so this is not a silent probe.
+        let start = ctrl(ControlType::Start, &[DT]);
+        for cut in 1..start.len() {
+            let t = one_shot(&start[..cut]);
+            assert_eq!(
+                err_kind(&t),
+                ErrorKind::EofMidFrame { pending: cut },
+                "{cut}"
+            );
+        }
+        let mut s = ctrl(ControlType::Ready, &[DT]);
+        s.extend_from_slice(&start[..5]);
+        assert_eq!(
+            err_kind(&one_shot(&s)),
+            ErrorKind::EofMidFrame { pending: 5 }
         );
     }
 

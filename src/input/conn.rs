@@ -12,6 +12,9 @@
 //! larger than a pooled buffer is assembled in its own buffer (outside the pool, the rare
 //! oversize path). Knows nothing of sockets, threads or the queue.
 #![forbid(unsafe_code)]
+// Wire bytes are read with `get`, `first_chunk` and patterns; a justified index carries an
+// `#[allow]` with the reason it is in range.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 
@@ -104,7 +107,9 @@ impl Connection {
     /// The carry is kept until [`Connection::on_recv`], so a receive that fails loses nothing.
     pub fn load_carry(&self, buf: &mut Batch) -> usize {
         let n = self.carry.len().min(buf.data.len());
-        buf.data[..n].copy_from_slice(&self.carry[..n]);
+        if let (Some(to), Some(from)) = (buf.data.get_mut(..n), self.carry.get(..n)) {
+            to.copy_from_slice(from);
+        }
         n
     }
 
@@ -143,7 +148,9 @@ impl Connection {
         ThreadStats::add(&stats.bytes, fresh as u64);
         let pos = self.decode_frames(buf, filled, filter, stats)?;
         self.carry.clear();
-        self.carry.extend_from_slice(&buf.data[pos..filled]);
+        // `pos <= filled <= buf.data.len()`: decode_frames consumes at most what it was given.
+        self.carry
+            .extend_from_slice(buf.data.get(pos..filled).unwrap_or_default());
         self.check_tail()
     }
 
@@ -197,7 +204,10 @@ impl Connection {
                 // The rest is carried to the next buffer (only with many tiny frames).
                 break Ok(());
             }
-            let step = match self.decoder.decode(&buf.data[pos..filled], &mut self.reply) {
+            let Some(bytes) = buf.data.get(pos..filled) else {
+                break Err(ConnError::Stalled);
+            };
+            let step = match self.decoder.decode(bytes, &mut self.reply) {
                 Ok(s) => s,
                 Err(e) => break Err(e.into()),
             };
@@ -212,8 +222,10 @@ impl Connection {
                     }
                     frames += 1;
                     let range = pos + payload.start..pos + payload.end;
-                    let accept =
-                        !check || filter.check(&buf.data[range.clone()]) == Verdict::Accept;
+                    let Some(payload) = buf.data.get(range.clone()) else {
+                        break Err(ConnError::Stalled);
+                    };
+                    let accept = !check || filter.check(payload) == Verdict::Accept;
                     if accept {
                         buf.push_frame(range);
                     } else {
@@ -256,7 +268,9 @@ impl Connection {
         if need >= self.buffer_size {
             let mut b = Box::new(Batch::oversize(need));
             let have = self.carry.len().min(need);
-            b.data[..have].copy_from_slice(&self.carry[..have]);
+            if let (Some(to), Some(from)) = (b.data.get_mut(..have), self.carry.get(..have)) {
+                to.copy_from_slice(from);
+            }
             self.big_filled = have;
             self.big = Some(b);
             self.carry.clear();

@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::pipeline::Shipper;
 
@@ -77,6 +77,13 @@ impl Epoll {
 }
 
 const IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+/// How listeners are watched. EPOLLEXCLUSIVE: one reader thread is woken per new
+/// connection, not all of them.
+const LISTEN: u32 = libc::EPOLLIN as u32 | libc::EPOLLEXCLUSIVE as u32;
+/// After a failed accept (EMFILE: out of descriptors), how long a listener is unwatched.
+/// Level-triggered, it would otherwise wake this thread at once, forever, with a log line
+/// each time.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 const OUT: u32 = libc::EPOLLOUT as u32;
 
 struct EConn {
@@ -94,13 +101,10 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     let ep = Epoll::new()?;
     let nl = ctx.listeners.len() as u64;
     for (i, l) in ctx.listeners.iter().enumerate() {
-        // EPOLLEXCLUSIVE: one reader thread is woken per new connection, not all of them.
-        ep.add(
-            l.fd(),
-            libc::EPOLLIN as u32 | libc::EPOLLEXCLUSIVE as u32,
-            i as u64,
-        )?;
+        ep.add(l.fd(), LISTEN, i as u64)?;
     }
+    // Listeners taken out of the set after a failed accept, and when to watch them again.
+    let mut accept_paused: Vec<Option<Instant>> = vec![None; ctx.listeners.len()];
     ctx.pipeline.register_reader();
     let mut shipper = Shipper::new(&ctx.pipeline);
     let mut conns: Vec<Option<EConn>> = Vec::new();
@@ -111,10 +115,24 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     while !ctx.stop.load(Ordering::Acquire) {
         ep.wait(&mut events, 100)?;
         let mut starved = false;
+        for (li, paused) in accept_paused.iter_mut().enumerate() {
+            if paused.is_some_and(|t| t <= Instant::now()) {
+                if let Some(l) = ctx.listeners.get(li) {
+                    ep.add(l.fd(), LISTEN, li as u64)?;
+                }
+                *paused = None;
+            }
+        }
         for ev in events.iter() {
             let (token, flags) = (ev.u64, ev.events);
             if token < nl {
-                accept_all(&ctx, &ep, token as usize, &mut conns, &mut free);
+                let li = token as usize;
+                if !accept_all(&ctx, &ep, li, &mut conns, &mut free) {
+                    if let (Some(l), Some(p)) = (ctx.listeners.get(li), accept_paused.get_mut(li)) {
+                        let _ = ep.delete(l.fd());
+                        *p = Some(Instant::now() + ACCEPT_RETRY);
+                    }
+                }
                 continue;
             }
             let slot = (token - nl) as usize;
@@ -203,15 +221,17 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     Ok(())
 }
 
+/// Accepts what is pending (up to 64). False when accept failed: the caller unwatches the
+/// listener for [`ACCEPT_RETRY`].
 fn accept_all(
     ctx: &ReaderCtx,
     ep: &Epoll,
     li: usize,
     conns: &mut Vec<Option<EConn>>,
     free: &mut Vec<usize>,
-) {
+) -> bool {
     let Some(l) = ctx.listeners.get(li) else {
-        return;
+        return true;
     };
     for _ in 0..64 {
         match l.accept() {
@@ -235,14 +255,23 @@ fn accept_all(
                     want_out: false,
                 });
             }
-            Ok(None) => return,
+            Ok(None) => return true,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
-                // EMFILE and friends: log and retry on the next wake-up.
+                // EMFILE and friends: log, and retry a little later rather than spin.
                 crate::log_warn!("{}: accept failed: {e}", l.describe());
-                return;
+                return false;
             }
         }
     }
+    true
 }
 
 /// Moves new reply bytes to the connection's send buffer and writes what it can.

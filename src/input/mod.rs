@@ -408,3 +408,33 @@ pub fn drain_on_stop(
 pub fn uring_available() -> Result<(), io::Error> {
     uring::probe()
 }
+
+/// Raises this process's soft limit on open files to its hard limit: every connection is a
+/// file descriptor, and the usual soft default (1024) would refuse senders long before the
+/// pool or the queue limits anything. Returns the soft limit before and after.
+pub fn raise_open_files_limit() -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we own and pass by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let old = lim.rlim_cur;
+    // An unlimited hard limit cannot be the soft one: the kernel caps descriptors at
+    // fs.nr_open.
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
+        .unwrap_or(1 << 20);
+    let want = lim.rlim_max.min(ceiling);
+    if want > old {
+        lim.rlim_cur = want;
+        // SAFETY: setrlimit only reads the struct we pass by pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((old, lim.rlim_cur))
+}
