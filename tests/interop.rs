@@ -65,6 +65,9 @@ use crate::traffic::expected_traffic;
 enum Transport {
     Unix,
     Tcp,
+    /// TCP + TLS (unbound's `dnstap-tls: yes`): the receiver presents the lab's certificate
+    /// for `dnstap.lab.test` (`$LAB_TLS_DIR`, made by the lab's `ensure_tls`).
+    Tls,
 }
 
 struct Case {
@@ -108,6 +111,17 @@ fn unbound_unix_direct() {
 fn unbound_tcp() {
     run_case(&Case {
         transport: TCP,
+        ..UNBOUND_UNIX
+    });
+}
+
+/// unbound → receiver over TLS. No tap (it would see ciphertext): every message is checked
+/// against the queries sent (check 4, exact for unbound) and the names (check 2).
+#[test]
+fn unbound_tls() {
+    run_case(&Case {
+        transport: Transport::Tls,
+        tap: false,
         ..UNBOUND_UNIX
     });
 }
@@ -248,10 +262,7 @@ fn run_case(case: &Case) {
 }
 
 fn case_id(case: &Case) -> String {
-    let t = match case.transport {
-        Transport::Unix => "unix",
-        Transport::Tcp => "tcp",
-    };
+    let t = transport_name(case.transport);
     let uni = if case.unidirectional {
         "-unidirectional"
     } else {
@@ -317,10 +328,7 @@ impl Run {
         } else {
             target
         };
-        let transport = match case.transport {
-            Transport::Unix => "unix",
-            Transport::Tcp => "tcp",
-        };
+        let transport = transport_name(case.transport);
         self.lab_script("run-server.sh", &[case.server, transport, &server_target])?;
         let traffic = self.lab_script("traffic.sh", &[case.server])?;
         let traffic_log = String::from_utf8_lossy(&traffic.stderr).into_owned();
@@ -439,6 +447,12 @@ impl Run {
                 cmd.args(["-l", "127.0.0.1", "-p", &port.to_string()]);
                 format!("127.0.0.1:{port}")
             }
+            Transport::Tls => {
+                let port = free_port()?;
+                let cfg = self.tls_config(port)?;
+                cmd.arg("-c").arg(&cfg);
+                format!("127.0.0.1:{port}")
+            }
         };
         let stdout = File::create(out).map_err(|e| e.to_string())?;
         let stderr = File::create(self.tmp.join("receiver.log")).map_err(|e| e.to_string())?;
@@ -451,6 +465,35 @@ impl Run {
         self.receiver = Some(child);
         self.wait_listening(transport, &target, "dnstap_receiver")?;
         Ok(target)
+    }
+
+    /// The receiver's config for a TLS case: the seed's TLS keys pointing at the lab's
+    /// certificate (made by `ensure_tls` when the upstreams started, or here).
+    fn tls_config(&self, port: u16) -> Result<PathBuf, String> {
+        let dir = self.tmp.join("run/tls");
+        if !dir.join("server.pem").is_file() {
+            let script = "source \"$LAB_DIR/env.sh\" && source \"$LAB_DIR/lib.sh\" && ensure_tls";
+            let out = self
+                .command(Path::new("bash"))
+                .args(["-c", script])
+                .output()
+                .map_err(|e| format!("ensure_tls: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ensure_tls failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        let cfg = self.tmp.join("receiver.yaml");
+        let text = format!(
+            "input-mode:\n  local-address: 127.0.0.1\n  local-port: {port}\n  tls-support: true\n  \
+             tls-server-cert: {}\n  tls-server-key: {}\n",
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        );
+        std::fs::write(&cfg, text).map_err(|e| e.to_string())?;
+        Ok(cfg)
     }
 
     /// A recording relay between the server and the receiver (see [`Tap`]).
@@ -471,7 +514,7 @@ impl Run {
         while Instant::now() < deadline {
             let up = match transport {
                 Transport::Unix => Path::new(target).exists(),
-                Transport::Tcp => tcp_listening(target),
+                Transport::Tcp | Transport::Tls => tcp_listening(target),
             };
             if up {
                 return Ok(());
@@ -517,6 +560,14 @@ impl Drop for Run {
         if !self.keep {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
+    }
+}
+
+fn transport_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Unix => "unix",
+        Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
     }
 }
 
