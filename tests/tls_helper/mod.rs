@@ -143,24 +143,34 @@ pub fn openssl_rsa_leaf(ca: &Ca, dir: &Path, pkcs1: bool) -> Leaf {
     std::fs::write(dir.join("ca-for-rsa.key"), &ca.key_pem).unwrap();
     std::fs::write(
         dir.join("ext.cnf"),
-        format!(
-            "subjectAltName=DNS:{SERVER_NAME},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
-        ),
+        format!("subjectAltName=DNS:{SERVER_NAME},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
     )
     .unwrap();
     let subj = format!("/CN={SERVER_NAME}");
     openssl(
         dir,
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subj, "-keyout", "rsa.key",
-            "-out", "rsa.csr",
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subj, "-keyout", "rsa.key", "-out",
+            "rsa.csr",
         ],
     );
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "rsa.csr", "-CA", "ca-for-rsa.pem", "-CAkey",
-            "ca-for-rsa.key", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out",
+            "x509",
+            "-req",
+            "-in",
+            "rsa.csr",
+            "-CA",
+            "ca-for-rsa.pem",
+            "-CAkey",
+            "ca-for-rsa.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
             "rsa.pem",
         ],
     );
@@ -231,17 +241,17 @@ pub fn tls_connect(port: u16, cfg: &Arc<ClientConfig>) -> TlsStream {
         match TcpStream::connect(("127.0.0.1", port)) {
             Ok(s) => break s,
             Err(e) => {
-                assert!(t0.elapsed() < Duration::from_secs(10), "connect {port}: {e}");
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "connect {port}: {e}"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
     };
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let conn = ClientConnection::new(
-        Arc::clone(cfg),
-        ServerName::try_from(SERVER_NAME).unwrap(),
-    )
-    .unwrap();
+    let conn =
+        ClientConnection::new(Arc::clone(cfg), ServerName::try_from(SERVER_NAME).unwrap()).unwrap();
     StreamOwned::new(conn, tcp)
 }
 
@@ -269,40 +279,52 @@ pub fn ready_accept(c: &mut (impl Read + Write)) -> std::io::Result<()> {
     c.flush()?;
     match try_read_control(c)? {
         t if t == ControlType::Accept as u32 => Ok(()),
-        t => Err(std::io::Error::other(format!("control type {t} instead of ACCEPT"))),
+        t => Err(std::io::Error::other(format!(
+            "control type {t} instead of ACCEPT"
+        ))),
     }
 }
 
-/// START, the payloads (in writes of about 64 KiB), then STOP and FINISH when `stop`.
-pub fn send_data(c: &mut (impl Read + Write), payloads: &[Vec<u8>], stop: bool) {
+/// START (when `start`), the payloads (in writes of about 64 KiB), then STOP and FINISH
+/// when `stop`.
+pub fn send_data(
+    c: &mut (impl Read + Write),
+    start: bool,
+    payloads: &[Vec<u8>],
+    stop: bool,
+) -> std::io::Result<()> {
     let mut out = Vec::new();
-    write_control_frame(ControlType::Start, Some(DNSTAP_CONTENT_TYPE), &mut out);
+    if start {
+        write_control_frame(ControlType::Start, Some(DNSTAP_CONTENT_TYPE), &mut out);
+    }
     for p in payloads {
         write_data_frame(p, &mut out);
         if out.len() >= 65_000 {
-            c.write_all(&out).unwrap();
+            c.write_all(&out)?;
             out.clear();
         }
     }
     if stop {
         write_control_frame(ControlType::Stop, None, &mut out);
     }
-    c.write_all(&out).unwrap();
-    c.flush().unwrap();
+    c.write_all(&out)?;
+    c.flush()?;
     if stop {
-        assert_eq!(
-            try_read_control(c).expect("FINISH"),
-            ControlType::Finish as u32,
-            "FINISH expected"
-        );
+        let t = try_read_control(c)?;
+        if t != ControlType::Finish as u32 {
+            return Err(std::io::Error::other(format!(
+                "control type {t}, not FINISH"
+            )));
+        }
     }
+    Ok(())
 }
 
 /// A whole bidirectional stream over TLS: handshake, payloads, STOP, FINISH.
 pub fn tls_send_bidi(port: u16, cfg: &Arc<ClientConfig>, payloads: &[Vec<u8>]) {
     let mut c = tls_connect(port, cfg);
     ready_accept(&mut c).expect("READY/ACCEPT over TLS");
-    send_data(&mut c, payloads, true);
+    send_data(&mut c, true, payloads, true).expect("data, STOP, FINISH over TLS");
     c.conn.send_close_notify();
     let _ = c.flush();
 }
