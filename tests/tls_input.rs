@@ -92,6 +92,9 @@ fn capture_over_tls_prints_what_offline_prints_for_every_key_type() {
                 done.stderr
             );
             assert_eq!(last_stat(&done.stderr, "tls-failed"), 0, "{io} {name}");
+            for v in ["TLS handshake done: TLSv1_2", "TLS handshake done: TLSv1_3"] {
+                assert!(done.stderr.contains(v), "{io} {name}: no {v:?}");
+            }
             assert_eq!(last_stat(&done.stderr, "errors"), 0, "{io} {name}");
         }
     }
@@ -171,6 +174,11 @@ fn mutual_tls_refuses_bad_clients_while_the_good_one_keeps_flowing() {
             last_stat(&done.stderr, "tls-failed"),
             bad.len() as u64,
             "{io}"
+        );
+        assert_eq!(
+            done.stderr.matches("client certificate verified").count(),
+            1,
+            "{io}: only the good client completes the handshake"
         );
         assert_eq!(
             done.stderr.matches("client certificate refused").count(),

@@ -580,12 +580,21 @@ pub fn tls_read_once(
         // Something arrived: there may be more behind it even if it was all handshake.
         more = true;
     }
-    match read_into(ctx, conn, shipper, |dst| tls.read_plaintext(dst)) {
+    let outcome = read_into(ctx, conn, shipper, |dst| tls.read_plaintext(dst));
+    report_handshake(conn, tls);
+    match outcome {
         ReadOutcome::Data { .. } => ReadOutcome::Data {
             full: more || tls.has_input(),
         },
         ReadOutcome::WouldBlock if more => ReadOutcome::Data { full: true },
         other => other,
+    }
+}
+
+/// Logs (with `-v`) the TLS version and cipher suite once the handshake is done.
+pub fn report_handshake(conn: &Connection, tls: &mut TlsSession) {
+    if let Some(what) = tls.handshake_report() {
+        crate::log_debug!("{}: TLS handshake done: {what}", conn.peer());
     }
 }
 

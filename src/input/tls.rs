@@ -277,6 +277,8 @@ pub struct TlsSession {
     /// rustls may hold plaintext not yet read (the last read filled its destination).
     plain_pending: bool,
     failed: Option<FailureKind>,
+    /// The completed handshake was reported (see [`TlsSession::handshake_report`]).
+    reported: bool,
 }
 
 impl std::fmt::Debug for TlsSession {
@@ -300,12 +302,36 @@ impl TlsSession {
             eof_fed: false,
             plain_pending: false,
             failed: None,
+            reported: false,
         })
     }
 
     /// True until the TLS handshake is complete.
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
+    }
+
+    /// Once, right after the handshake completed: the version and cipher suite agreed
+    /// (`TLSv1_3 TLS13_AES_256_GCM_SHA384`), and whether a client certificate was verified.
+    pub fn handshake_report(&mut self) -> Option<String> {
+        if self.reported || self.conn.is_handshaking() {
+            return None;
+        }
+        self.reported = true;
+        let version = self
+            .conn
+            .protocol_version()
+            .map_or_else(|| "?".to_string(), |v| format!("{v:?}"));
+        let suite = self
+            .conn
+            .negotiated_cipher_suite()
+            .map_or_else(|| "?".to_string(), |s| format!("{:?}", s.suite()));
+        let client = if self.conn.peer_certificates().is_some() {
+            ", client certificate verified"
+        } else {
+            ""
+        };
+        Some(format!("{version} {suite}{client}"))
     }
 
     /// Why the session failed, once it has.

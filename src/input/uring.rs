@@ -594,6 +594,7 @@ impl Loop<'_> {
                 }
             }
             pending = tls.has_input();
+            super::report_handshake(&c.conn, tls);
         }
         if c.closing.is_none() && (starved || pending) && !c.waiting {
             // Served again when buffers come back (serve_waiting → start_recv).
