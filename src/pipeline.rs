@@ -391,6 +391,8 @@ impl<'a> Shipper<'a> {
         // PERF: zero copy for bulk input (fast senders fill whole buffers); copying is only
         // worth it for the trickle of a slow sender, where it saves a buffer per receive.
         if b.payload_bytes() >= self.p.pool.buffer_size() / 4 {
+            // Frames copied earlier go first: a connection's records keep their order.
+            self.flush(stats);
             self.p.ship(b, stats);
             return;
         }

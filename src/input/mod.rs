@@ -484,6 +484,8 @@ pub fn read_into(
             Ok(0) => ReadOutcome::Eof(conn.on_eof()),
             Ok(n) => match conn.on_big_recv(n, &ctx.filter, stats) {
                 Ok(Some(b)) => {
+                    // After the frames copied before it, to keep the connection's order.
+                    shipper.flush(stats);
                     shipper.pipeline().ship(b, stats);
                     ReadOutcome::Data { full: n == space }
                 }

@@ -501,7 +501,11 @@ impl Loop<'_> {
                     }
                 }
                 None => match c.conn.on_big_recv(n, &ctx.filter, stats) {
-                    Ok(Some(b)) => ctx.pipeline.ship(b, stats),
+                    Ok(Some(b)) => {
+                        // After the frames copied before it, to keep the connection's order.
+                        self.shipper.flush(stats);
+                        ctx.pipeline.ship(b, stats)
+                    }
                     Ok(None) => {}
                     Err(e) => c.closing = Some(Err(e)),
                 },
