@@ -518,6 +518,18 @@ mod tests {
     }
 
     #[test]
+    fn small_then_bulk_receives_keep_their_order() {
+        let p = Pipeline::new(Pool::new(8, 4096), 4, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let mut sh = Shipper::new(&p);
+        let (small, big) = (vec![1u8; 10], vec![2u8; 2000]);
+        sh.route(filled(&p.pool, &[&small]), &stats);
+        sh.route(filled(&p.pool, &[&big]), &stats);
+        sh.flush(&stats);
+        assert_eq!(drain(&p), vec![small, big], "the copied frame goes first");
+    }
+
+    #[test]
     fn drop_policy_counts_dropped_frames() {
         let p = Pipeline::new(Pool::new(4, 4096), 1, QueuePolicy::Drop, 1);
         let stats = ThreadStats::default();
