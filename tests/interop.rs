@@ -81,6 +81,8 @@ struct Case {
     tap: bool,
     /// The server logs every query it gets (no drops in the lab at this load).
     lossless: bool,
+    /// The receiver's `--io` back-end (None: its default, auto).
+    io: Option<&'static str>,
 }
 
 const UNBOUND_UNIX: Case = Case {
@@ -90,6 +92,7 @@ const UNBOUND_UNIX: Case = Case {
     counted: &["CLIENT_QUERY"],
     tap: true,
     lossless: true,
+    io: None,
 };
 const TCP: Transport = Transport::Tcp;
 const AUTH: &[&str] = &["AUTH_QUERY"];
@@ -122,6 +125,17 @@ fn unbound_tls() {
     run_case(&Case {
         transport: Transport::Tls,
         tap: false,
+        ..UNBOUND_UNIX
+    });
+}
+
+/// The same over the epoll back-end (the default, auto, picks io_uring where it works).
+#[test]
+fn unbound_tls_epoll() {
+    run_case(&Case {
+        transport: Transport::Tls,
+        tap: false,
+        io: Some("epoll"),
         ..UNBOUND_UNIX
     });
 }
@@ -269,7 +283,8 @@ fn case_id(case: &Case) -> String {
         ""
     };
     let direct = if case.tap { "" } else { "-direct" };
-    format!("{}-{t}{uni}{direct}", case.server)
+    let io = case.io.map(|b| format!("-{b}")).unwrap_or_default();
+    format!("{}-{t}{uni}{direct}{io}", case.server)
 }
 
 /// Everything one case started, stopped on drop even when an assertion fails.
@@ -322,7 +337,7 @@ impl Run {
         }
 
         let out_path = self.tmp.join("receiver.jsonl");
-        let target = self.start_receiver(case.transport, &out_path)?;
+        let target = self.start_receiver(case.transport, case.io, &out_path)?;
         let server_target = if case.tap {
             self.start_tap(case.transport, &target)?
         } else {
@@ -433,9 +448,17 @@ impl Run {
 
     /// Starts our receiver; returns the target to give the server (socket path or
     /// 127.0.0.1:PORT).
-    fn start_receiver(&mut self, transport: Transport, out: &Path) -> Result<String, String> {
+    fn start_receiver(
+        &mut self,
+        transport: Transport,
+        io: Option<&str>,
+        out: &Path,
+    ) -> Result<String, String> {
         let mut cmd = self.command(Path::new(env!("CARGO_BIN_EXE_dnstap_receiver")));
         cmd.args(["--format", "json", "-v"]);
+        if let Some(io) = io {
+            cmd.args(["--io", io]);
+        }
         let target = match transport {
             Transport::Unix => {
                 let sock = self.tmp.join("r.sock");
