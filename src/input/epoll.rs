@@ -185,11 +185,6 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
                         ReadOutcome::WouldBlock => break,
                         ReadOutcome::NoBuffer => {
                             starved = true;
-                            if c.tls.as_ref().is_some_and(|t| t.has_input())
-                                && !retry.contains(&slot)
-                            {
-                                retry.push(slot);
-                            }
                             break;
                         }
                         ReadOutcome::Eof(r) => {
@@ -207,6 +202,11 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
                 // TLS handshake records and alerts come out of reads that yield no data.
                 if let Err(e) = send_replies(c) {
                     end = Some(Err(e));
+                }
+                // Bytes left in the session (no buffer, or the read cap above) are served
+                // on the next round: the socket may have nothing more to wake us with.
+                if c.tls.as_ref().is_some_and(|t| t.has_input()) && !retry.contains(&slot) {
+                    retry.push(slot);
                 }
             }
             if let (Some(Err(_)), true) = (&end, c.tls.is_some()) {
