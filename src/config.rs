@@ -16,6 +16,10 @@ use crate::cli::{FormatChoice, IoChoice, LowArgs, QueuePolicy};
 use crate::filter::{Filter, FilterSpec};
 use crate::format::{FormatKind, Formatter};
 use crate::framestream::{DecoderConfig, DATA_FRAME_MAX_LIMIT, DEFAULT_DATA_FRAME_MAX};
+use crate::input::security::{
+    resolve_security, InputSecurity, NumOrName, SecurityFileKeys, SecuritySpec,
+};
+use crate::input::tls::{SeedTls, TlsFileSpec};
 
 pub const DEFAULT_ADDRESS: &str = "0.0.0.0";
 pub const DEFAULT_PORT: u16 = 6000;
@@ -48,6 +52,15 @@ pub struct FileConfig {
     pub queue: Option<QueueSpec>,
     pub max_frame_size: Option<usize>,
     pub buffer_size: Option<usize>,
+    /// TLS certificate, key and client CA (also spelt `input-mode.tls-*`); see input::tls.
+    pub tls: Option<TlsFileSpec>,
+    /// CIDR networks that may connect to TCP and TLS inputs; see input::acl.
+    pub allow_from: Option<Vec<String>>,
+    pub unix_socket_mode: Option<NumOrName>,
+    pub unix_socket_owner: Option<NumOrName>,
+    pub unix_socket_group: Option<NumOrName>,
+    /// Seconds from accept to the Frame Streams START (TLS handshake included).
+    pub handshake_timeout: Option<f64>,
 }
 
 /// `input-mode` (seed).
@@ -60,6 +73,8 @@ pub struct InputModeSpec {
     pub tls_server_cert: Option<PathBuf>,
     pub tls_server_key: Option<PathBuf>,
     pub unix_socket: Option<PathBuf>,
+    /// Ours: CA bundle for client certificates (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// `filter` (seed).
@@ -96,6 +111,8 @@ pub struct ForwardSpec {
 pub enum InputEntry {
     Tcp(String),
     Unix(PathBuf),
+    /// `- tls: 127.0.0.1:6001`: TCP with TLS (certificate: `tls` / `input-mode.tls-*`).
+    Tls(String),
 }
 
 /// `queue`.
@@ -230,6 +247,8 @@ fn key_path_at_line(text: &str, line: usize) -> String {
 pub enum InputSpec {
     Tcp(SocketAddr),
     Unix(PathBuf),
+    /// TCP with TLS.
+    Tls(SocketAddr),
 }
 
 impl fmt::Display for InputSpec {
@@ -237,6 +256,7 @@ impl fmt::Display for InputSpec {
         match self {
             InputSpec::Tcp(a) => write!(f, "tcp {a}"),
             InputSpec::Unix(p) => write!(f, "unix {}", p.display()),
+            InputSpec::Tls(a) => write!(f, "tls {a}"),
         }
     }
 }
@@ -256,6 +276,8 @@ pub struct Resolved {
     pub filter: FilterSpec,
     pub format: FormatKind,
     pub offline: Option<PathBuf>,
+    /// TLS, allow-from, unix socket permissions, handshake timeout.
+    pub security: SecuritySpec,
 }
 
 /// The compiled settings the daemon runs with; read-only after start-up.
@@ -265,6 +287,8 @@ pub struct Settings {
     pub filter: Filter,
     pub formatter: Formatter,
     pub decoder: DecoderConfig,
+    /// TLS server config loaded, user and group names looked up.
+    pub security: InputSecurity,
 }
 
 impl Settings {
@@ -286,11 +310,18 @@ impl Settings {
         let decoder = DecoderConfig {
             max_data_frame: resolved.max_frame_size,
         };
+        let security = if resolved.offline.is_some() {
+            InputSecurity::default()
+        } else {
+            InputSecurity::compile(&resolved.security)
+                .map_err(|(key, reason)| ConfigError::new(file, key, reason))?
+        };
         Ok(Settings {
             resolved,
             filter,
             formatter,
             decoder,
+            security,
         })
     }
 }
@@ -321,12 +352,8 @@ pub fn resolve(
     }
 
     let im = fc.input_mode.as_ref();
-    if im.and_then(|m| m.tls_support) == Some(true) {
-        return Err(err(
-            "input-mode.tls-support",
-            "TLS input arrives in a later release (set it to false)".into(),
-        ));
-    }
+    // The seed's TCP input speaks TLS with `tls-support: true` (a unix socket never does).
+    let seed_tls = im.and_then(|m| m.tls_support) == Some(true);
 
     // The seed's single input: unix socket if set, else TCP address:port.
     let unix = args
@@ -372,7 +399,11 @@ pub fn resolve(
                     err(host_key, r)
                 }
             })?;
-            inputs.push(InputSpec::Tcp(addr));
+            inputs.push(if seed_tls {
+                InputSpec::Tls(addr)
+            } else {
+                InputSpec::Tcp(addr)
+            });
         }
     }
     if let Some(list) = &fc.inputs {
@@ -387,6 +418,10 @@ pub fn resolve(
                     check_unix_path(p).map_err(|r| err(&key, r))?;
                     inputs.push(InputSpec::Unix(p.clone()));
                 }
+                InputEntry::Tls(s) => {
+                    let addr = parse_host_port(s).map_err(|r| err(&key, r))?;
+                    inputs.push(InputSpec::Tls(addr));
+                }
             }
         }
     }
@@ -397,7 +432,30 @@ pub fn resolve(
         if inputs[..i].contains(a) {
             return Err(err("inputs", format!("{a} is listed twice")));
         }
+        if let InputSpec::Tls(t) = a {
+            if inputs.contains(&InputSpec::Tcp(*t)) {
+                return Err(err("inputs", format!("{t} is listed as both tcp and tls")));
+            }
+        }
     }
+    let tls_needed = inputs.iter().any(|i| matches!(i, InputSpec::Tls(_)));
+    let security = resolve_security(
+        &SecurityFileKeys {
+            seed: SeedTls {
+                cert: im.and_then(|m| m.tls_server_cert.as_deref()),
+                key: im.and_then(|m| m.tls_server_key.as_deref()),
+                client_ca: im.and_then(|m| m.tls_client_ca.as_deref()),
+            },
+            tls: fc.tls.as_ref(),
+            allow_from: fc.allow_from.as_deref(),
+            unix_socket_mode: fc.unix_socket_mode.as_ref(),
+            unix_socket_owner: fc.unix_socket_owner.as_ref(),
+            unix_socket_group: fc.unix_socket_group.as_ref(),
+            handshake_timeout: fc.handshake_timeout,
+        },
+        tls_needed,
+    )
+    .map_err(|(key, reason)| err(&key, reason))?;
 
     let io = args.io.or(fc.io).unwrap_or(IoChoice::Auto);
 
@@ -469,6 +527,7 @@ pub fn resolve(
         filter,
         format,
         offline: args.read_file.clone(),
+        security,
     })
 }
 
@@ -717,8 +776,8 @@ buffer-size: 65536
     fn tls_and_forward_are_refused_clearly() {
         let y = SEED.replace("tls-support: false", "tls-support: true");
         let e = res(&[], Some(&y)).unwrap_err();
-        assert_eq!(e.key, "input-mode.tls-support");
-        assert!(e.reason.contains("later release"));
+        assert_eq!(e.key, "input-mode.tls-server-cert", "{e}");
+        assert!(e.reason.contains("needs a certificate"), "{e}");
         let y = SEED.replace("enable: false", "enable: true");
         assert_eq!(res(&[], Some(&y)).unwrap_err().key, "forward-to.enable");
         let e = res(&["-f", "10.0.0.2:8192"], None).unwrap_err();
@@ -742,5 +801,42 @@ buffer-size: 65536
         assert_eq!(key_path_at_line(t, 4), "a.d");
         assert_eq!(key_path_at_line(t, 6), "e.f");
         assert_eq!(key_path_at_line(t, 0), "");
+    }
+
+    #[test]
+    fn tls_inputs_and_security_keys() {
+        let y = SEED
+            .replace("tls-support: false", "tls-support: true")
+            .replace("tls-server-cert: null", "tls-server-cert: /etc/s.pem")
+            .replace("tls-server-key: null", "tls-server-key: /etc/s.key");
+        let y = format!(
+            "{y}inputs:\n  - tls: 127.0.0.1:6001\nallow-from: [127.0.0.1/32, \"::1\"]\n\
+             unix-socket-mode: \"0660\"\nunix-socket-group: 0\nhandshake-timeout: 2.5\n"
+        );
+        let r = res(&[], Some(&y)).unwrap();
+        assert_eq!(
+            r.inputs,
+            vec![
+                InputSpec::Tls("0.0.0.0:6000".parse().unwrap()),
+                InputSpec::Tls("127.0.0.1:6001".parse().unwrap())
+            ]
+        );
+        let tls = r.security.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/etc/s.pem"));
+        assert_eq!(tls.client_ca, None);
+        assert_eq!(r.security.allow_from.networks().len(), 2);
+        assert_eq!(r.security.unix_mode, Some(0o660));
+        assert_eq!(r.security.handshake_timeout.as_millis(), 2500);
+        // -l/-p keep TLS on the seed's input; a unix socket is never TLS.
+        let r = res(&["-p", "7001"], Some(&y)).unwrap();
+        assert_eq!(r.inputs[0], InputSpec::Tls("0.0.0.0:7001".parse().unwrap()));
+        let r = res(&["-u", "/tmp/t.sock"], Some(&y)).unwrap();
+        assert_eq!(r.inputs[0], InputSpec::Unix("/tmp/t.sock".into()));
+        let e = res(&[], Some("inputs:\n  - tls: 127.0.0.1:6001\n")).unwrap_err();
+        assert_eq!(e.key, "input-mode.tls-server-cert", "{e}");
+        let e = res(&[], Some("allow-from: [10.0.0.0/33]\n")).unwrap_err();
+        assert_eq!(e.key, "allow-from[0]", "{e}");
+        let e = res(&[], Some("tls:\n  server-crt: x\n")).unwrap_err();
+        assert_eq!(e.key, "tls.server-crt", "{e}");
     }
 }

@@ -88,7 +88,7 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     let listeners = r
         .inputs
         .iter()
-        .map(Listener::bind)
+        .map(|i| Listener::bind_with(i, &settings.security))
         .collect::<Result<Vec<_>, _>>()?;
     let listeners = Arc::new(listeners);
 
@@ -110,6 +110,30 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         r.filter.identities
     );
     log_debug!("output format: {:?} on stdout", r.format);
+    if let Some(t) = &r.security.tls {
+        log_debug!(
+            "tls: certificate {}, client certificates {}",
+            t.cert.display(),
+            match &t.client_ca {
+                Some(ca) => format!("required (CA {})", ca.display()),
+                None => "not asked for".into(),
+            }
+        );
+    }
+    if !r.security.allow_from.is_open() {
+        let nets: Vec<String> = r
+            .security
+            .allow_from
+            .networks()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        log_debug!("allow-from (tcp/tls): {}", nets.join(" "));
+    }
+    log_debug!(
+        "handshake timeout: {:.1} s",
+        r.security.handshake_timeout.as_secs_f64()
+    );
     log_debug!(
         "queue: {} batches, policy {:?}; pool: {} buffers of {} bytes ({} MiB bound); \
          max-frame-size {}",
@@ -126,8 +150,10 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         filter,
         formatter,
         decoder,
+        security,
     } = settings;
     let filter = Arc::new(filter);
+    let security = Arc::new(security);
     let registry = StatsRegistry::default();
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -153,6 +179,7 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
             decoder,
             stop: Arc::clone(&stop),
             stats: registry.register(),
+            security: Arc::clone(&security),
         };
         let stop = Arc::clone(&stop);
         let t = std::thread::Builder::new()

@@ -432,6 +432,8 @@ impl<'a> Shipper<'a> {
         // PERF: zero copy for bulk input (fast senders fill whole buffers); copying is only
         // worth it for the trickle of a slow sender, where it saves a buffer per receive.
         if b.payload_bytes() >= self.p.pool.buffer_size() / 4 {
+            // Frames copied earlier go first: a connection's records keep their order.
+            self.flush(stats);
             self.p.ship(b, stats);
             return;
         }
@@ -554,6 +556,18 @@ mod tests {
         sh.route(filled(&p.pool, &[&big]), &stats);
         assert_eq!(p.queued(), 1);
         assert_eq!(drain(&p), vec![big]);
+    }
+
+    #[test]
+    fn small_then_bulk_receives_keep_their_order() {
+        let p = Pipeline::new(Pool::new(8, 4096), 4, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let mut sh = Shipper::new(&p);
+        let (small, big) = (vec![1u8; 10], vec![2u8; 2000]);
+        sh.route(filled(&p.pool, &[&small]), &stats);
+        sh.route(filled(&p.pool, &[&big]), &stats);
+        sh.flush(&stats);
+        assert_eq!(drain(&p), vec![small, big], "the copied frame goes first");
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub struct ThreadStats {
     pub dropped: AtomicU64,
     pub written: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Connections refused by `allow-from`.
+    pub refused_acl: AtomicU64,
+    /// TLS connections that failed (handshake or later), client certificate refusals included.
+    pub tls_failed: AtomicU64,
+    /// Mutual TLS: connections refused for a missing or unverifiable client certificate.
+    pub refused_cert: AtomicU64,
+    /// Connections closed because their handshake (TLS + Frame Streams) took too long.
+    pub handshake_timeouts: AtomicU64,
 }
 
 impl ThreadStats {
@@ -75,6 +83,10 @@ pub struct Snapshot {
     pub dropped: u64,
     pub written: u64,
     pub decode_errors: u64,
+    pub refused_acl: u64,
+    pub tls_failed: u64,
+    pub refused_cert: u64,
+    pub handshake_timeouts: u64,
 }
 
 impl Snapshot {
@@ -92,7 +104,8 @@ impl Snapshot {
         };
         format!(
             "stats: connections open={} accepted={} closed={} errors={} frames={} bytes={} \
-             written={} msgs/s={:.0} filtered={} dropped={} decode-errors={}",
+             written={} msgs/s={:.0} filtered={} dropped={} decode-errors={} refused-acl={} \
+             tls-failed={} refused-cert={} handshake-timeouts={}",
             self.open(),
             self.accepted,
             self.closed,
@@ -103,7 +116,11 @@ impl Snapshot {
             rate,
             self.filtered,
             self.dropped,
-            self.decode_errors
+            self.decode_errors,
+            self.refused_acl,
+            self.tls_failed,
+            self.refused_cert,
+            self.handshake_timeouts
         )
     }
 }
@@ -158,6 +175,10 @@ impl StatsRegistry {
             s.dropped += get(&t.dropped);
             s.written += get(&t.written);
             s.decode_errors += get(&t.decode_errors);
+            s.refused_acl += get(&t.refused_acl);
+            s.tls_failed += get(&t.tls_failed);
+            s.refused_cert += get(&t.refused_cert);
+            s.handshake_timeouts += get(&t.handshake_timeouts);
         }
         s
     }

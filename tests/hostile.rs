@@ -786,7 +786,6 @@ fn ready_never_reads_accept(p: &mut Peer) {
 }
 
 #[test]
-#[ignore = "needs handshake-timeout (issue 4)"]
 fn handshake_that_never_completes_is_closed() {
     for io in backends("handshake_that_never_completes_is_closed") {
         for unix in [false, true] {
@@ -796,7 +795,6 @@ fn handshake_that_never_completes_is_closed() {
 }
 
 #[test]
-#[ignore = "needs handshake-timeout (issue 4)"]
 fn ready_without_reading_accept_is_closed() {
     for io in backends("ready_without_reading_accept_is_closed") {
         for unix in [false, true] {

@@ -65,6 +65,9 @@ use crate::traffic::expected_traffic;
 enum Transport {
     Unix,
     Tcp,
+    /// TCP + TLS (unbound's `dnstap-tls: yes`): the receiver presents the lab's certificate
+    /// for `dnstap.lab.test` (`$LAB_TLS_DIR`, made by the lab's `ensure_tls`).
+    Tls,
 }
 
 struct Case {
@@ -78,6 +81,8 @@ struct Case {
     tap: bool,
     /// The server logs every query it gets (no drops in the lab at this load).
     lossless: bool,
+    /// The receiver's `--io` back-end (None: its default, auto).
+    io: Option<&'static str>,
 }
 
 const UNBOUND_UNIX: Case = Case {
@@ -87,6 +92,7 @@ const UNBOUND_UNIX: Case = Case {
     counted: &["CLIENT_QUERY"],
     tap: true,
     lossless: true,
+    io: None,
 };
 const TCP: Transport = Transport::Tcp;
 const AUTH: &[&str] = &["AUTH_QUERY"];
@@ -108,6 +114,28 @@ fn unbound_unix_direct() {
 fn unbound_tcp() {
     run_case(&Case {
         transport: TCP,
+        ..UNBOUND_UNIX
+    });
+}
+
+/// unbound → receiver over TLS. No tap (it would see ciphertext): every message is checked
+/// against the queries sent (check 4, exact for unbound) and the names (check 2).
+#[test]
+fn unbound_tls() {
+    run_case(&Case {
+        transport: Transport::Tls,
+        tap: false,
+        ..UNBOUND_UNIX
+    });
+}
+
+/// The same over the epoll back-end (the default, auto, picks io_uring where it works).
+#[test]
+fn unbound_tls_epoll() {
+    run_case(&Case {
+        transport: Transport::Tls,
+        tap: false,
+        io: Some("epoll"),
         ..UNBOUND_UNIX
     });
 }
@@ -248,17 +276,15 @@ fn run_case(case: &Case) {
 }
 
 fn case_id(case: &Case) -> String {
-    let t = match case.transport {
-        Transport::Unix => "unix",
-        Transport::Tcp => "tcp",
-    };
+    let t = transport_name(case.transport);
     let uni = if case.unidirectional {
         "-unidirectional"
     } else {
         ""
     };
     let direct = if case.tap { "" } else { "-direct" };
-    format!("{}-{t}{uni}{direct}", case.server)
+    let io = case.io.map(|b| format!("-{b}")).unwrap_or_default();
+    format!("{}-{t}{uni}{direct}{io}", case.server)
 }
 
 /// Everything one case started, stopped on drop even when an assertion fails.
@@ -311,16 +337,13 @@ impl Run {
         }
 
         let out_path = self.tmp.join("receiver.jsonl");
-        let target = self.start_receiver(case.transport, &out_path)?;
+        let target = self.start_receiver(case.transport, case.io, &out_path)?;
         let server_target = if case.tap {
             self.start_tap(case.transport, &target)?
         } else {
             target
         };
-        let transport = match case.transport {
-            Transport::Unix => "unix",
-            Transport::Tcp => "tcp",
-        };
+        let transport = transport_name(case.transport);
         self.lab_script("run-server.sh", &[case.server, transport, &server_target])?;
         let traffic = self.lab_script("traffic.sh", &[case.server])?;
         let traffic_log = String::from_utf8_lossy(&traffic.stderr).into_owned();
@@ -425,9 +448,17 @@ impl Run {
 
     /// Starts our receiver; returns the target to give the server (socket path or
     /// 127.0.0.1:PORT).
-    fn start_receiver(&mut self, transport: Transport, out: &Path) -> Result<String, String> {
+    fn start_receiver(
+        &mut self,
+        transport: Transport,
+        io: Option<&str>,
+        out: &Path,
+    ) -> Result<String, String> {
         let mut cmd = self.command(Path::new(env!("CARGO_BIN_EXE_dnstap_receiver")));
         cmd.args(["--format", "json", "-v"]);
+        if let Some(io) = io {
+            cmd.args(["--io", io]);
+        }
         let target = match transport {
             Transport::Unix => {
                 let sock = self.tmp.join("r.sock");
@@ -437,6 +468,12 @@ impl Run {
             Transport::Tcp => {
                 let port = free_port()?;
                 cmd.args(["-l", "127.0.0.1", "-p", &port.to_string()]);
+                format!("127.0.0.1:{port}")
+            }
+            Transport::Tls => {
+                let port = free_port()?;
+                let cfg = self.tls_config(port)?;
+                cmd.arg("-c").arg(&cfg);
                 format!("127.0.0.1:{port}")
             }
         };
@@ -451,6 +488,35 @@ impl Run {
         self.receiver = Some(child);
         self.wait_listening(transport, &target, "dnstap_receiver")?;
         Ok(target)
+    }
+
+    /// The receiver's config for a TLS case: the seed's TLS keys pointing at the lab's
+    /// certificate (made by `ensure_tls` when the upstreams started, or here).
+    fn tls_config(&self, port: u16) -> Result<PathBuf, String> {
+        let dir = self.tmp.join("run/tls");
+        if !dir.join("server.pem").is_file() {
+            let script = "source \"$LAB_DIR/env.sh\" && source \"$LAB_DIR/lib.sh\" && ensure_tls";
+            let out = self
+                .command(Path::new("bash"))
+                .args(["-c", script])
+                .output()
+                .map_err(|e| format!("ensure_tls: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ensure_tls failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        let cfg = self.tmp.join("receiver.yaml");
+        let text = format!(
+            "input-mode:\n  local-address: 127.0.0.1\n  local-port: {port}\n  tls-support: true\n  \
+             tls-server-cert: {}\n  tls-server-key: {}\n",
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        );
+        std::fs::write(&cfg, text).map_err(|e| e.to_string())?;
+        Ok(cfg)
     }
 
     /// A recording relay between the server and the receiver (see [`Tap`]).
@@ -471,7 +537,7 @@ impl Run {
         while Instant::now() < deadline {
             let up = match transport {
                 Transport::Unix => Path::new(target).exists(),
-                Transport::Tcp => tcp_listening(target),
+                Transport::Tcp | Transport::Tls => tcp_listening(target),
             };
             if up {
                 return Ok(());
@@ -517,6 +583,14 @@ impl Drop for Run {
         if !self.keep {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
+    }
+}
+
+fn transport_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Unix => "unix",
+        Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
     }
 }
 

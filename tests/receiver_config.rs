@@ -138,7 +138,8 @@ fn tls_and_forwarding_fail_clearly() {
     let done = run_to_exit(&["-c", &cfg]);
     assert_eq!(done.code, Some(1));
     assert!(
-        done.stderr.contains("TLS input arrives in a later release"),
+        done.stderr.contains("input-mode.tls-server-cert")
+            && done.stderr.contains("needs a certificate"),
         "{}",
         done.stderr
     );

@@ -10,6 +10,7 @@
 mod corpus;
 mod report;
 mod sender;
+mod tls;
 mod wire;
 
 use std::path::PathBuf;
@@ -68,6 +69,24 @@ struct Args {
     /// Print the final report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// TLS over the TCP target (needs --tls-ca).
+    #[arg(long)]
+    tls: bool,
+    /// PEM CA bundle that signed the receiver's certificate.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// PEM client certificate chain (mutual TLS; with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_key: Option<PathBuf>,
+    /// Name the receiver's certificate must carry [default: the target's host].
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    tls_server_name: Option<String>,
+    /// Only this TLS version: 1.2 or 1.3 [default: either, 1.3 preferred].
+    #[arg(long, value_name = "VERSION", requires = "tls")]
+    tls_version: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -98,6 +117,21 @@ fn run(args: &Args) -> Result<Report, String> {
         (None, Some(host), Some(port), None) => Target::Tcp(format!("{host}:{port}")),
         (None, None, None, Some(hp)) => Target::Tcp(hp.clone()),
         _ => return Err("give a receiver: -u PATH, -a HOST -p PORT or --tcp HOST:PORT".into()),
+    };
+    let target = match (args.tls, target) {
+        (false, t) => t,
+        (true, Target::Tcp(addr)) => {
+            let tls_args = tls::TlsArgs {
+                ca: args.tls_ca.clone(),
+                cert: args.tls_cert.clone(),
+                key: args.tls_key.clone(),
+                server_name: args.tls_server_name.clone(),
+                version: args.tls_version.clone(),
+            };
+            let client = tls::TlsClient::new(&tls_args, tls::host_of(&addr))?;
+            Target::Tls(addr, client)
+        }
+        (true, _) => return Err("--tls needs a TCP receiver (-a/-p or --tcp)".into()),
     };
     let files: Vec<&PathBuf> = args.files.iter().chain(&args.read).collect();
     if files.is_empty() {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use dnstap_receiver::framestream::{SenderEvent, SenderHandshake, CONTROL_FRAME_MAX};
 
+use crate::tls::{TlsClient, TlsStream};
 use crate::wire::Block;
 
 /// Where the receiver listens.
@@ -19,6 +20,8 @@ pub enum Target {
     Unix(PathBuf),
     /// `host:port`, as `TcpStream::connect` resolves it.
     Tcp(String),
+    /// `host:port` with TLS on top (`--tls`).
+    Tls(String, TlsClient),
 }
 
 impl Target {
@@ -26,6 +29,7 @@ impl Target {
         match self {
             Target::Unix(_) => "unix",
             Target::Tcp(_) => "tcp",
+            Target::Tls(..) => "tls",
         }
     }
 }
@@ -61,6 +65,7 @@ pub struct ConnStats {
 enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -68,6 +73,9 @@ impl Stream {
         Ok(match target {
             Target::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
             Target::Tcp(addr) => Stream::Tcp(TcpStream::connect(addr.as_str())?),
+            Target::Tls(addr, client) => {
+                Stream::Tls(Box::new(client.wrap(TcpStream::connect(addr.as_str())?)?))
+            }
         })
     }
 
@@ -75,6 +83,7 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.set_read_timeout(Some(t)),
             Stream::Tcp(s) => s.set_read_timeout(Some(t)),
+            Stream::Tls(s) => s.sock.set_read_timeout(Some(t)),
         }
     }
 }
@@ -84,6 +93,7 @@ impl Read for Stream {
         match self {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -93,11 +103,15 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -115,6 +129,7 @@ pub fn run_connection(
     if mode == Mode::Bidirectional {
         handshake.write_ready(&mut control).map_err(protocol)?;
         stream.write_all(&control)?;
+        stream.flush()?;
         await_reply(&mut stream, &mut handshake, SenderEvent::Accepted)?;
     }
     control.clear();
@@ -126,6 +141,7 @@ pub fn run_connection(
     control.clear();
     handshake.write_stop(&mut control).map_err(protocol)?;
     stream.write_all(&control)?;
+    stream.flush()?;
     if mode == Mode::Bidirectional {
         await_reply(&mut stream, &mut handshake, SenderEvent::Finished)?;
     }

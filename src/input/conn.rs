@@ -34,8 +34,10 @@ pub enum ConnError {
     AfterStop,
     /// The decoder made no progress (a decoder bug; never loop forever on it).
     Stalled,
-    /// A socket error.
+    /// A socket error (or a TLS failure: see `input::tls::tls_failure`).
     Io(std::io::Error),
+    /// The TLS and Frame Streams handshakes did not complete within `handshake-timeout`.
+    HandshakeTimeout(std::time::Duration),
 }
 
 impl fmt::Display for ConnError {
@@ -48,6 +50,9 @@ impl fmt::Display for ConnError {
             ConnError::AfterStop => f.write_str("data after STOP"),
             ConnError::Stalled => f.write_str("decoder made no progress"),
             ConnError::Io(e) => write!(f, "socket error: {e}"),
+            ConnError::HandshakeTimeout(d) => {
+                write!(f, "handshake not complete after {:.1} s", d.as_secs_f64())
+            }
         }
     }
 }
@@ -96,6 +101,15 @@ impl Connection {
     /// The peer's name for log lines (`tcp 127.0.0.1:5353`, `unix /run/x.sock`).
     pub fn peer(&self) -> &str {
         &self.peer
+    }
+
+    /// True once the Frame Streams handshake is over (START received): the connection no
+    /// longer runs against `handshake-timeout`.
+    pub fn is_started(&self) -> bool {
+        matches!(
+            self.decoder.state(),
+            crate::framestream::State::Data | crate::framestream::State::Stopped
+        )
     }
 
     /// STOP was received: close once the reply is sent.

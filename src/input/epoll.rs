@@ -1,7 +1,9 @@
 //! The epoll back-end: level-triggered readiness, then plain non-blocking `read`/`write`.
 //! Used where io_uring is unavailable (disabled by sysctl, blocked by seccomp) or when
-//! `--io epoll` is asked for. The protocol work is [`super::conn::Connection`]'s.
+//! `--io epoll` is asked for. The protocol work is [`super::conn::Connection`]'s; on TLS
+//! inputs a [`TlsSession`] sits between the socket and it.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
@@ -10,7 +12,11 @@ use std::time::{Duration, Instant};
 use crate::pipeline::Shipper;
 
 use super::conn::{ConnError, Connection};
-use super::{drain_on_stop, read_once, ReadOutcome, ReaderCtx, Stream};
+use super::tls::TlsSession;
+use super::{
+    drain_on_stop, read_once, tls_drain_on_stop, tls_read_once, tls_replies, ReadOutcome,
+    ReaderCtx, Stream,
+};
 
 /// A safe wrapper over one epoll instance.
 #[derive(Debug)]
@@ -77,6 +83,7 @@ impl Epoll {
 }
 
 const IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+const OUT: u32 = libc::EPOLLOUT as u32;
 /// How listeners are watched. EPOLLEXCLUSIVE: one reader thread is woken per new
 /// connection, not all of them.
 const LISTEN: u32 = libc::EPOLLIN as u32 | libc::EPOLLEXCLUSIVE as u32;
@@ -84,7 +91,6 @@ const LISTEN: u32 = libc::EPOLLIN as u32 | libc::EPOLLEXCLUSIVE as u32;
 /// Level-triggered, it would otherwise wake this thread at once, forever, with a log line
 /// each time.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-const OUT: u32 = libc::EPOLLOUT as u32;
 
 struct EConn {
     stream: Stream,
@@ -93,7 +99,25 @@ struct EConn {
     out: Vec<u8>,
     sent: usize,
     want_out: bool,
+    /// TLS inputs only.
+    tls: Option<Box<TlsSession>>,
+    /// When the handshake (TLS, then Frame Streams up to START) must be over.
+    deadline: Instant,
 }
+
+impl EConn {
+    fn read_once(&mut self, ctx: &ReaderCtx, shipper: &mut Shipper<'_>) -> ReadOutcome {
+        match self.tls.as_deref_mut() {
+            None => read_once(ctx, &self.stream, &mut self.conn, shipper),
+            Some(tls) => tls_read_once(ctx, &self.stream, &mut self.conn, tls, shipper),
+        }
+    }
+}
+
+/// Connections in accept order with their handshake deadlines (all share one timeout, so
+/// the front is always the earliest). An entry whose slot was reused since is skipped: the
+/// slot's connection then has another deadline.
+type Deadlines = VecDeque<(Instant, usize)>;
 
 /// Runs one reader thread's epoll loop until the stop flag is set. The caller reports the
 /// reader as done to the pipeline, whatever the outcome.
@@ -111,9 +135,15 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     let mut free: Vec<usize> = Vec::new();
     let mut events: Vec<libc::epoll_event> = Vec::with_capacity(256);
     let stats = &*ctx.stats;
+    let mut deadlines: Deadlines = VecDeque::new();
+    // TLS connections whose session still holds bytes when the pool ran dry: the socket may
+    // not become readable again, so they are served again without waiting for it.
+    let mut retry: Vec<usize> = Vec::new();
+    let mut work: Vec<(u64, u32)> = Vec::with_capacity(256);
 
     while !ctx.stop.load(Ordering::Acquire) {
-        ep.wait(&mut events, 100)?;
+        let timeout = if retry.is_empty() { 100 } else { 1 };
+        ep.wait(&mut events, timeout)?;
         let mut starved = false;
         for (li, paused) in accept_paused.iter_mut().enumerate() {
             if paused.is_some_and(|t| t <= Instant::now()) {
@@ -123,11 +153,13 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
                 *paused = None;
             }
         }
-        for ev in events.iter() {
-            let (token, flags) = (ev.u64, ev.events);
+        work.clear();
+        work.extend(events.iter().map(|ev| (ev.u64, ev.events)));
+        work.extend(retry.drain(..).map(|slot| (nl + slot as u64, IN)));
+        for &(token, flags) in work.iter() {
             if token < nl {
                 let li = token as usize;
-                if !accept_all(&ctx, &ep, li, &mut conns, &mut free) {
+                if !accept_all(&ctx, &ep, li, &mut conns, &mut free, &mut deadlines) {
                     if let (Some(l), Some(p)) = (ctx.listeners.get(li), accept_paused.get_mut(li)) {
                         let _ = ep.delete(l.fd());
                         *p = Some(Instant::now() + ACCEPT_RETRY);
@@ -148,7 +180,7 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
             if end.is_none() && flags & !OUT != 0 {
                 // A few reads per wake-up, then let other connections have their turn.
                 for _ in 0..4 {
-                    match read_once(&ctx, &c.stream, &mut c.conn, &mut shipper) {
+                    match c.read_once(&ctx, &mut shipper) {
                         ReadOutcome::Data { full } => {
                             if let Err(e) = send_replies(c) {
                                 end = Some(Err(e));
@@ -177,6 +209,21 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
                     }
                 }
             }
+            if end.is_none() && c.tls.is_some() {
+                // TLS handshake records and alerts come out of reads that yield no data.
+                if let Err(e) = send_replies(c) {
+                    end = Some(Err(e));
+                }
+                // Bytes left in the session (no buffer, or the read cap above) are served
+                // on the next round: the socket may have nothing more to wake us with.
+                if c.tls.as_ref().is_some_and(|t| t.has_input()) && !retry.contains(&slot) {
+                    retry.push(slot);
+                }
+            }
+            if let (Some(Err(_)), true) = (&end, c.tls.is_some()) {
+                // Best effort: let the peer see the TLS alert.
+                let _ = send_replies(c);
+            }
             if end.is_none() && c.conn.is_finished() && c.sent == c.out.len() {
                 end = Some(Ok(()));
             }
@@ -198,6 +245,7 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
                 }
             }
         }
+        expire_handshakes(&ctx, &ep, &mut conns, &mut free, &mut deadlines);
         shipper.flush(stats);
         if starved {
             // Every buffer is queued or being written: wait for the writer to return some
@@ -213,12 +261,47 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     }
     for c in conns.iter_mut().filter_map(Option::take) {
         let mut c = c;
-        let why = drain_on_stop(&ctx, &c.stream, &mut c.conn, &mut shipper);
+        let why = match c.tls.as_deref_mut() {
+            None => drain_on_stop(&ctx, &c.stream, &mut c.conn, &mut shipper),
+            Some(tls) => tls_drain_on_stop(&ctx, &c.stream, &mut c.conn, tls, &mut shipper),
+        };
         let _ = send_replies(&mut c);
         ctx.closed(&c.conn, why);
     }
     shipper.flush(stats);
     Ok(())
+}
+
+/// Closes the connections whose handshake is past its deadline.
+fn expire_handshakes(
+    ctx: &ReaderCtx,
+    ep: &Epoll,
+    conns: &mut [Option<EConn>],
+    free: &mut Vec<usize>,
+    deadlines: &mut Deadlines,
+) {
+    let now = Instant::now();
+    while let Some(&(at, slot)) = deadlines.front() {
+        if at > now {
+            return;
+        }
+        deadlines.pop_front();
+        let Some(Some(c)) = conns.get(slot) else {
+            continue;
+        };
+        let done = c.conn.is_started() && !c.tls.as_ref().is_some_and(|t| t.is_handshaking());
+        if c.deadline != at || done {
+            continue;
+        }
+        if let Some(c) = conns.get_mut(slot).and_then(Option::take) {
+            let _ = ep.delete(c.stream.fd());
+            ctx.closed(
+                &c.conn,
+                Err(ConnError::HandshakeTimeout(ctx.security.handshake_timeout)),
+            );
+            free.push(slot);
+        }
+    }
 }
 
 /// Accepts what is pending (up to 64). False when accept failed: the caller unwatches the
@@ -229,6 +312,7 @@ fn accept_all(
     li: usize,
     conns: &mut Vec<Option<EConn>>,
     free: &mut Vec<usize>,
+    deadlines: &mut Deadlines,
 ) -> bool {
     let Some(l) = ctx.listeners.get(li) else {
         return true;
@@ -236,6 +320,13 @@ fn accept_all(
     for _ in 0..64 {
         match l.accept() {
             Ok(Some((stream, peer))) => {
+                if !ctx.admit(l, &stream, &peer) {
+                    continue;
+                }
+                let tls = ctx.tls_session(l, &peer);
+                if l.is_tls() && tls.is_none() {
+                    continue;
+                }
                 let slot = free.pop().unwrap_or_else(|| {
                     conns.push(None);
                     conns.len() - 1
@@ -247,12 +338,16 @@ fn accept_all(
                     continue;
                 }
                 let conn = ctx.new_connection(peer);
+                let deadline = ctx.handshake_deadline();
+                deadlines.push_back((deadline, slot));
                 conns[slot] = Some(EConn {
                     stream,
                     conn,
                     out: Vec::with_capacity(64),
                     sent: 0,
                     want_out: false,
+                    tls,
+                    deadline,
                 });
             }
             Ok(None) => return true,
@@ -280,7 +375,10 @@ fn send_replies(c: &mut EConn) -> Result<(), ConnError> {
         c.out.clear();
         c.sent = 0;
     }
-    c.conn.take_reply(&mut c.out);
+    match c.tls.as_deref_mut() {
+        None => c.conn.take_reply(&mut c.out),
+        Some(tls) => tls_replies(&mut c.conn, tls, &mut c.out),
+    }
     flush_out(c)
 }
 

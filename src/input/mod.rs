@@ -5,22 +5,31 @@
 //! protocol work is the sans-io [`conn::Connection`]; the back-ends only move bytes between
 //! sockets and pooled buffers, then give filled buffers to the [`crate::pipeline::Shipper`].
 //!
+//! TLS inputs add a [`tls::TlsSession`] between the socket and the `Connection` (ciphertext
+//! in, plaintext into pooled buffers); [`security`] holds the TLS configuration, the
+//! `allow-from` list ([`acl`]), unix socket permissions and the handshake timeout.
+//!
 //! `unsafe` is allowed under this directory only, for the system calls std does not wrap
-//! (io_uring submissions, epoll, signal masks); each use carries a `// SAFETY:` comment.
+//! (io_uring submissions, epoll, signal masks, user/group look-ups); each use carries a
+//! `// SAFETY:` comment.
 
+pub mod acl;
 pub mod conn;
 pub mod epoll;
+pub mod security;
 pub mod signals;
+pub mod tls;
 pub mod uring;
 
 use std::io::{self, Read};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::config::InputSpec;
 use crate::filter::Filter;
@@ -28,7 +37,10 @@ use crate::framestream::DecoderConfig;
 use crate::pipeline::{Pipeline, Shipper};
 use crate::stats::ThreadStats;
 
+use self::acl::LogDecision;
 use self::conn::{ConnError, Connection};
+use self::security::InputSecurity;
+use self::tls::{FailureKind, TlsSession};
 
 /// A bound, non-blocking listening socket.
 #[derive(Debug)]
@@ -38,12 +50,20 @@ pub enum Listener {
         listener: UnixListener,
         path: PathBuf,
     },
+    /// TCP whose connections speak TLS (the server config is in [`InputSecurity`]).
+    Tls(TcpListener),
 }
 
 impl Listener {
     /// Binds one input. A unix socket file left by a previous run is replaced when nothing
     /// answers on it; if something does, start-up fails rather than steal its address.
     pub fn bind(spec: &InputSpec) -> io::Result<Listener> {
+        Listener::bind_with(spec, &InputSecurity::default())
+    }
+
+    /// Like [`Listener::bind`], then gives a unix socket file the configured owner, group
+    /// and mode (before any thread accepts on it).
+    pub fn bind_with(spec: &InputSpec, security: &InputSecurity) -> io::Result<Listener> {
         let l = match spec {
             InputSpec::Tcp(addr) => {
                 let l = TcpListener::bind(addr)
@@ -51,12 +71,25 @@ impl Listener {
                 l.set_nonblocking(true)?;
                 Listener::Tcp(l)
             }
+            InputSpec::Tls(addr) => {
+                let l = TcpListener::bind(addr)
+                    .map_err(|e| io::Error::new(e.kind(), format!("tls {addr}: {e}")))?;
+                l.set_nonblocking(true)?;
+                Listener::Tls(l)
+            }
             InputSpec::Unix(path) => {
                 remove_stale_socket(path)?;
                 let l = UnixListener::bind(path).map_err(|e| {
                     io::Error::new(e.kind(), format!("unix {}: {e}", path.display()))
                 })?;
                 l.set_nonblocking(true)?;
+                if let Err(e) = security::apply_unix_perms(path, &security.unix) {
+                    let _ = std::fs::remove_file(path);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("unix {}: {e}", path.display()),
+                    ));
+                }
                 Listener::Unix {
                     listener: l,
                     path: path.clone(),
@@ -68,9 +101,19 @@ impl Listener {
 
     pub fn fd(&self) -> RawFd {
         match self {
-            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Tcp(l) | Listener::Tls(l) => l.as_raw_fd(),
             Listener::Unix { listener, .. } => listener.as_raw_fd(),
         }
+    }
+
+    /// True for TLS listeners.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Listener::Tls(_))
+    }
+
+    /// True for TCP and TLS listeners (subject to `allow-from`).
+    pub fn is_ip(&self) -> bool {
+        !matches!(self, Listener::Unix { .. })
     }
 
     /// Accepts one connection (non-blocking): `Ok(None)` when none is pending.
@@ -79,6 +122,9 @@ impl Listener {
             Listener::Tcp(l) => l
                 .accept()
                 .map(|(s, a)| (Stream::Tcp(s), format!("tcp {a}"))),
+            Listener::Tls(l) => l
+                .accept()
+                .map(|(s, a)| (Stream::Tcp(s), format!("tls {a}"))),
             Listener::Unix { listener, path } => listener
                 .accept()
                 .map(|(s, _)| (Stream::Unix(s), format!("unix {}", path.display()))),
@@ -96,11 +142,12 @@ impl Listener {
     /// Wraps a socket accepted elsewhere (io_uring) and names its peer.
     pub fn adopt(&self, fd: std::os::fd::OwnedFd) -> io::Result<(Stream, String)> {
         let (s, name) = match self {
-            Listener::Tcp(_) => {
+            Listener::Tcp(_) | Listener::Tls(_) => {
                 let s = TcpStream::from(fd);
+                let scheme = if self.is_tls() { "tls" } else { "tcp" };
                 let name = match s.peer_addr() {
-                    Ok(a) => format!("tcp {a}"),
-                    Err(_) => "tcp ?".to_string(),
+                    Ok(a) => format!("{scheme} {a}"),
+                    Err(_) => format!("{scheme} ?"),
                 };
                 (Stream::Tcp(s), name)
             }
@@ -118,6 +165,10 @@ impl Listener {
             Listener::Tcp(l) => match l.local_addr() {
                 Ok(a) => format!("tcp {a}"),
                 Err(_) => "tcp ?".into(),
+            },
+            Listener::Tls(l) => match l.local_addr() {
+                Ok(a) => format!("tls {a}"),
+                Err(_) => "tls ?".into(),
             },
             Listener::Unix { path, .. } => format!("unix {}", path.display()),
         }
@@ -198,6 +249,22 @@ impl Stream {
             Stream::Unix(s) => (&*s).write(buf),
         }
     }
+
+    /// The peer's IP address (TCP), as a plain IPv4 address for IPv4-mapped peers.
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok().map(|a| a.ip().to_canonical()),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// Shuts both directions down: pending operations on the socket complete at once.
+    pub fn shutdown(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
 }
 
 /// Which back-end runs.
@@ -226,6 +293,8 @@ pub struct ReaderCtx {
     pub decoder: DecoderConfig,
     pub stop: Arc<AtomicBool>,
     pub stats: Arc<ThreadStats>,
+    /// TLS, allow-from, handshake timeout.
+    pub security: Arc<InputSecurity>,
 }
 
 impl ReaderCtx {
@@ -239,9 +308,76 @@ impl ReaderCtx {
         Connection::new(peer, self.decoder, self.pipeline.pool.buffer_size())
     }
 
+    /// Applies `allow-from` to a connection accepted on `l`: false (counted, logged without
+    /// flooding) when the peer may not connect; the caller then drops the socket.
+    pub fn admit(&self, l: &Listener, stream: &Stream, peer: &str) -> bool {
+        let acl = &self.security.allow_from;
+        if !l.is_ip() || acl.is_open() {
+            return true;
+        }
+        let ip = stream.peer_ip();
+        if ip.is_some_and(|ip| acl.allows(ip)) {
+            return true;
+        }
+        ThreadStats::add(&self.stats.refused_acl, 1);
+        let Some(ip) = ip else {
+            crate::log_warn!("{peer}: refused (peer address unknown; allow-from is set)");
+            return false;
+        };
+        match self.security.refusals.on_refused(ip, Instant::now()) {
+            LogDecision::First => {
+                crate::log_warn!("{peer}: refused: {ip} is not in allow-from (further refusals of this address are summed up)")
+            }
+            LogDecision::Summary { refused, addresses } => crate::log_warn!(
+                "allow-from: refused {refused} more connection(s) from {addresses} address(es) \
+                 already reported"
+            ),
+            LogDecision::Quiet => {}
+        }
+        false
+    }
+
+    /// A TLS session for a connection accepted on `l` (None for plain listeners, or when the
+    /// session cannot be made: logged).
+    pub fn tls_session(&self, l: &Listener, peer: &str) -> Option<Box<TlsSession>> {
+        if !l.is_tls() {
+            return None;
+        }
+        let cfg = self.security.tls.as_ref()?;
+        match TlsSession::new(Arc::clone(cfg)) {
+            Ok(s) => Some(Box::new(s)),
+            Err(e) => {
+                crate::log_warn!("{peer}: cannot start TLS: {e}");
+                None
+            }
+        }
+    }
+
+    /// When the handshake of a connection accepted now must be over.
+    pub fn handshake_deadline(&self) -> Instant {
+        Instant::now() + self.security.handshake_timeout
+    }
+
     /// Logs and counts the end of a connection.
     pub fn closed(&self, conn: &Connection, why: Result<(), ConnError>) {
         ThreadStats::add(&self.stats.closed, 1);
+        match &why {
+            Err(ConnError::HandshakeTimeout(_)) => {
+                ThreadStats::add(&self.stats.handshake_timeouts, 1)
+            }
+            Err(ConnError::Io(e)) => {
+                if let Some(f) = tls::tls_failure(e) {
+                    ThreadStats::add(&self.stats.tls_failed, 1);
+                    if f.kind == FailureKind::ClientCert {
+                        ThreadStats::add(&self.stats.refused_cert, 1);
+                    }
+                    ThreadStats::add(&self.stats.conn_errors, 1);
+                    crate::log_warn!("{}: connection closed: {f}", conn.peer());
+                    return;
+                }
+            }
+            _ => {}
+        }
         // After STOP the stream is complete; a peer that hangs up before reading FINISH
         // (unbound does at shutdown) is not worth a warning.
         let why = match why {
@@ -327,14 +463,29 @@ pub fn read_once(
     conn: &mut Connection,
     shipper: &mut Shipper<'_>,
 ) -> ReadOutcome {
+    read_into(ctx, conn, shipper, |dst| stream.read(dst))
+}
+
+/// [`read_once`] with any byte source: the socket itself, or a TLS session's plaintext.
+/// `source` fills the slice it is given (`Ok(0)` = end of stream, `WouldBlock` = nothing
+/// now) and is called at most once.
+#[inline]
+pub fn read_into(
+    ctx: &ReaderCtx,
+    conn: &mut Connection,
+    shipper: &mut Shipper<'_>,
+    mut source: impl FnMut(&mut [u8]) -> io::Result<usize>,
+) -> ReadOutcome {
     let stats = &*ctx.stats;
     if conn.assembling() {
         let spare = conn.big_spare();
         let space = spare.len();
-        return match stream.read(spare) {
+        return match source(spare) {
             Ok(0) => ReadOutcome::Eof(conn.on_eof()),
             Ok(n) => match conn.on_big_recv(n, &ctx.filter, stats) {
                 Ok(Some(b)) => {
+                    // After the frames copied before it, to keep the connection's order.
+                    shipper.flush(stats);
                     shipper.pipeline().ship(b, stats);
                     ReadOutcome::Data { full: n == space }
                 }
@@ -351,7 +502,7 @@ pub fn read_once(
     };
     let off = conn.load_carry(&mut buf);
     let space = buf.data.len() - off;
-    match stream.read(&mut buf.data[off..]) {
+    match source(&mut buf.data[off..]) {
         Ok(0) => {
             ctx.pipeline.pool.give(buf);
             ReadOutcome::Eof(end_of_stream(ctx, conn, shipper))
@@ -391,6 +542,87 @@ pub fn drain_on_stop(
 ) -> Result<(), ConnError> {
     for _ in 0..1024 {
         match read_once(ctx, stream, conn, shipper) {
+            ReadOutcome::Data { .. } => continue,
+            ReadOutcome::NoBuffer => {
+                shipper.flush(&ctx.stats);
+                std::thread::park_timeout(std::time::Duration::from_millis(1));
+            }
+            ReadOutcome::WouldBlock => return decode_carried(ctx, conn, shipper, true),
+            ReadOutcome::Eof(r) => return r,
+            ReadOutcome::Error(e) => return Err(e),
+        }
+    }
+    decode_carried(ctx, conn, shipper, true)
+}
+
+/// [`read_once`] for a TLS connection: receives ciphertext from the socket when the session
+/// holds nothing, then decrypts into a pooled buffer and decodes. `Data { full: true }`
+/// means more may be waiting (in the session or the socket).
+pub fn tls_read_once(
+    ctx: &ReaderCtx,
+    stream: &Stream,
+    conn: &mut Connection,
+    tls: &mut TlsSession,
+    shipper: &mut Shipper<'_>,
+) -> ReadOutcome {
+    let mut more = false;
+    if !tls.has_input() {
+        let space = tls.recv_space();
+        if !space.is_empty() {
+            match stream.read(space) {
+                Ok(0) => tls.on_eof(),
+                Ok(n) => tls.on_received(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    return ReadOutcome::Data { full: true }
+                }
+                Err(e) => return ReadOutcome::Error(ConnError::Io(e)),
+            }
+        }
+        // Something arrived: there may be more behind it even if it was all handshake.
+        more = true;
+    }
+    let outcome = read_into(ctx, conn, shipper, |dst| tls.read_plaintext(dst));
+    report_handshake(conn, tls);
+    match outcome {
+        ReadOutcome::Data { .. } => ReadOutcome::Data {
+            full: more || tls.has_input(),
+        },
+        ReadOutcome::WouldBlock if more => ReadOutcome::Data { full: true },
+        other => other,
+    }
+}
+
+/// Logs (with `-v`) the TLS version and cipher suite once the handshake is done.
+pub fn report_handshake(conn: &Connection, tls: &mut TlsSession) {
+    if let Some(what) = tls.handshake_report() {
+        crate::log_debug!("{}: TLS handshake done: {what}", conn.peer());
+    }
+}
+
+/// Moves a connection's pending replies through TLS: Frame Streams replies are encrypted,
+/// close_notify follows FINISH, and every TLS record waiting (handshake, alerts) is
+/// appended to `out`.
+pub fn tls_replies(conn: &mut Connection, tls: &mut TlsSession, out: &mut Vec<u8>) {
+    let mut plain = Vec::new();
+    conn.take_reply(&mut plain);
+    tls.write_plaintext(&plain);
+    if conn.is_finished() {
+        tls.close();
+    }
+    tls.take_outgoing(out);
+}
+
+/// [`drain_on_stop`] for a TLS connection.
+pub fn tls_drain_on_stop(
+    ctx: &ReaderCtx,
+    stream: &Stream,
+    conn: &mut Connection,
+    tls: &mut TlsSession,
+    shipper: &mut Shipper<'_>,
+) -> Result<(), ConnError> {
+    for _ in 0..1024 {
+        match tls_read_once(ctx, stream, conn, tls, shipper) {
             ReadOutcome::Data { .. } => continue,
             ReadOutcome::NoBuffer => {
                 shipper.flush(&ctx.stats);

@@ -12,6 +12,10 @@
 //! touched, moved (heap storage does not move with its owner) nor freed until its
 //! completion arrives; a connection slot is freed only when none of its operations is in
 //! flight. If the loop has to bail out with operations in flight, their buffers are leaked.
+//!
+//! TLS connections receive ciphertext into their [`TlsSession`]'s own buffer (not a pooled
+//! one, so these receives do not count against [`MAX_RECV_INFLIGHT`]); on completion the
+//! session decrypts into pooled buffers, as [`super::read_into`] does for the epoll back-end.
 
 use std::collections::VecDeque;
 use std::io;
@@ -25,7 +29,10 @@ use crate::pipeline::{Batch, Shipper, MAX_RECV_INFLIGHT};
 use crate::stats::ThreadStats;
 
 use super::conn::{ConnError, Connection};
-use super::{drain_on_stop, ReaderCtx, Stream};
+use super::tls::TlsSession;
+use super::{
+    drain_on_stop, read_into, tls_drain_on_stop, tls_replies, ReadOutcome, ReaderCtx, Stream,
+};
 
 const RING_ENTRIES: u32 = 1024;
 
@@ -92,6 +99,11 @@ struct UConn {
     cancel_sent: bool,
     /// Set when the connection must close once nothing is in flight.
     closing: Option<Result<(), ConnError>>,
+    /// TLS inputs only. While a RECV is in flight, its receive space (the session's inbound
+    /// buffer past its filled part) is the kernel's: the session is not touched.
+    tls: Option<Box<TlsSession>>,
+    /// When the handshake (TLS, then Frame Streams up to START) must be over.
+    deadline: Instant,
 }
 
 impl UConn {
@@ -108,7 +120,11 @@ struct Loop<'a> {
     free: Vec<usize>,
     waiting: VecDeque<usize>,
     recvs_inflight: usize,
+    /// RECVs of TLS connections (into session buffers, not pooled ones).
+    tls_recvs_inflight: usize,
     sends_inflight: usize,
+    /// Handshake deadlines in accept order (see `expire_handshakes`).
+    deadlines: VecDeque<(Instant, usize)>,
     stopping: bool,
     accept_retry: Vec<Option<Instant>>,
     timeout_pending: bool,
@@ -128,7 +144,9 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
         free: Vec::new(),
         waiting: VecDeque::new(),
         recvs_inflight: 0,
+        tls_recvs_inflight: 0,
         sends_inflight: 0,
+        deadlines: VecDeque::new(),
         stopping: false,
         accept_retry: vec![None; ctx.listeners.len()],
         timeout_pending: false,
@@ -150,12 +168,17 @@ impl Loop<'_> {
             if !self.stopping && self.ctx.stop.load(Ordering::Acquire) {
                 self.stopping = true;
             }
-            if self.stopping && self.recvs_inflight == 0 && self.sends_inflight == 0 {
+            if self.stopping
+                && self.recvs_inflight == 0
+                && self.tls_recvs_inflight == 0
+                && self.sends_inflight == 0
+            {
                 return Ok(());
             }
             if !self.stopping {
                 self.retry_accepts()?;
                 self.serve_waiting()?;
+                self.expire_handshakes()?;
             }
             self.shipper.flush(&self.ctx.stats);
 
@@ -274,8 +297,16 @@ impl Loop<'_> {
             let fd = unsafe { OwnedFd::from_raw_fd(res) };
             if let Some(l) = self.ctx.listeners.get(li) {
                 match l.adopt(fd) {
-                    Ok((stream, peer)) => {
+                    Ok((stream, peer)) => 'admit: {
+                        if !self.ctx.admit(l, &stream, &peer) {
+                            break 'admit;
+                        }
+                        let tls = self.ctx.tls_session(l, &peer);
+                        if l.is_tls() && tls.is_none() {
+                            break 'admit;
+                        }
                         let conn = self.ctx.new_connection(peer);
+                        let deadline = self.ctx.handshake_deadline();
                         let slot = self.free.pop().unwrap_or_else(|| {
                             self.conns.push(None);
                             self.conns.len() - 1
@@ -294,7 +325,10 @@ impl Loop<'_> {
                             waiting: false,
                             cancel_sent: false,
                             closing: None,
+                            tls,
+                            deadline,
                         });
+                        self.deadlines.push_back((deadline, slot));
                         if !self.stopping {
                             self.arm_poll(slot)?;
                         }
@@ -355,6 +389,29 @@ impl Loop<'_> {
             return Ok(());
         }
         let fd = c.stream.fd();
+        if let Some(tls) = c.tls.as_deref_mut() {
+            if tls.has_input() {
+                // Decrypt what the session holds before receiving more.
+                return self.tls_progress(slot, false);
+            }
+            let space = tls.recv_space();
+            let (ptr, len) = (space.as_mut_ptr(), space.len());
+            if len == 0 {
+                return self.tls_progress(slot, false);
+            }
+            c.recv_space = len;
+            c.recv_inflight = true;
+            self.tls_recvs_inflight += 1;
+            let e = opcode::Recv::new(types::Fd(fd), ptr, len.min(u32::MAX as usize) as u32)
+                .flags(libc::MSG_DONTWAIT)
+                .build()
+                .user_data(ud(Op::Recv, slot));
+            // SAFETY: `ptr..ptr+len` is the receive space of the session's boxed inbound
+            // buffer, owned by this connection's state; the session is not used (so the
+            // buffer is neither read, written, moved nor freed) until this RECV completes
+            // (`recv_inflight`).
+            return unsafe { self.push(&e) };
+        }
         let (ptr, len) = if c.conn.assembling() {
             let spare = c.conn.big_spare();
             (spare.as_mut_ptr(), spare.len())
@@ -417,6 +474,9 @@ impl Loop<'_> {
     }
 
     fn on_recv(&mut self, slot: usize, res: i32) -> io::Result<()> {
+        if self.conn_mut(slot).is_some_and(|c| c.tls.is_some()) {
+            return self.on_tls_recv(slot, res);
+        }
         self.recvs_inflight = self.recvs_inflight.saturating_sub(1);
         let ctx = self.ctx;
         let stats: &ThreadStats = &ctx.stats;
@@ -441,7 +501,11 @@ impl Loop<'_> {
                     }
                 }
                 None => match c.conn.on_big_recv(n, &ctx.filter, stats) {
-                    Ok(Some(b)) => ctx.pipeline.ship(b, stats),
+                    Ok(Some(b)) => {
+                        // After the frames copied before it, to keep the connection's order.
+                        self.shipper.flush(stats);
+                        ctx.pipeline.ship(b, stats)
+                    }
                     Ok(None) => {}
                     Err(e) => c.closing = Some(Err(e)),
                 },
@@ -473,6 +537,115 @@ impl Loop<'_> {
         self.after_event(slot)
     }
 
+    /// A RECV of a TLS connection completed: hand the ciphertext to the session, then decrypt.
+    fn on_tls_recv(&mut self, slot: usize, res: i32) -> io::Result<()> {
+        self.tls_recvs_inflight = self.tls_recvs_inflight.saturating_sub(1);
+        let Some(c) = self.conn_mut(slot) else {
+            return Ok(());
+        };
+        c.recv_inflight = false;
+        let mut again = false;
+        if let Some(tls) = c.tls.as_deref_mut() {
+            if res > 0 {
+                tls.on_received(res as usize);
+                again = res as usize == c.recv_space;
+            } else if res == 0 {
+                tls.on_eof();
+            } else if res != -libc::EAGAIN && res != -libc::EINTR && c.closing.is_none() {
+                c.closing = Some(Err(ConnError::Io(io::Error::from_raw_os_error(-res))));
+            }
+        }
+        if c.closing.is_some() {
+            return self.after_event(slot);
+        }
+        self.tls_progress(slot, again || res == -libc::EINTR)
+    }
+
+    /// Decrypts what a TLS connection's session holds into pooled buffers (decoding and
+    /// routing them as a plain receive would), sends what TLS has to send, then waits for
+    /// the socket again (`again`: receive at once, the last one filled its space).
+    fn tls_progress(&mut self, slot: usize, again: bool) -> io::Result<()> {
+        let ctx = self.ctx;
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        let mut starved = false;
+        let mut pending = false;
+        if let Some(tls) = c.tls.as_deref_mut() {
+            // Bounded: 64 KiB of ciphertext fills a few buffers at most.
+            for _ in 0..64 {
+                match read_into(ctx, &mut c.conn, &mut self.shipper, |d| {
+                    tls.read_plaintext(d)
+                }) {
+                    ReadOutcome::Data { .. } => {
+                        if c.conn.is_finished() {
+                            break;
+                        }
+                    }
+                    ReadOutcome::WouldBlock => break,
+                    ReadOutcome::NoBuffer => {
+                        starved = true;
+                        break;
+                    }
+                    ReadOutcome::Eof(r) => {
+                        c.closing = Some(r);
+                        break;
+                    }
+                    ReadOutcome::Error(e) => {
+                        c.closing = Some(Err(e));
+                        break;
+                    }
+                }
+            }
+            pending = tls.has_input();
+            super::report_handshake(&c.conn, tls);
+        }
+        if c.closing.is_none() && (starved || pending) && !c.waiting {
+            // Served again when buffers come back (serve_waiting → start_recv).
+            c.waiting = true;
+            self.waiting.push_back(slot);
+        }
+        self.queue_replies(slot)?;
+        let Some(c) = self.conn_mut(slot) else {
+            return Ok(());
+        };
+        if c.closing.is_none() && c.conn.is_finished() && !c.send_inflight {
+            c.closing = Some(Ok(()));
+        }
+        if c.closing.is_none() && !c.waiting && !self.stopping {
+            if again {
+                self.start_recv(slot)?;
+            } else {
+                self.arm_poll(slot)?;
+            }
+        }
+        self.after_event(slot)
+    }
+
+    /// Closes the connections whose handshake is past its deadline: marked closing, the
+    /// socket shut down so that whatever is in flight completes at once.
+    fn expire_handshakes(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        let timeout = self.ctx.security.handshake_timeout;
+        while let Some(&(at, slot)) = self.deadlines.front() {
+            if at > now {
+                return Ok(());
+            }
+            self.deadlines.pop_front();
+            let Some(c) = self.conn_mut(slot) else {
+                continue;
+            };
+            let done = c.conn.is_started() && !c.tls.as_ref().is_some_and(|t| t.is_handshaking());
+            if c.deadline != at || done || c.closing.is_some() {
+                continue;
+            }
+            c.closing = Some(Err(ConnError::HandshakeTimeout(timeout)));
+            c.stream.shutdown();
+            self.after_event(slot)?;
+        }
+        Ok(())
+    }
+
     /// Sends pending reply bytes unless a send is already in flight.
     fn queue_replies(&mut self, slot: usize) -> io::Result<()> {
         let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
@@ -485,7 +658,10 @@ impl Loop<'_> {
             c.send_buf.clear();
             c.sent = 0;
         }
-        c.conn.take_reply(&mut c.send_buf);
+        match c.tls.as_deref_mut() {
+            None => c.conn.take_reply(&mut c.send_buf),
+            Some(tls) => tls_replies(&mut c.conn, tls, &mut c.send_buf),
+        }
         if c.sent == c.send_buf.len() {
             return Ok(());
         }
@@ -577,9 +753,25 @@ impl Loop<'_> {
             let why = match c.closing.take() {
                 Some(w) => w,
                 None => {
-                    let r = drain_on_stop(ctx, &c.stream, &mut c.conn, &mut self.shipper);
                     let mut out = Vec::new();
-                    c.conn.take_reply(&mut out);
+                    let r = match c.tls.as_deref_mut() {
+                        None => {
+                            let r = drain_on_stop(ctx, &c.stream, &mut c.conn, &mut self.shipper);
+                            c.conn.take_reply(&mut out);
+                            r
+                        }
+                        Some(tls) => {
+                            let r = tls_drain_on_stop(
+                                ctx,
+                                &c.stream,
+                                &mut c.conn,
+                                tls,
+                                &mut self.shipper,
+                            );
+                            tls_replies(&mut c.conn, tls, &mut out);
+                            r
+                        }
+                    };
                     if !out.is_empty() {
                         let _ = c.stream.write(&out);
                     }

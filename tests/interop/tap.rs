@@ -76,7 +76,7 @@ impl Tap {
                 let l = UnixListener::bind(sock).map_err(|e| format!("tap: {e}"))?;
                 (Listener::Unix(l), sock.display().to_string())
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("tap: {e}"))?;
                 let addr = l.local_addr().map_err(|e| e.to_string())?;
                 (Listener::Tcp(l), addr.to_string())
@@ -106,7 +106,7 @@ impl Tap {
                 };
                 let upstream = match transport {
                     Transport::Unix => UnixStream::connect(&receiver).map(Conn::Unix),
-                    Transport::Tcp => TcpStream::connect(&receiver).map(Conn::Tcp),
+                    Transport::Tcp | Transport::Tls => TcpStream::connect(&receiver).map(Conn::Tcp),
                 };
                 let Ok(upstream) = upstream else { continue };
                 if let Conn::Unix(s) = &server {

@@ -1,0 +1,433 @@
+//! Input security settings: TLS, the `allow-from` list, unix socket permissions and the
+//! handshake timeout, from the config file as written ([`SecurityFileKeys`]) through the
+//! validated form ([`SecuritySpec`], pure) to what the readers use ([`InputSecurity`],
+//! compiled once at start-up: TLS files read, user and group names looked up).
+//!
+//! Also applies a unix socket's mode, owner and group right after it is bound. `unsafe` here
+//! is only the libc calls std does not wrap (`getpwnam_r`, `getgrnam_r`, `chown`), each with
+//! its `// SAFETY:` comment.
+
+use std::ffi::CString;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::acl::{AllowList, RefusalLog};
+use super::tls::{load_server_config, resolve_tls, SeedTls, TlsFileSpec, TlsSpec};
+
+/// Default `handshake-timeout`: TLS and Frame Streams handshakes together.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest `handshake-timeout` accepted (one hour).
+pub const MAX_HANDSHAKE_TIMEOUT_SECS: f64 = 3600.0;
+/// At most one "refused N more" summary line per this interval.
+pub const REFUSAL_SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+/// A number or a string in YAML (`unix-socket-mode: 0660` or `"0660"`; `unix-socket-owner:
+/// 110` or `unbound`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum NumOrName {
+    Num(u64),
+    Name(String),
+}
+
+/// The security keys of the config file, as written (each is one top-level key, see
+/// docs/receiver.md).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SecurityFileKeys<'a> {
+    pub seed: SeedTls<'a>,
+    pub tls: Option<&'a TlsFileSpec>,
+    pub allow_from: Option<&'a [String]>,
+    pub unix_socket_mode: Option<&'a NumOrName>,
+    pub unix_socket_owner: Option<&'a NumOrName>,
+    pub unix_socket_group: Option<&'a NumOrName>,
+    pub handshake_timeout: Option<f64>,
+}
+
+/// A user or group: a numeric id, or a name looked up at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Id(u32),
+    Name(String),
+}
+
+/// Validated security settings (pure: no file read, no name looked up).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecuritySpec {
+    pub tls: Option<TlsSpec>,
+    pub allow_from: AllowList,
+    /// Permission bits for unix sockets (`0o000..=0o7777`).
+    pub unix_mode: Option<u32>,
+    pub unix_owner: Option<Principal>,
+    pub unix_group: Option<Principal>,
+    pub handshake_timeout: Duration,
+}
+
+impl Default for SecuritySpec {
+    fn default() -> Self {
+        SecuritySpec {
+            tls: None,
+            allow_from: AllowList::default(),
+            unix_mode: None,
+            unix_owner: None,
+            unix_group: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+/// Checks the keys. `tls_needed`: some input is TLS. Errors are `(key, reason)`.
+pub fn resolve_security(
+    k: &SecurityFileKeys<'_>,
+    tls_needed: bool,
+) -> Result<SecuritySpec, (String, String)> {
+    let tls = resolve_tls(k.seed, k.tls, tls_needed)?;
+    let allow_from = match k.allow_from {
+        None => AllowList::default(),
+        Some([]) => {
+            return Err((
+                "allow-from".into(),
+                "an empty list would refuse every peer; remove the key to allow all".into(),
+            ))
+        }
+        Some(list) => AllowList::parse(list).map_err(|(i, r)| (format!("allow-from[{i}]"), r))?,
+    };
+    let unix_mode = k
+        .unix_socket_mode
+        .map(parse_mode)
+        .transpose()
+        .map_err(|r| ("unix-socket-mode".to_string(), r))?;
+    let unix_owner = k
+        .unix_socket_owner
+        .map(principal)
+        .transpose()
+        .map_err(|r| ("unix-socket-owner".to_string(), r))?;
+    let unix_group = k
+        .unix_socket_group
+        .map(principal)
+        .transpose()
+        .map_err(|r| ("unix-socket-group".to_string(), r))?;
+    let handshake_timeout = match k.handshake_timeout {
+        None => DEFAULT_HANDSHAKE_TIMEOUT,
+        Some(s) if s > 0.0 && s <= MAX_HANDSHAKE_TIMEOUT_SECS => Duration::from_secs_f64(s),
+        Some(s) => {
+            return Err((
+                "handshake-timeout".into(),
+                format!("{s} is not in (0, {MAX_HANDSHAKE_TIMEOUT_SECS}] seconds"),
+            ))
+        }
+    };
+    Ok(SecuritySpec {
+        tls,
+        allow_from,
+        unix_mode,
+        unix_owner,
+        unix_group,
+        handshake_timeout,
+    })
+}
+
+/// `"0660"`, `"660"`, `"0o660"`, or a YAML number whose decimal digits are the octal mode
+/// (`0660` and `660` read as the number 660 in YAML 1.2: its digits are taken as octal).
+fn parse_mode(v: &NumOrName) -> Result<u32, String> {
+    let digits = match v {
+        NumOrName::Num(n) => n.to_string(),
+        NumOrName::Name(s) => s.trim().trim_start_matches("0o").to_string(),
+    };
+    match u32::from_str_radix(&digits, 8) {
+        Ok(m) if m <= 0o7777 && !digits.is_empty() => Ok(m),
+        _ => Err(format!(
+            "{v:?} is not an octal file mode such as \"0660\" (quote it)"
+        )),
+    }
+}
+
+fn principal(v: &NumOrName) -> Result<Principal, String> {
+    match v {
+        NumOrName::Num(n) => u32::try_from(*n)
+            .map(Principal::Id)
+            .map_err(|_| format!("{n} is not a valid id")),
+        NumOrName::Name(s) if s.is_empty() => Err("empty name".into()),
+        NumOrName::Name(s) => Ok(match s.parse::<u32>() {
+            Ok(id) => Principal::Id(id),
+            Err(_) => Principal::Name(s.clone()),
+        }),
+    }
+}
+
+/// Unix socket ownership and mode, with names already looked up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnixPerms {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// What the readers use: compiled once, shared read-only (the refusal log has its own lock).
+#[derive(Debug)]
+pub struct InputSecurity {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub allow_from: AllowList,
+    pub unix: UnixPerms,
+    pub handshake_timeout: Duration,
+    pub refusals: RefusalLog,
+}
+
+impl Default for InputSecurity {
+    fn default() -> Self {
+        InputSecurity {
+            tls: None,
+            allow_from: AllowList::default(),
+            unix: UnixPerms::default(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            refusals: RefusalLog::new(REFUSAL_SUMMARY_EVERY),
+        }
+    }
+}
+
+impl InputSecurity {
+    /// Reads the TLS files and looks up user and group names. Errors are `(key, reason)`.
+    pub fn compile(spec: &SecuritySpec) -> Result<InputSecurity, (String, String)> {
+        let tls = spec.tls.as_ref().map(load_server_config).transpose()?;
+        let uid = match &spec.unix_owner {
+            None => None,
+            Some(Principal::Id(n)) => Some(*n),
+            Some(Principal::Name(n)) => {
+                Some(lookup_user(n).map_err(|r| ("unix-socket-owner".to_string(), r))?)
+            }
+        };
+        let gid = match &spec.unix_group {
+            None => None,
+            Some(Principal::Id(n)) => Some(*n),
+            Some(Principal::Name(n)) => {
+                Some(lookup_group(n).map_err(|r| ("unix-socket-group".to_string(), r))?)
+            }
+        };
+        Ok(InputSecurity {
+            tls,
+            allow_from: spec.allow_from.clone(),
+            unix: UnixPerms {
+                mode: spec.unix_mode,
+                uid,
+                gid,
+            },
+            handshake_timeout: spec.handshake_timeout,
+            refusals: RefusalLog::new(REFUSAL_SUMMARY_EVERY),
+        })
+    }
+}
+
+/// Sets a freshly bound socket file's owner, group and mode.
+pub fn apply_unix_perms(path: &Path, perms: &UnixPerms) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if perms.uid.is_some() || perms.gid.is_some() {
+        let c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in socket path"))?;
+        // (uid_t)-1 / (gid_t)-1 leave that id unchanged.
+        let uid = perms.uid.unwrap_or(u32::MAX);
+        let gid = perms.gid.unwrap_or(u32::MAX);
+        // SAFETY: `c` is a valid NUL-terminated path that outlives the call; chown reads it
+        // and takes plain integers otherwise.
+        if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("chown {} to {uid}:{gid}: {e}", path.display()),
+            ));
+        }
+    }
+    if let Some(mode) = perms.mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("chmod {:o} {}: {e}", mode, path.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The uid of a user name (`getpwnam_r`).
+pub fn lookup_user(name: &str) -> Result<u32, String> {
+    let c = CString::new(name).map_err(|_| format!("{name:?}: NUL in name"))?;
+    let mut buf = vec![0u8; 16 << 10];
+    // SAFETY: an all-zero passwd is a valid value (integers and null pointers) for
+    // getpwnam_r to overwrite.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call: the NUL-terminated name, the passwd and
+    // result slots, and `buf` with its true length (the strings land there).
+    let r = unsafe {
+        libc::getpwnam_r(
+            c.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        )
+    };
+    if r != 0 {
+        return Err(format!(
+            "cannot look up user {name:?}: {}",
+            io::Error::from_raw_os_error(r)
+        ));
+    }
+    if out.is_null() {
+        return Err(format!("no such user: {name:?}"));
+    }
+    Ok(pw.pw_uid)
+}
+
+/// The gid of a group name (`getgrnam_r`).
+pub fn lookup_group(name: &str) -> Result<u32, String> {
+    let c = CString::new(name).map_err(|_| format!("{name:?}: NUL in name"))?;
+    // Groups with many members need a large buffer; retry bigger on ERANGE.
+    let mut size = 16 << 10;
+    loop {
+        let mut buf = vec![0u8; size];
+        // SAFETY: an all-zero group is a valid value for getgrnam_r to overwrite.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut out: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in `lookup_user`: valid name, result slots and buffer with its length.
+        let r = unsafe {
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut out,
+            )
+        };
+        if r == libc::ERANGE && size < (1 << 24) {
+            size *= 4;
+            continue;
+        }
+        if r != 0 {
+            return Err(format!(
+                "cannot look up group {name:?}: {}",
+                io::Error::from_raw_os_error(r)
+            ));
+        }
+        if out.is_null() {
+            return Err(format!("no such group: {name:?}"));
+        }
+        return Ok(gr.gr_gid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> SecurityFileKeys<'static> {
+        SecurityFileKeys::default()
+    }
+
+    #[test]
+    fn defaults_allow_everyone_with_a_ten_second_handshake() {
+        let s = resolve_security(&keys(), false).unwrap();
+        assert_eq!(s, SecuritySpec::default());
+        assert!(s.allow_from.is_open());
+        assert_eq!(s.handshake_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn modes_read_as_octal_whatever_the_spelling() {
+        for (v, want) in [
+            (NumOrName::Name("0660".into()), 0o660),
+            (NumOrName::Name("660".into()), 0o660),
+            (NumOrName::Name("0o600".into()), 0o600),
+            (NumOrName::Num(660), 0o660),
+            (NumOrName::Num(2770), 0o2770),
+        ] {
+            assert_eq!(parse_mode(&v).unwrap(), want, "{v:?}");
+        }
+        for bad in [
+            NumOrName::Name("rw-rw----".into()),
+            NumOrName::Num(689),
+            NumOrName::Num(17777),
+        ] {
+            assert!(parse_mode(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let list = ["127.0.0.1".to_string(), "nonsense".to_string()];
+        let k = SecurityFileKeys {
+            allow_from: Some(&list),
+            ..keys()
+        };
+        assert_eq!(resolve_security(&k, false).unwrap_err().0, "allow-from[1]");
+        let k = SecurityFileKeys {
+            allow_from: Some(&[]),
+            ..keys()
+        };
+        assert_eq!(resolve_security(&k, false).unwrap_err().0, "allow-from");
+        let k = SecurityFileKeys {
+            handshake_timeout: Some(0.0),
+            ..keys()
+        };
+        assert_eq!(
+            resolve_security(&k, false).unwrap_err().0,
+            "handshake-timeout"
+        );
+        let big = NumOrName::Num(u64::MAX);
+        let k = SecurityFileKeys {
+            unix_socket_owner: Some(&big),
+            ..keys()
+        };
+        assert_eq!(
+            resolve_security(&k, false).unwrap_err().0,
+            "unix-socket-owner"
+        );
+    }
+
+    #[test]
+    fn names_are_looked_up_and_unknown_names_refused() {
+        assert_eq!(lookup_user("root").unwrap(), 0);
+        assert_eq!(lookup_group("root").unwrap(), 0);
+        let e = lookup_user("no-such-user-dnstap-xyz").unwrap_err();
+        assert!(e.contains("no such user"), "{e}");
+        let spec = SecuritySpec {
+            unix_group: Some(Principal::Name("no-such-group-dnstap-xyz".into())),
+            ..SecuritySpec::default()
+        };
+        assert_eq!(
+            InputSecurity::compile(&spec).unwrap_err().0,
+            "unix-socket-group"
+        );
+        let spec = SecuritySpec {
+            unix_owner: Some(Principal::Name("root".into())),
+            unix_group: Some(Principal::Id(0)),
+            ..SecuritySpec::default()
+        };
+        let c = InputSecurity::compile(&spec).unwrap();
+        assert_eq!((c.unix.uid, c.unix.gid), (Some(0), Some(0)));
+    }
+
+    #[test]
+    fn perms_are_applied_to_the_file() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = std::env::temp_dir().join(format!("dr-perm-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.sock");
+        let _ = std::fs::remove_file(&p);
+        let _l = std::os::unix::net::UnixListener::bind(&p).unwrap();
+        let me = std::fs::metadata(&dir).unwrap();
+        let perms = UnixPerms {
+            mode: Some(0o640),
+            uid: Some(me.uid()),
+            gid: Some(me.gid()),
+        };
+        apply_unix_perms(&p, &perms).unwrap();
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+        assert_eq!((m.uid(), m.gid()), (me.uid(), me.gid()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
