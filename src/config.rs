@@ -48,6 +48,8 @@ pub struct FileConfig {
     pub queue: Option<QueueSpec>,
     pub max_frame_size: Option<usize>,
     pub buffer_size: Option<usize>,
+    /// Prometheus endpoint (see `crate::metrics`).
+    pub metrics: Option<crate::metrics::MetricsSpec>,
 }
 
 /// `input-mode` (seed).
@@ -256,6 +258,8 @@ pub struct Resolved {
     pub filter: FilterSpec,
     pub format: FormatKind,
     pub offline: Option<PathBuf>,
+    /// The metrics endpoint; `None` (the default) serves none.
+    pub metrics: Option<crate::metrics::MetricsConfig>,
 }
 
 /// The compiled settings the daemon runs with; read-only after start-up.
@@ -469,6 +473,7 @@ pub fn resolve(
         filter,
         format,
         offline: args.read_file.clone(),
+        metrics: crate::metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
     })
 }
 

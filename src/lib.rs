@@ -22,6 +22,7 @@ pub mod filter;
 pub mod format;
 pub mod framestream;
 pub mod input;
+pub mod metrics;
 pub mod offline;
 pub mod pipeline;
 pub mod record;

@@ -213,6 +213,7 @@ impl Pipeline {
         loop {
             if self.writer_gone.load(Ordering::Relaxed) {
                 ThreadStats::add(&stats.dropped, b.frames.len() as u64);
+                ThreadStats::add(&stats.dropped_writer_gone, b.frames.len() as u64);
                 self.pool.give(b);
                 return;
             }
@@ -267,6 +268,11 @@ impl Pipeline {
         self.queue.len()
     }
 
+    /// Batches the queue holds at most.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
     /// Takes one batch as the writer would (benchmarks and tests of the reader side).
     #[doc(hidden)]
     pub fn pop_for_bench(&self) -> Option<Box<Batch>> {
@@ -283,8 +289,34 @@ pub fn run_writer(
     outputs: &mut [Box<dyn Output>],
     stats: &ThreadStats,
 ) -> io::Result<()> {
+    run_writer_observed(p, outputs, stats, &mut ())
+}
+
+/// Sees every decoded record in the writer thread, before the outputs do (traffic
+/// statistics). `observe` runs per record and must not allocate or block; `publish` runs
+/// after each batch, to make what was observed visible to other threads.
+pub trait Observer {
+    fn observe(&mut self, rec: &Record<'_>, payload: &[u8]);
+    fn publish(&mut self);
+}
+
+/// No observer.
+impl Observer for () {
+    #[inline(always)]
+    fn observe(&mut self, _: &Record<'_>, _: &[u8]) {}
+    #[inline(always)]
+    fn publish(&mut self) {}
+}
+
+/// [`run_writer`] with an [`Observer`] of every decoded record.
+pub fn run_writer_observed<O: Observer>(
+    p: &Pipeline,
+    outputs: &mut [Box<dyn Output>],
+    stats: &ThreadStats,
+    observer: &mut O,
+) -> io::Result<()> {
     let _ = p.writer.set(std::thread::current());
-    let mut result = writer_loop(p, outputs, stats);
+    let mut result = writer_loop(p, outputs, stats, observer);
     for o in outputs.iter_mut() {
         let r = o.finish();
         if let Err(e) = r {
@@ -299,6 +331,7 @@ pub fn run_writer(
         // Give back what is still queued so blocked readers can finish.
         while let Some(b) = p.queue.pop() {
             ThreadStats::add(&stats.dropped, b.frames.len() as u64);
+            ThreadStats::add(&stats.dropped_writer_gone, b.frames.len() as u64);
             p.pool.give(b);
         }
         p.wake_readers();
@@ -306,14 +339,16 @@ pub fn run_writer(
     result
 }
 
-fn writer_loop(
+fn writer_loop<O: Observer>(
     p: &Pipeline,
     outputs: &mut [Box<dyn Output>],
     stats: &ThreadStats,
+    observer: &mut O,
 ) -> io::Result<()> {
     loop {
         if let Some(b) = p.queue.pop() {
-            let r = write_batch(&b, outputs, stats);
+            let r = write_batch(&b, outputs, stats, observer);
+            observer.publish();
             p.pool.give(b);
             p.wake_readers_if_starved();
             r?;
@@ -336,7 +371,15 @@ fn writer_loop(
 }
 
 /// Decodes every frame of one batch and hands each record to every output.
-fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) -> io::Result<()> {
+///
+/// Every frame of the batch ends up counted once: `written`, `decode_errors`, or (after an
+/// output failed for good) `dropped` as writer-gone.
+fn write_batch<O: Observer>(
+    b: &Batch,
+    outputs: &mut [Box<dyn Output>],
+    stats: &ThreadStats,
+    observer: &mut O,
+) -> io::Result<()> {
     let mut written = 0u64;
     let mut errors = 0u64;
     let mut result = Ok(());
@@ -348,6 +391,7 @@ fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) 
         match Record::parse(payload) {
             Ok(rec) => {
                 written += 1;
+                observer.observe(&rec, payload);
                 for o in outputs.iter_mut() {
                     if let Err(e) = o.record(&rec, payload) {
                         result = Err(e);
@@ -360,6 +404,10 @@ fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) 
     }
     ThreadStats::add(&stats.written, written);
     ThreadStats::add(&stats.decode_errors, errors);
+    // An output failed: the frames after the failing one are lost with the writer.
+    let lost = (b.frames.len() as u64).saturating_sub(written + errors);
+    ThreadStats::add(&stats.dropped, lost);
+    ThreadStats::add(&stats.dropped_writer_gone, lost);
     result
 }
 

@@ -226,7 +226,7 @@ fn accept_all(
                     free.push(slot);
                     continue;
                 }
-                let conn = ctx.new_connection(peer);
+                let conn = ctx.new_connection_on(li, peer);
                 conns[slot] = Some(EConn {
                     stream,
                     conn,

@@ -275,7 +275,7 @@ impl Loop<'_> {
             if let Some(l) = self.ctx.listeners.get(li) {
                 match l.adopt(fd) {
                     Ok((stream, peer)) => {
-                        let conn = self.ctx.new_connection(peer);
+                        let conn = self.ctx.new_connection_on(li, peer);
                         let slot = self.free.pop().unwrap_or_else(|| {
                             self.conns.push(None);
                             self.conns.len() - 1
