@@ -732,6 +732,8 @@ mod tests {
                 family = name;
                 continue;
             }
+            let series = l.rsplit_once(' ').unwrap().0;
+            assert!(seen.insert(series.to_string()), "{series} appears twice");
             let metric = l.split(['{', ' ']).next().unwrap();
             assert!(
                 metric == family
