@@ -719,6 +719,7 @@ mod tests {
         let text = render(&scrape());
         let mut family = String::new();
         let mut seen = std::collections::HashSet::new();
+        let mut series_seen = std::collections::HashSet::new();
         let mut lines = text.lines().peekable();
         while let Some(l) = lines.next() {
             if let Some(rest) = l.strip_prefix("# HELP ") {
@@ -733,7 +734,7 @@ mod tests {
                 continue;
             }
             let series = l.rsplit_once(' ').unwrap().0;
-            assert!(seen.insert(series.to_string()), "{series} appears twice");
+            assert!(series_seen.insert(series.to_string()), "{series} twice");
             let metric = l.split(['{', ' ']).next().unwrap();
             assert!(
                 metric == family
