@@ -178,7 +178,7 @@ fn traffic_counter_does_not_allocate() {
     })
     .collect();
     let (mut traffic, shared) = TrafficCounter::new();
-    let mut count = |traffic: &mut TrafficCounter| {
+    let count = |traffic: &mut TrafficCounter| {
         for (bytes, frames) in &captures {
             for r in frames {
                 let payload = &bytes[r.clone()];

@@ -739,7 +739,7 @@ mod tests {
             assert!(
                 metric == family
                     || (ty_is_histogram(&text, &family)
-                        && [&"_bucket"[..], "_sum", "_count"]
+                        && ["_bucket", "_sum", "_count"]
                             .iter()
                             .any(|s| metric == format!("{family}{s}"))),
                 "{metric} outside its family {family}"
