@@ -154,12 +154,13 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         }
         None => (None, None),
     };
+    let writer_loop = move || match traffic {
+        Some(mut t) => pipeline::run_writer_observed(&wpipe, &mut outputs, &wstats, &mut t),
+        None => pipeline::run_writer(&wpipe, &mut outputs, &wstats),
+    };
     let writer = std::thread::Builder::new()
         .name("writer".into())
-        .spawn(move || match traffic {
-            Some(mut t) => pipeline::run_writer_observed(&wpipe, &mut outputs, &wstats, &mut t),
-            None => pipeline::run_writer(&wpipe, &mut outputs, &wstats),
-        })?;
+        .spawn(writer_loop)?;
     if let Some(server) = metrics_server {
         let addr = server.local_addr()?;
         let scheme = server.scheme();

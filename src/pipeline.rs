@@ -20,7 +20,7 @@
 
 use std::io;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
@@ -180,6 +180,9 @@ pub struct Pipeline {
     /// Set when the writer stopped for good (output error): readers drop from then on.
     writer_gone: AtomicBool,
     readers: Mutex<Vec<Thread>>,
+    /// Frames a reader held in its copy batch when it ended without shipping them (a reader
+    /// thread that failed for good): counted here, since the reader's stats are gone.
+    lost_at_reader_exit: AtomicU64,
 }
 
 impl Pipeline {
@@ -193,6 +196,7 @@ impl Pipeline {
             readers_left: AtomicUsize::new(readers),
             writer_gone: AtomicBool::new(false),
             readers: Mutex::new(Vec::new()),
+            lost_at_reader_exit: AtomicU64::new(0),
         }
     }
 
@@ -266,6 +270,11 @@ impl Pipeline {
     /// Batches waiting for the writer.
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Frames lost because a reader ended with them unshipped (see [`Shipper`]'s drop).
+    pub fn lost_at_reader_exit(&self) -> u64 {
+        self.lost_at_reader_exit.load(Ordering::Relaxed)
     }
 
     /// Batches the queue holds at most.
@@ -496,8 +505,13 @@ impl<'a> Shipper<'a> {
 }
 
 impl Drop for Shipper<'_> {
+    /// A reader that ends normally flushes first; one that fails for good may still hold
+    /// frames here: they are lost, and counted.
     fn drop(&mut self) {
         if let Some(c) = self.copy.take() {
+            self.p
+                .lost_at_reader_exit
+                .fetch_add(c.frames.len() as u64, Ordering::Relaxed);
             self.p.pool.give(c);
         }
     }
@@ -561,6 +575,17 @@ mod tests {
         assert_eq!(got[9], vec![104u8; 20]);
         drop(sh);
         assert_eq!(p.pool.available(), 8, "every buffer came back");
+    }
+
+    #[test]
+    fn frames_left_in_a_dropped_shipper_are_counted() {
+        let p = Pipeline::new(Pool::new(8, 4096), 4, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let mut sh = Shipper::new(&p);
+        sh.route(filled(&p.pool, &[&[1; 10], &[2; 10], &[3; 10]]), &stats);
+        drop(sh);
+        assert_eq!(p.lost_at_reader_exit(), 3);
+        assert_eq!(p.pool.available(), 8);
     }
 
     #[test]

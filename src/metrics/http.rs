@@ -1,10 +1,12 @@
 //! The metrics endpoint: a tiny HTTP/1.1 server on its own thread, serving `GET /metrics`
 //! (optionally behind basic auth, optionally over TLS with rustls). One request per
-//! connection, one connection at a time: a scraper polls every few seconds, nothing more is
-//! needed, and the receiver's threads are never touched by it.
+//! connection, at most [`MAX_CLIENTS`] connections at once (each on a short-lived thread): a
+//! scraper polls every few seconds, nothing more is needed, and the receiver's threads are
+//! never touched by it.
 //!
 //! Bounded: a request head of at most [`MAX_REQUEST`] bytes, [`IO_TIMEOUT`] per read and
-//! write, so a client that stalls holds the endpoint for at most a few seconds. Anything but
+//! write and [`REQUEST_DEADLINE`] for the whole request head, so a client that stalls or
+//! trickles holds one of the slots for seconds, not forever. Anything but
 //! `GET`/`HEAD` is 405, any path but `/metrics` 404, a missing or wrong `Authorization` 401
 //! with `WWW-Authenticate`. Knows HTTP; knows nothing of what the counters mean (the page
 //! comes from a closure).
@@ -12,8 +14,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -24,6 +27,10 @@ use super::{MetricsConfig, Password, CONTENT_TYPE};
 pub const MAX_REQUEST: usize = 8 << 10;
 /// Longest wait for one read or write (and for the TLS handshake, which is reads and writes).
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest time to receive a whole request head.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CLIENTS: usize = 4;
 
 /// A bound endpoint, ready to serve.
 pub struct MetricsServer {
@@ -89,14 +96,18 @@ impl MetricsServer {
     /// `/metrics` response.
     pub fn spawn<F>(self, page: F) -> io::Result<std::thread::JoinHandle<()>>
     where
-        F: Fn() -> String + Send + 'static,
+        F: Fn() -> String + Send + Sync + 'static,
     {
         std::thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || self.serve(&page))
+            .spawn(move || Arc::new(self).serve(Arc::new(page)))
     }
 
-    fn serve(&self, page: &dyn Fn() -> String) {
+    fn serve<F>(self: Arc<Self>, page: Arc<F>)
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        let active = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {
             let stream = match stream {
                 Ok(s) => s,
@@ -107,8 +118,23 @@ impl MetricsServer {
                     continue;
                 }
             };
-            if let Err(e) = self.handle(stream, page) {
-                crate::log_debug!("metrics endpoint: {e}");
+            // Wait for a free slot (each is held for at most the deadlines above).
+            while active.load(Ordering::Acquire) >= MAX_CLIENTS {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            active.fetch_add(1, Ordering::AcqRel);
+            let (me, page, slot) = (Arc::clone(&self), Arc::clone(&page), Arc::clone(&active));
+            let spawned = std::thread::Builder::new()
+                .name("metrics-client".into())
+                .spawn(move || {
+                    if let Err(e) = me.handle(stream, &*page) {
+                        crate::log_debug!("metrics endpoint: {e}");
+                    }
+                    slot.fetch_sub(1, Ordering::AcqRel);
+                });
+            if let Err(e) = spawned {
+                active.fetch_sub(1, Ordering::AcqRel);
+                crate::log_warn!("metrics endpoint: cannot start a thread: {e}");
             }
         }
     }
@@ -133,12 +159,16 @@ impl MetricsServer {
     fn exchange<S: Read + Write>(&self, mut s: S, page: &dyn Fn() -> String) -> io::Result<()> {
         let mut buf = vec![0u8; MAX_REQUEST];
         let mut got = 0;
+        let t0 = Instant::now();
         let head_len = loop {
             if let Some(end) = find_head_end(&buf[..got]) {
                 break end;
             }
             if got == buf.len() {
                 return respond(&mut s, 431, "Request Header Fields Too Large", &[], b"");
+            }
+            if t0.elapsed() > REQUEST_DEADLINE {
+                return respond(&mut s, 408, "Request Timeout", &[], b"");
             }
             let n = s.read(&mut buf[got..])?;
             if n == 0 {
@@ -461,6 +491,11 @@ mod tests {
             let _ = c.read_to_string(&mut out);
             out
         };
+        // A client that connects and sends nothing holds one slot, not the endpoint.
+        let _idle = TcpStream::connect(addr).unwrap();
+        let t0 = std::time::Instant::now();
+        assert!(talk(b"GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
+        assert!(t0.elapsed() < IO_TIMEOUT, "served beside an idle client");
         let big = vec![b'a'; MAX_REQUEST + 10];
         assert!(talk(&big).starts_with("HTTP/1.1 431 "));
         assert_eq!(

@@ -180,6 +180,8 @@ pub struct Scrape {
     pub queue_capacity: u64,
     pub pool_free: u64,
     pub pool_total: u64,
+    /// Frames a failing reader thread held unshipped.
+    pub lost_at_reader_exit: u64,
     /// `None` when traffic is not counted.
     pub traffic: Option<TrafficSnapshot>,
 }
@@ -209,6 +211,7 @@ pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: Option<&TrafficShared
         queue_capacity: p.queue_capacity() as u64,
         pool_free: p.pool.available() as u64,
         pool_total: p.pool.total() as u64,
+        lost_at_reader_exit: p.lost_at_reader_exit(),
         traffic,
         totals: reg.snapshot(),
     }
@@ -406,12 +409,13 @@ pub fn render(s: &Scrape) -> String {
     t.by(
         "messages_dropped_total",
         "counter",
-        "Accepted messages lost before decoding: queue full under the drop policy, or the \
-         writer stopped after an output failed.",
+        "Accepted messages lost before decoding: queue full under the drop policy, the \
+         writer stopped after an output failed, or a reader thread failed holding them.",
         "reason",
         &[
             ("queue_full", queue_full),
             ("writer_gone", a.dropped_writer_gone),
+            ("reader_failed", s.lost_at_reader_exit),
         ],
     );
     t.by(
