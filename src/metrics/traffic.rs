@@ -400,7 +400,7 @@ impl TrafficCounter {
         self.ids.push(id.into());
         self.table[h & (ID_TABLE - 1)] = (i + 1) as u8;
         if let Ok(mut names) = self.shared.identities.lock() {
-            names.push(String::from_utf8_lossy(id).into_owned());
+            names.push(identity_label(id));
         }
         i + 2
     }
@@ -427,6 +427,26 @@ impl Observer for TrafficCounter {
     fn publish(&mut self) {
         TrafficCounter::publish(self);
     }
+}
+
+/// The label value of an identity: its text, with `\` doubled and each byte that is not
+/// UTF-8 written as `\xNN`. One-to-one, so two identities never share a label (a duplicate
+/// series would make Prometheus reject the whole scrape).
+pub fn identity_label(id: &[u8]) -> String {
+    let mut s = String::with_capacity(id.len());
+    for chunk in id.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                s.push_str("\\\\");
+            } else {
+                s.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
 }
 
 /// FNV-1a over at most the first 64 bytes (identities are short; a long one still compares
@@ -537,6 +557,15 @@ mod tests {
         }
         assert_eq!(s.get(OFF_ID_MSGS + IDENTITY_OTHER), 2 * 10 + 1);
         assert_eq!(s.get(OFF_ID_MSGS + IDENTITY_NONE), 1);
+    }
+
+    #[test]
+    fn identity_labels_are_one_to_one() {
+        let ids: [&[u8]; 6] = [b"ns1", b"\xff", b"\xfe", b"\\xff", b"a\\b", "é".as_bytes()];
+        let labels: Vec<String> = ids.iter().map(|i| identity_label(i)).collect();
+        assert_eq!(labels, ["ns1", "\\xff", "\\xfe", "\\\\xff", "a\\\\b", "é"]);
+        let distinct: std::collections::HashSet<_> = labels.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 
     #[test]
