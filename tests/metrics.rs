@@ -231,6 +231,46 @@ fn basic_auth_refuses_without_and_serves_with_the_password() {
 }
 
 #[test]
+fn protocol_errors_are_counted_by_kind_per_input() {
+    let (port, mport) = (free_port(), free_port());
+    let mflag = format!("127.0.0.1:{mport}");
+    let rx = Receiver::start(&[
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "--metrics",
+        &mflag,
+    ]);
+    // A data frame before START, then a control frame of 4096 bytes (the limit is 512).
+    receiver_common::send_raw(&Target::Tcp(port), b"\0\0\0\x05hello");
+    receiver_common::send_raw(&Target::Tcp(port), b"\0\0\0\0\0\0\x10\0\0\0");
+    rx.wait_closed(2);
+    let (_, text) = http_get(mport, "/metrics", None);
+    let kind = |k: &str| {
+        value(
+            &text,
+            &format!("dnstap_receiver_connection_errors_total{{kind=\"{k}\"}}"),
+        )
+    };
+    assert_eq!(kind("data_before_start"), 1, "{text}");
+    assert_eq!(kind("control_frame_too_large"), 1, "{text}");
+    assert_eq!(value(&text, "dnstap_receiver_connection_errors_total"), 2);
+    let input = format!("{{input=\"tcp 127.0.0.1:{port}\"}}");
+    assert_eq!(
+        value(
+            &text,
+            &format!("dnstap_receiver_input_connections_accepted_total{input}")
+        ),
+        2
+    );
+    assert_eq!(
+        value(&text, &format!("dnstap_receiver_input_bytes_total{input}")),
+        19
+    );
+}
+
+#[test]
 fn bad_metrics_settings_stop_start_up_naming_the_key() {
     let dir = TempDir::new("metrics-bad");
     let cfg = dir.path("c.yaml");

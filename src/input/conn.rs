@@ -74,6 +74,9 @@ pub const CONN_ERROR_KINDS: [&str; 18] = [
     "other",
 ];
 
+// Every kind has a counter slot.
+const _: () = assert!(CONN_ERROR_KINDS.len() <= crate::stats::CONN_ERROR_SLOTS);
+
 impl ConnError {
     /// Stable snake_case name of the kind of error (an entry of [`CONN_ERROR_KINDS`]).
     pub fn kind_name(&self) -> &'static str {
