@@ -172,6 +172,10 @@ pub fn resolve(
 pub struct Scrape {
     pub totals: Snapshot,
     pub conn_error_kinds: [u64; CONN_ERROR_SLOTS],
+    /// Connections refused before any Frame Streams byte, by reason (allow-list, TLS
+    /// handshake, handshake timeout...): filled from the input layer's counters; the
+    /// family is left out while empty.
+    pub refused: Vec<(&'static str, u64)>,
     /// Listener name and counters.
     pub inputs: Vec<(String, InputCounts)>,
     /// Output name and counters.
@@ -205,6 +209,8 @@ pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: Option<&TrafficShared
         .collect();
     Scrape {
         conn_error_kinds: reg.conn_error_kinds(),
+        // The refusal counters of the TLS / allow-list inputs go here once they exist.
+        refused: Vec::new(),
         inputs,
         outputs,
         queue_depth: p.queued() as u64,
@@ -370,6 +376,15 @@ pub fn render(s: &Scrape) -> String {
         "Connections open now.",
         a.open(),
     );
+    if !s.refused.is_empty() {
+        t.by(
+            "connections_refused_total",
+            "counter",
+            "Connections refused or closed before the Frame Streams handshake, by reason.",
+            "reason",
+            &s.refused,
+        );
+    }
     t.family(
         "connection_errors_total",
         "counter",
@@ -710,6 +725,7 @@ mod tests {
                 ..Snapshot::default()
             },
             inputs: vec![("tcp 127.0.0.1:6000".into(), InputCounts::default())],
+            refused: vec![("allow_list", 2), ("tls", 1)],
             outputs: vec![("stdout".into(), OutputCounts::default())],
             traffic: Some(shared.snapshot()),
             ..Scrape::default()
@@ -764,6 +780,7 @@ mod tests {
             "dnstap_receiver_messages_dropped_total{reason=\"queue_full\"} 1\n",
             "dnstap_receiver_messages_dropped_total{reason=\"writer_gone\"} 1\n",
             "dnstap_receiver_connections_open 2\n",
+            "dnstap_receiver_connections_refused_total{reason=\"allow_list\"} 2\n",
             // identity_label doubles the backslash, the text format doubles both again.
             "dnstap_receiver_identity_messages_total{identity=\"ns\\\"1\\\\\\\\x\\n\"} 1\n",
             "dnstap_receiver_identity_messages_total{identity=\"\"} 1\n",
