@@ -95,6 +95,10 @@ pub struct LowArgs {
     /// Input threads, each with its own event loop [default: number of CPUs]
     #[arg(long = "threads", value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics (config: `metrics:`) [default: off]
+    #[arg(long = "metrics", value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
 }
 
 impl LowArgs {

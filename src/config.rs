@@ -61,6 +61,8 @@ pub struct FileConfig {
     pub unix_socket_group: Option<NumOrName>,
     /// Seconds from accept to the Frame Streams START (TLS handshake included).
     pub handshake_timeout: Option<f64>,
+    /// Prometheus endpoint (see `crate::metrics`).
+    pub metrics: Option<crate::metrics::MetricsSpec>,
 }
 
 /// `input-mode` (seed).
@@ -278,6 +280,8 @@ pub struct Resolved {
     pub offline: Option<PathBuf>,
     /// TLS, allow-from, unix socket permissions, handshake timeout.
     pub security: SecuritySpec,
+    /// The metrics endpoint; `None` (the default) serves none.
+    pub metrics: Option<crate::metrics::MetricsConfig>,
 }
 
 /// The compiled settings the daemon runs with; read-only after start-up.
@@ -528,6 +532,7 @@ pub fn resolve(
         format,
         offline: args.read_file.clone(),
         security,
+        metrics: crate::metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
     })
 }
 

@@ -8,7 +8,8 @@
 //! A module imports only modules to its left. The protocol cores (`framestream`, `dnstap`,
 //! `dns`, `filter`, `record`, `format`) are sans-io: bytes in, values or bytes out, into
 //! buffers the caller supplies. Sockets, threads, clocks and logging live in `input`,
-//! `pipeline`, `sink` and the binary.
+//! `pipeline`, `sink`, `metrics` (counters shown to Prometheus; an observer of the writer)
+//! and the binary.
 //!
 //! Start reading at [`framestream::Decoder`] (how bytes become frames), then
 //! [`dnstap::DnstapView`] (the lazy view the filters run on), [`filter::Filter`],
@@ -30,6 +31,7 @@ pub mod filter;
 pub mod format;
 pub mod framestream;
 pub mod input;
+pub mod metrics;
 pub mod offline;
 pub mod pipeline;
 pub mod record;

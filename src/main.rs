@@ -14,6 +14,8 @@ use dnstap_receiver::cli::{IoChoice, LowArgs};
 use dnstap_receiver::config::Settings;
 use dnstap_receiver::input::signals::{self, Signals};
 use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
+use dnstap_receiver::metrics::http::MetricsServer;
+use dnstap_receiver::metrics::traffic::TrafficCounter;
 use dnstap_receiver::pipeline::{self, Pipeline, Pool};
 use dnstap_receiver::sink::{Output, StdoutSink, WriteOutput};
 use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
@@ -98,6 +100,12 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         r.buffer_size,
     );
     let pipeline = Arc::new(Pipeline::new(pool, r.queue_capacity, r.policy, readers));
+    // Bound before any thread starts, so a bad address, password file or certificate stops
+    // start-up.
+    let metrics_server = match &r.metrics {
+        Some(m) => Some(MetricsServer::bind(m)?),
+        None => None,
+    };
 
     log_debug!("dnstap_receiver {} starting", env!("CARGO_PKG_VERSION"));
     for l in listeners.iter() {
@@ -154,7 +162,12 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     } = settings;
     let filter = Arc::new(filter);
     let security = Arc::new(security);
-    let registry = StatsRegistry::default();
+    let registry = Arc::new(StatsRegistry::default());
+    let input_stats: Vec<_> = listeners
+        .iter()
+        .map(|l| registry.register_input(&l.describe()))
+        .collect();
+    let input_stats = Arc::new(input_stats);
     let stop = Arc::new(AtomicBool::new(false));
 
     let mut outputs: Vec<Box<dyn Output>> = vec![Box::new(WriteOutput::new(
@@ -165,9 +178,34 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     ))];
     let wstats = registry.register();
     let wpipe = Arc::clone(&pipeline);
+    // Traffic is counted only when someone can see it.
+    let (traffic, traffic_shared) = match &metrics_server {
+        Some(_) => {
+            let (t, s) = TrafficCounter::new();
+            (Some(t), Some(s))
+        }
+        None => (None, None),
+    };
+    let writer_loop = move || match traffic {
+        Some(mut t) => pipeline::run_writer_observed(&wpipe, &mut outputs, &wstats, &mut t),
+        None => pipeline::run_writer(&wpipe, &mut outputs, &wstats),
+    };
     let writer = std::thread::Builder::new()
         .name("writer".into())
-        .spawn(move || pipeline::run_writer(&wpipe, &mut outputs, &wstats))?;
+        .spawn(writer_loop)?;
+    if let Some(server) = metrics_server {
+        let addr = server.local_addr()?;
+        let scheme = server.scheme();
+        let (reg, pipe) = (Arc::clone(&registry), Arc::clone(&pipeline));
+        server.spawn(move || {
+            dnstap_receiver::metrics::render(&dnstap_receiver::metrics::collect(
+                &reg,
+                &pipe,
+                traffic_shared.as_deref(),
+            ))
+        })?;
+        log_debug!("metrics: {scheme}://{addr}/metrics");
+    }
 
     let mut reader_threads = Vec::with_capacity(readers);
     for id in 0..readers {
@@ -180,6 +218,7 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
             stop: Arc::clone(&stop),
             stats: registry.register(),
             security: Arc::clone(&security),
+            input_stats: Arc::clone(&input_stats),
         };
         let stop = Arc::clone(&stop);
         let t = std::thread::Builder::new()

@@ -20,7 +20,7 @@
 
 use std::io;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -180,6 +180,9 @@ pub struct Pipeline {
     /// Set when the writer stopped for good (output error): readers drop from then on.
     writer_gone: AtomicBool,
     readers: Mutex<Vec<Thread>>,
+    /// Frames a reader held in its copy batch when it ended without shipping them (a reader
+    /// thread that failed for good): counted here, since the reader's stats are gone.
+    lost_at_reader_exit: AtomicU64,
 }
 
 impl Pipeline {
@@ -193,6 +196,7 @@ impl Pipeline {
             readers_left: AtomicUsize::new(readers),
             writer_gone: AtomicBool::new(false),
             readers: Mutex::new(Vec::new()),
+            lost_at_reader_exit: AtomicU64::new(0),
         }
     }
 
@@ -213,6 +217,7 @@ impl Pipeline {
         loop {
             if self.writer_gone.load(Ordering::Relaxed) {
                 ThreadStats::add(&stats.dropped, b.frames.len() as u64);
+                ThreadStats::add(&stats.dropped_writer_gone, b.frames.len() as u64);
                 self.pool.give(b);
                 return;
             }
@@ -267,6 +272,16 @@ impl Pipeline {
         self.queue.len()
     }
 
+    /// Frames lost because a reader ended with them unshipped (see [`Shipper`]'s drop).
+    pub fn lost_at_reader_exit(&self) -> u64 {
+        self.lost_at_reader_exit.load(Ordering::Relaxed)
+    }
+
+    /// Batches the queue holds at most.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
     /// Takes one batch as the writer would (benchmarks and tests of the reader side).
     #[doc(hidden)]
     pub fn pop_for_bench(&self) -> Option<Box<Batch>> {
@@ -283,8 +298,34 @@ pub fn run_writer(
     outputs: &mut [Box<dyn Output>],
     stats: &ThreadStats,
 ) -> io::Result<()> {
+    run_writer_observed(p, outputs, stats, &mut ())
+}
+
+/// Sees every decoded record in the writer thread, before the outputs do (traffic
+/// statistics). `observe` runs per record and must not allocate or block; `publish` runs
+/// after each batch, to make what was observed visible to other threads.
+pub trait Observer {
+    fn observe(&mut self, rec: &Record<'_>, payload: &[u8]);
+    fn publish(&mut self);
+}
+
+/// No observer.
+impl Observer for () {
+    #[inline(always)]
+    fn observe(&mut self, _: &Record<'_>, _: &[u8]) {}
+    #[inline(always)]
+    fn publish(&mut self) {}
+}
+
+/// [`run_writer`] with an [`Observer`] of every decoded record.
+pub fn run_writer_observed<O: Observer>(
+    p: &Pipeline,
+    outputs: &mut [Box<dyn Output>],
+    stats: &ThreadStats,
+    observer: &mut O,
+) -> io::Result<()> {
     let _ = p.writer.set(std::thread::current());
-    let mut result = writer_loop(p, outputs, stats);
+    let mut result = writer_loop(p, outputs, stats, observer);
     for o in outputs.iter_mut() {
         let r = o.finish();
         if let Err(e) = r {
@@ -299,6 +340,7 @@ pub fn run_writer(
         // Give back what is still queued so blocked readers can finish.
         while let Some(b) = p.queue.pop() {
             ThreadStats::add(&stats.dropped, b.frames.len() as u64);
+            ThreadStats::add(&stats.dropped_writer_gone, b.frames.len() as u64);
             p.pool.give(b);
         }
         p.wake_readers();
@@ -306,14 +348,16 @@ pub fn run_writer(
     result
 }
 
-fn writer_loop(
+fn writer_loop<O: Observer>(
     p: &Pipeline,
     outputs: &mut [Box<dyn Output>],
     stats: &ThreadStats,
+    observer: &mut O,
 ) -> io::Result<()> {
     loop {
         if let Some(b) = p.queue.pop() {
-            let r = write_batch(&b, outputs, stats);
+            let r = write_batch(&b, outputs, stats, observer);
+            observer.publish();
             p.pool.give(b);
             p.wake_readers_if_starved();
             r?;
@@ -336,7 +380,15 @@ fn writer_loop(
 }
 
 /// Decodes every frame of one batch and hands each record to every output.
-fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) -> io::Result<()> {
+///
+/// Every frame of the batch ends up counted once: `written`, `decode_errors`, or (after an
+/// output failed for good) `dropped` as writer-gone.
+fn write_batch<O: Observer>(
+    b: &Batch,
+    outputs: &mut [Box<dyn Output>],
+    stats: &ThreadStats,
+    observer: &mut O,
+) -> io::Result<()> {
     let mut written = 0u64;
     let mut errors = 0u64;
     let mut last_error = None;
@@ -349,6 +401,7 @@ fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) 
         match Record::parse(payload) {
             Ok(rec) => {
                 written += 1;
+                observer.observe(&rec, payload);
                 for o in outputs.iter_mut() {
                     if let Err(e) = o.record(&rec, payload) {
                         result = Err(e);
@@ -367,6 +420,10 @@ fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) 
     }
     ThreadStats::add(&stats.written, written);
     ThreadStats::add(&stats.decode_errors, errors);
+    // An output failed: the frames after the failing one are lost with the writer.
+    let lost = (b.frames.len() as u64).saturating_sub(written + errors);
+    ThreadStats::add(&stats.dropped, lost);
+    ThreadStats::add(&stats.dropped_writer_gone, lost);
     result
 }
 
@@ -480,8 +537,13 @@ impl<'a> Shipper<'a> {
 }
 
 impl Drop for Shipper<'_> {
+    /// A reader that ends normally flushes first; one that fails for good may still hold
+    /// frames here: they are lost, and counted.
     fn drop(&mut self) {
         if let Some(c) = self.copy.take() {
+            self.p
+                .lost_at_reader_exit
+                .fetch_add(c.frames.len() as u64, Ordering::Relaxed);
             self.p.pool.give(c);
         }
     }
@@ -545,6 +607,17 @@ mod tests {
         assert_eq!(got[9], vec![104u8; 20]);
         drop(sh);
         assert_eq!(p.pool.available(), 8, "every buffer came back");
+    }
+
+    #[test]
+    fn frames_left_in_a_dropped_shipper_are_counted() {
+        let p = Pipeline::new(Pool::new(8, 4096), 4, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let mut sh = Shipper::new(&p);
+        sh.route(filled(&p.pool, &[&[1; 10], &[2; 10], &[3; 10]]), &stats);
+        drop(sh);
+        assert_eq!(p.lost_at_reader_exit(), 3);
+        assert_eq!(p.pool.available(), 8);
     }
 
     #[test]

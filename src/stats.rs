@@ -32,6 +32,29 @@ pub struct ThreadStats {
     pub refused_cert: AtomicU64,
     /// Connections closed because their handshake (TLS + Frame Streams) took too long.
     pub handshake_timeouts: AtomicU64,
+    /// The part of `dropped` lost because the writer had stopped for good (the rest was
+    /// dropped by the `drop` queue policy).
+    pub dropped_writer_gone: AtomicU64,
+    /// Connections closed on error, by kind: the index is the caller's (see
+    /// `input::conn::CONN_ERROR_KINDS`); `conn_errors` is their sum.
+    pub conn_error_kinds: [AtomicU64; CONN_ERROR_SLOTS],
+}
+
+/// Slots of [`ThreadStats::conn_error_kinds`].
+pub const CONN_ERROR_SLOTS: usize = 24;
+
+/// Counters of one listener, shared by every reader thread that serves its connections.
+/// Added to once per receive or per connection, never per frame.
+#[derive(Debug, Default)]
+pub struct InputStats {
+    pub accepted: AtomicU64,
+    pub closed: AtomicU64,
+    /// Data frames received.
+    pub frames: AtomicU64,
+    /// Bytes received (Frame Streams framing included).
+    pub bytes: AtomicU64,
+    /// Data frames refused by the filters.
+    pub filtered: AtomicU64,
 }
 
 impl ThreadStats {
@@ -87,6 +110,7 @@ pub struct Snapshot {
     pub tls_failed: u64,
     pub refused_cert: u64,
     pub handshake_timeouts: u64,
+    pub dropped_writer_gone: u64,
 }
 
 impl Snapshot {
@@ -130,9 +154,40 @@ impl Snapshot {
 pub struct StatsRegistry {
     threads: Mutex<Vec<Arc<ThreadStats>>>,
     outputs: Mutex<Vec<(String, Arc<OutputStats>)>>,
+    inputs: Mutex<Vec<(String, Arc<InputStats>)>>,
 }
 
 impl StatsRegistry {
+    /// Registers a listener's counters under its name (`tcp 0.0.0.0:6000`).
+    pub fn register_input(&self, name: &str) -> Arc<InputStats> {
+        let stats = Arc::new(InputStats::default());
+        if let Ok(mut inputs) = self.inputs.lock() {
+            inputs.push((name.to_string(), Arc::clone(&stats)));
+        }
+        stats
+    }
+
+    /// Every listener's name and counters, in registration order.
+    pub fn inputs(&self) -> Vec<(String, Arc<InputStats>)> {
+        match self.inputs.lock() {
+            Ok(i) => i.clone(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Sum of every thread's connection errors, by kind slot.
+    pub fn conn_error_kinds(&self) -> [u64; CONN_ERROR_SLOTS] {
+        let mut v = [0u64; CONN_ERROR_SLOTS];
+        if let Ok(threads) = self.threads.lock() {
+            for t in threads.iter() {
+                for (sum, a) in v.iter_mut().zip(t.conn_error_kinds.iter()) {
+                    *sum += a.load(Ordering::Relaxed);
+                }
+            }
+        }
+        v
+    }
+
     /// Registers an output's counters under its name (`stdout`, `forward 10.0.0.2:8192`).
     pub fn register_output(&self, name: &str) -> Arc<OutputStats> {
         let stats = Arc::new(OutputStats::default());
@@ -179,6 +234,7 @@ impl StatsRegistry {
             s.tls_failed += get(&t.tls_failed);
             s.refused_cert += get(&t.refused_cert);
             s.handshake_timeouts += get(&t.handshake_timeouts);
+            s.dropped_writer_gone += get(&t.dropped_writer_gone);
         }
         s
     }

@@ -157,3 +157,52 @@ fn hot_path_does_not_allocate() {
         assert_eq!(n, 0, "{name}: {n} allocations over {} frames", frames.len());
     }
 }
+
+/// The writer's traffic counter: once every identity of the captures has its slot (the
+/// warm-up pass), counting a record touches only fixed arrays.
+#[test]
+fn traffic_counter_does_not_allocate() {
+    use dnstap_receiver::metrics::traffic::TrafficCounter;
+
+    let captures: Vec<(Vec<u8>, Vec<std::ops::Range<usize>>)> = [
+        "bind-unix.fstrm",
+        "unbound-unix.fstrm",
+        "dnsdist-unix.fstrm",
+        "nsd-unix.fstrm",
+    ]
+    .iter()
+    .map(|name| {
+        let bytes = std::fs::read(lab_dir().join("captures").join(name)).unwrap();
+        let f = frames(&bytes);
+        (bytes, f)
+    })
+    .collect();
+    let (mut traffic, shared) = TrafficCounter::new();
+    let count = |traffic: &mut TrafficCounter| {
+        for (bytes, frames) in &captures {
+            for r in frames {
+                let payload = &bytes[r.clone()];
+                let rec = Record::parse(payload).unwrap();
+                traffic.observe(&rec, payload);
+            }
+            traffic.publish();
+        }
+    };
+    count(&mut traffic); // warm-up: the identities take their slots
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    count(&mut traffic);
+    COUNTING.with(|c| c.set(false));
+    let n = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(n, 0, "{n} allocations while counting traffic");
+    let total: usize = captures.iter().map(|(_, f)| f.len()).sum();
+    let s = shared.snapshot();
+    let per_type: u64 = s
+        .slice(
+            dnstap_receiver::metrics::traffic::OFF_TYPE,
+            dnstap_receiver::metrics::traffic::MESSAGE_TYPES.len(),
+        )
+        .iter()
+        .sum();
+    assert_eq!(per_type, 2 * total as u64, "both passes counted");
+}

@@ -11,6 +11,7 @@ mod corpus;
 mod report;
 mod sender;
 mod tls;
+mod verify;
 mod wire;
 
 use std::path::PathBuf;
@@ -87,16 +88,49 @@ struct Args {
     /// Only this TLS version: 1.2 or 1.3 [default: either, 1.3 preferred].
     #[arg(long, value_name = "VERSION", requires = "tls")]
     tls_version: Option<String>,
+    /// After the run, check the receiver's Prometheus counters at this URL
+    /// (http://[user:pass@]host:port/metrics): every message sent was received, and every
+    /// received one written, filtered or counted as lost. Exit 1 on a mismatch.
+    #[arg(long, value_name = "URL")]
+    verify: Option<String>,
+    /// Longest wait, in seconds, for the receiver's counters to settle (with --verify).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    verify_wait: f64,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // The baseline scrape comes before anything is sent.
+    let verify = match args.verify.as_deref().map(verify::Endpoint::parse) {
+        None => None,
+        Some(Err(e)) => {
+            eprintln!("loadgen: {e}");
+            return ExitCode::from(2);
+        }
+        Some(Ok(ep)) => match ep.counters() {
+            Ok(base) => Some((ep, base)),
+            Err(e) => {
+                eprintln!("loadgen: --verify: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     match run(&args) {
         Ok(report) => {
             if args.json {
                 println!("{}", report.to_json());
             } else {
                 println!("{}", report.to_text());
+            }
+            if let Some((ep, base)) = &verify {
+                let wait = Duration::try_from_secs_f64(args.verify_wait).unwrap_or_default();
+                let v = verify::check(ep, base, report.messages, wait);
+                for l in &v.lines {
+                    eprintln!("loadgen: {l}");
+                }
+                if !v.ok {
+                    return ExitCode::FAILURE;
+                }
             }
             if report.failed_connections == 0 {
                 ExitCode::SUCCESS

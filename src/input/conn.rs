@@ -17,11 +17,12 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::filter::{Filter, Verdict};
 use crate::framestream::{Decoder, DecoderConfig, Event, CONTROL_FRAME_MAX};
 use crate::pipeline::Batch;
-use crate::stats::ThreadStats;
+use crate::stats::{InputStats, ThreadStats};
 
 /// Why a connection was closed on error.
 #[derive(Debug)]
@@ -57,6 +58,59 @@ impl fmt::Display for ConnError {
     }
 }
 
+/// Names of the kinds of [`ConnError`], by the slot [`ConnError::kind_slot`] gives (metric
+/// labels). Protocol errors use the Frame Streams error kind's name; the last slot takes
+/// anything unlisted.
+pub const CONN_ERROR_KINDS: [&str; 20] = [
+    "io",
+    "frame_too_large",
+    "after_stop",
+    "stalled",
+    "data_frame_too_large",
+    "control_frame_too_large",
+    "control_frame_too_short",
+    "malformed_control",
+    "unknown_control_type",
+    "unexpected_control",
+    "data_before_start",
+    "unexpected_data_frame",
+    "bytes_after_stop",
+    "content_type_mismatch",
+    "eof_mid_frame",
+    "eof_before_start",
+    "already_failed",
+    "tls",
+    "handshake_timeout",
+    "other",
+];
+
+// Every kind has a counter slot.
+const _: () = assert!(CONN_ERROR_KINDS.len() <= crate::stats::CONN_ERROR_SLOTS);
+
+impl ConnError {
+    /// Stable snake_case name of the kind of error (an entry of [`CONN_ERROR_KINDS`]).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ConnError::Protocol(e) => e.kind.name(),
+            ConnError::FrameTooLarge { .. } => "frame_too_large",
+            ConnError::AfterStop => "after_stop",
+            ConnError::Stalled => "stalled",
+            ConnError::Io(_) => "io",
+            ConnError::HandshakeTimeout(_) => "handshake_timeout",
+        }
+    }
+
+    /// Index of [`ConnError::kind_name`] in [`CONN_ERROR_KINDS`] (the last, `other`, when
+    /// unlisted). Called once per failed connection, not on the hot path.
+    pub fn kind_slot(&self) -> usize {
+        let name = self.kind_name();
+        CONN_ERROR_KINDS
+            .iter()
+            .position(|k| *k == name)
+            .unwrap_or(CONN_ERROR_KINDS.len() - 1)
+    }
+}
+
 impl From<crate::framestream::Error> for ConnError {
     fn from(e: crate::framestream::Error) -> Self {
         ConnError::Protocol(e)
@@ -81,6 +135,8 @@ pub struct Connection {
     finished: bool,
     buffer_size: usize,
     max_frame: usize,
+    /// The listener's counters, when the back-end said which listener this came from.
+    input: Option<Arc<InputStats>>,
 }
 
 impl Connection {
@@ -95,7 +151,18 @@ impl Connection {
             finished: false,
             buffer_size,
             max_frame: config.max_data_frame,
+            input: None,
         }
+    }
+
+    /// Also counts this connection's bytes and frames in its listener's counters.
+    pub fn set_input(&mut self, input: Arc<InputStats>) {
+        self.input = Some(input);
+    }
+
+    /// The listener's counters, if set.
+    pub fn input(&self) -> Option<&InputStats> {
+        self.input.as_deref()
     }
 
     /// The peer's name for log lines (`tcp 127.0.0.1:5353`, `unix /run/x.sock`).
@@ -160,6 +227,9 @@ impl Connection {
         let filled = filled.min(buf.data.len());
         let fresh = filled.saturating_sub(self.carry.len());
         ThreadStats::add(&stats.bytes, fresh as u64);
+        if let Some(i) = &self.input {
+            ThreadStats::add(&i.bytes, fresh as u64);
+        }
         let pos = self.decode_frames(buf, filled, filter, stats)?;
         self.carry.clear();
         // `pos <= filled <= buf.data.len()`: decode_frames consumes at most what it was given.
@@ -177,6 +247,9 @@ impl Connection {
         stats: &ThreadStats,
     ) -> Result<Option<Box<Batch>>, ConnError> {
         ThreadStats::add(&stats.bytes, n as u64);
+        if let Some(i) = &self.input {
+            ThreadStats::add(&i.bytes, n as u64);
+        }
         let Some(len) = self.big.as_ref().map(|b| b.data.len()) else {
             return Ok(None);
         };
@@ -257,6 +330,10 @@ impl Connection {
         };
         ThreadStats::add(&stats.frames, frames);
         ThreadStats::add(&stats.filtered, filtered);
+        if let Some(i) = &self.input {
+            ThreadStats::add(&i.frames, frames);
+            ThreadStats::add(&i.filtered, filtered);
+        }
         result.map(|()| pos)
     }
 

@@ -337,7 +337,7 @@ fn accept_all(
                     free.push(slot);
                     continue;
                 }
-                let conn = ctx.new_connection(peer);
+                let conn = ctx.new_connection_on(li, peer);
                 let deadline = ctx.handshake_deadline();
                 deadlines.push_back((deadline, slot));
                 conns[slot] = Some(EConn {

@@ -35,10 +35,10 @@ use crate::config::InputSpec;
 use crate::filter::Filter;
 use crate::framestream::DecoderConfig;
 use crate::pipeline::{Pipeline, Shipper};
-use crate::stats::ThreadStats;
+use crate::stats::{InputStats, ThreadStats};
 
 use self::acl::LogDecision;
-use self::conn::{ConnError, Connection};
+use self::conn::{ConnError, Connection, CONN_ERROR_KINDS};
 use self::security::InputSecurity;
 use self::tls::{FailureKind, TlsSession};
 
@@ -295,9 +295,22 @@ pub struct ReaderCtx {
     pub stats: Arc<ThreadStats>,
     /// TLS, allow-from, handshake timeout.
     pub security: Arc<InputSecurity>,
+    /// Per-listener counters, by listener index (may be empty: then only `stats` counts).
+    pub input_stats: Arc<Vec<Arc<InputStats>>>,
 }
 
 impl ReaderCtx {
+    /// [`ReaderCtx::new_connection`] for a connection accepted on listener `li`: its bytes,
+    /// frames and connection counts also go to that listener's counters.
+    pub fn new_connection_on(&self, li: usize, peer: String) -> Connection {
+        let mut conn = self.new_connection(peer);
+        if let Some(input) = self.input_stats.get(li) {
+            ThreadStats::add(&input.accepted, 1);
+            conn.set_input(Arc::clone(input));
+        }
+        conn
+    }
+
     pub fn new_connection(&self, peer: String) -> Connection {
         // A process-wide number tells apart connections with the same name (every unix
         // peer of one socket looks alike).
@@ -361,6 +374,9 @@ impl ReaderCtx {
     /// Logs and counts the end of a connection.
     pub fn closed(&self, conn: &Connection, why: Result<(), ConnError>) {
         ThreadStats::add(&self.stats.closed, 1);
+        if let Some(input) = conn.input() {
+            ThreadStats::add(&input.closed, 1);
+        }
         match &why {
             Err(ConnError::HandshakeTimeout(_)) => {
                 ThreadStats::add(&self.stats.handshake_timeouts, 1)
@@ -372,6 +388,10 @@ impl ReaderCtx {
                         ThreadStats::add(&self.stats.refused_cert, 1);
                     }
                     ThreadStats::add(&self.stats.conn_errors, 1);
+                    let tls_slot = CONN_ERROR_KINDS.iter().position(|k| *k == "tls");
+                    if let Some(slot) = tls_slot.and_then(|i| self.stats.conn_error_kinds.get(i)) {
+                        ThreadStats::add(slot, 1);
+                    }
                     crate::log_warn!("{}: connection closed: {f}", conn.peer());
                     return;
                 }
@@ -396,6 +416,9 @@ impl ReaderCtx {
             Ok(()) => crate::log_debug!("{}: closed", conn.peer()),
             Err(e) => {
                 ThreadStats::add(&self.stats.conn_errors, 1);
+                if let Some(slot) = self.stats.conn_error_kinds.get(e.kind_slot()) {
+                    ThreadStats::add(slot, 1);
+                }
                 crate::log_warn!("{}: connection closed: {e}", conn.peer());
             }
         }

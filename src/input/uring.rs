@@ -305,7 +305,7 @@ impl Loop<'_> {
                         if l.is_tls() && tls.is_none() {
                             break 'admit;
                         }
-                        let conn = self.ctx.new_connection(peer);
+                        let conn = self.ctx.new_connection_on(li, peer);
                         let deadline = self.ctx.handshake_deadline();
                         let slot = self.free.pop().unwrap_or_else(|| {
                             self.conns.push(None);

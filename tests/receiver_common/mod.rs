@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -479,4 +480,64 @@ pub fn last_stat(log: &str, key: &str) -> u64 {
     let pat = format!(" {key}=");
     let at = line.find(&pat).unwrap_or_else(|| panic!("{key} in {line}")) + pat.len();
     line[at..].split(' ').next().unwrap().parse().unwrap()
+}
+
+/// A TCP connection from `src` (a loopback alias such as 127.0.0.2) to `dst`: std cannot
+/// bind before connecting, so the socket is made with libc.
+pub fn connect_from(src: IpAddr, dst: SocketAddr) -> std::io::Result<TcpStream> {
+    let (domain, sa, len) = sockaddr(SocketAddr::new(src, 0));
+    // SAFETY: plain integer arguments; the returned descriptor is checked, then owned.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns; the stream closes it on drop.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    // SAFETY: `sa` is a properly initialised sockaddr_storage of `len` valid bytes.
+    if unsafe { libc::bind(fd, (&raw const sa).cast(), len) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let (_, da, dlen) = sockaddr(dst);
+    // SAFETY: as for bind.
+    if unsafe { libc::connect(fd, (&raw const da).cast(), dlen) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(stream)
+}
+
+fn sockaddr(a: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match a {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin) };
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            (libc::AF_INET, ss, len)
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin6) };
+            let len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            (libc::AF_INET6, ss, len)
+        }
+    }
 }
