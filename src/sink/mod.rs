@@ -15,6 +15,9 @@
 //! the output is gone for good (the writer then stops and the pipeline drops and counts).
 #![forbid(unsafe_code)]
 
+pub mod buffer;
+pub mod spill;
+
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
