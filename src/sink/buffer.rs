@@ -327,6 +327,11 @@ impl ChunkBuffer {
         self.ready.notify_all();
     }
 
+    /// True once the producer called [`ChunkBuffer::close`].
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// The give-up deadline, once shutdown has set one.
     pub fn deadline(&self) -> Option<Instant> {
         self.lock().give_up_at
