@@ -75,7 +75,8 @@ pub struct LowArgs {
     #[arg(short = 'r', value_name = "FILE")]
     pub read_file: Option<PathBuf>,
 
-    /// Forward records to HOST:PORT over TCP (not implemented yet: start-up fails)
+    /// Forward records to HOST:PORT over TCP, one JSON object per line, instead of stdout
+    /// (more keys under forward-to in the config file)
     #[arg(short = 'f', value_name = "HOST:PORT")]
     pub forward: Option<String>,
 
@@ -95,6 +96,10 @@ pub struct LowArgs {
     /// Input threads, each with its own event loop [default: number of CPUs]
     #[arg(long = "threads", value_name = "N")]
     pub threads: Option<usize>,
+
+    /// When the collector is slower than input or away (-f / forward-to) [default: block]
+    #[arg(long = "forward-policy", value_enum, value_name = "POLICY")]
+    pub forward_policy: Option<crate::sink::buffer::OverflowPolicy>,
 }
 
 impl LowArgs {

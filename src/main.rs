@@ -14,7 +14,8 @@ use dnstap_receiver::config::Settings;
 use dnstap_receiver::input::signals::{self, Signals};
 use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
 use dnstap_receiver::pipeline::{self, Pipeline, Pool};
-use dnstap_receiver::sink::{Output, StdoutSink, WriteOutput};
+use dnstap_receiver::sink::outputs::{self, BuiltOutputs};
+use dnstap_receiver::sink::StdoutSink;
 use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
 use dnstap_receiver::{log_debug, log_error, log_warn, offline};
 
@@ -103,7 +104,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         r.filter.qname_regex,
         r.filter.identities
     );
-    log_debug!("output format: {:?} on stdout", r.format);
+    for o in &r.outputs {
+        log_debug!("output: {}", outputs::describe(o));
+    }
     log_debug!(
         "queue: {} batches, policy {:?}; pool: {} buffers of {} bytes ({} MiB bound); \
          max-frame-size {}",
@@ -116,21 +119,19 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     );
 
     let Settings {
-        resolved: _,
+        resolved,
         filter,
-        formatter,
+        formatter: _,
         decoder,
     } = settings;
     let filter = Arc::new(filter);
     let registry = StatsRegistry::default();
     let stop = Arc::new(AtomicBool::new(false));
 
-    let mut outputs: Vec<Box<dyn Output>> = vec![Box::new(WriteOutput::new(
-        "stdout",
-        formatter,
-        StdoutSink::open()?,
-        registry.register_output("stdout"),
-    ))];
+    let BuiltOutputs {
+        mut outputs,
+        buffers: output_buffers,
+    } = outputs::build_outputs(&resolved.outputs, &registry)?;
     let wstats = registry.register();
     let wpipe = Arc::clone(&pipeline);
     let writer = std::thread::Builder::new()
@@ -193,11 +194,18 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                 "INFO",
                 format_args!("{}", now.summary(&prev, last.elapsed().as_secs_f64())),
             );
+            for (name, o) in registry.outputs() {
+                stats::log_line("INFO", format_args!("{}", o.summary(&name)));
+            }
             prev = now;
             last = Instant::now();
         }
     }
     stop.store(true, Ordering::Release);
+    // Outputs that wait for a collector get their shutdown budget from now on.
+    for (b, grace) in &output_buffers {
+        b.give_up_at(Instant::now() + *grace);
+    }
     // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
     while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
         if let Some(sig) = signals.wait(Duration::from_millis(100)) {
@@ -227,6 +235,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     }
     let end = registry.snapshot();
     log_debug!("{}", end.summary(&prev, last.elapsed().as_secs_f64()));
+    for (name, o) in registry.outputs() {
+        log_debug!("{}", o.summary(&name));
+    }
     Ok(if failed {
         ExitCode::from(1)
     } else {

@@ -43,7 +43,9 @@ pub enum OverflowPolicy {
     Block,
     /// The chunk being pushed (the newest records) is dropped and counted.
     DropNewest,
-    /// The oldest queued chunks are dropped and counted to make room.
+    /// The oldest queued chunks are dropped and counted to make room. Chunks queued again
+    /// for a resend are kept (they may have reached the peer already, so they are neither
+    /// lost nor droppable); when only those are left, the new chunk is dropped.
     DropOldest,
     /// Full memory goes to a bounded on-disk queue, replayed in order.
     Spill,
@@ -244,8 +246,15 @@ impl ChunkBuffer {
                     drop(st);
                     return self.drop_chunk(chunk);
                 }
-                OverflowPolicy::DropOldest => match st.queue.pop_front() {
-                    Some(old) => {
+                OverflowPolicy::DropOldest => {
+                    // Chunks coming back for a resend may already be at the collector:
+                    // dropping them would count as lost records that arrived. Drop the
+                    // oldest never-written chunk instead; if there is none, the new one.
+                    let Some(at) = st.queue.iter().position(|c| !c.resend) else {
+                        drop(st);
+                        return self.drop_chunk(chunk);
+                    };
+                    if let Some(old) = st.queue.remove(at) {
                         st.bytes -= old.data.len();
                         self.count_dropped(old.records as u64);
                         sub(&self.stats.buffered, old.records as u64);
@@ -255,12 +264,7 @@ impl ChunkBuffer {
                             st.free.push(v);
                         }
                     }
-                    None => {
-                        // Cannot happen (an empty queue always fits); keep the bound anyway.
-                        drop(st);
-                        return self.drop_chunk(chunk);
-                    }
-                },
+                }
                 OverflowPolicy::Spill => return self.spill_locked(st, chunk),
             }
         }
@@ -556,6 +560,25 @@ mod tests {
         }
         assert_eq!(get(&b.stats().dropped), 7);
         assert_eq!(pop_all(&b), vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn drop_oldest_keeps_chunks_waiting_for_a_resend() {
+        let b = buf(OverflowPolicy::DropOldest, 30, None);
+        for i in 0..3 {
+            b.push(chunk(i));
+        }
+        let a = match b.pop(Duration::ZERO) {
+            Popped::Chunk(c) => c,
+            p => panic!("{p:?}"),
+        };
+        b.requeue_front(std::iter::once(a));
+        for i in 3..6 {
+            b.push(chunk(i));
+        }
+        // 0 (resend) stays; 1, 2, 3 made room for 3, 4, 5 in turn.
+        assert_eq!(pop_all(&b), vec![0, 4, 5]);
+        assert_eq!(get(&b.stats().dropped), 3);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 pub mod buffer;
 pub mod forward;
+pub mod outputs;
 #[allow(unsafe_code)]
 pub mod sockopt;
 pub mod spill;
