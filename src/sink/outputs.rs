@@ -82,7 +82,7 @@ pub struct StdoutSpec {
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum OutputEntry {
     Stdout(StdoutSpec),
-    Forward(ForwardToSpec),
+    Forward(Box<ForwardToSpec>),
 }
 
 /// One output, validated.
