@@ -401,7 +401,7 @@ impl Sender {
                 continue;
             }
             if self.conn.is_none() {
-                if self.buffer_closed() && self.nothing_left() {
+                if self.buffer_closed() && self.nothing_in_memory() {
                     break;
                 }
                 if !self.connect() {
@@ -455,7 +455,9 @@ impl Sender {
         self.buffer.is_closed()
     }
 
-    fn nothing_left(&self) -> bool {
+    /// Nothing held in memory (by us or the buffer). Records on disk do not count: at
+    /// shutdown without a connection they stay in the spill queue for the next run.
+    fn nothing_in_memory(&self) -> bool {
         self.sent.is_empty() && self.buffer.queued().0 == 0
     }
 
@@ -470,7 +472,7 @@ impl Sender {
             let wait = self.backoff.next();
             let until = Instant::now() + wait;
             while Instant::now() < until {
-                if self.past_deadline() || (self.buffer_closed() && self.nothing_left()) {
+                if self.past_deadline() || (self.buffer_closed() && self.nothing_in_memory()) {
                     return false;
                 }
                 std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
