@@ -391,6 +391,11 @@ const WRITE_SLICE: Duration = Duration::from_millis(500);
 impl Sender {
     fn run(&mut self) {
         loop {
+            if self.past_deadline() && self.buffer_closed() {
+                // Shutdown time is up: what is still held goes to the spill queue's front
+                // (or is counted dropped) in `finish`, connected or not.
+                break;
+            }
             if self.past_deadline() && self.conn.is_none() {
                 // Shutdown time is up and the collector is away: stop trying. Wait for the
                 // producer to close (its pushes now drop or spill) and hand back the rest.
