@@ -881,6 +881,37 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_is_bounded_when_the_collector_stops_reading() {
+        // Accepts, then never reads: the socket buffers fill and writes stall.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hold = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            std::thread::sleep(Duration::from_secs(6));
+            drop(s);
+        });
+        let stats = Arc::new(OutputStats::default());
+        let mut c = conf(port, OverflowPolicy::DropNewest);
+        c.shutdown_timeout = Duration::from_millis(500);
+        let mut o = ForwardOutput::start(&c, stats.clone()).unwrap();
+        for i in 0..100_000u32 {
+            o.record(&rec((i % 1000) as u16), b"").unwrap();
+        }
+        let t0 = Instant::now();
+        o.finish().unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        assert!(get(&stats.dropped) > 0);
+        assert_eq!(
+            get(&stats.delivered) + get(&stats.dropped),
+            100_000,
+            "every record delivered or counted dropped"
+        );
+        assert_eq!(get(&stats.buffered), 0);
+        hold.join().unwrap();
+    }
+
+    #[test]
     fn a_broken_connection_resends_what_was_not_confirmed() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
