@@ -10,7 +10,7 @@
 mod receiver_common;
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -423,7 +423,21 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
         out.clear();
         write_control_frame(ControlType::Stop, None, &mut out);
         c.write_all(&out).unwrap();
-        let _ = receiver_common::read_control(&mut *c);
+        // FINISH comes once the receiver has read up to STOP, which under `block` waits for
+        // the backlog to drain into the restarted collector: longer than the helper's 20 s
+        // socket timeout on a loaded machine. Wait up to 3 minutes for its 12 bytes.
+        let t0 = Instant::now();
+        let mut got = 0;
+        let mut b = [0u8; 64];
+        while got < 12 && t0.elapsed() < Duration::from_secs(180) {
+            match c.read(&mut b) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("waiting for FINISH: {e}"),
+            }
+        }
+        assert!(got >= 12, "no FINISH from the receiver");
     });
     // Stop the collector once part of the stream has reached it.
     let t0 = Instant::now();
