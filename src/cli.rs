@@ -75,7 +75,8 @@ pub struct LowArgs {
     #[arg(short = 'r', value_name = "FILE")]
     pub read_file: Option<PathBuf>,
 
-    /// Forward records to HOST:PORT over TCP (not implemented yet: start-up fails)
+    /// Forward records to HOST:PORT over TCP, one JSON object per line, instead of stdout
+    /// (more keys under forward-to in the config file)
     #[arg(short = 'f', value_name = "HOST:PORT")]
     pub forward: Option<String>,
 
@@ -99,6 +100,10 @@ pub struct LowArgs {
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics (config: `metrics:`) [default: off]
     #[arg(long = "metrics", value_name = "ADDR:PORT")]
     pub metrics: Option<String>,
+
+    /// When the collector is slower than input or away (-f / forward-to) [default: block]
+    #[arg(long = "forward-policy", value_enum, value_name = "POLICY")]
+    pub forward_policy: Option<crate::sink::buffer::OverflowPolicy>,
 }
 
 impl LowArgs {

@@ -63,6 +63,8 @@ pub struct FileConfig {
     pub handshake_timeout: Option<f64>,
     /// Prometheus endpoint (see `crate::metrics`).
     pub metrics: Option<crate::metrics::MetricsSpec>,
+    /// Beyond the seed: several outputs at once (`- stdout: {...}`, `- forward: {...}`).
+    pub outputs: Option<Vec<crate::sink::outputs::OutputEntry>>,
 }
 
 /// `input-mode` (seed).
@@ -98,14 +100,8 @@ pub struct OutputFormatSpec {
     pub yaml_full: Option<bool>,
 }
 
-/// `forward-to` (seed; not implemented yet).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ForwardSpec {
-    pub enable: Option<bool>,
-    pub remote_address: Option<String>,
-    pub remote_port: Option<u16>,
-}
+/// `forward-to` (seed keys plus ours; defined with the forward output).
+pub use crate::sink::outputs::ForwardToSpec as ForwardSpec;
 
 /// One entry of `inputs`: `- tcp: 127.0.0.1:6000` or `- unix: /run/dnstap.sock`.
 #[derive(Debug, Deserialize)]
@@ -282,6 +278,8 @@ pub struct Resolved {
     pub security: SecuritySpec,
     /// The metrics endpoint; `None` (the default) serves none.
     pub metrics: Option<crate::metrics::MetricsConfig>,
+    /// Where records go (stdout, forward...); see `crate::sink::outputs`.
+    pub outputs: Vec<crate::sink::outputs::OutputConf>,
 }
 
 /// The compiled settings the daemon runs with; read-only after start-up.
@@ -340,20 +338,6 @@ pub fn resolve(
     let fc = file.unwrap_or(&empty);
     let err = |key: &str, reason: String| ConfigError::new(path, key, reason);
     let flag_err = |key: &str, reason: String| ConfigError::new(None, key, reason);
-
-    // Forwarding: validate the address now, refuse to run until it exists.
-    if let Some(target) = &args.forward {
-        parse_host_port(target).map_err(|r| flag_err("-f", r))?;
-        return Err(flag_err("-f", "forwarding is not implemented yet".into()));
-    }
-    if let Some(fw) = &fc.forward_to {
-        if fw.enable == Some(true) {
-            return Err(err(
-                "forward-to.enable",
-                "forwarding is not implemented yet (set it to false)".into(),
-            ));
-        }
-    }
 
     let im = fc.input_mode.as_ref();
     // The seed's TCP input speaks TLS with `tls-support: true` (a unix socket never does).
@@ -518,6 +502,17 @@ pub fn resolve(
         Some(choice) => format_kind(choice),
         None => file_format(fc.output_format.as_ref()),
     };
+    let outputs = crate::sink::outputs::resolve_outputs(
+        crate::sink::outputs::OutputFlags {
+            forward: args.forward.as_deref(),
+            format: args.format.map(format_kind),
+            policy: args.forward_policy,
+        },
+        fc.forward_to.as_ref(),
+        fc.outputs.as_deref(),
+        format,
+        path,
+    )?;
 
     Ok(Resolved {
         verbose: args.verbose || fc.verbose.unwrap_or(false),
@@ -533,6 +528,7 @@ pub fn resolve(
         offline: args.read_file.clone(),
         security,
         metrics: crate::metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
+        outputs,
     })
 }
 
@@ -778,15 +774,14 @@ buffer-size: 65536
     }
 
     #[test]
-    fn tls_and_forward_are_refused_clearly() {
+    fn tls_needs_a_certificate_and_forward_is_validated() {
         let y = SEED.replace("tls-support: false", "tls-support: true");
         let e = res(&[], Some(&y)).unwrap_err();
         assert_eq!(e.key, "input-mode.tls-server-cert", "{e}");
         assert!(e.reason.contains("needs a certificate"), "{e}");
         let y = SEED.replace("enable: false", "enable: true");
-        assert_eq!(res(&[], Some(&y)).unwrap_err().key, "forward-to.enable");
-        let e = res(&["-f", "10.0.0.2:8192"], None).unwrap_err();
-        assert!(e.reason.contains("not implemented"), "{e}");
+        assert_eq!(res(&[], Some(&y)).unwrap().outputs.len(), 1);
+        assert!(res(&["-f", "10.0.0.2:8192"], None).is_ok());
         let e = res(&["-f", "nonsense"], None).unwrap_err();
         assert!(e.reason.contains("HOST:PORT"), "{e}");
     }

@@ -17,7 +17,8 @@ use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
 use dnstap_receiver::metrics::http::MetricsServer;
 use dnstap_receiver::metrics::traffic::TrafficCounter;
 use dnstap_receiver::pipeline::{self, Pipeline, Pool};
-use dnstap_receiver::sink::{Output, StdoutSink, WriteOutput};
+use dnstap_receiver::sink::outputs::{self, BuiltOutputs};
+use dnstap_receiver::sink::StdoutSink;
 use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
 use dnstap_receiver::{log_debug, log_error, log_warn, offline};
 
@@ -117,7 +118,6 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         r.filter.qname_regex,
         r.filter.identities
     );
-    log_debug!("output format: {:?} on stdout", r.format);
     if let Some(t) = &r.security.tls {
         log_debug!(
             "tls: certificate {}, client certificates {}",
@@ -142,6 +142,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         "handshake timeout: {:.1} s",
         r.security.handshake_timeout.as_secs_f64()
     );
+    for o in &r.outputs {
+        log_debug!("output: {}", outputs::describe(o));
+    }
     log_debug!(
         "queue: {} batches, policy {:?}; pool: {} buffers of {} bytes ({} MiB bound); \
          max-frame-size {}",
@@ -154,9 +157,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     );
 
     let Settings {
-        resolved: _,
+        resolved,
         filter,
-        formatter,
+        formatter: _,
         decoder,
         security,
     } = settings;
@@ -170,12 +173,10 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     let input_stats = Arc::new(input_stats);
     let stop = Arc::new(AtomicBool::new(false));
 
-    let mut outputs: Vec<Box<dyn Output>> = vec![Box::new(WriteOutput::new(
-        "stdout",
-        formatter,
-        StdoutSink::open()?,
-        registry.register_output("stdout"),
-    ))];
+    let BuiltOutputs {
+        mut outputs,
+        buffers: output_buffers,
+    } = outputs::build_outputs(&resolved.outputs, &registry)?;
     let wstats = registry.register();
     let wpipe = Arc::clone(&pipeline);
     // Traffic is counted only when someone can see it.
@@ -265,11 +266,18 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                 "INFO",
                 format_args!("{}", now.summary(&prev, last.elapsed().as_secs_f64())),
             );
+            for (name, o) in registry.outputs() {
+                stats::log_line("INFO", format_args!("{}", o.summary(&name)));
+            }
             prev = now;
             last = Instant::now();
         }
     }
     stop.store(true, Ordering::Release);
+    // Outputs that wait for a collector get their shutdown budget from now on.
+    for (b, grace) in &output_buffers {
+        b.give_up_at(Instant::now() + *grace);
+    }
     // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
     while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
         if let Some(sig) = signals.wait(Duration::from_millis(100)) {
@@ -299,6 +307,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     }
     let end = registry.snapshot();
     log_debug!("{}", end.summary(&prev, last.elapsed().as_secs_f64()));
+    for (name, o) in registry.outputs() {
+        log_debug!("{}", o.summary(&name));
+    }
     Ok(if failed {
         ExitCode::from(1)
     } else {

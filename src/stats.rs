@@ -94,6 +94,27 @@ pub struct OutputStats {
     pub spilled: AtomicU64,
 }
 
+impl OutputStats {
+    /// One summary line for this output, logged after the `stats:` line with `-v`:
+    /// `output-counters: "forward 10.0.0.2:8192" records=... delivered=... dropped=...`.
+    pub fn summary(&self, name: &str) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "output-counters: {name:?} records={} delivered={} bytes={} dropped={} \
+             write-errors={} reconnects={} resent={} buffered={} spilled={}",
+            g(&self.records),
+            g(&self.delivered),
+            g(&self.bytes),
+            g(&self.dropped),
+            g(&self.write_errors),
+            g(&self.reconnects),
+            g(&self.resent),
+            g(&self.buffered),
+            g(&self.spilled)
+        )
+    }
+}
+
 /// The sum of every thread's counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {

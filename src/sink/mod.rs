@@ -13,7 +13,17 @@
 //! policy is `block` (back-pressure is then the point); every record it is handed ends up
 //! counted in its [`OutputStats`] as delivered, dropped, buffered or spilled; an `Err` means
 //! the output is gone for good (the writer then stops and the pipeline drops and counts).
-#![forbid(unsafe_code)]
+//!
+//! `unsafe` is denied here and in every output; only [`sockopt`] (the output side's socket
+//! edge: keepalive, `SIOCOUTQ`) may use it.
+#![deny(unsafe_code)]
+
+pub mod buffer;
+pub mod forward;
+pub mod outputs;
+#[allow(unsafe_code)]
+pub mod sockopt;
+pub mod spill;
 
 use std::fs::File;
 use std::io::{self, Write};
