@@ -569,7 +569,7 @@ fn paced_sender(
             }
             send_ids(port, c * per..(c + 1) * per);
             sent.store((c + 1) * per, Ordering::Release);
-            std::thread::sleep(Duration::from_millis(40));
+            std::thread::sleep(Duration::from_millis(100));
         }
     })
 }
@@ -580,6 +580,7 @@ fn background_consumer(
     topic: &'static str,
     partitions: i32,
     stop: Arc<AtomicBool>,
+    read: Arc<AtomicU64>,
 ) -> std::thread::JoinHandle<Vec<Got>> {
     std::thread::spawn(move || {
         let consumer: BaseConsumer = ClientConfig::new()
@@ -604,6 +605,7 @@ fn background_consumer(
                     key: m.key().map(<[u8]>::to_vec),
                     value: m.payload().unwrap_or(&[]).to_vec(),
                 });
+                read.store(got.len() as u64, Ordering::Release);
             }
         }
         got
@@ -618,6 +620,12 @@ fn background_consumer(
 /// - per-key order holds in the new log;
 /// - the receiver counts every record as delivered (acknowledged), none dropped, nothing
 ///   held at exit.
+///
+/// The idempotent producer is off here: a broker that comes back with empty memory no
+/// longer knows the producer id, and librdkafka's recovery (bumping the epoch locally and
+/// retrying) then loops on "unknown producer id" for ever against tansu. A Kafka broker
+/// keeps producer state in its log across restarts, so this is a test-rig limit; what is
+/// checked (no duplicate in the new log) then rests on loopback not losing responses.
 ///
 /// What it cannot prove: records the old broker acknowledged and lost with its memory
 /// were not lost by us (a broker with durable storage is needed for that; the spill test
@@ -639,20 +647,27 @@ fn broker_restart_mid_run(policy: &str) {
         &dir,
         &format!(
             "brokers: {}\nkey: client-ip\noverflow: {policy}\nqueue-messages: 300\n\
-             linger-ms: 2\nshutdown-timeout-ms: 20000{extra}",
+             linger-ms: 2\nshutdown-timeout-ms: 20000\nidempotence: false{extra}",
             broker.addr()
         ),
     );
     let port = free_port();
     let r = start_receiver(&cfg, port);
-    const CONNS: u64 = 40;
-    const PER: u64 = 250;
+    const CONNS: u64 = 60;
+    const PER: u64 = 200;
     const N: u64 = CONNS * PER;
     let sent = Arc::new(AtomicU64::new(0));
     let killed = Arc::new(AtomicBool::new(false));
     let first_after = Arc::new(AtomicU64::new(u64::MAX));
     let stop1 = Arc::new(AtomicBool::new(false));
-    let before = background_consumer(broker.addr(), "dnstap", 4, Arc::clone(&stop1));
+    let read = Arc::new(AtomicU64::new(0));
+    let before = background_consumer(
+        broker.addr(),
+        "dnstap",
+        4,
+        Arc::clone(&stop1),
+        Arc::clone(&read),
+    );
     let sender = paced_sender(
         port,
         CONNS,
@@ -661,9 +676,15 @@ fn broker_restart_mid_run(policy: &str) {
         Arc::clone(&killed),
         Arc::clone(&first_after),
     );
+    // Kill once records are seen flowing end to end (acknowledged and readable).
     let t0 = Instant::now();
-    while sent.load(Ordering::Acquire) < N / 4 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "sender stuck");
+    while read.load(Ordering::Acquire) < 1_000 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no flow: sent {}, read {}",
+            sent.load(Ordering::Acquire),
+            read.load(Ordering::Acquire)
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     broker.kill();

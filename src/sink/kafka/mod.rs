@@ -19,20 +19,28 @@
 //! broker outage fills that queue and the overflow policy takes over. Delivery reports are
 //! served on the writer thread (`BaseProducer::poll`), so no lock is shared with a callback
 //! thread and the spill is only ever touched by one thread.
+//!
+//! A producer that fails for good (librdkafka's fatal error, e.g. an idempotent producer
+//! whose broker forgot it) is replaced: what it held comes back through its delivery
+//! reports ([`reports::Reports`]) and is sent first by the new one (counted in `resent`;
+//! at-least-once). Per-message cost outside our code: librdkafka copies each record into
+//! its own allocation, and the crate builds a C string of the topic per send.
 #![forbid(unsafe_code)]
 
+mod reports;
 pub mod spec;
+mod spill;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
-use rdkafka::ClientContext;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
+
+use crate::sink::kafka::reports::Reports;
 
 use crate::format::{escape, FormatKind, Formatter};
 use crate::record::Record;
@@ -79,23 +87,6 @@ pub fn describe(k: &KafkaSettings) -> String {
         },
         props.join(" ")
     )
-}
-
-/// The delivery-report side: counts what the broker acknowledged or refused. Runs on the
-/// thread that polls the producer (the writer thread).
-struct Reports {
-    stats: Arc<OutputStats>,
-    /// Events handled (reports, errors, logs), so the poll loop knows when the queue is dry.
-    events: AtomicU64,
-    /// Failed deliveries since the last log line, and the last reason.
-    failed: AtomicU64,
-    last_failure: Mutex<String>,
-    /// A transport error was seen and no delivery succeeded since.
-    down: AtomicBool,
-    /// Shutdown with a spill: purged records are kept here (spill chunk framing) instead of
-    /// being counted as dropped.
-    rescue: AtomicBool,
-    rescued: Mutex<Chunk>,
 }
 
 /// Records framed for the spill queue, in order.
@@ -155,76 +146,20 @@ pub fn chunk_record(data: &[u8], pos: usize) -> Option<(KeyValue<'_>, usize)> {
     Some(((key, value), end))
 }
 
-impl ClientContext for Reports {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        self.events.fetch_add(1, Ordering::Relaxed);
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error
-            | RDKafkaLogLevel::Warning => crate::log_warn!("kafka: {fac}: {msg}"),
-            _ => crate::log_debug!("kafka: {fac}: {msg}"),
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.events.fetch_add(1, Ordering::Relaxed);
-        self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-        let code = error.rdkafka_error_code();
-        if matches!(
-            code,
-            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
-        ) {
-            self.down.store(true, Ordering::Relaxed);
-        }
-        // librdkafka itself folds repeated identical errors ("N identical error(s)
-        // suppressed"), so each event is worth a line.
-        crate::log_warn!("kafka: {reason}");
-    }
-}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        self.events.fetch_add(1, Ordering::Relaxed);
-        match result {
-            Ok(m) => {
-                let n = m.payload_len() + m.key().map_or(0, <[u8]>::len);
-                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                if self.down.swap(false, Ordering::Relaxed) {
-                    self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                    crate::log_warn!("kafka: brokers acknowledge again");
-                }
-            }
-            Err((e, m)) => {
-                let purged = matches!(
-                    e.rdkafka_error_code(),
-                    Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
-                );
-                if purged && self.rescue.load(Ordering::Relaxed) {
-                    if let Ok(mut c) = self.rescued.lock() {
-                        c.push(m.key(), m.payload().unwrap_or(&[]));
-                        return;
-                    }
-                }
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut last) = self.last_failure.lock() {
-                    *last = e.to_string();
-                }
-            }
-        }
-    }
-}
-
 /// How a record's value is made.
 #[derive(Debug)]
 enum Value {
     Format(Formatter),
     Raw,
+}
+
+/// Records to send again before anything else (a replaced producer's), with the position
+/// of the next one (`0 <= pos <= chunk.data.len()`; `left` records remain from there).
+#[derive(Debug, Default)]
+struct Resend {
+    chunk: Chunk,
+    pos: usize,
+    left: u32,
 }
 
 /// The Kafka output of the writer thread.
@@ -235,7 +170,11 @@ pub struct KafkaOutput {
     value: Value,
     overflow: OverflowPolicy,
     shutdown_timeout: Duration,
+    config: ClientConfig,
     producer: BaseProducer<Reports>,
+    /// Where every producer of this output puts the records to send again.
+    rescued: Arc<Mutex<Chunk>>,
+    resend: Resend,
     spill: Option<spill::KafkaSpill>,
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
@@ -243,29 +182,48 @@ pub struct KafkaOutput {
     unpolled: u32,
     stats: Arc<OutputStats>,
     last_failure_log: Instant,
-    /// Since when, and for how many records, the overflow policy has been acting.
-    overflowing: Option<(Instant, u64)>,
+    /// Since when, and for how many records, the overflow policy has been acting; whether
+    /// its start was logged.
+    overflowing: Option<(Instant, u64, bool)>,
+    last_overflow_log: Option<Instant>,
 }
-
-mod spill;
 
 /// What became of one record handed to librdkafka.
 enum Sent {
     Queued,
-    /// librdkafka's queue is full: the record was not taken.
-    Full,
+    /// Not taken now: librdkafka's queue is full, or the producer is failed and must be
+    /// replaced first.
+    NotNow,
     /// Refused for good (too large, unknown partition...): counted as dropped.
     Refused,
+}
+
+fn make_producer(
+    config: &ClientConfig,
+    name: &str,
+    stats: &Arc<OutputStats>,
+    rescued: &Arc<Mutex<Chunk>>,
+) -> io::Result<BaseProducer<Reports>> {
+    config
+        .create_with_context(Reports::new(Arc::clone(stats), Arc::clone(rescued)))
+        .map_err(|e| io::Error::other(format!("{name}: {e}")))
 }
 
 impl KafkaOutput {
     /// Creates the producer (librdkafka connects in the background; an unreachable broker
     /// is not an error here) and opens the spill queue, if any.
     pub fn new(settings: &KafkaSettings, stats: Arc<OutputStats>) -> io::Result<KafkaOutput> {
-        let mut cfg = ClientConfig::new();
+        let mut config = ClientConfig::new();
         for (k, v) in &settings.properties {
-            cfg.set(k, v);
+            config.set(k, v);
         }
+        // librdkafka's own detail lines (and `librdkafka: {debug: ...}`) reach the log
+        // only with -v.
+        config.set_log_level(if crate::stats::verbose() {
+            RDKafkaLogLevel::Debug
+        } else {
+            RDKafkaLogLevel::Warning
+        });
         if settings.property("sasl.mechanism") == Some("PLAIN")
             && settings.property("security.protocol") == Some("sasl_plaintext")
         {
@@ -274,18 +232,8 @@ impl KafkaOutput {
                 settings.name
             );
         }
-        let reports = Reports {
-            stats: Arc::clone(&stats),
-            events: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            last_failure: Mutex::new(String::new()),
-            down: AtomicBool::new(false),
-            rescue: AtomicBool::new(false),
-            rescued: Mutex::new(Chunk::default()),
-        };
-        let producer: BaseProducer<Reports> = cfg
-            .create_with_context(reports)
-            .map_err(|e| io::Error::other(format!("{}: {e}", settings.name)))?;
+        let rescued = Arc::new(Mutex::new(Chunk::default()));
+        let producer = make_producer(&config, &settings.name, &stats, &rescued)?;
         let spill = match &settings.spill {
             Some(s) => {
                 let sp = spill::KafkaSpill::open(s)?;
@@ -306,7 +254,10 @@ impl KafkaOutput {
             value,
             overflow: settings.overflow,
             shutdown_timeout: settings.shutdown_timeout,
+            config,
             producer,
+            rescued,
+            resend: Resend::default(),
             spill,
             key_buf: Vec::with_capacity(256),
             value_buf: Vec::with_capacity(4096),
@@ -314,6 +265,7 @@ impl KafkaOutput {
             stats,
             last_failure_log: Instant::now(),
             overflowing: None,
+            last_overflow_log: None,
         })
     }
 
@@ -357,23 +309,182 @@ impl KafkaOutput {
         serve(&self.producer);
     }
 
-    /// An overflow episode is over (records are queued again, nothing is spilled): say so.
+    /// The producer hit a fatal error (for instance a broker that lost its state answers
+    /// "unknown producer id" to an idempotent producer): every record it holds comes back
+    /// through its delivery reports and is sent again, first and in order, by a new
+    /// producer. At-least-once: a record the broker had written before the error may
+    /// arrive twice (counted in `resent`).
+    fn replace_producer(&mut self) -> io::Result<()> {
+        let held = self.producer.in_flight_count();
+        crate::log_warn!(
+            "{}: the producer failed for good; replacing it and sending its {held} record(s) again",
+            self.name
+        );
+        self.producer
+            .context()
+            .rescue
+            .store(true, Ordering::Relaxed);
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        let _ = self.producer.flush(Duration::from_secs(5));
+        serve(&self.producer);
+        let fresh = make_producer(&self.config, &self.name, &self.stats, &self.rescued)?;
+        // Dropping the old producer purges what it might still hold into `rescued`.
+        drop(std::mem::replace(&mut self.producer, fresh));
+        let mut rescued = match self.rescued.lock() {
+            Ok(mut c) => std::mem::take(&mut *c),
+            Err(_) => Chunk::default(),
+        };
+        self.stats
+            .resent
+            .fetch_add(u64::from(rescued.records), Ordering::Relaxed);
+        // The rescued records were sent before whatever is left of the current resend.
+        if let Some(rest) = self.resend.chunk.data.get(self.resend.pos..) {
+            rescued.data.extend_from_slice(rest);
+            rescued.records += self.resend.left;
+        }
+        self.resend = Resend {
+            left: rescued.records,
+            chunk: rescued,
+            pos: 0,
+        };
+        Ok(())
+    }
+
+    fn backlog_empty(&self) -> bool {
+        self.resend.left == 0 && self.spill.as_ref().is_none_or(|sp| sp.is_empty())
+    }
+
+    /// Sends what waits in front of new records (a replaced producer's records, then the
+    /// spill) while librdkafka has room; true when nothing waits any more.
+    fn drain_backlog(&mut self) -> io::Result<bool> {
+        if self.producer.context().fatal.load(Ordering::Relaxed) {
+            self.replace_producer()?;
+        }
+        while self.resend.left > 0 {
+            let Some((kv, next)) = chunk_record(&self.resend.chunk.data, self.resend.pos) else {
+                // Our own framing, written in memory: cannot happen; count, never loop.
+                self.stats
+                    .dropped
+                    .fetch_add(u64::from(self.resend.left), Ordering::Relaxed);
+                self.resend.left = 0;
+                break;
+            };
+            let sent = send(&self.producer, &self.topic, &self.stats, kv.0, kv.1);
+            self.unpolled += 1;
+            if let Sent::NotNow = sent {
+                return Ok(false);
+            }
+            self.resend.pos = next;
+            self.resend.left -= 1;
+            if self.unpolled >= POLL_EVERY {
+                self.serve_reports();
+            }
+        }
+        if self.resend.pos != 0 {
+            self.resend = Resend::default();
+        }
+        let Some(sp) = self.spill.as_mut() else {
+            return Ok(true);
+        };
+        while let Some((key, value)) = sp.peek()? {
+            let sent = send(&self.producer, &self.topic, &self.stats, key, value);
+            self.unpolled += 1;
+            if let Sent::NotNow = sent {
+                return Ok(false);
+            }
+            sp.advance();
+            if self.unpolled >= POLL_EVERY {
+                self.unpolled = 0;
+                serve(&self.producer);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The record in `key_buf`/`value_buf` (or `raw`), sent now.
+    fn send_current(&mut self, has_key: bool, raw: Option<&[u8]>) -> Sent {
+        let key = has_key.then_some(&self.key_buf[..]);
+        let value = raw.unwrap_or(&self.value_buf);
+        self.unpolled += 1;
+        send(&self.producer, &self.topic, &self.stats, key, value)
+    }
+
+    /// The current record could not be queued now: apply the overflow policy.
+    fn overflow(&mut self, has_key: bool, raw: Option<&[u8]>) -> io::Result<()> {
+        if self.overflowing.is_none() {
+            let log = self
+                .last_overflow_log
+                .is_none_or(|t| t.elapsed() >= FAILURE_LOG_EVERY);
+            if log {
+                crate::log_warn!(
+                    "{}: librdkafka queue full or producer failed ({} records held): \
+                     overflow policy {}",
+                    self.name,
+                    self.producer.in_flight_count(),
+                    self.overflow.name()
+                );
+                self.last_overflow_log = Some(Instant::now());
+            }
+            self.overflowing = Some((Instant::now(), 0, log));
+        }
+        if let Some((_, n, _)) = self.overflowing.as_mut() {
+            *n += 1;
+        }
+        match self.overflow {
+            OverflowPolicy::Block => loop {
+                // Back-pressure: serving reports frees room as the broker acknowledges.
+                self.producer.poll(BLOCK_WAIT);
+                self.serve_reports();
+                if self.drain_backlog()? && !matches!(self.send_current(has_key, raw), Sent::NotNow)
+                {
+                    return Ok(());
+                }
+                self.update_gauges();
+            },
+            // drop-oldest is refused by the spec; were it set, the newest record goes.
+            OverflowPolicy::DropNewest | OverflowPolicy::DropOldest => {
+                if self.drain_backlog()? && !matches!(self.send_current(has_key, raw), Sent::NotNow)
+                {
+                    return Ok(());
+                }
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            OverflowPolicy::Spill => {
+                let key = has_key.then_some(&self.key_buf[..]);
+                let value = raw.unwrap_or(&self.value_buf);
+                let dropped = match self.spill.as_mut() {
+                    Some(sp) => sp.add(key, value)?,
+                    None => 1,
+                };
+                self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// An overflow episode is over (records are queued again, nothing waits): say so if
+    /// its start was said.
     fn end_overflow(&mut self) {
-        let spill_empty = self.spill.as_ref().is_none_or(|sp| sp.is_empty());
-        if let Some((since, n)) = self.overflowing.filter(|_| spill_empty) {
-            crate::log_warn!(
-                "{}: overflow over after {:.1} s; {n} record(s) met the {} policy",
-                self.name,
-                since.elapsed().as_secs_f64(),
-                self.overflow.name()
-            );
-            self.overflowing = None;
+        if !self.backlog_empty() {
+            return;
+        }
+        if let Some((since, n, logged)) = self.overflowing.take() {
+            if logged {
+                crate::log_warn!(
+                    "{}: overflow over after {:.1} s; {n} record(s) met the {} policy",
+                    self.name,
+                    since.elapsed().as_secs_f64(),
+                    self.overflow.name()
+                );
+            }
         }
     }
 
     /// Gauges and the failure summary line.
     fn update_gauges(&mut self) {
-        let held = self.producer.in_flight_count().max(0) as u64;
+        let held = self.producer.in_flight_count().max(0) as u64 + u64::from(self.resend.left);
         self.stats.buffered.store(held, Ordering::Relaxed);
         if let Some(sp) = self.spill.as_mut() {
             self.stats.spilled.store(sp.held(), Ordering::Relaxed);
@@ -397,74 +508,6 @@ impl KafkaOutput {
             self.last_failure_log = Instant::now();
         }
     }
-
-    /// Sends spilled records in order while librdkafka has room; true when the spill is
-    /// empty afterwards.
-    fn replay_spill(&mut self) -> io::Result<bool> {
-        let Some(sp) = self.spill.as_mut() else {
-            return Ok(true);
-        };
-        while let Some((key, value)) = sp.peek()? {
-            let sent = send(&self.producer, &self.topic, &self.stats, key, value);
-            self.unpolled += 1;
-            if let Sent::Full = sent {
-                return Ok(false);
-            }
-            sp.advance();
-            if self.unpolled >= POLL_EVERY {
-                self.unpolled = 0;
-                serve(&self.producer);
-            }
-        }
-        Ok(true)
-    }
-
-    /// The record in `key_buf`/`value_buf` (or `raw`) could not be queued now: apply the
-    /// overflow policy.
-    fn overflow(&mut self, has_key: bool, raw: Option<&[u8]>) -> io::Result<()> {
-        if self.overflowing.is_none() {
-            crate::log_warn!(
-                "{}: librdkafka queue full ({} records held): overflow policy {}",
-                self.name,
-                self.producer.in_flight_count(),
-                self.overflow.name()
-            );
-            self.overflowing = Some((Instant::now(), 0));
-        }
-        if let Some((_, n)) = self.overflowing.as_mut() {
-            *n += 1;
-        }
-        match self.overflow {
-            OverflowPolicy::Block => loop {
-                // Back-pressure: serving reports frees room as the broker acknowledges.
-                self.producer.poll(BLOCK_WAIT);
-                self.serve_reports();
-                let key = has_key.then_some(&self.key_buf[..]);
-                let value = raw.unwrap_or(&self.value_buf);
-                let sent = send(&self.producer, &self.topic, &self.stats, key, value);
-                self.unpolled += 1;
-                if !matches!(sent, Sent::Full) {
-                    return Ok(());
-                }
-                self.update_gauges();
-            },
-            // drop-oldest is refused by the spec; were it set, the newest record goes.
-            OverflowPolicy::DropNewest | OverflowPolicy::DropOldest => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            OverflowPolicy::Spill => {
-                let key = has_key.then_some(&self.key_buf[..]);
-                let value = raw.unwrap_or(&self.value_buf);
-                let dropped = match self.spill.as_mut() {
-                    Some(sp) => sp.add(key, value)?,
-                    None => 1,
-                };
-                self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
-                Ok(())
-            }
-        }
-    }
 }
 
 /// Hands one record to librdkafka (never blocks). A record refused for good is counted
@@ -482,7 +525,11 @@ fn send(
     }
     match producer.send(r) {
         Ok(()) => Sent::Queued,
-        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Sent::Full,
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Sent::NotNow,
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::Fatal), _)) => {
+            producer.context().fatal.store(true, Ordering::Relaxed);
+            Sent::NotNow
+        }
         Err((e, _)) => {
             let reports = producer.context();
             reports.failed.fetch_add(1, Ordering::Relaxed);
@@ -532,28 +579,24 @@ impl Output for KafkaOutput {
         if self.unpolled >= POLL_EVERY {
             self.serve_reports();
         }
-        // Once anything is spilled, later records queue behind it: order is kept.
-        if self.spill.as_ref().is_some_and(|sp| !sp.is_empty()) {
+        // Whatever waits goes first: order is kept.
+        if !self.backlog_empty() && !self.drain_backlog()? {
             return self.overflow(has_key, raw);
         }
-        let key = has_key.then_some(&self.key_buf[..]);
-        let value = raw.unwrap_or(&self.value_buf);
-        let sent = send(&self.producer, &self.topic, &self.stats, key, value);
-        self.unpolled += 1;
-        match sent {
+        match self.send_current(has_key, raw) {
             Sent::Queued | Sent::Refused => {
                 if self.overflowing.is_some() {
                     self.end_overflow();
                 }
                 Ok(())
             }
-            Sent::Full => self.overflow(has_key, raw),
+            Sent::NotNow => self.overflow(has_key, raw),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.serve_reports();
-        if self.replay_spill()? && self.overflowing.is_some() {
+        if self.drain_backlog()? && self.overflowing.is_some() {
             self.end_overflow();
         }
         self.update_gauges();
@@ -562,33 +605,48 @@ impl Output for KafkaOutput {
 
     fn finish(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + self.shutdown_timeout;
-        // The spill first, while there is time: it holds the oldest records.
-        while !self.replay_spill()? && Instant::now() < deadline {
+        // What waits first, while there is time: it holds the oldest records.
+        while !self.drain_backlog()? && Instant::now() < deadline {
             self.producer.poll(BLOCK_WAIT);
             self.serve_reports();
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let flushed = self.producer.flush(left);
-        self.serve_reports();
+        let mut flushed = false;
+        while !flushed && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            flushed = self
+                .producer
+                .flush(left.min(Duration::from_millis(200)))
+                .is_ok();
+            self.serve_reports();
+            if self.producer.context().fatal.load(Ordering::Relaxed) {
+                self.replace_producer()?;
+                self.drain_backlog()?;
+            }
+        }
         let mut result = Ok(());
-        if flushed.is_err() {
-            let held = self.producer.in_flight_count().max(0);
-            let rescue = self.spill.is_some();
+        if !flushed || self.resend.left > 0 {
+            let held = self.producer.in_flight_count().max(0) as u64 + u64::from(self.resend.left);
+            let keep = self.spill.is_some();
             self.producer
                 .context()
                 .rescue
-                .store(rescue, Ordering::Relaxed);
+                .store(keep, Ordering::Relaxed);
             // Purged records come back as delivery reports: rescued into the spill, or
             // counted as dropped.
             self.producer
                 .purge(PurgeConfig::default().queue().inflight());
             let _ = self.producer.flush(Duration::from_secs(1));
             self.serve_reports();
+            let mut rescued = match self.rescued.lock() {
+                Ok(mut c) => std::mem::take(&mut *c),
+                Err(_) => Chunk::default(),
+            };
+            if let Some(rest) = self.resend.chunk.data.get(self.resend.pos..) {
+                rescued.data.extend_from_slice(rest);
+                rescued.records += self.resend.left;
+            }
+            self.resend = Resend::default();
             if let Some(sp) = self.spill.as_mut() {
-                let rescued = match self.producer.context().rescued.lock() {
-                    Ok(mut c) => std::mem::take(&mut *c),
-                    Err(_) => Chunk::default(),
-                };
                 let n = u64::from(rescued.records);
                 let dropped = sp.save_front(rescued)?;
                 self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
@@ -596,10 +654,13 @@ impl Output for KafkaOutput {
                     "{}: {held} record(s) not acknowledged within {:?}: {} saved to {}",
                     self.name,
                     self.shutdown_timeout,
-                    n - dropped.min(n),
+                    n.saturating_sub(dropped),
                     sp.describe()
                 );
             } else {
+                self.stats
+                    .dropped
+                    .fetch_add(u64::from(rescued.records), Ordering::Relaxed);
                 crate::log_error!(
                     "{}: {held} record(s) not acknowledged within {:?}: dropped",
                     self.name,
