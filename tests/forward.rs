@@ -39,6 +39,11 @@ fn have_syslog_ng(test: &str) -> bool {
 
 /// A syslog-ng process: TCP (or TLS) source on 127.0.0.1:port, lines that parse as JSON to
 /// `ok.log`, anything else to `bad.log`.
+///
+/// `log-iw-size(1600)` (100 messages per connection) bounds what syslog-ng holds in memory
+/// between its socket and the file: what a stopped collector loses is its socket's unread
+/// bytes plus that, and the receiver's replay window must cover it (docs/receiver.md,
+/// "At-least-once").
 struct Collector {
     dir: PathBuf,
     port: u16,
@@ -60,7 +65,7 @@ impl Collector {
             "@version: 3.38\n\
              options {{ log-msg-size(1048576); stats-freq(0); }};\n\
              source s_in {{ network(ip(\"127.0.0.1\") port({port}) {transport} flags(no-parse) \
-               log-msg-size(1048576) max-connections(16) log-iw-size(100000)); }};\n\
+               log-msg-size(1048576) max-connections(16) log-iw-size(1600)); }};\n\
              parser p_json {{ json-parser(prefix(\".json.\")); }};\n\
              destination d_ok {{ file(\"{d}/ok.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
              destination d_bad {{ file(\"{d}/bad.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
@@ -332,13 +337,21 @@ fn forwarded_captures_arrive_once_as_offline_prints_them() {
     assert_eq!(got_n, want.len(), "collector line count");
     let got = collector.lines();
     assert_eq!(collector.bad(), "", "every line parses as JSON");
-    let parse = |v: &Vec<String>| -> Vec<serde_json::Value> {
-        let mut x: Vec<serde_json::Value> =
-            v.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-        x.sort_by_key(|a| a.to_string());
+    // Equal as JSON: each line parsed, re-serialised canonically (sorted keys), then the
+    // two multisets compared.
+    let parse = |v: &Vec<String>| -> Vec<String> {
+        let mut x: Vec<String> = v
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+                v.to_string()
+            })
+            .collect();
+        x.sort_unstable();
         x
     };
-    assert_eq!(parse(&got), parse(&want), "records equal as JSON");
+    assert!(parse(&got) == parse(&want), "records differ from -r output");
     let c = counters(&fin.stderr);
     assert_eq!(c["records"], want.len() as u64);
     assert_eq!(c["delivered"], want.len() as u64);
@@ -362,7 +375,7 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
         &format!(
             "forward-to:\n  enable: true\n  remote-address: 127.0.0.1\n  remote-port: {cport}\n  \
              overflow: {overflow}\n  buffer-size: 4194304\n  chunk-size: 65536\n  \
-             replay-window: 2097152\n  reconnect-max: 2\n  shutdown-timeout: 20\n  \
+             replay-window: 8388608\n  reconnect-max: 2\n  shutdown-timeout: 20\n  \
              spill-dir: {}\n{extra}",
             spill.display()
         ),
@@ -380,6 +393,9 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
         "-c",
         conf.to_str().unwrap(),
     ]);
+    // Both lines come after "io back-end:", which is all `Receiver::start` waits for.
+    rx.wait_log(" MiB bound)");
+    rx.wait_log("memory bound ");
     let (pool_mib, fwd_mib) = logged_bounds_mib(&rx.stderr());
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let sender = std::thread::spawn(move || {
@@ -722,4 +738,55 @@ fn forward_over_tls_to_syslog_ng() {
     assert_eq!(got.len(), want.len());
     assert!(got == want, "TLS-forwarded lines differ from -r output");
     assert_eq!(counters(&fin.stderr)["delivered"], n);
+}
+
+#[test]
+fn outputs_list_runs_stdout_and_forward_each_in_its_format() {
+    if !have_syslog_ng("outputs_list_runs_stdout_and_forward_each_in_its_format") {
+        return;
+    }
+    let tmp = TempDir::new("fwd-multi");
+    let cport = free_port();
+    let collector = Collector::start(&tmp.0, cport, None);
+    let conf = write_config(
+        &tmp.0,
+        &format!(
+            "outputs:\n  - stdout:\n      format: text\n  - forward:\n      \
+             remote-address: 127.0.0.1\n      remote-port: {cport}\n      format: json-full\n"
+        ),
+    );
+    let rp = free_port();
+    let rps = rp.to_string();
+    let rx = Receiver::start(&[
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &rps,
+        "--io",
+        "epoll",
+        "-c",
+        conf.to_str().unwrap(),
+    ]);
+    let path = capture("nsd-unix.fstrm");
+    send_bidi(
+        &Target::Tcp(rp),
+        &receiver_common::capture_payloads(&path),
+        Ending::Stop,
+    );
+    let want_text = offline_lines(&path, &["--format", "text"]);
+    let want_json = offline_lines(&path, &["--format", "json-full"]);
+    collector.settle(want_json.len(), Duration::from_secs(60));
+    let fin = rx.stop();
+    assert_eq!(fin.code, Some(0), "{}", fin.stderr);
+    assert_eq!(
+        receiver_common::lines(&fin.stdout),
+        want_text,
+        "stdout: text, in order"
+    );
+    assert_eq!(
+        collector.lines(),
+        want_json,
+        "collector: json-full, in order"
+    );
+    assert_eq!(collector.bad(), "");
 }

@@ -143,10 +143,15 @@ fn tls_and_forwarding_fail_clearly() {
         done.stderr
     );
 
-    let done = run_to_exit(&["-f", "10.0.0.2:8192"]);
+    // Forwarding exists now (tests/forward.rs); its settings are checked at start-up.
+    let cfg = write_cfg(
+        &dir,
+        "forward-to:\n  enable: true\n  remote-address: 10.0.0.2\n",
+    );
+    let done = run_to_exit(&["-c", &cfg]);
     assert_eq!(done.code, Some(1));
     assert!(
-        done.stderr.contains("not implemented yet"),
+        done.stderr.contains("forward-to.remote-port: missing"),
         "{}",
         done.stderr
     );

@@ -65,8 +65,8 @@ impl OverflowPolicy {
 /// A buffer's configuration, validated by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BufferSpec {
-    /// Most bytes of chunks queued in memory (one chunk more when the queue is empty, so a
-    /// chunk larger than the bound still moves).
+    /// Most bytes of memory (the chunks' allocations) queued in memory (one chunk more when
+    /// the queue is empty, so a chunk larger than the bound still moves).
     pub max_bytes: usize,
     pub policy: OverflowPolicy,
     /// Required with [`OverflowPolicy::Spill`], ignored otherwise.
@@ -93,12 +93,13 @@ pub enum Popped {
 }
 
 /// Free `Vec`s kept for reuse, so steady state allocates no chunk buffers.
-const FREE_KEEP: usize = 16;
+const FREE_KEEP: usize = 4;
 
 #[derive(Debug)]
 struct State {
     queue: VecDeque<Chunk>,
-    /// Bytes of `queue` (`sum(queue[].data.len())`).
+    /// Memory held by `queue`: `sum(queue[].data.capacity())` (capacity, not length, so that
+    /// many small chunks in large allocations cannot pass the bound).
     bytes: usize,
     spill: Option<SpillQueue>,
     /// The producer will push no more.
@@ -217,9 +218,9 @@ impl ChunkBuffer {
             return self.spill_locked(st, chunk);
         }
         loop {
-            let fits = st.bytes == 0 || st.bytes + chunk.data.len() <= self.max_bytes;
+            let fits = st.bytes == 0 || st.bytes + chunk.data.capacity() <= self.max_bytes;
             if fits {
-                st.bytes += chunk.data.len();
+                st.bytes += chunk.data.capacity();
                 st.queue.push_back(chunk);
                 add(&self.stats.buffered, n);
                 drop(st);
@@ -255,7 +256,7 @@ impl ChunkBuffer {
                         return self.drop_chunk(chunk);
                     };
                     if let Some(old) = st.queue.remove(at) {
-                        st.bytes -= old.data.len();
+                        st.bytes -= old.data.capacity();
                         self.count_dropped(old.records as u64);
                         sub(&self.stats.buffered, old.records as u64);
                         if st.free.len() < FREE_KEEP {
@@ -347,7 +348,7 @@ impl ChunkBuffer {
         let mut st = self.lock();
         loop {
             if let Some(c) = st.queue.pop_front() {
-                st.bytes -= c.data.len();
+                st.bytes -= c.data.capacity();
                 drop(st);
                 self.room.notify_one();
                 return Popped::Chunk(c);
@@ -410,7 +411,7 @@ impl ChunkBuffer {
         let mut st = self.lock();
         for mut c in chunks.rev() {
             c.resend = true;
-            st.bytes += c.data.len();
+            st.bytes += c.data.capacity();
             st.queue.push_front(c);
         }
         drop(st);
@@ -467,7 +468,7 @@ impl ChunkBuffer {
         (kept, lost)
     }
 
-    /// Records and bytes queued in memory now (not counting the consumer's).
+    /// Records and bytes (allocated) queued in memory now (not counting the consumer's).
     pub fn queued(&self) -> (u64, usize) {
         let st = self.lock();
         (st.queue.iter().map(|c| c.records as u64).sum(), st.bytes)
@@ -512,8 +513,10 @@ mod tests {
     }
 
     fn chunk(i: u32) -> Chunk {
+        let mut data = Vec::with_capacity(10);
+        data.extend_from_slice(format!("{i:09}\n").as_bytes());
         Chunk {
-            data: format!("{i:09}\n").into_bytes(),
+            data,
             records: 1,
             resend: false,
         }

@@ -93,9 +93,14 @@ impl ForwardConf {
 
     /// Most bytes this output holds in memory: the queue, the replay window, the
     /// unacknowledged send queue (bounded by the kernel's largest send buffer, counted as
-    /// 4 MiB, Linux's default `tcp_wmem` maximum) and two chunks being filled or written.
+    /// 4 MiB, Linux's default `tcp_wmem` maximum), the chunk being filled, the one being
+    /// written and the few kept for reuse (6 chunk allocations of chunk-size + 64 KiB). The
+    /// chunks kept for replay are counted in wire bytes; their allocations are up to 64 KiB
+    /// larger than their contents, hence the 5/4.
     pub fn memory_bound(&self) -> u64 {
-        self.buffer.max_bytes as u64 + self.replay_window + (4 << 20) + 2 * self.chunk_bytes as u64
+        let chunk_alloc = self.chunk_bytes as u64 + (64 << 10);
+        let kept = (self.replay_window + (4 << 20)) * 5 / 4;
+        self.buffer.max_bytes as u64 + kept + 6 * chunk_alloc
     }
 }
 
@@ -224,10 +229,19 @@ impl ForwardOutput {
         if self.chunk_records == 0 {
             return;
         }
-        let data = std::mem::replace(
-            &mut self.chunk,
-            self.buffer.take_vec(self.chunk_bytes + (64 << 10)),
-        );
+        // A small chunk (a flush at a low rate) is copied into an allocation of its own
+        // size, so the buffer's memory bound (counted in allocated bytes) is not eaten by
+        // mostly empty chunk-size allocations.
+        let data = if self.chunk.len() < self.chunk_bytes / 4 {
+            let small = self.chunk.as_slice().to_vec();
+            self.chunk.clear();
+            small
+        } else {
+            std::mem::replace(
+                &mut self.chunk,
+                self.buffer.take_vec(self.chunk_bytes + (64 << 10)),
+            )
+        };
         let records = std::mem::take(&mut self.chunk_records);
         self.buffer.push(Chunk {
             data,
@@ -387,7 +401,7 @@ impl Sender {
                 continue;
             }
             if self.conn.is_none() {
-                if self.buffer_closed() && self.nothing_left() {
+                if self.buffer_closed() && self.nothing_in_memory() {
                     break;
                 }
                 if !self.connect() {
@@ -441,7 +455,9 @@ impl Sender {
         self.buffer.is_closed()
     }
 
-    fn nothing_left(&self) -> bool {
+    /// Nothing held in memory (by us or the buffer). Records on disk do not count: at
+    /// shutdown without a connection they stay in the spill queue for the next run.
+    fn nothing_in_memory(&self) -> bool {
         self.sent.is_empty() && self.buffer.queued().0 == 0
     }
 
@@ -456,7 +472,7 @@ impl Sender {
             let wait = self.backoff.next();
             let until = Instant::now() + wait;
             while Instant::now() < until {
-                if self.past_deadline() || (self.buffer_closed() && self.nothing_left()) {
+                if self.past_deadline() || (self.buffer_closed() && self.nothing_in_memory()) {
                     return false;
                 }
                 std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));

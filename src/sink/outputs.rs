@@ -82,8 +82,8 @@ pub struct StdoutSpec {
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum OutputEntry {
     Stdout(StdoutSpec),
-    Forward(ForwardToSpec),
-    Kafka(crate::sink::kafka::KafkaSpec),
+    Forward(Box<ForwardToSpec>),
+    Kafka(Box<crate::sink::kafka::KafkaSpec>),
 }
 
 /// One output, validated.
