@@ -801,6 +801,16 @@ fn spill_keeps_every_record_until_a_broker_answers() {
 
     let broker = Broker::start_at(&bin, &dir, broker_port);
     broker.create_topic("dnstap", 4);
+    // Same output, with time to hear every acknowledgement at shutdown (a loaded machine
+    // can take more than the first run's second; what is late would be spilled again).
+    let cfg = write_config(
+        &dir,
+        &format!(
+            "brokers: 127.0.0.1:{broker_port}\nkey: client-ip\noverflow: spill\n\
+             spill-dir: {}\nqueue-messages: 500\nshutdown-timeout-ms: 30000",
+            spill_dir.display()
+        ),
+    );
     let r = start_receiver(&cfg, port);
     r.wait_log("left by a previous run");
     send_ids(port, FIRST..FIRST + SECOND);
@@ -808,10 +818,12 @@ fn spill_keeps_every_record_until_a_broker_answers() {
     let done = r.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     let (records, delivered, dropped, buffered, spilled) = kafka_counters(&done.stderr);
-    assert_eq!(records, SECOND);
+    assert_eq!(records, SECOND, "{}", done.stderr);
     assert_eq!(
         (delivered, dropped, buffered, spilled),
-        (FIRST + SECOND, 0, 0, 0)
+        (FIRST + SECOND, 0, 0, 0),
+        "{}",
+        done.stderr
     );
     let got = consume(
         &broker.addr(),
