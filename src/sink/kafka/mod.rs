@@ -22,7 +22,7 @@
 //!
 //! A producer that fails for good (librdkafka's fatal error, e.g. an idempotent producer
 //! whose broker forgot it) is replaced: what it held comes back through its delivery
-//! reports ([`reports::Reports`]) and is sent first by the new one (counted in `resent`;
+//! reports (`reports.rs`) and is sent first by the new one (counted in `resent`;
 //! at-least-once). Per-message cost outside our code: librdkafka copies each record into
 //! its own allocation, and the crate builds a C string of the topic per send.
 #![forbid(unsafe_code)]
@@ -40,11 +40,10 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 
-use crate::sink::kafka::reports::Reports;
-
 use crate::format::{escape, FormatKind, Formatter};
 use crate::record::Record;
 use crate::sink::buffer::OverflowPolicy;
+use crate::sink::kafka::reports::Reports;
 use crate::sink::Output;
 use crate::stats::OutputStats;
 
