@@ -170,6 +170,14 @@ impl Drop for Broker {
     }
 }
 
+/// A broker address where nothing answers: a listener that never accepts. Holding it (not
+/// just picking a free port) keeps another test's broker from taking the port meanwhile.
+fn silent_broker() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
 /// Runs a future on this thread (the admin client's futures are completed by librdkafka's
 /// own thread); `None` after `limit`.
 fn block_on<F: Future>(f: F, limit: Duration) -> Option<F::Output> {
@@ -773,7 +781,7 @@ fn spill_keeps_every_record_until_a_broker_answers() {
         return;
     };
     let dir = TempDir::new("kafka-spill");
-    let broker_port = free_port();
+    let (silent, broker_port) = silent_broker();
     let spill_dir = dir.path("spill");
     let cfg = write_config(
         &dir,
@@ -799,6 +807,7 @@ fn spill_keeps_every_record_until_a_broker_answers() {
         done.stderr
     );
 
+    drop(silent);
     let broker = Broker::start_at(&bin, &dir, broker_port);
     broker.create_topic("dnstap", 4);
     // Same output, with time to hear every acknowledgement at shutdown (a loaded machine
@@ -847,11 +856,11 @@ fn spill_keeps_every_record_until_a_broker_answers() {
 #[test]
 fn drop_policy_counts_every_record_it_gives_up() {
     let dir = TempDir::new("kafka-drop");
+    let (_silent, broker_port) = silent_broker();
     let cfg = write_config(
         &dir,
         &format!(
-            "brokers: 127.0.0.1:{}\noverflow: drop-newest\nmessage-timeout-ms: 1000\nqueue-messages: 200",
-            free_port()
+            "brokers: 127.0.0.1:{broker_port}\noverflow: drop-newest\nmessage-timeout-ms: 1000\nqueue-messages: 200"
         ),
     );
     let port = free_port();
@@ -878,12 +887,10 @@ fn drop_policy_counts_every_record_it_gives_up() {
 #[test]
 fn block_without_broker_fails_shutdown_loudly() {
     let dir = TempDir::new("kafka-block");
+    let (_silent, broker_port) = silent_broker();
     let cfg = write_config(
         &dir,
-        &format!(
-            "brokers: 127.0.0.1:{}\nshutdown-timeout-ms: 500",
-            free_port()
-        ),
+        &format!("brokers: 127.0.0.1:{broker_port}\nshutdown-timeout-ms: 500"),
     );
     let port = free_port();
     let r = start_receiver(&cfg, port);

@@ -427,10 +427,18 @@ pub fn build_outputs(
                 built.buffers.push((out.buffer(), c.shutdown_timeout));
                 built.outputs.push(Box::new(out));
             }
+            #[cfg(feature = "kafka")]
             OutputConf::Kafka(k) => {
                 let stats = registry.register_output(&k.name);
                 let out = crate::sink::kafka::KafkaOutput::new(k, stats)?;
                 built.outputs.push(Box::new(out));
+            }
+            #[cfg(not(feature = "kafka"))]
+            OutputConf::Kafka(k) => {
+                return Err(std::io::Error::other(format!(
+                    "{}: this build has no Kafka output (cargo feature kafka)",
+                    k.name
+                )))
             }
         }
     }
@@ -457,7 +465,10 @@ pub fn describe(o: &OutputConf) -> String {
             }
         )
         }
+        #[cfg(feature = "kafka")]
         OutputConf::Kafka(k) => crate::sink::kafka::describe(k),
+        #[cfg(not(feature = "kafka"))]
+        OutputConf::Kafka(k) => k.name.clone(),
     }
 }
 
