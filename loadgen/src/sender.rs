@@ -274,7 +274,10 @@ mod tests {
         assert_eq!(got.len(), 17);
         assert_eq!(got[0], b"m0");
         assert_eq!(got[16], b"m2"); // 17 = 2 passes of 7 + 3: looped from the start
-        assert_eq!(stats.bytes, got.iter().map(|p| 4 + p.len() as u64).sum());
+        assert_eq!(
+            stats.bytes,
+            got.iter().map(|p| 4 + p.len() as u64).sum::<u64>()
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod outputs;
 pub mod sockopt;
 pub mod spill;
 
+pub mod kafka;
+
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;

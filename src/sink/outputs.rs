@@ -83,6 +83,7 @@ pub struct StdoutSpec {
 pub enum OutputEntry {
     Stdout(StdoutSpec),
     Forward(Box<ForwardToSpec>),
+    Kafka(Box<crate::sink::kafka::KafkaSpec>),
 }
 
 /// One output, validated.
@@ -90,6 +91,7 @@ pub enum OutputEntry {
 pub enum OutputConf {
     Stdout(FormatKind),
     Forward(Box<ForwardConf>),
+    Kafka(Box<crate::sink::kafka::KafkaSettings>),
 }
 
 /// The command-line pieces that concern outputs.
@@ -179,6 +181,14 @@ pub fn resolve_outputs(
                         let c = forward_conf(f, &fk, h, p, fmt, file, file)?;
                         list.push(OutputConf::Forward(Box::new(c)));
                     }
+                    OutputEntry::Kafka(k) => {
+                        let base = file.and_then(Path::parent);
+                        match crate::sink::kafka::spec::resolve(k, base) {
+                            Ok(Some(s)) => list.push(OutputConf::Kafka(Box::new(s))),
+                            Ok(None) => {}
+                            Err(e) => return Err(err(file, &format!("{key}.{}", e.key), e.reason)),
+                        }
+                    }
                 }
             }
         }
@@ -190,6 +200,7 @@ pub fn resolve_outputs(
         .iter()
         .filter_map(|o| match o {
             OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| &s.dir),
+            OutputConf::Kafka(k) => k.spill.as_ref().map(|s| &s.dir),
             OutputConf::Stdout(_) => None,
         })
         .collect();
@@ -414,6 +425,19 @@ pub fn build_outputs(
                 built.buffers.push((out.buffer(), c.shutdown_timeout));
                 built.outputs.push(Box::new(out));
             }
+            #[cfg(feature = "kafka")]
+            OutputConf::Kafka(k) => {
+                let stats = registry.register_output(&k.name);
+                let out = crate::sink::kafka::KafkaOutput::new(k, stats)?;
+                built.outputs.push(Box::new(out));
+            }
+            #[cfg(not(feature = "kafka"))]
+            OutputConf::Kafka(k) => {
+                return Err(std::io::Error::other(format!(
+                    "{}: this build has no Kafka output (cargo feature kafka)",
+                    k.name
+                )))
+            }
         }
     }
     Ok(built)
@@ -439,6 +463,10 @@ pub fn describe(o: &OutputConf) -> String {
             }
         )
         }
+        #[cfg(feature = "kafka")]
+        OutputConf::Kafka(k) => crate::sink::kafka::describe(k),
+        #[cfg(not(feature = "kafka"))]
+        OutputConf::Kafka(k) => k.name.clone(),
     }
 }
 

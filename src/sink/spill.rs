@@ -149,10 +149,10 @@ impl SpillQueue {
         let mut rec = Recovered::default();
         for seq in seqs {
             let path = q.path(seq);
-            let skip = match cursor {
-                Some((s, off)) if s == seq => off,
-                _ => MAGIC.len() as u64,
-            };
+            let skip = cursor
+                .iter()
+                .find(|(s, _)| *s == seq)
+                .map_or(MAGIC.len() as u64, |&(_, off)| off);
             let scan = scan_segment(&path, skip)?;
             rec.truncated_bytes += scan.cut;
             if scan.records_after == 0 {
@@ -350,17 +350,24 @@ impl SpillQueue {
         if let Some(w) = self.writer.take() {
             w.sync_all()?;
         }
-        match self.segments.front() {
-            Some(s) if s.read_offset > MAGIC.len() as u64 => {
-                let tmp = self.dir.join("cursor.tmp");
-                let mut f = File::create(&tmp)?;
-                f.write_all(format!("{} {}\n", s.seq, s.read_offset).as_bytes())?;
-                f.sync_all()?;
-                fs::rename(&tmp, self.cursor_path())?;
-            }
-            _ => {
-                let _ = fs::remove_file(self.cursor_path());
-            }
+        // Every partly read segment: after a `push_front` the partly read one is no longer
+        // the first.
+        let mut text = String::new();
+        for s in self
+            .segments
+            .iter()
+            .filter(|s| s.read_offset > MAGIC.len() as u64)
+        {
+            text.push_str(&format!("{} {}\n", s.seq, s.read_offset));
+        }
+        if text.is_empty() {
+            let _ = fs::remove_file(self.cursor_path());
+        } else {
+            let tmp = self.dir.join("cursor.tmp");
+            let mut f = File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, self.cursor_path())?;
         }
         Ok(())
     }
@@ -435,10 +442,15 @@ fn write_frame(w: &mut File, data: &[u8], records: u32) -> io::Result<()> {
 }
 
 /// `SEQ OFFSET` saved by `sync`; anything else is ignored.
-fn read_cursor(path: &Path) -> Option<(u64, u64)> {
-    let text = fs::read_to_string(path).ok()?;
-    let (a, b) = text.trim().split_once(' ')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+/// The saved read positions: one `SEQ OFFSET` line per partly read segment.
+fn read_cursor(path: &Path) -> Vec<(u64, u64)> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (a, b) = l.trim().split_once(' ')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect()
 }
 
 fn parse_name(name: &str) -> Option<u64> {
@@ -834,6 +846,30 @@ mod tests {
         let got: Vec<Vec<u8>> = drain(&mut q).into_iter().map(|(d, _)| d).collect();
         let mut want = vec![b"first".to_vec()];
         want.extend((21..24).map(|i| chunk(i, 200)));
+        assert_eq!(got, want);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn push_front_then_sync_keeps_the_partly_read_segment_position() {
+        // Shutdown order of an output: take a chunk, put older ones back in front, sync.
+        // The partly read segment is then the second one; its position must survive.
+        let d = tmp("front-sync");
+        let (mut q, _) = SpillQueue::open(&spec(&d, 1 << 20, 1 << 20)).unwrap();
+        for i in 0..5 {
+            q.push(&chunk(i, 200), 1).unwrap();
+        }
+        let mut buf = Vec::new();
+        assert_eq!(q.pop(&mut buf).unwrap(), Some(1));
+        assert_eq!(q.pop(&mut buf).unwrap(), Some(1));
+        q.push_front([(b"older".as_slice(), 1)]).unwrap();
+        q.sync().unwrap();
+        drop(q);
+        let (mut q, rec) = SpillQueue::open(&spec(&d, 1 << 20, 1 << 20)).unwrap();
+        assert_eq!(rec.records, 4);
+        let got: Vec<Vec<u8>> = drain(&mut q).into_iter().map(|(d, _)| d).collect();
+        let mut want = vec![b"older".to_vec()];
+        want.extend((2..5).map(|i| chunk(i, 200)));
         assert_eq!(got, want);
         let _ = fs::remove_dir_all(&d);
     }
