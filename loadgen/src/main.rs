@@ -1,19 +1,24 @@
 //! `loadgen`: sends dnstap over Frame Streams to a receiver, for load tests.
 //!
-//! Today it replays capture files: every data frame of the given `.fstrm` files (in order)
-//! forms the corpus, which is encoded once into one large buffer and written with large
-//! writes over one or more connections. The pieces are kept apart so a synthetic generator
-//! can slot in: `corpus` (where payloads come from), `wire` (encoding ahead of time),
-//! `sender` (one connection loop), `report` (totals).
+//! The corpus is either every data frame of the given `.fstrm` files (in order) or
+//! synthetic traffic (`--synth`, seedable); it is encoded once into one large buffer and
+//! written with large writes over one or more connections, as fast as possible or paced
+//! (`--rate`). The pieces: `corpus` (payloads), `synth` (the generator), `wire` (encoding
+//! ahead of time), `sender` (one connection loop), `progress` (the live line), `discard`
+//! (an in-process receiver that throws frames away), `report` (totals).
 #![forbid(unsafe_code)]
 
 mod corpus;
+mod discard;
+mod progress;
 mod report;
 mod sender;
+mod synth;
 mod wire;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -21,14 +26,15 @@ use clap::Parser;
 use crate::corpus::Corpus;
 use crate::report::Report;
 use crate::sender::{Budget, ConnStats, Mode, Target};
+use crate::synth::SynthSpec;
 use crate::wire::Block;
 
-/// Replays Frame Streams capture files to a dnstap receiver.
+/// Sends dnstap to a receiver: replays Frame Streams capture files, or synthetic traffic.
 ///
 /// Each connection sends the whole corpus once by default. `--count N` sets the total
 /// number of messages, split evenly over the connections (each one loops the corpus from
 /// its start as often as needed). `--duration SECS` stops every connection after that
-/// time; alone it loops the corpus until then.
+/// time; alone it loops the corpus until then. `--rate R` paces the total to R msg/s.
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", version)]
 struct Args {
@@ -68,18 +74,52 @@ struct Args {
     /// Print the final report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Send synthetic traffic (seedable; see --seed, --synth-*) instead of replaying files.
+    #[arg(long, conflicts_with_all = ["files", "read"])]
+    synth: bool,
+    /// Seed of the synthetic traffic: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 1, requires = "synth")]
+    seed: u64,
+    /// Distinct synthetic messages generated (the corpus that is then looped).
+    #[arg(long, value_name = "N", default_value_t = SynthSpec::default().messages as u64,
+          value_parser = clap::value_parser!(u64).range(1..=50_000_000), requires = "synth")]
+    synth_messages: u64,
+    /// Distinct query names in the synthetic traffic (Zipf-distributed).
+    #[arg(long, value_name = "N", default_value_t = SynthSpec::default().names as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000), requires = "synth")]
+    synth_names: u64,
+    /// Distinct dnstap identities (servers) in the synthetic traffic.
+    #[arg(long, value_name = "N", default_value_t = SynthSpec::default().identities as u64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000), requires = "synth")]
+    synth_identities: u64,
+    /// Write the corpus to this Frame Streams file (what fstrm_capture writes) and exit,
+    /// without connecting anywhere.
+    #[arg(long, value_name = "FILE")]
+    write_fstrm: Option<PathBuf>,
+    /// Total messages per second over all connections, paced smoothly (about one write
+    /// per millisecond); default: as fast as the receiver takes them.
+    #[arg(long, value_name = "MSGS_PER_SEC")]
+    rate: Option<f64>,
+    /// Serve the target address in this process with a receiver that discards every frame
+    /// (measures the sender alone, and counts what arrived).
+    #[arg(long)]
+    discard: bool,
+    /// No progress line on stderr.
+    #[arg(short = 'q', long)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
-        Ok(report) => {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(report)) => {
             if args.json {
                 println!("{}", report.to_json());
             } else {
                 println!("{}", report.to_text());
             }
-            if report.failed_connections == 0 {
+            if report.failed_connections == 0 && report.shortfall() == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -92,24 +132,71 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<Report, String> {
-    let target = match (&args.unix, &args.address, args.port, &args.tcp) {
-        (Some(path), _, _, _) => Target::Unix(path.clone()),
-        (None, Some(host), Some(port), None) => Target::Tcp(format!("{host}:{port}")),
-        (None, None, None, Some(hp)) => Target::Tcp(hp.clone()),
-        _ => return Err("give a receiver: -u PATH, -a HOST -p PORT or --tcp HOST:PORT".into()),
-    };
+/// The corpus: synthetic, or the data frames of the files named.
+fn build_corpus(args: &Args) -> Result<Corpus, String> {
+    let mut corpus = Corpus::new();
+    if args.synth {
+        let spec = SynthSpec {
+            seed: args.seed,
+            messages: args.synth_messages as usize,
+            names: args.synth_names as usize,
+            identities: args.synth_identities as usize,
+            ..SynthSpec::default()
+        };
+        synth::generate(&spec, &mut corpus);
+        return Ok(corpus);
+    }
     let files: Vec<&PathBuf> = args.files.iter().chain(&args.read).collect();
     if files.is_empty() {
-        return Err("give at least one .fstrm file to replay".into());
+        return Err("give .fstrm files to replay, or --synth".into());
     }
-    let mut corpus = Corpus::new();
     for f in files {
         corpus.read_fstrm_file(f).map_err(|e| e.to_string())?;
     }
     if corpus.is_empty() {
         return Err("the files hold no data frames".into());
     }
+    Ok(corpus)
+}
+
+/// Writes the corpus as a unidirectional Frame Streams file: START, data frames, STOP.
+fn write_fstrm(corpus: &Corpus, path: &std::path::Path) -> Result<(), String> {
+    use dnstap_receiver::framestream::{
+        write_control_frame, write_data_frame, ControlType, DNSTAP_CONTENT_TYPE,
+    };
+    let mut out = Vec::with_capacity(corpus.payload_bytes() + 4 * corpus.len() + 64);
+    write_control_frame(ControlType::Start, Some(DNSTAP_CONTENT_TYPE), &mut out);
+    for p in corpus.iter() {
+        write_data_frame(p, &mut out);
+    }
+    write_control_frame(ControlType::Stop, None, &mut out);
+    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn run(args: &Args) -> Result<Option<Report>, String> {
+    let corpus = build_corpus(args)?;
+    if let Some(path) = &args.write_fstrm {
+        write_fstrm(&corpus, path)?;
+        eprintln!(
+            "loadgen: wrote {} messages ({} payload bytes) to {}",
+            corpus.len(),
+            corpus.payload_bytes(),
+            path.display()
+        );
+        return Ok(None);
+    }
+    let target = match (&args.unix, &args.address, args.port, &args.tcp) {
+        (Some(path), _, _, _) => Target::Unix(path.clone()),
+        (None, Some(host), Some(port), None) => Target::Tcp(format!("{host}:{port}")),
+        (None, None, None, Some(hp)) => Target::Tcp(hp.clone()),
+        _ => return Err("give a receiver: -u PATH, -a HOST -p PORT or --tcp HOST:PORT".into()),
+    };
+    let rate = match args.rate {
+        Some(r) if !(r.is_finite() && r > 0.0) => {
+            return Err(format!("--rate: not a positive number of messages/s: {r}"))
+        }
+        r => r,
+    };
     let duration = seconds(args.duration, "--duration")?;
     let reply_timeout =
         seconds(Some(args.reply_timeout), "--reply-timeout")?.unwrap_or(Duration::from_secs(10));
@@ -120,6 +207,13 @@ fn run(args: &Args) -> Result<Report, String> {
         Mode::Bidirectional
     };
     let conns = args.connections as u64;
+    let discard = if args.discard {
+        let l = discard::Listener::bind(&target)
+            .map_err(|e| format!("--discard: cannot listen on {target:?}: {e}"))?;
+        Some(std::thread::spawn(move || l.serve(conns)))
+    } else {
+        None
+    };
     let per_conn = |i: u64| match (args.count, duration) {
         (Some(n), _) => n / conns + u64::from(i < n % conns),
         (None, Some(_)) => u64::MAX,
@@ -128,25 +222,32 @@ fn run(args: &Args) -> Result<Report, String> {
 
     let started = Instant::now();
     let deadline = duration.map(|d| started + d);
+    let done = AtomicBool::new(false);
     let results: Vec<std::io::Result<ConnStats>> = std::thread::scope(|scope| {
+        if !args.quiet {
+            scope.spawn(|| progress::run_printer(started, &done));
+        }
         let handles: Vec<_> = (0..conns)
             .map(|i| {
                 let budget = Budget {
                     messages: per_conn(i),
                     deadline,
                     reply_timeout,
+                    rate: rate.map(|r| r / conns as f64),
                 };
                 let (target, block) = (&target, &block);
                 scope.spawn(move || sender::run_connection(target, mode, block, budget))
             })
             .collect();
-        handles
+        let results = handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err(std::io::Error::other("sender panicked")))
             })
-            .collect()
+            .collect();
+        done.store(true, Ordering::Relaxed);
+        results
     });
     let seconds = started.elapsed().as_secs_f64();
 
@@ -158,6 +259,9 @@ fn run(args: &Args) -> Result<Report, String> {
         messages: 0,
         bytes: 0,
         seconds,
+        source: if args.synth { "synth" } else { "replay" },
+        rate_target: rate,
+        received: None,
     };
     for (i, r) in results.iter().enumerate() {
         match r {
@@ -171,7 +275,23 @@ fn run(args: &Args) -> Result<Report, String> {
             }
         }
     }
-    Ok(report)
+    if let Some(server) = discard {
+        // A sender that failed to connect leaves the server waiting for it: poke it with
+        // empty connections so that it returns (they count as errors, not frames).
+        for _ in 0..report.failed_connections {
+            let _ = match &target {
+                Target::Unix(p) => std::os::unix::net::UnixStream::connect(p).map(drop),
+                Target::Tcp(a) => std::net::TcpStream::connect(a.as_str()).map(drop),
+            };
+        }
+        let got = server.join().map_err(|_| "discard receiver panicked")?;
+        report.received = Some(got.frames);
+        if let Target::Unix(p) = &target {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    // --verify (verify.rs) checks the receiver's count against `report` here.
+    Ok(Some(report))
 }
 
 fn seconds(v: Option<f64>, flag: &str) -> Result<Option<Duration>, String> {
