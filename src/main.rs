@@ -14,7 +14,7 @@ use dnstap_receiver::config::Settings;
 use dnstap_receiver::input::signals::{self, Signals};
 use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
 use dnstap_receiver::pipeline::{self, Pipeline, Pool};
-use dnstap_receiver::sink::StdoutSink;
+use dnstap_receiver::sink::{Output, StdoutSink, WriteOutput};
 use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
 use dnstap_receiver::{log_debug, log_error, log_warn, offline};
 
@@ -125,12 +125,17 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     let registry = StatsRegistry::default();
     let stop = Arc::new(AtomicBool::new(false));
 
-    let mut sink = StdoutSink::open()?;
+    let mut outputs: Vec<Box<dyn Output>> = vec![Box::new(WriteOutput::new(
+        "stdout",
+        formatter,
+        StdoutSink::open()?,
+        registry.register_output("stdout"),
+    ))];
     let wstats = registry.register();
     let wpipe = Arc::clone(&pipeline);
     let writer = std::thread::Builder::new()
         .name("writer".into())
-        .spawn(move || pipeline::run_writer(&wpipe, &formatter, &mut sink, &wstats))?;
+        .spawn(move || pipeline::run_writer(&wpipe, &mut outputs, &wstats))?;
 
     let mut reader_threads = Vec::with_capacity(readers);
     for id in 0..readers {

@@ -174,7 +174,7 @@ fn pump(
                     stats.filtered += 1;
                     continue;
                 }
-                match Record::decode(p) {
+                match Record::parse(p) {
                     Ok(rec) => {
                         formatter.write(&rec, obuf);
                         stats.written += 1;

@@ -8,7 +8,7 @@
 //!     ▼
 //!  ArrayQueue<Box<Batch>> (bounded; full → block or drop+count)
 //!     ▼
-//!  writer ── Record::decode + Formatter::write into one big output buffer ── sink
+//!  writer ── Record::parse once, then every Output (each formats into its own buffer)
 //!     └── Batch back to the Pool
 //! ```
 //!
@@ -18,7 +18,7 @@
 //! connection). Nothing here knows about sockets or the Frame Streams protocol.
 #![forbid(unsafe_code)]
 
-use std::io::{self, Write};
+use std::io;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -28,8 +28,8 @@ use std::time::Duration;
 use crossbeam_queue::ArrayQueue;
 
 use crate::cli::QueuePolicy;
-use crate::format::Formatter;
 use crate::record::Record;
+use crate::sink::Output;
 use crate::stats::ThreadStats;
 
 /// One buffer and the payload ranges of the accepted frames in it.
@@ -274,21 +274,26 @@ impl Pipeline {
     }
 }
 
-/// Flush the output buffer once it holds this much.
-pub const OUTPUT_FLUSH_AT: usize = 1 << 20;
-
-/// The writer loop: until every reader is done and the queue is empty, decode and format
-/// each accepted frame into one output buffer, write it in large writes, return buffers.
-/// Returns an error when the output cannot be written (the pipeline then drops and counts).
+/// The writer loop: until every reader is done and the queue is empty, decode each accepted
+/// frame once and hand the record to every output; outputs buffer and write in large
+/// writes. Buffers go back to the pool as soon as a batch is done.
+/// Returns an error when an output fails for good (the pipeline then drops and counts).
 pub fn run_writer(
     p: &Pipeline,
-    formatter: &Formatter,
-    out: &mut dyn Write,
+    outputs: &mut [Box<dyn Output>],
     stats: &ThreadStats,
 ) -> io::Result<()> {
     let _ = p.writer.set(std::thread::current());
-    let mut buf: Vec<u8> = Vec::with_capacity(OUTPUT_FLUSH_AT + (256 << 10));
-    let result = writer_loop(p, formatter, out, stats, &mut buf);
+    let mut result = writer_loop(p, outputs, stats);
+    for o in outputs.iter_mut() {
+        let r = o.finish();
+        if let Err(e) = r {
+            crate::log_error!("output {}: {e}", o.name());
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+    }
     if result.is_err() {
         p.writer_gone.store(true, Ordering::Release);
         // Give back what is still queued so blocked readers can finish.
@@ -303,44 +308,22 @@ pub fn run_writer(
 
 fn writer_loop(
     p: &Pipeline,
-    formatter: &Formatter,
-    out: &mut dyn Write,
+    outputs: &mut [Box<dyn Output>],
     stats: &ThreadStats,
-    buf: &mut Vec<u8>,
 ) -> io::Result<()> {
     loop {
         if let Some(b) = p.queue.pop() {
-            let mut written = 0u64;
-            let mut errors = 0u64;
-            for &(s, e) in &b.frames {
-                let Some(payload) = b.data.get(s as usize..e as usize) else {
-                    errors += 1;
-                    continue;
-                };
-                match Record::decode(payload) {
-                    Ok(rec) => {
-                        formatter.write(&rec, buf);
-                        written += 1;
-                    }
-                    Err(_) => errors += 1,
-                }
-                if buf.len() >= OUTPUT_FLUSH_AT {
-                    out.write_all(buf)?;
-                    buf.clear();
-                }
-            }
+            let r = write_batch(&b, outputs, stats);
             p.pool.give(b);
             p.wake_readers_if_starved();
-            ThreadStats::add(&stats.written, written);
-            ThreadStats::add(&stats.decode_errors, errors);
+            r?;
             continue;
         }
-        // Queue empty: write what we have, then sleep until a reader pushes.
-        if !buf.is_empty() {
-            out.write_all(buf)?;
-            buf.clear();
+        // Queue empty: let every output write what it holds, then sleep until a reader
+        // pushes.
+        for o in outputs.iter_mut() {
+            o.flush()?;
         }
-        out.flush()?;
         if p.readers_left.load(Ordering::Acquire) == 0 && p.queue.is_empty() {
             return Ok(());
         }
@@ -350,6 +333,34 @@ fn writer_loop(
         }
         p.writer_idle.store(false, Ordering::Release);
     }
+}
+
+/// Decodes every frame of one batch and hands each record to every output.
+fn write_batch(b: &Batch, outputs: &mut [Box<dyn Output>], stats: &ThreadStats) -> io::Result<()> {
+    let mut written = 0u64;
+    let mut errors = 0u64;
+    let mut result = Ok(());
+    'frames: for &(s, e) in &b.frames {
+        let Some(payload) = b.data.get(s as usize..e as usize) else {
+            errors += 1;
+            continue;
+        };
+        match Record::parse(payload) {
+            Ok(rec) => {
+                written += 1;
+                for o in outputs.iter_mut() {
+                    if let Err(e) = o.record(&rec, payload) {
+                        result = Err(e);
+                        break 'frames;
+                    }
+                }
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    ThreadStats::add(&stats.written, written);
+    ThreadStats::add(&stats.decode_errors, errors);
+    result
 }
 
 impl Pipeline {

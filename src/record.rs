@@ -108,6 +108,16 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    /// The decode the receiver runs per message: the lazy views ([`Record::from_views`]),
+    /// which give the same record as [`Record::decode`] at a third of its cost
+    /// (`benches/dnstap.rs`: ~97 ns against ~300 ns; equality is checked on every capture
+    /// message in `tests/dnstap_captures.rs`).
+    #[inline]
+    pub fn parse(payload: &'a [u8]) -> Result<Record<'a>, DecodeError> {
+        let view = DnstapView::parse(payload)?;
+        Record::from_views(&view, None)
+    }
+
     /// Full decode with quick-protobuf, then the DNS header and question
     /// ([`Record::parse_dns`]). A malformed DNS message does not fail the record.
     pub fn decode(payload: &'a [u8]) -> Result<Record<'a>, DecodeError> {

@@ -36,6 +36,33 @@ impl ThreadStats {
     }
 }
 
+/// Counters of one output (stdout, a forward connection, ...), updated by whoever moves its
+/// records: the writer thread, and the output's own sender thread if it has one.
+///
+/// For each output: records handed to it = `delivered` + `dropped` + what it still holds
+/// (`buffered` in memory, `spilled` on disk).
+#[derive(Debug, Default)]
+pub struct OutputStats {
+    /// Records handed to the output by the writer.
+    pub records: AtomicU64,
+    /// Records delivered (written to the file descriptor, or acknowledged by the peer).
+    pub delivered: AtomicU64,
+    /// Bytes delivered.
+    pub bytes: AtomicU64,
+    /// Records dropped by the output's overflow policy or on a fatal error.
+    pub dropped: AtomicU64,
+    /// Failed writes or connections (each retry counts).
+    pub write_errors: AtomicU64,
+    /// Connections re-established after a failure.
+    pub reconnects: AtomicU64,
+    /// Records sent more than once (at-least-once replay after a broken connection).
+    pub resent: AtomicU64,
+    /// Gauge: records held in memory now.
+    pub buffered: AtomicU64,
+    /// Gauge: records held on disk now.
+    pub spilled: AtomicU64,
+}
+
 /// The sum of every thread's counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -81,13 +108,31 @@ impl Snapshot {
     }
 }
 
-/// All threads' counters.
+/// All threads' counters, and every output's.
 #[derive(Debug, Default)]
 pub struct StatsRegistry {
     threads: Mutex<Vec<Arc<ThreadStats>>>,
+    outputs: Mutex<Vec<(String, Arc<OutputStats>)>>,
 }
 
 impl StatsRegistry {
+    /// Registers an output's counters under its name (`stdout`, `forward 10.0.0.2:8192`).
+    pub fn register_output(&self, name: &str) -> Arc<OutputStats> {
+        let stats = Arc::new(OutputStats::default());
+        if let Ok(mut outputs) = self.outputs.lock() {
+            outputs.push((name.to_string(), Arc::clone(&stats)));
+        }
+        stats
+    }
+
+    /// Every output's name and counters, in registration order.
+    pub fn outputs(&self) -> Vec<(String, Arc<OutputStats>)> {
+        match self.outputs.lock() {
+            Ok(o) => o.clone(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Registers a new thread's counters and returns them.
     pub fn register(&self) -> Arc<ThreadStats> {
         let stats = Arc::new(ThreadStats::default());
