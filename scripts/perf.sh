@@ -163,8 +163,7 @@ measure() {
     echo "perf.sh: $label: the receiver did not start: $(tail -3 "$work/rx.log")" >&2
     return 1
   fi
-  local t0 t1 tend ticks rss lg
-  t0="$(now)"
+  local t1 tend ticks rss lg
   if ! lg="$("$LOADGEN" "${target[@]}" -n "$conns" --count "$n" --json -q "$corpus")"; then
     echo "perf.sh: $label: loadgen failed" >&2
     kill -TERM "$receiver_pid" 2>/dev/null || true
@@ -201,9 +200,13 @@ measure() {
       ;;
   esac
   rm -f "$out"
-  awk -v l="$label" -v n="$n" -v t0="$t0" -v t1="$t1" -v te="$tend" -v ticks="$ticks" \
+  # The clock starts when loadgen starts connecting (its own "seconds" runs from there to
+  # the last FINISH; its start-up, reading and encoding the corpus, is not counted).
+  local lg_secs
+  lg_secs="$(grep -o '"seconds":[0-9.]*' <<<"$lg" | cut -d: -f2)"
+  awk -v l="$label" -v n="$n" -v lgs="$lg_secs" -v t1="$t1" -v te="$tend" -v ticks="$ticks" \
       -v rss="$rss" -v d="$delivered" -v e="$expected" 'BEGIN {
-    end = (te > t1) ? te : t1; secs = end - t0;
+    secs = lgs + ((te > t1) ? te - t1 : 0);
     printf "%s\t%.0f\t%.3f\t%d\t%s\t%s\n", l, n / secs, ticks * 1e6 / 100 / n, rss, d, e }'
 }
 

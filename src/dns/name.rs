@@ -160,6 +160,7 @@ impl<'a> Name<'a> {
     /// after the first length byte, with every later length byte (and the root byte)
     /// turned into `.`. Returns false, having written nothing, for any other name; the
     /// caller then takes the label-by-label path, which gives the same text.
+    /// (It may have grown `out`'s capacity.)
     ///
     /// ```text
     /// wire:  03 w w w 07 e x a m p l e 04 t e s t 00
@@ -176,10 +177,9 @@ impl<'a> Name<'a> {
         else {
             return false;
         };
-        // Walk the labels: no pointer (else the bytes are not the name), every byte plain.
-        // The fold has no early exit, so the per-byte test vectorises on long labels.
+        // Walk the length bytes: no pointer (else these bytes are not the name).
         let mut pos = 0;
-        let mut plain = true;
+        let mut labels = 0u32;
         loop {
             let Some(&len) = wire.get(pos) else {
                 return false;
@@ -190,15 +190,10 @@ impl<'a> Name<'a> {
             if len & 0xc0 != 0 {
                 return false;
             }
-            let Some(label) = wire.get(pos + 1..pos + 1 + len as usize) else {
-                return false;
-            };
-            plain &= label
-                .iter()
-                .fold(true, |ok, &b| ok & (ESCAPE[b as usize] == PLAIN));
+            labels += 1;
             pos += 1 + len as usize;
         }
-        if !plain || pos + 1 != wire.len() {
+        if pos + 1 != wire.len() {
             return false;
         }
         let Some((&first, rest)) = wire.split_first() else {
@@ -219,6 +214,25 @@ impl<'a> Name<'a> {
                 break;
             }
             at += 1 + len as usize;
+        }
+        // Now check the text in one pass: every byte printable and unescaped, and no dot
+        // but the separators (a dot inside a label needs an escape). Branch-free, so it
+        // vectorises.
+        let (mut bad, mut dots) = (false, 0u32);
+        for &b in out.get(base..).unwrap_or_default() {
+            bad |= (b.wrapping_sub(0x21) > 0x7e - 0x21)
+                | (b == b'"')
+                | (b == b'(')
+                | (b == b')')
+                | (b == b';')
+                | (b == b'\\')
+                | (b == b'@')
+                | (b == b'$');
+            dots += u32::from(b == b'.');
+        }
+        if bad || dots != labels {
+            out.truncate(base);
+            return false;
         }
         true
     }
