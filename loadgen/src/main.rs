@@ -14,6 +14,7 @@ mod progress;
 mod report;
 mod sender;
 mod synth;
+mod verify_output;
 mod wire;
 
 use std::path::PathBuf;
@@ -104,6 +105,13 @@ struct Args {
     /// (measures the sender alone, and counts what arrived).
     #[arg(long)]
     discard: bool,
+    /// After the run, count the lines of the receiver's output FILE (one per message in its
+    /// text and JSON formats) until they stop growing, and report any shortfall.
+    #[arg(long, value_name = "FILE", conflicts_with = "discard")]
+    verify_output: Option<PathBuf>,
+    /// Longest wait for the receiver's output to catch up (with --verify-output).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    verify_timeout: f64,
     /// No progress line on stderr.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -291,6 +299,17 @@ fn run(args: &Args) -> Result<Option<Report>, String> {
         }
     }
     // --verify (verify.rs) checks the receiver's count against `report` here.
+    if let Some(path) = &args.verify_output {
+        let timeout = Duration::try_from_secs_f64(args.verify_timeout).map_err(|_| {
+            format!(
+                "--verify-timeout: not a number of seconds: {}",
+                args.verify_timeout
+            )
+        })?;
+        let lines = verify_output::count_settled_lines(path, report.messages, timeout)
+            .map_err(|e| format!("--verify-output {}: {e}", path.display()))?;
+        report.received = Some(lines);
+    }
     Ok(Some(report))
 }
 

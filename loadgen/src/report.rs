@@ -20,7 +20,8 @@ pub struct Report {
     pub source: &'static str,
     /// The `--rate` asked for (msg/s over all connections), if any.
     pub rate_target: Option<f64>,
-    /// Data frames the receiver reported receiving, when it is known (`--discard`).
+    /// Messages the receiver reported receiving, when it is known (`--discard`: frames its
+    /// discard receiver counted; `--verify-output`: lines of the receiver's output).
     pub received: Option<u64>,
 }
 
