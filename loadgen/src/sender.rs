@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use dnstap_receiver::framestream::{SenderEvent, SenderHandshake, CONTROL_FRAME_MAX};
 
+use crate::progress;
 use crate::tls::{TlsClient, TlsStream};
 use crate::wire::Block;
 
@@ -52,6 +53,9 @@ pub struct Budget {
     pub deadline: Option<Instant>,
     /// Longest wait for ACCEPT or FINISH.
     pub reply_timeout: Duration,
+    /// Messages per second for this connection, paced smoothly; `None`: as fast as the
+    /// receiver takes them.
+    pub rate: Option<f64>,
 }
 
 /// What one connection did.
@@ -150,6 +154,9 @@ pub fn run_connection(
 
 /// The data phase: loops over the block until the budget is spent.
 fn send_frames(w: &mut impl Write, block: &Block, budget: Budget) -> io::Result<ConnStats> {
+    if let Some(rate) = budget.rate {
+        return send_paced(w, block, budget, rate);
+    }
     let mut stats = ConnStats::default();
     let per_block = block.messages() as u64;
     while stats.messages < budget.messages {
@@ -159,10 +166,58 @@ fn send_frames(w: &mut impl Write, block: &Block, budget: Budget) -> io::Result<
             w.write_all(slice)?;
             stats.bytes += slice.len() as u64;
             stats.messages += (frames_after - sent_here) as u64;
+            progress::record((frames_after - sent_here) as u64, slice.len() as u64);
             sent_here = frames_after;
             if budget.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(stats);
             }
+        }
+    }
+    Ok(stats)
+}
+
+/// A paced write carries about this much time's worth of messages: smooth at millisecond
+/// scale, yet large writes at high rates (1 ms of 1 M msg/s is 1,000 frames).
+const PACE_STEP: Duration = Duration::from_millis(1);
+/// Most messages in one paced write (about one [`crate::wire::CHUNK_BYTES`] write).
+const PACE_STEP_MAX: usize = 2048;
+/// A sender that falls further behind its schedule than this (the receiver stalled)
+/// forgets the debt instead of bursting to catch up.
+const PACE_MAX_DEBT: Duration = Duration::from_millis(20);
+
+/// The paced data phase: write `step` messages every `step / rate` seconds on an absolute
+/// schedule (so sleep overshoot does not accumulate into a lower rate).
+fn send_paced(
+    w: &mut impl Write,
+    block: &Block,
+    budget: Budget,
+    rate: f64,
+) -> io::Result<ConnStats> {
+    let mut stats = ConnStats::default();
+    let rate = rate.max(1e-3);
+    let step = ((rate * PACE_STEP.as_secs_f64()).ceil() as usize).clamp(1, PACE_STEP_MAX);
+    let interval = Duration::from_secs_f64(step as f64 / rate);
+    let mut next = Instant::now();
+    let mut pos = 0;
+    while stats.messages < budget.messages {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else if now - next > PACE_MAX_DEBT {
+            next = now;
+        }
+        let n = ((budget.messages - stats.messages) as usize)
+            .min(step)
+            .min(block.messages() - pos);
+        let slice = block.frames(pos, pos + n);
+        w.write_all(slice)?;
+        stats.messages += n as u64;
+        stats.bytes += slice.len() as u64;
+        progress::record(n as u64, slice.len() as u64);
+        pos = (pos + n) % block.messages();
+        next += interval;
+        if budget.deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
         }
     }
     Ok(stats)
@@ -262,6 +317,7 @@ mod tests {
             messages,
             deadline: None,
             reply_timeout: Duration::from_secs(5),
+            rate: None,
         };
         let stats = run_connection(&Target::Unix(path), mode, &block(7), budget).unwrap();
         (stats, rx.join().unwrap())
@@ -278,6 +334,32 @@ mod tests {
             stats.bytes,
             got.iter().map(|p| 4 + p.len() as u64).sum::<u64>()
         );
+    }
+
+    #[test]
+    fn paced_sends_the_budget_in_order_at_about_the_rate() {
+        let b = block(7);
+        let mut out = Vec::new();
+        let budget = Budget {
+            messages: 200,
+            deadline: None,
+            reply_timeout: Duration::from_secs(5),
+            rate: Some(2000.0),
+        };
+        let t = Instant::now();
+        let stats = send_paced(&mut out, &b, budget, 2000.0).unwrap();
+        let took = t.elapsed();
+        assert_eq!(stats.messages, 200);
+        assert_eq!(stats.bytes, out.len() as u64);
+        // 200 messages at 2,000/s: 2 per 1 ms write, the last write 99 ms after the first.
+        // Only a lower bound: a loaded machine may be slower, never faster.
+        assert!(took >= Duration::from_millis(95), "{took:?}");
+        let mut want = Vec::new();
+        for i in 0..200 {
+            let pos = i % b.messages();
+            want.extend_from_slice(b.frames(pos, pos + 1));
+        }
+        assert_eq!(out, want);
     }
 
     #[test]

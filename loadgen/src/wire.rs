@@ -76,6 +76,12 @@ impl Block {
         }
     }
 
+    /// Frames `from..to` of the block, encoded (`from <= to <= messages()`).
+    pub fn frames(&self, from: usize, to: usize) -> &[u8] {
+        let end = self.bytes_of(to.min(self.messages()));
+        &self.bytes[self.bytes_of(from).min(end)..end]
+    }
+
     /// The writes that send the first `frames` frames of the block (capped at the block):
     /// slices of whole frames, each about [`CHUNK_BYTES`], with the frame count after each.
     pub fn chunks(&self, frames: usize) -> impl Iterator<Item = (&[u8], usize)> + '_ {
@@ -155,5 +161,22 @@ mod tests {
             assert_eq!(decode(&wire), want, "limit {limit}");
             assert_eq!(last, limit.min(10));
         }
+    }
+
+    #[test]
+    fn frames_slices_whole_frames() {
+        let c = corpus(10);
+        let b = Block::encode_with(&c, 1, 40);
+        let mut wire = Vec::new();
+        dnstap_receiver::framestream::write_control_frame(
+            dnstap_receiver::framestream::ControlType::Start,
+            Some(dnstap_receiver::framestream::DNSTAP_CONTENT_TYPE),
+            &mut wire,
+        );
+        wire.extend_from_slice(b.frames(3, 6));
+        let want: Vec<Vec<u8>> = c.iter().skip(3).take(3).map(<[u8]>::to_vec).collect();
+        assert_eq!(decode(&wire), want);
+        assert!(b.frames(4, 4).is_empty());
+        assert_eq!(b.frames(0, 99).len(), b.bytes.len());
     }
 }

@@ -191,6 +191,11 @@ pub fn escape_quotes_since(out: &mut Vec<u8>, start: usize) {
 /// escaped for a JSON or YAML double-quoted string: the presentation's backslashes are
 /// doubled and its `"` escaped, in the same pass.
 pub fn write_name_quoted(name: &Name<'_>, out: &mut Vec<u8>) {
+    // A name without escapes reads the same quoted or not: one copy (see the PERF note
+    // on `Name::write_plain_presentation`).
+    if name.write_plain_presentation(out) {
+        return;
+    }
     // PERF: one pass instead of rendering then re-scanning for `"` and `\`
     // (benches/format.rs, json).
     let mut any = false;
