@@ -97,6 +97,11 @@ pub struct LowArgs {
     #[arg(long = "threads", value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Set SO_REUSEPORT on TCP/TLS inputs, so that several receiver processes can listen on
+    /// one port and the kernel spreads the connections among them (config: `reuse-port`)
+    #[arg(long = "reuse-port")]
+    pub reuse_port: bool,
+
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics (config: `metrics:`) [default: off]
     #[arg(long = "metrics", value_name = "ADDR:PORT")]
     pub metrics: Option<String>,

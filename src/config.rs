@@ -61,6 +61,8 @@ pub struct FileConfig {
     pub unix_socket_group: Option<NumOrName>,
     /// Seconds from accept to the Frame Streams START (TLS handshake included).
     pub handshake_timeout: Option<f64>,
+    /// SO_REUSEPORT on TCP and TLS inputs.
+    pub reuse_port: Option<bool>,
     /// Prometheus endpoint (see `crate::metrics`).
     pub metrics: Option<crate::metrics::MetricsSpec>,
     /// Beyond the seed: several outputs at once (`- stdout: {...}`, `- forward: {...}`).
@@ -440,6 +442,7 @@ pub fn resolve(
             unix_socket_owner: fc.unix_socket_owner.as_ref(),
             unix_socket_group: fc.unix_socket_group.as_ref(),
             handshake_timeout: fc.handshake_timeout,
+            reuse_port: args.reuse_port || fc.reuse_port == Some(true),
         },
         tls_needed,
     )
@@ -838,5 +841,25 @@ buffer-size: 65536
         assert_eq!(e.key, "allow-from[0]", "{e}");
         let e = res(&[], Some("tls:\n  server-crt: x\n")).unwrap_err();
         assert_eq!(e.key, "tls.server-crt", "{e}");
+    }
+
+    #[test]
+    fn reuse_port_from_the_flag_or_the_key() {
+        assert!(!res(&[], None).unwrap().security.reuse_port);
+        assert!(res(&["--reuse-port"], None).unwrap().security.reuse_port);
+        assert!(
+            res(&[], Some("reuse-port: true\n"))
+                .unwrap()
+                .security
+                .reuse_port
+        );
+        assert!(
+            !res(&[], Some("reuse-port: false\n"))
+                .unwrap()
+                .security
+                .reuse_port
+        );
+        let e = res(&[], Some("reuse-port: often\n")).unwrap_err();
+        assert_eq!(e.key, "reuse-port", "{e}");
     }
 }

@@ -139,8 +139,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         log_debug!("allow-from (tcp/tls): {}", nets.join(" "));
     }
     log_debug!(
-        "handshake timeout: {:.1} s",
-        r.security.handshake_timeout.as_secs_f64()
+        "handshake timeout: {:.1} s; SO_REUSEPORT on tcp/tls inputs: {}",
+        r.security.handshake_timeout.as_secs_f64(),
+        if r.security.reuse_port { "on" } else { "off" }
     );
     for o in &r.outputs {
         log_debug!("output: {}", outputs::describe(o));

@@ -492,3 +492,72 @@ fn filters_run_before_decode_and_match_offline() {
         );
     }
 }
+
+/// `--reuse-port`: two receivers listen on one TCP port and the kernel spreads the senders
+/// between them; together they print every record once. Without the flag the second one
+/// fails to start, naming its address.
+#[test]
+fn reuse_port_lets_two_receivers_share_a_port() {
+    let cap = capture("unbound-tcp.fstrm");
+    let payloads = capture_payloads(&cap);
+    const SENDERS: usize = 32;
+    for io in backends("reuse_port_lets_two_receivers_share_a_port") {
+        let port = free_port();
+        let ps = port.to_string();
+        let args = ["--io", io, "-l", "127.0.0.1", "-p", &ps, "--format", "json"];
+        let first = Receiver::start(&args);
+        let refused = receiver_common::run_to_exit(&args);
+        assert_ne!(
+            refused.code,
+            Some(0),
+            "{io}: a second listener without the flag"
+        );
+        assert!(
+            refused.stderr.contains(&format!("tcp 127.0.0.1:{port}")),
+            "{io}: {}",
+            refused.stderr
+        );
+        first.stop();
+
+        let with = [&args[..], &["--reuse-port"]].concat();
+        let a = Receiver::start(&with);
+        let b = Receiver::start(&with);
+        std::thread::scope(|s| {
+            for _ in 0..SENDERS {
+                let payloads = &payloads;
+                s.spawn(move || send_bidi(&Target::Tcp(port), payloads, Ending::Stop));
+            }
+        });
+        let closed = |r: &Receiver| {
+            let s = r.stderr();
+            s.matches(": closed").count() + s.matches("connection closed:").count()
+        };
+        let t0 = std::time::Instant::now();
+        while closed(&a) + closed(&b) < SENDERS {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{io}: senders not all closed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (a, b) = (a.stop(), b.stop());
+        assert_eq!(
+            (a.code, b.code),
+            (Some(0), Some(0)),
+            "{io}: {}{}",
+            a.stderr,
+            b.stderr
+        );
+        let (na, nb) = (lines(&a.stdout).len(), lines(&b.stdout).len());
+        assert_eq!(
+            na + nb,
+            SENDERS * payloads.len(),
+            "{io}: records lost or doubled"
+        );
+        // 32 connections hashed over two sockets: all on one has odds of 2^-31.
+        assert!(
+            na > 0 && nb > 0,
+            "{io}: one receiver got every connection ({na}, {nb})"
+        );
+    }
+}

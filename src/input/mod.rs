@@ -22,8 +22,8 @@ pub mod tls;
 pub mod uring;
 
 use std::io::{self, Read};
-use std::net::{IpAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -66,15 +66,13 @@ impl Listener {
     pub fn bind_with(spec: &InputSpec, security: &InputSecurity) -> io::Result<Listener> {
         let l = match spec {
             InputSpec::Tcp(addr) => {
-                let l = TcpListener::bind(addr)
+                let l = bind_tcp(*addr, security.reuse_port)
                     .map_err(|e| io::Error::new(e.kind(), format!("tcp {addr}: {e}")))?;
-                l.set_nonblocking(true)?;
                 Listener::Tcp(l)
             }
             InputSpec::Tls(addr) => {
-                let l = TcpListener::bind(addr)
+                let l = bind_tcp(*addr, security.reuse_port)
                     .map_err(|e| io::Error::new(e.kind(), format!("tls {addr}: {e}")))?;
-                l.set_nonblocking(true)?;
                 Listener::Tls(l)
             }
             InputSpec::Unix(path) => {
@@ -180,6 +178,98 @@ impl Listener {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Backlog of TCP listeners: the kernel caps it at `net.core.somaxconn`.
+const TCP_BACKLOG: libc::c_int = 4096;
+
+/// A non-blocking TCP listener with SO_REUSEADDR (as std sets it) and, with `reuse_port`,
+/// SO_REUSEPORT: then other processes (or a restarted one) can listen on the same address
+/// at once, and the kernel spreads new connections among them. std cannot set an option
+/// between socket() and bind(), hence libc.
+fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: plain integer arguments; the descriptor is checked, then owned at once.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns; the listener closes it.
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    for (opt, on) in [(libc::SO_REUSEADDR, true), (libc::SO_REUSEPORT, reuse_port)] {
+        if !on {
+            continue;
+        }
+        let one: libc::c_int = 1;
+        // SAFETY: `one` is a live c_int and its size is passed with it.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&raw const one).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let (storage, len) = sockaddr_of(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes for this domain.
+    if unsafe { libc::bind(fd, (&raw const storage).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: plain integer arguments on a descriptor we own.
+    if unsafe { libc::listen(fd, TCP_BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
+/// `addr` as a `sockaddr_storage` and the length of the sockaddr inside it.
+fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
 }
 
 fn remove_stale_socket(path: &Path) -> io::Result<()> {

@@ -45,6 +45,8 @@ pub struct SecurityFileKeys<'a> {
     pub unix_socket_owner: Option<&'a NumOrName>,
     pub unix_socket_group: Option<&'a NumOrName>,
     pub handshake_timeout: Option<f64>,
+    /// `--reuse-port` or `reuse-port: true`.
+    pub reuse_port: bool,
 }
 
 /// A user or group: a numeric id, or a name looked up at start-up.
@@ -64,6 +66,9 @@ pub struct SecuritySpec {
     pub unix_owner: Option<Principal>,
     pub unix_group: Option<Principal>,
     pub handshake_timeout: Duration,
+    /// SO_REUSEPORT on TCP and TLS listeners (a socket option of the inputs, kept with
+    /// their other settings).
+    pub reuse_port: bool,
 }
 
 impl Default for SecuritySpec {
@@ -75,6 +80,7 @@ impl Default for SecuritySpec {
             unix_owner: None,
             unix_group: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            reuse_port: false,
         }
     }
 }
@@ -127,6 +133,7 @@ pub fn resolve_security(
         unix_owner,
         unix_group,
         handshake_timeout,
+        reuse_port: k.reuse_port,
     })
 }
 
@@ -174,6 +181,8 @@ pub struct InputSecurity {
     pub unix: UnixPerms,
     pub handshake_timeout: Duration,
     pub refusals: RefusalLog,
+    /// SO_REUSEPORT on TCP and TLS listeners.
+    pub reuse_port: bool,
 }
 
 impl Default for InputSecurity {
@@ -184,6 +193,7 @@ impl Default for InputSecurity {
             unix: UnixPerms::default(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             refusals: RefusalLog::new(REFUSAL_SUMMARY_EVERY),
+            reuse_port: false,
         }
     }
 }
@@ -216,6 +226,7 @@ impl InputSecurity {
             },
             handshake_timeout: spec.handshake_timeout,
             refusals: RefusalLog::new(REFUSAL_SUMMARY_EVERY),
+            reuse_port: spec.reuse_port,
         })
     }
 }
