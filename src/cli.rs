@@ -97,6 +97,11 @@ pub struct LowArgs {
     #[arg(long = "threads", value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Writer threads that decode and format in parallel, output kept in order; stdout
+    /// only (config: `writers`) [default: 1]
+    #[arg(long = "writers", value_name = "N")]
+    pub writers: Option<usize>,
+
     /// Set SO_REUSEPORT on TCP/TLS inputs, so that several receiver processes can listen on
     /// one port and the kernel spreads the connections among them (config: `reuse-port`)
     #[arg(long = "reuse-port")]

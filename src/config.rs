@@ -30,6 +30,8 @@ pub const DEFAULT_BUFFER_SIZE: usize = 128 << 10;
 pub const MIN_BUFFER_SIZE: usize = 1 << 10;
 pub const MAX_BUFFER_SIZE: usize = 16 << 20;
 pub const MAX_THREADS: usize = 256;
+/// Upper bound of `writers`.
+pub const MAX_WRITERS: usize = 64;
 pub const MAX_QUEUE_CAPACITY: usize = 1 << 16;
 
 // ---------------------------------------------------------------------------------------------
@@ -49,6 +51,8 @@ pub struct FileConfig {
     pub io: Option<IoChoice>,
     /// Input threads; 0 = number of CPUs.
     pub threads: Option<usize>,
+    /// Writer threads (decode + format), stdout only.
+    pub writers: Option<usize>,
     pub queue: Option<QueueSpec>,
     pub max_frame_size: Option<usize>,
     pub buffer_size: Option<usize>,
@@ -269,6 +273,8 @@ pub struct Resolved {
     pub io: IoChoice,
     /// Input threads (≥ 1).
     pub threads: usize,
+    /// Writer threads (≥ 1; more than one only with stdout as the only output).
+    pub writers: usize,
     pub queue_capacity: usize,
     pub policy: QueuePolicy,
     pub buffer_size: usize,
@@ -517,11 +523,39 @@ pub fn resolve(
         path,
     )?;
 
+    let writers_key = if args.writers.is_some() {
+        "--writers"
+    } else {
+        "writers"
+    };
+    let writers = match args.writers.or(fc.writers) {
+        None => 1,
+        Some(n) if n == 0 || n > MAX_WRITERS => {
+            return Err(err(writers_key, format!("{n} is not in 1..={MAX_WRITERS}")));
+        }
+        Some(n) => n,
+    };
+    if writers > 1
+        && !matches!(
+            outputs.as_slice(),
+            [crate::sink::outputs::OutputConf::Stdout(_)]
+        )
+    {
+        return Err(err(
+            writers_key,
+            format!(
+                "{writers} writers need stdout as the only output (forward and kafka \
+                 outputs keep one writer)"
+            ),
+        ));
+    }
+
     Ok(Resolved {
         verbose: args.verbose || fc.verbose.unwrap_or(false),
         inputs,
         io,
         threads,
+        writers,
         queue_capacity,
         policy,
         buffer_size,
@@ -841,6 +875,18 @@ buffer-size: 65536
         assert_eq!(e.key, "allow-from[0]", "{e}");
         let e = res(&[], Some("tls:\n  server-crt: x\n")).unwrap_err();
         assert_eq!(e.key, "tls.server-crt", "{e}");
+    }
+
+    #[test]
+    fn writers_from_the_flag_or_the_key_and_only_for_stdout() {
+        assert_eq!(res(&[], None).unwrap().writers, 1);
+        assert_eq!(res(&["--writers", "3"], None).unwrap().writers, 3);
+        assert_eq!(res(&[], Some("writers: 2\n")).unwrap().writers, 2);
+        assert_eq!(res(&["--writers", "0"], None).unwrap_err().key, "--writers");
+        assert_eq!(res(&[], Some("writers: 65\n")).unwrap_err().key, "writers");
+        let e = res(&["--writers", "2", "-f", "127.0.0.1:9"], None).unwrap_err();
+        assert_eq!(e.key, "--writers", "{e}");
+        assert!(e.reason.contains("stdout as the only output"), "{e}");
     }
 
     #[test]

@@ -12,15 +12,20 @@ use std::time::{Duration, Instant};
 
 use dnstap_receiver::cli::{IoChoice, LowArgs};
 use dnstap_receiver::config::Settings;
+use dnstap_receiver::format::Formatter;
 use dnstap_receiver::input::signals::{self, Signals};
 use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
 use dnstap_receiver::metrics::http::MetricsServer;
 use dnstap_receiver::metrics::traffic::TrafficCounter;
+use dnstap_receiver::pipeline::ordered::{self, WriterSlot};
 use dnstap_receiver::pipeline::{self, Pipeline, Pool};
-use dnstap_receiver::sink::outputs::{self, BuiltOutputs};
+use dnstap_receiver::sink::outputs::{self, BuiltOutputs, OutputConf};
 use dnstap_receiver::sink::StdoutSink;
 use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
 use dnstap_receiver::{log_debug, log_error, log_warn, offline};
+
+/// The body of the writer thread.
+type WriterLoop = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
 
 /// The periodic `-v` statistics line.
 const STATS_EVERY: Duration = Duration::from_secs(10);
@@ -97,7 +102,8 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
 
     let readers = r.threads;
     let pool = Pool::new(
-        pipeline::pool_size(r.queue_capacity, readers),
+        // Each writer thread beyond the first holds one more batch at a time.
+        pipeline::pool_size(r.queue_capacity, readers) + (r.writers - 1),
         r.buffer_size,
     );
     let pipeline = Arc::new(Pipeline::new(pool, r.queue_capacity, r.policy, readers));
@@ -112,7 +118,10 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     for l in listeners.iter() {
         log_debug!("listening on {}", l.describe());
     }
-    log_debug!("io back-end: {backend}, {readers} reader thread(s), 1 writer thread");
+    log_debug!(
+        "io back-end: {backend}, {readers} reader thread(s), {} writer thread(s)",
+        r.writers
+    );
     log_debug!(
         "filters: qname-regex={:?} dnstap-identities={:?}",
         r.filter.qname_regex,
@@ -174,23 +183,47 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     let input_stats = Arc::new(input_stats);
     let stop = Arc::new(AtomicBool::new(false));
 
-    let BuiltOutputs {
-        mut outputs,
-        buffers: output_buffers,
-    } = outputs::build_outputs(&resolved.outputs, &registry)?;
-    let wstats = registry.register();
     let wpipe = Arc::clone(&pipeline);
-    // Traffic is counted only when someone can see it.
-    let (traffic, traffic_shared) = match &metrics_server {
-        Some(_) => {
+    // Traffic is counted only when someone can see it: one counter per writer thread.
+    let mut traffic_shared = Vec::new();
+    let mut observer = || {
+        metrics_server.is_some().then(|| {
             let (t, s) = TrafficCounter::new();
-            (Some(t), Some(s))
-        }
-        None => (None, None),
+            traffic_shared.push(s);
+            t
+        })
     };
-    let writer_loop = move || match traffic {
-        Some(mut t) => pipeline::run_writer_observed(&wpipe, &mut outputs, &wstats, &mut t),
-        None => pipeline::run_writer(&wpipe, &mut outputs, &wstats),
+    // Several writers: stdout is then the only output (config checks it).
+    let ordered_stdout = match resolved.outputs.as_slice() {
+        [OutputConf::Stdout(kind)] if resolved.writers > 1 => Some(*kind),
+        _ => None,
+    };
+    let (writer_loop, output_buffers): (WriterLoop, _) = match ordered_stdout {
+        Some(kind) => {
+            let slots: Vec<_> = (0..resolved.writers)
+                .map(|_| WriterSlot {
+                    stats: registry.register(),
+                    observer: observer(),
+                })
+                .collect();
+            let (sink, out_stats) = (StdoutSink::open()?, registry.register_output("stdout"));
+            let run = move || {
+                ordered::run_ordered_writers(&wpipe, slots, Formatter::new(kind), sink, out_stats)
+            };
+            (Box::new(run), Vec::new())
+        }
+        None => {
+            let BuiltOutputs {
+                mut outputs,
+                buffers,
+            } = outputs::build_outputs(&resolved.outputs, &registry)?;
+            let (wstats, traffic) = (registry.register(), observer());
+            let run = move || match traffic {
+                Some(mut t) => pipeline::run_writer_observed(&wpipe, &mut outputs, &wstats, &mut t),
+                None => pipeline::run_writer(&wpipe, &mut outputs, &wstats),
+            };
+            (Box::new(run), buffers)
+        }
     };
     let writer = std::thread::Builder::new()
         .name("writer".into())
@@ -203,7 +236,7 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
             dnstap_receiver::metrics::render(&dnstap_receiver::metrics::collect(
                 &reg,
                 &pipe,
-                traffic_shared.as_deref(),
+                &traffic_shared,
             ))
         })?;
         log_debug!("metrics: {scheme}://{addr}/metrics");

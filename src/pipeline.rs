@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
+pub mod ordered;
+
 use crate::cli::QueuePolicy;
 use crate::record::{DecodeError, Record};
 use crate::sink::Output;
@@ -317,6 +319,22 @@ impl Observer for () {
     fn publish(&mut self) {}
 }
 
+/// An optional observer.
+impl<T: Observer> Observer for Option<T> {
+    #[inline(always)]
+    fn observe(&mut self, rec: &Record<'_>, payload: &[u8]) {
+        if let Some(o) = self {
+            o.observe(rec, payload);
+        }
+    }
+    #[inline(always)]
+    fn publish(&mut self) {
+        if let Some(o) = self {
+            o.publish();
+        }
+    }
+}
+
 /// [`run_writer`] with an [`Observer`] of every decoded record.
 pub fn run_writer_observed<O: Observer>(
     p: &Pipeline,
@@ -336,16 +354,23 @@ pub fn run_writer_observed<O: Observer>(
         }
     }
     if result.is_err() {
-        p.writer_gone.store(true, Ordering::Release);
-        // Give back what is still queued so blocked readers can finish.
-        while let Some(b) = p.queue.pop() {
-            ThreadStats::add(&stats.dropped, b.frames.len() as u64);
-            ThreadStats::add(&stats.dropped_writer_gone, b.frames.len() as u64);
-            p.pool.give(b);
-        }
-        p.wake_readers();
+        p.writer_failed(stats);
     }
     result
+}
+
+impl Pipeline {
+    /// The writer stopped for good: readers drop (and count) from now on, and what is still
+    /// queued is counted as dropped and given back so blocked readers can finish.
+    fn writer_failed(&self, stats: &ThreadStats) {
+        self.writer_gone.store(true, Ordering::Release);
+        while let Some(b) = self.queue.pop() {
+            ThreadStats::add(&stats.dropped, b.frames.len() as u64);
+            ThreadStats::add(&stats.dropped_writer_gone, b.frames.len() as u64);
+            self.pool.give(b);
+        }
+        self.wake_readers();
+    }
 }
 
 fn writer_loop<O: Observer>(

@@ -124,6 +124,13 @@ fn promtool_accepts_the_page_during_and_after_a_replay() {
     if !have("promtool", "promtool_accepts_the_page") {
         return;
     }
+    // One writer, then two (each counts traffic on its own; the page merges them).
+    for writers in ["1", "2"] {
+        replay_and_check_the_page(writers);
+    }
+}
+
+fn replay_and_check_the_page(writers: &str) {
     let (port, mport) = (free_port(), free_port());
     let mflag = format!("127.0.0.1:{mport}");
     let rx = Receiver::start(&[
@@ -135,6 +142,8 @@ fn promtool_accepts_the_page_during_and_after_a_replay() {
         &mflag,
         "--io",
         "epoll",
+        "--writers",
+        writers,
     ]);
     let payloads = capture_payloads(&capture("unbound-tcp.fstrm"));
     let n = payloads.len() as u64;
@@ -189,10 +198,22 @@ fn promtool_accepts_the_page_during_and_after_a_replay() {
         v("identity_bytes_total"),
         2 * payloads.iter().map(|p| p.len() as u64).sum::<u64>()
     );
+    // No series twice (two writers' identities are merged by label).
+    let series: Vec<&str> = after
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(s, _)| s))
+        .collect();
+    let distinct: std::collections::HashSet<&&str> = series.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        series.len(),
+        "writers {writers}: a series repeats"
+    );
     // The -v summary line says the same as the page (same counters).
     let fin = rx.stop();
     let last = receiver_common::last_stat(&fin.stderr, "written");
-    assert_eq!(last, 2 * n, "{}", fin.stderr);
+    assert_eq!(last, 2 * n, "writers {writers}: {}", fin.stderr);
 }
 
 #[test]

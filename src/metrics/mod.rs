@@ -20,6 +20,7 @@ pub mod traffic;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -191,12 +192,21 @@ pub struct Scrape {
 }
 
 /// Reads every counter once, for one scrape.
-pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: Option<&TrafficShared>) -> Scrape {
+/// `traffic`: the writers' traffic counters (one per writer thread; none when traffic is
+/// not counted).
+pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: &[Arc<TrafficShared>]) -> Scrape {
     // Traffic first, totals last: the writer adds to `written` once per batch, before it
     // publishes traffic, so a scrape never shows traffic ahead of `messages_written_total`.
     // Outputs count per record and may lead `written` by up to one batch; every counter
     // agrees once the pipeline is idle (docs/metrics.md).
-    let traffic = traffic.map(TrafficShared::snapshot);
+    let traffic = match traffic {
+        [] => None,
+        [one] => Some(one.snapshot()),
+        many => {
+            let parts: Vec<TrafficSnapshot> = many.iter().map(|t| t.snapshot()).collect();
+            Some(TrafficSnapshot::merge(&parts))
+        }
+    };
     let outputs = reg
         .outputs()
         .iter()

@@ -230,6 +230,39 @@ pub struct TrafficSnapshot {
 }
 
 impl TrafficSnapshot {
+    /// Several writers' counters as one: every dimension summed, identities matched by
+    /// label (each writer numbers its identity slots in its own order of arrival). Past
+    /// [`IDENTITY_SLOTS`] distinct labels, the rest count as `other`, as in one writer.
+    pub fn merge(parts: &[TrafficSnapshot]) -> TrafficSnapshot {
+        let mut out = TrafficSnapshot {
+            counts: vec![0; COUNTERS],
+            identities: vec![String::new(), "other".to_string()],
+        };
+        for p in parts {
+            for (sum, v) in out.counts.iter_mut().zip(p.counts.iter()).take(OFF_ID_MSGS) {
+                *sum += v;
+            }
+            for (slot, label) in p.identities.iter().enumerate() {
+                let to = if slot <= IDENTITY_OTHER {
+                    slot
+                } else if let Some(j) = out.identities.iter().position(|l| l == label) {
+                    j
+                } else if out.identities.len() < IDENTITY_TOTAL {
+                    out.identities.push(label.clone());
+                    out.identities.len() - 1
+                } else {
+                    IDENTITY_OTHER
+                };
+                for off in [OFF_ID_MSGS, OFF_ID_BYTES] {
+                    if let Some(sum) = out.counts.get_mut(off + to) {
+                        *sum += p.get(off + slot);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The counters of one dimension (`off..off + len`).
     pub fn slice(&self, off: usize, len: usize) -> &[u64] {
         self.counts.get(off..off + len).unwrap_or(&[])
@@ -557,6 +590,45 @@ mod tests {
         }
         assert_eq!(s.get(OFF_ID_MSGS + IDENTITY_OTHER), 2 * 10 + 1);
         assert_eq!(s.get(OFF_ID_MSGS + IDENTITY_NONE), 1);
+    }
+
+    #[test]
+    fn merged_writers_sum_every_dimension_and_match_identities_by_label() {
+        let (mut a, sa) = TrafficCounter::new();
+        let (mut b, sb) = TrafficCounter::new();
+        // Each writer meets the identities in its own order.
+        for r in [rec(5, b"ns1"), rec(6, b"ns2"), rec(5, b"")] {
+            a.observe(&r, b"123");
+        }
+        for r in [rec(6, b"ns2"), rec(6, b"ns3"), rec(5, b"ns1")] {
+            b.observe(&r, b"12345");
+        }
+        a.publish();
+        b.publish();
+        let m = TrafficSnapshot::merge(&[sa.snapshot(), sb.snapshot()]);
+        assert_eq!(m.counts.len(), COUNTERS);
+        assert_eq!(m.get(OFF_TYPE + 5), 3);
+        assert_eq!(m.get(OFF_TYPE + 6), 3);
+        assert_eq!(m.identities, vec!["", "other", "ns1", "ns2", "ns3"]);
+        let id = |l: &str| m.identities.iter().position(|x| x == l).unwrap();
+        assert_eq!(m.get(OFF_ID_MSGS + id("ns1")), 2);
+        assert_eq!(m.get(OFF_ID_BYTES + id("ns1")), 3 + 5);
+        assert_eq!(m.get(OFF_ID_MSGS + id("ns2")), 2);
+        assert_eq!(m.get(OFF_ID_MSGS + id("ns3")), 1);
+        assert_eq!(m.get(OFF_ID_MSGS + IDENTITY_NONE), 1);
+        // Past the slots, new labels fold into other.
+        let many: Vec<TrafficSnapshot> = (0..IDENTITY_SLOTS + 3)
+            .map(|i| {
+                let (mut t, s) = TrafficCounter::new();
+                let name = format!("w{i}").into_bytes();
+                t.observe(&rec(5, &*Box::leak(name.into_boxed_slice())), b"");
+                t.publish();
+                s.snapshot()
+            })
+            .collect();
+        let m = TrafficSnapshot::merge(&many);
+        assert_eq!(m.identities.len(), IDENTITY_SLOTS + 2);
+        assert_eq!(m.get(OFF_ID_MSGS + IDENTITY_OTHER), 3);
     }
 
     #[test]

@@ -1,0 +1,413 @@
+//! Several writer threads for one stdout-like output, with the output in queue order.
+//!
+//! One writer decodes and formats every record; when that thread is the limit (it is, for
+//! JSON and text on a few cores: docs/performance.md), `--writers N` runs N of them. Each
+//! takes the next batch off the queue with a ticket (its position in queue order), decodes
+//! and formats the whole batch into its own buffer, gives the batch back to the pool, then
+//! waits for its turn and writes the buffer. Formatting runs in parallel; writes happen one
+//! at a time, in ticket order, so the output is byte for byte what one writer would print.
+//!
+//! ```text
+//!  queue ──pop+ticket──► writer 0: decode + format batch 7 into its buffer ──┐
+//!        ──pop+ticket──► writer 1: decode + format batch 8 into its buffer ──┤ turn 7, then 8
+//!                                                                            ▼
+//!                                                                   fd (one write_all each)
+//! ```
+//!
+//! Only for an output that formats and writes to a descriptor (stdout): outputs with their
+//! own sender thread (forward, Kafka) keep the single writer, which hands them records one
+//! at a time in order.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::{warn_undecodable, Batch, Observer, Pipeline};
+use crate::format::Formatter;
+use crate::record::Record;
+use crate::stats::{OutputStats, ThreadStats};
+
+/// A secondary writer (readers unpark only the first) looks at the queue again after this
+/// long when it found it empty.
+const SECONDARY_IDLE: Duration = Duration::from_millis(2);
+
+/// What one writer thread owns: its counters and its traffic observer.
+pub struct WriterSlot<O: Observer> {
+    pub stats: Arc<ThreadStats>,
+    pub observer: O,
+}
+
+/// The shared descriptor, and whose turn it is to write to it.
+struct Turn<W> {
+    /// Ticket of the batch whose bytes go out next.
+    next: u64,
+    out: W,
+}
+
+struct Shared<W> {
+    /// Hands out tickets; held only while popping one batch.
+    tickets: Mutex<u64>,
+    turn: Mutex<Turn<W>>,
+    turn_changed: Condvar,
+    /// A write failed: later batches are counted as lost, and the writers stop.
+    failed: AtomicBool,
+    formatter: Formatter,
+    out_stats: Arc<OutputStats>,
+}
+
+/// Runs `slots.len()` writer threads (the calling thread is the first) until every reader
+/// is done and the queue is empty, or the output fails. Returns the first error; the
+/// pipeline then drops and counts what is still queued, as with one writer.
+pub fn run_ordered_writers<W: Write + Send, O: Observer + Send>(
+    p: &Pipeline,
+    slots: Vec<WriterSlot<O>>,
+    formatter: Formatter,
+    out: W,
+    out_stats: Arc<OutputStats>,
+) -> io::Result<()> {
+    let _ = p.writer.set(std::thread::current());
+    let shared = Shared {
+        tickets: Mutex::new(0),
+        turn: Mutex::new(Turn { next: 0, out }),
+        turn_changed: Condvar::new(),
+        failed: AtomicBool::new(false),
+        formatter,
+        out_stats,
+    };
+    let mut slots = slots.into_iter();
+    let Some(first) = slots.next() else {
+        return Ok(());
+    };
+    let first_stats = Arc::clone(&first.stats);
+    let result = std::thread::scope(|scope| {
+        let mut others = Vec::new();
+        for (i, slot) in slots.enumerate() {
+            let shared = &shared;
+            let spawned = std::thread::Builder::new()
+                .name(format!("writer-{}", i + 1))
+                .spawn_scoped(scope, move || worker(p, shared, slot, false));
+            match spawned {
+                Ok(h) => others.push(h),
+                // Fewer writers than asked: the output is the same, only slower.
+                Err(e) => crate::log_warn!("cannot start writer thread {}: {e}", i + 1),
+            }
+        }
+        let mut result = worker(p, &shared, first, true);
+        for h in others {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a writer thread panicked")));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    });
+    let flushed = shared
+        .turn
+        .into_inner()
+        .map_or(Ok(()), |mut t| t.out.flush());
+    let result = result.and(flushed);
+    if let Err(e) = &result {
+        crate::log_error!("output stdout: {e}");
+        p.writer_failed(&first_stats);
+    }
+    result
+}
+
+/// One writer thread. `primary`: the thread readers unpark when they push.
+fn worker<W: Write + Send, O: Observer>(
+    p: &Pipeline,
+    shared: &Shared<W>,
+    mut slot: WriterSlot<O>,
+    primary: bool,
+) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    loop {
+        if shared.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let Some((b, ticket)) = take(p, shared) else {
+            if p.readers_left.load(Ordering::Acquire) == 0 && p.queue.is_empty() {
+                return Ok(());
+            }
+            if primary {
+                p.writer_idle.store(true, Ordering::Release);
+                if p.queue.is_empty() && p.readers_left.load(Ordering::Acquire) != 0 {
+                    std::thread::park_timeout(Duration::from_millis(50));
+                }
+                p.writer_idle.store(false, Ordering::Release);
+            } else {
+                std::thread::park_timeout(SECONDARY_IDLE);
+            }
+            continue;
+        };
+        // From here the ticket must be committed, or every later writer would wait for it
+        // forever: the guard commits it (as a failure) if this thread unwinds.
+        let mut guard = TicketGuard {
+            shared,
+            ticket,
+            done: false,
+        };
+        buf.clear();
+        let written = format_batch(&b, &shared.formatter, &mut buf, &mut slot.observer);
+        slot.observer.publish();
+        ThreadStats::add(&slot.stats.decode_errors, b.frames.len() as u64 - written);
+        p.pool.give(b);
+        p.wake_readers_if_starved();
+        let r = guard.commit(&buf, written, &slot.stats);
+        if r.is_err() {
+            // A parked primary should see the failure now, not after its timeout.
+            if let Some(w) = p.writer.get() {
+                w.unpark();
+            }
+            return r;
+        }
+    }
+}
+
+impl<W> Shared<W> {
+    /// Blocks until `ticket` may write. A poisoned lock (a writer panicked while holding
+    /// it) is taken over: the turn counter is still consistent.
+    fn wait_turn(&self, ticket: u64) -> MutexGuard<'_, Turn<W>> {
+        let mut turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        while turn.next != ticket {
+            turn = self
+                .turn_changed
+                .wait(turn)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        turn
+    }
+}
+
+/// The next batch in queue order and its ticket.
+fn take<W>(p: &Pipeline, shared: &Shared<W>) -> Option<(Box<Batch>, u64)> {
+    let mut next = shared.tickets.lock().unwrap_or_else(|e| e.into_inner());
+    let b = p.queue.pop()?;
+    let ticket = *next;
+    *next += 1;
+    Some((b, ticket))
+}
+
+/// A ticket taken and not yet written.
+struct TicketGuard<'s, W> {
+    shared: &'s Shared<W>,
+    ticket: u64,
+    done: bool,
+}
+
+impl<W: Write> TicketGuard<'_, W> {
+    /// Waits for this ticket's turn and writes `buf` (`records` formatted records), or
+    /// counts them as lost when an earlier write failed.
+    fn commit(&mut self, buf: &[u8], records: u64, stats: &ThreadStats) -> io::Result<()> {
+        let shared = self.shared;
+        let mut turn = shared.wait_turn(self.ticket);
+        let r = if shared.failed.load(Ordering::Acquire) {
+            ThreadStats::add(&stats.dropped, records);
+            ThreadStats::add(&stats.dropped_writer_gone, records);
+            Ok(())
+        } else {
+            ThreadStats::add(&stats.written, records);
+            let out = &shared.out_stats;
+            out.records.fetch_add(records, Ordering::Relaxed);
+            let r = if buf.is_empty() {
+                Ok(())
+            } else {
+                turn.out.write_all(buf)
+            };
+            match &r {
+                Ok(()) => {
+                    out.delivered.fetch_add(records, Ordering::Relaxed);
+                    out.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    out.write_errors.fetch_add(1, Ordering::Relaxed);
+                    out.dropped.fetch_add(records, Ordering::Relaxed);
+                    shared.failed.store(true, Ordering::Release);
+                }
+            }
+            r
+        };
+        self.advance(turn);
+        r
+    }
+
+    fn advance(&mut self, mut turn: MutexGuard<'_, Turn<W>>) {
+        turn.next += 1;
+        drop(turn);
+        self.done = true;
+        self.shared.turn_changed.notify_all();
+    }
+}
+
+impl<W> Drop for TicketGuard<'_, W> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Unwinding with a ticket: stop everyone, and pass the turn on in order.
+        let shared = self.shared;
+        shared.failed.store(true, Ordering::Release);
+        let mut turn = shared.wait_turn(self.ticket);
+        turn.next += 1;
+        drop(turn);
+        shared.turn_changed.notify_all();
+    }
+}
+
+/// Decodes and formats every frame of `b` into `buf`. Returns the records formatted (the
+/// other frames did not decode); logs undecodable ones at a bounded rate.
+fn format_batch<O: Observer>(
+    b: &Batch,
+    formatter: &Formatter,
+    buf: &mut Vec<u8>,
+    observer: &mut O,
+) -> u64 {
+    let (mut written, mut errors) = (0u64, 0u64);
+    let mut last_error = None;
+    for &(s, e) in &b.frames {
+        let Some(payload) = b.data.get(s as usize..e as usize) else {
+            errors += 1;
+            continue;
+        };
+        match Record::parse(payload) {
+            Ok(rec) => {
+                written += 1;
+                observer.observe(&rec, payload);
+                formatter.write(&rec, buf);
+            }
+            Err(e) => {
+                errors += 1;
+                last_error = Some(e);
+            }
+        }
+    }
+    if let Some(e) = last_error {
+        warn_undecodable(errors, e);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::QueuePolicy;
+    use crate::format::FormatKind;
+    use crate::pipeline::Pool;
+
+    /// A writer that fails once it has taken `limit` bytes.
+    struct Limited {
+        got: Arc<Mutex<Vec<u8>>>,
+        limit: usize,
+    }
+
+    impl Write for Limited {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut got = self.got.lock().unwrap();
+            if got.len() + buf.len() > self.limit {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"));
+            }
+            got.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A dnstap payload with identity `id` (field 1) and type MESSAGE (field 15 = 1).
+    fn payload(id: &str) -> Vec<u8> {
+        let mut v = vec![0x0a, id.len() as u8];
+        v.extend_from_slice(id.as_bytes());
+        v.extend_from_slice(&[0x78, 0x01]);
+        v
+    }
+
+    /// `batches` batches of `per` records each, queued in order, then every reader done.
+    fn queued(batches: usize, per: usize) -> (Pipeline, Vec<String>) {
+        let p = Pipeline::new(Pool::new(batches + 2, 4096), batches, QueuePolicy::Block, 0);
+        let mut ids = Vec::new();
+        for i in 0..batches {
+            let mut b = p.pool.take().unwrap();
+            let mut at = 0;
+            for j in 0..per {
+                let id = format!("b{i}r{j}");
+                let pl = payload(&id);
+                b.data[at..at + pl.len()].copy_from_slice(&pl);
+                assert!(b.push_frame(at..at + pl.len()));
+                at += pl.len();
+                ids.push(id);
+            }
+            p.queue.push(b).unwrap();
+        }
+        (p, ids)
+    }
+
+    fn slots(n: usize) -> Vec<WriterSlot<()>> {
+        (0..n)
+            .map(|_| WriterSlot {
+                stats: Arc::new(ThreadStats::default()),
+                observer: (),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn four_writers_print_in_queue_order_and_count_everything() {
+        let (p, ids) = queued(200, 7);
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let out = Limited {
+            got: Arc::clone(&got),
+            limit: usize::MAX,
+        };
+        let ostats = Arc::new(OutputStats::default());
+        let s = slots(4);
+        let stats: Vec<_> = s.iter().map(|w| Arc::clone(&w.stats)).collect();
+        let fmt = Formatter::new(FormatKind::Json);
+        run_ordered_writers(&p, s, fmt, out, Arc::clone(&ostats)).unwrap();
+        let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+        let seen: Vec<&str> = text.lines().map(|l| l.split('"').nth(3).unwrap()).collect();
+        assert_eq!(seen, ids.iter().map(String::as_str).collect::<Vec<_>>());
+        let written: u64 = stats
+            .iter()
+            .map(|s| s.written.load(Ordering::Relaxed))
+            .sum();
+        assert_eq!(written, 1400);
+        assert_eq!(ostats.delivered.load(Ordering::Relaxed), 1400);
+        assert_eq!(ostats.bytes.load(Ordering::Relaxed), text.len() as u64);
+        assert_eq!(p.pool.available(), p.pool.total());
+    }
+
+    #[test]
+    fn a_failed_write_stops_every_writer_and_counts_the_rest_as_dropped() {
+        let (p, _) = queued(100, 5);
+        let got = Arc::new(Mutex::new(Vec::new()));
+        // Room for a few batches only.
+        let out = Limited {
+            got: Arc::clone(&got),
+            limit: 2000,
+        };
+        let ostats = Arc::new(OutputStats::default());
+        let s = slots(3);
+        let stats: Vec<_> = s.iter().map(|w| Arc::clone(&w.stats)).collect();
+        let fmt = Formatter::new(FormatKind::Json);
+        let r = run_ordered_writers(&p, s, fmt, out, Arc::clone(&ostats));
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        let sum = |f: fn(&ThreadStats) -> &std::sync::atomic::AtomicU64| -> u64 {
+            stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
+        };
+        let written = sum(|s| &s.written);
+        let dropped = sum(|s| &s.dropped);
+        // Every record is accounted for once: handed to the output, or dropped.
+        assert_eq!(written + dropped, 500);
+        assert_eq!(
+            ostats.delivered.load(Ordering::Relaxed) + ostats.dropped.load(Ordering::Relaxed),
+            written
+        );
+        assert_eq!(ostats.write_errors.load(Ordering::Relaxed), 1);
+        assert!(p.writer_gone.load(Ordering::Relaxed));
+        assert!(p.queue.is_empty());
+    }
+}
