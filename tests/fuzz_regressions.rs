@@ -111,3 +111,28 @@ fn file_unix_socket_replaces_tcp_even_with_tcp_flags() {
     let r = resolve(&args, Some(&file), None).expect("valid");
     assert_eq!(r.inputs, [InputSpec::Unix("/run/x.sock".into())]);
 }
+
+/// `config` target, CI smoke pass after the TLS input was merged: the seed's
+/// `input-mode.tls-support: true` makes its single input TLS, so `-l 127.0.0.1 -p 7000`
+/// then gives a TLS listener on 7000, not a TCP one. The target's "-p wins" property looked
+/// for TCP only; this pins that the port still wins, on the TLS input.
+#[test]
+fn seed_tls_input_takes_the_flag_port() {
+    use dnstap_receiver::cli::LowArgs;
+    use dnstap_receiver::config::{resolve, FileConfig, InputSpec};
+    let file = FileConfig::parse(
+        "input-mode:\n  local-address: 0.0.0.0\n  local-port: 6001\n  tls-support: true\n  \
+         tls-server-cert: /etc/dnstap/receiver.pem\n  tls-server-key: /etc/dnstap/receiver.key\n",
+    )
+    .expect("valid YAML");
+    let args = LowArgs {
+        listen_address: Some("127.0.0.1".into()),
+        port: Some(7000),
+        ..LowArgs::default()
+    };
+    let r = resolve(&args, Some(&file), None).expect("valid");
+    assert_eq!(
+        r.inputs,
+        [InputSpec::Tls("127.0.0.1:7000".parse().unwrap())]
+    );
+}

@@ -17,8 +17,9 @@
 use dnstap_receiver::cli::{FormatChoice, IoChoice, LowArgs, QueuePolicy};
 use dnstap_receiver::config::{
     resolve, FileConfig, InputEntry, InputSpec, Settings, MAX_BUFFER_SIZE, MAX_QUEUE_CAPACITY,
-    MAX_THREADS, MIN_BUFFER_SIZE,
+    MAX_THREADS, MAX_WRITERS, MIN_BUFFER_SIZE,
 };
+use dnstap_receiver::sink::outputs::OutputConf;
 use dnstap_receiver::framestream::DATA_FRAME_MAX_LIMIT;
 use libfuzzer_sys::fuzz_target;
 
@@ -111,6 +112,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert!((1..=MAX_THREADS).contains(&resolved.threads));
+    assert!((1..=MAX_WRITERS).contains(&resolved.writers));
+    if resolved.writers > 1 {
+        assert!(
+            matches!(resolved.outputs.as_slice(), [OutputConf::Stdout(_)]),
+            "several writers with outputs {:?}",
+            resolved.outputs.len()
+        );
+    }
     assert!((1..=MAX_QUEUE_CAPACITY).contains(&resolved.queue_capacity));
     assert!((1..=DATA_FRAME_MAX_LIMIT).contains(&resolved.max_frame_size));
     assert!((MIN_BUFFER_SIZE..=MAX_BUFFER_SIZE).contains(&resolved.buffer_size));
@@ -134,11 +143,13 @@ fuzz_target!(|data: &[u8]| {
         .input_mode
         .as_ref()
         .is_some_and(|m| m.unix_socket.is_some());
+    // With the seed's `tls-support: true` that input is TLS (found by the CI smoke pass
+    // once the TLS input existed).
     if args.port == Some(7000) && !file_unix {
         let primary = resolved
             .inputs
             .iter()
-            .any(|i| matches!(i, InputSpec::Tcp(a) if a.port() == 7000));
+            .any(|i| matches!(i, InputSpec::Tcp(a) | InputSpec::Tls(a) if a.port() == 7000));
         assert!(primary, "-p 7000 lost: {:?}", resolved.inputs);
     }
     if resolved.policy == QueuePolicy::Drop {
