@@ -3,7 +3,11 @@
 #
 #   fstrm_capture        the C reference (libfstrm): copies raw frames to a file, no decoding
 #   golang dnstap        text (-q) and JSON (-j) to a file
-#   dnstap_receiver      text and JSON to a file, and a qname filter that rejects nearly all
+#   dnstap_receiver      text and JSON to a file, with one writer thread (--writers 1) and
+#                        with two (the default on 2+ CPUs), and a qname filter that
+#                        rejects nearly all; over TCP
+#                        with 8 connections also JSON from two processes sharing the port
+#                        with --reuse-port (each with one writer and its own file)
 #
 # each over a unix socket and TCP, with 1 and 8 connections, fed by loadgen (as fast as the
 # receiver takes it, bidirectional Frame Streams). For each configuration it reports the
@@ -68,10 +72,14 @@ golang_count=$((count / 10 > 20000 ? count / 10 : (count < 20000 ? count : 20000
 
 work="$(mktemp -d "${outdir:-${TMPDIR:-/tmp}}/dnstap-perf.XXXXXX")"
 receiver_pid=""
+receiver_pid2=""  # the second process of the --reuse-port configuration
 cleanup() {
-  if [[ -n "$receiver_pid" ]] && kill -0 "$receiver_pid" 2>/dev/null; then
-    kill -KILL "$receiver_pid" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "$receiver_pid" "$receiver_pid2"; do
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -129,8 +137,8 @@ now() { date +%s.%N; }
 # Prints one TSV line: label msgs/s cpu_us_per_msg peak_rss_kb delivered expected
 measure() {
   local label="$1" kind="$2" format="$3" transport="$4" conns="$5" n="$6"
-  local out="$work/out" sock="$work/rx.sock" p="" cmd=() target=()
-  rm -f "$out" "$sock"
+  local out="$work/out" out2="$work/out.2" sock="$work/rx.sock" p="" cmd=() target=()
+  rm -f "$out" "$out2" "$sock"
   if [[ "$transport" == tcp ]]; then
     p="$(tcp_port)"
     target=(--tcp "127.0.0.1:$p")
@@ -148,12 +156,22 @@ measure() {
       if [[ "$transport" == tcp ]]; then cmd+=(-l "127.0.0.1:$p"); else cmd+=(-u "$sock"); fi
       ;;
     ours)
-      cmd=("$RECEIVER" --format "$format")
-      if [[ "$format" == filter ]]; then cmd=("$RECEIVER" --format json -c "$work/filter.yaml"); fi
+      case "$format" in
+        filter) cmd=("$RECEIVER" --format json -c "$work/filter.yaml") ;;
+        *w2) cmd=("$RECEIVER" --format "${format%w2}" --writers 2) ;;
+        *) cmd=("$RECEIVER" --format "$format" --writers 1) ;;
+      esac
       if [[ "$transport" == tcp ]]; then cmd+=(-l 127.0.0.1 -p "$p"); else cmd+=(-u "$sock"); fi
       ;;
+    ours2)  # two processes on one TCP port (SO_REUSEPORT)
+      cmd=("$RECEIVER" --format json --writers 1 --reuse-port -l 127.0.0.1 -p "$p")
+      ;;
   esac
-  if [[ "$kind" == ours ]]; then
+  if [[ "$kind" == ours2 ]]; then
+    "${cmd[@]}" > "$out2" 2> "$work/rx2.log" &
+    receiver_pid2=$!
+    "${cmd[@]}" > "$out" 2> "$work/rx.log" &
+  elif [[ "$kind" == ours ]]; then
     "${cmd[@]}" > "$out" 2> "$work/rx.log" &
   else
     "${cmd[@]}" > "$work/rx.log" 2>&1 &
@@ -163,9 +181,18 @@ measure() {
     echo "perf.sh: $label: the receiver did not start: $(tail -3 "$work/rx.log")" >&2
     return 1
   fi
+  if [[ -n "$receiver_pid2" ]]; then  # both processes must listen before loadgen connects
+    local i
+    for ((i = 0; i < 200; i++)); do
+      (($(ss -Hltn "sport = :$p" | wc -l) >= 2)) && break
+      sleep 0.05
+    done
+  fi
   local t1 tend ticks rss lg
   if ! lg="$("$LOADGEN" "${target[@]}" -n "$conns" --count "$n" --json -q "$corpus")"; then
     echo "perf.sh: $label: loadgen failed" >&2
+    [[ -n "$receiver_pid2" ]] && { kill -TERM "$receiver_pid2" 2>/dev/null || true; }
+    receiver_pid2=""
     kill -TERM "$receiver_pid" 2>/dev/null || true
     wait "$receiver_pid" 2>/dev/null || true
     return 1
@@ -173,16 +200,24 @@ measure() {
   t1="$(now)"
   # The run ends when the receiver has written its last byte: wait until the output has
   # not changed for 0.3 s, and take the time of its last change.
-  local last="" cur stable=0
-  touch "$out"
+  local last="" cur stable=0 outs=("$out")
+  [[ -n "$receiver_pid2" ]] && outs+=("$out2")
+  touch "${outs[@]}"
   while ((stable < 6)); do
-    cur="$(stat -c '%s %.9Y' "$out")"
+    cur="$(stat -c '%s %.9Y' "${outs[@]}")"
     if [[ "$cur" == "$last" ]]; then stable=$((stable + 1)); else stable=0; last="$cur"; fi
     sleep 0.05
   done
-  tend="$(mtime "$out")"
+  tend="$(stat -c %.9Y "${outs[@]}" | sort -n | tail -1)"
   ticks="$(cpu_ticks "$receiver_pid")"
   rss="$(peak_rss_kb "$receiver_pid")"
+  if [[ -n "$receiver_pid2" ]]; then  # CPU and memory of both processes
+    ticks=$((ticks + $(cpu_ticks "$receiver_pid2")))
+    rss=$((rss + $(peak_rss_kb "$receiver_pid2")))
+    kill -TERM "$receiver_pid2"
+    wait "$receiver_pid2" 2>/dev/null || true
+    receiver_pid2=""
+  fi
   kill -TERM "$receiver_pid"
   wait "$receiver_pid" 2>/dev/null || true
   receiver_pid=""
@@ -194,12 +229,12 @@ measure() {
       expected="$(grep -o '"bytes":[0-9]*' <<<"$lg" | cut -d: -f2)"
       ;;
     *)
-      delivered="$(wc -l < "$out")"
+      delivered="$(cat "${outs[@]}" | wc -l)"
       expected="$n"
       [[ "$format" == filter ]] && expected="filter"
       ;;
   esac
-  rm -f "$out"
+  rm -f "$out" "$out2"
   # The clock starts when loadgen starts connecting (its own "seconds" runs from there to
   # the last FINISH; its start-up, reading and encoding the corpus, is not counted).
   local lg_secs
@@ -220,9 +255,12 @@ for transport in unix tcp; do
     configs+=("golang-json/$transport/$conns golang json $transport $conns")
     configs+=("ours-text/$transport/$conns ours text $transport $conns")
     configs+=("ours-json/$transport/$conns ours json $transport $conns")
+    configs+=("ours-textw2/$transport/$conns ours textw2 $transport $conns")
+    configs+=("ours-jsonw2/$transport/$conns ours jsonw2 $transport $conns")
     configs+=("ours-filter/$transport/$conns ours filter $transport $conns")
   done
 done
+configs+=("ours-json2/tcp/8 ours2 json tcp 8")
 
 have fstrm_capture || missing_tool fstrm_capture "the fstrm_capture baseline"
 have dnstap || missing_tool dnstap "golang dnstap"
@@ -278,10 +316,11 @@ END {
   for (i = 1; i <= nk; i++) {
     k = order[i]; split(k, p, "/"); split(p[1], who, "-")
     name = (who[1] == "ours") ? "dnstap_receiver" : (who[1] == "golang") ? "golang dnstap" : "fstrm_capture"
-    out = (who[1] == "fstrm_capture") ? "raw frames" : (who[2] == "filter") ? "JSON, qname filter rejecting ~all" : toupper(substr(who[2], 1, 1)) substr(who[2], 2)
+    out = (who[1] == "fstrm_capture") ? "raw frames" : (who[2] == "filter") ? "JSON, qname filter rejecting ~all" : (who[2] == "json2") ? "JSON, 2 processes (--reuse-port)" : (who[2] ~ /w2$/) ? toupper(substr(who[2], 1, 1)) substr(who[2], 2, length(who[2]) - 3) ", --writers 2" : (who[1] == "ours" && who[2] != "filter") ? toupper(substr(who[2], 1, 1)) substr(who[2], 2) ", --writers 1" : toupper(substr(who[2], 1, 1)) substr(who[2], 2)
     base = "fstrm_capture/" p[2] "/" p[3]
     rb = (base in rate && k != base) ? sprintf("%.2f", rate[k] / rate[base]) : "–"
-    g = (who[1] == "ours" && who[2] != "filter") ? "golang-" who[2] "/" p[2] "/" p[3] : ""
+    fmt = who[2]; sub(/(2|w2)$/, "", fmt)
+    g = (who[1] == "ours" && who[2] != "filter") ? "golang-" fmt "/" p[2] "/" p[3] : ""
     rg = (g != "" && g in rate) ? sprintf("%.1f", rate[k] / rate[g]) : "–"
     printf "| %s | %s | %s | %s | %.2f M | %.3f | %.1f | %s | %s |\n", name, out, p[2], p[3], rate[k] / 1e6, cpu[k], rss[k] / 1024, rb, rg
   }

@@ -98,7 +98,8 @@ pub struct LowArgs {
     pub threads: Option<usize>,
 
     /// Writer threads that decode and format in parallel, output kept in order; stdout
-    /// only (config: `writers`) [default: 1]
+    /// only (config: `writers`) [default: 2 when stdout is the only output and there are
+    /// 2+ CPUs, else 1]
     #[arg(long = "writers", value_name = "N")]
     pub writers: Option<usize>,
 

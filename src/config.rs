@@ -32,6 +32,15 @@ pub const MAX_BUFFER_SIZE: usize = 16 << 20;
 pub const MAX_THREADS: usize = 256;
 /// Upper bound of `writers`.
 pub const MAX_WRITERS: usize = 64;
+/// Writer threads when `writers` is not set, stdout is the only output and there are at
+/// least two CPUs (docs/performance.md: a second writer is what lets JSON keep up with the
+/// readers on two cores).
+pub const DEFAULT_WRITERS: usize = 2;
+
+/// CPUs this process may run on (1 when unknown).
+fn threads_available() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 pub const MAX_QUEUE_CAPACITY: usize = 1 << 16;
 
 // ---------------------------------------------------------------------------------------------
@@ -457,9 +466,7 @@ pub fn resolve(
     let io = args.io.or(fc.io).unwrap_or(IoChoice::Auto);
 
     let threads = match args.threads.or(fc.threads) {
-        None | Some(0) => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        None | Some(0) => threads_available(),
         Some(n) if n > MAX_THREADS => {
             let key = if args.threads.is_some() {
                 "--threads"
@@ -528,19 +535,21 @@ pub fn resolve(
     } else {
         "writers"
     };
+    let stdout_only = matches!(
+        outputs.as_slice(),
+        [crate::sink::outputs::OutputConf::Stdout(_)]
+    );
     let writers = match args.writers.or(fc.writers) {
+        // Two when they can run side by side and the output allows it (its bytes are the
+        // same either way); one otherwise.
+        None if stdout_only && threads_available() >= 2 => DEFAULT_WRITERS,
         None => 1,
         Some(n) if n == 0 || n > MAX_WRITERS => {
             return Err(err(writers_key, format!("{n} is not in 1..={MAX_WRITERS}")));
         }
         Some(n) => n,
     };
-    if writers > 1
-        && !matches!(
-            outputs.as_slice(),
-            [crate::sink::outputs::OutputConf::Stdout(_)]
-        )
-    {
+    if writers > 1 && !stdout_only {
         return Err(err(
             writers_key,
             format!(
@@ -879,7 +888,13 @@ buffer-size: 65536
 
     #[test]
     fn writers_from_the_flag_or_the_key_and_only_for_stdout() {
-        assert_eq!(res(&[], None).unwrap().writers, 1);
+        let auto = if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+            DEFAULT_WRITERS
+        } else {
+            1
+        };
+        assert_eq!(res(&[], None).unwrap().writers, auto);
+        assert_eq!(res(&["-f", "127.0.0.1:9"], None).unwrap().writers, 1);
         assert_eq!(res(&["--writers", "3"], None).unwrap().writers, 3);
         assert_eq!(res(&[], Some("writers: 2\n")).unwrap().writers, 2);
         assert_eq!(res(&["--writers", "0"], None).unwrap_err().key, "--writers");
