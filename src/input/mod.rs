@@ -645,16 +645,34 @@ pub fn read_into(
     }
 }
 
-/// At shutdown: reads what the kernel already holds for this connection (bounded), so
-/// frames received before the signal are not lost. Returns the final outcome to log.
+/// At shutdown: reads what the kernel already holds for this connection, so frames
+/// received before the stop are not lost, and no more: the byte count the socket reports
+/// when the drain starts (`FIONREAD`) bounds the reads, so a sender that keeps writing
+/// cannot hold the stop up (it took ~20 s per busy connection with only the read-count
+/// bound; docs/hardening.md). Returns the final outcome to log.
 pub fn drain_on_stop(
     ctx: &ReaderCtx,
     stream: &Stream,
     conn: &mut Connection,
     shipper: &mut Shipper<'_>,
 ) -> Result<(), ConnError> {
+    let mut left = queued_bytes(stream.fd()).unwrap_or(usize::MAX);
     for _ in 0..1024 {
-        match read_once(ctx, stream, conn, shipper) {
+        if left == 0 {
+            break;
+        }
+        let limited = |dst: &mut [u8]| {
+            let n = dst.len().min(left);
+            let r = match dst.get_mut(..n) {
+                Some(d) => stream.read(d),
+                None => Ok(0),
+            };
+            if let Ok(got) = r {
+                left = left.saturating_sub(got);
+            }
+            r
+        };
+        match read_into(ctx, conn, shipper, limited) {
             ReadOutcome::Data { .. } => continue,
             ReadOutcome::NoBuffer => {
                 shipper.flush(&ctx.stats);
@@ -752,6 +770,16 @@ pub fn tls_drain_on_stop(
 /// Probes io_uring: `Err` carries why it cannot be used (ENOSYS, EPERM...).
 pub fn uring_available() -> Result<(), io::Error> {
     uring::probe()
+}
+
+/// Bytes waiting in a socket's receive queue (`FIONREAD`, for TCP and unix streams).
+fn queued_bytes(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int into the variable we own and pass by pointer.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Raises this process's soft limit on open files to its hard limit: every connection is a
