@@ -2,16 +2,20 @@
 //! storage), read back by an independent consumer (librdkafka's, through `rdkafka`): every
 //! record the receiver took arrives once per acknowledged write, values equal the `-r`
 //! output for the same input, keys are what the config says, per-key order is kept; and
-//! the overflow policies hold through a broker that is killed and started again.
+//! the overflow policies hold through a broker that is killed and started again; TLS
+//! towards the broker works (through `socat` as a TLS terminator in front of tansu) and a
+//! broker certificate the configured CA did not sign is refused.
 //!
-//! Tests that need tansu skip with a NOTICE when it is not installed, and fail under
-//! `CI=true`. The tests that need no broker (an unreachable one is the point) always run.
+//! Tests that need tansu (or socat) skip with a NOTICE when it is not installed, and fail
+//! under `CI=true`. The tests that need no broker (an unreachable one is the point) always run.
 
 mod receiver_common;
+mod tls_helper;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::process::{Child, Command, Stdio};
@@ -35,37 +39,48 @@ use receiver_common::{
 // ---------------------------------------------------------------------------------------------
 // The broker.
 
-/// The tansu binary: on PATH, or where `cargo install` puts it.
-fn tansu_bin() -> Option<PathBuf> {
+/// A program on PATH, or where `cargo install` puts it.
+fn find_tool(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(Path::new(&home).join(".cargo/bin"));
     }
-    dirs.into_iter()
-        .map(|d| d.join("tansu"))
-        .find(|p| p.is_file())
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The program `name`, or `None` after printing why the test is skipped (a panic under CI,
+/// where `install` says how it gets there).
+fn need_tool(test: &str, name: &str, install: &str) -> Option<PathBuf> {
+    match find_tool(name) {
+        Some(b) => Some(b),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: {name} is not installed ({install})")
+        }
+        None => {
+            eprintln!("NOTICE: {test}: {name} is not installed; skipping");
+            None
+        }
+    }
 }
 
 /// The tansu binary, or `None` after printing why the test is skipped (a panic under CI).
 fn need_tansu(test: &str) -> Option<PathBuf> {
-    match tansu_bin() {
-        Some(b) => Some(b),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: tansu is not installed (cargo install --locked tansu --features dynostore)")
-        }
-        None => {
-            eprintln!("NOTICE: {test}: tansu is not installed; skipping");
-            None
-        }
-    }
+    need_tool(
+        test,
+        "tansu",
+        "cargo install --locked tansu --features dynostore",
+    )
 }
 
 /// A tansu broker on a loopback port, with in-memory storage (a restart starts empty).
 struct Broker {
     bin: PathBuf,
     port: u16,
+    /// The port the broker names in its metadata (where clients then connect): `port`,
+    /// or a proxy's in front of it.
+    advertised: u16,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -76,9 +91,15 @@ impl Broker {
     }
 
     fn start_at(bin: &Path, dir: &TempDir, port: u16) -> Broker {
+        Broker::start_advertising(bin, dir, port, port)
+    }
+
+    /// A broker listening on `port` that tells its clients to connect to `advertised`.
+    fn start_advertising(bin: &Path, dir: &TempDir, port: u16, advertised: u16) -> Broker {
         let mut b = Broker {
             bin: bin.to_path_buf(),
             port,
+            advertised,
             log: dir.path("tansu.log"),
             child: None,
         };
@@ -92,6 +113,7 @@ impl Broker {
 
     fn launch(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -103,7 +125,7 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
@@ -141,27 +163,51 @@ impl Broker {
     }
 
     fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.addr())
-            .create()
-            .expect("admin client");
-        let t0 = Instant::now();
-        loop {
-            let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-            let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-            let r = block_on(admin.create_topics([&new], &opts), Duration::from_secs(20));
-            match r {
-                Some(Ok(v)) if v.iter().all(|r| r.is_ok()) => return,
-                other => {
-                    assert!(
-                        t0.elapsed() < Duration::from_secs(30),
-                        "create topic {topic}: {other:?}"
-                    );
-                    std::thread::sleep(Duration::from_millis(200));
-                }
+        create_topic_at(&self.addr(), None, topic, partitions);
+    }
+}
+
+/// Creates `topic` through the broker (or TLS terminator) at `addr`.
+fn create_topic_at(addr: &str, tls: Option<&ClientTls>, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        rdkafka_config(addr, tls).create().expect("admin client");
+    let t0 = Instant::now();
+    loop {
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let r = block_on(admin.create_topics([&new], &opts), Duration::from_secs(20));
+        match r {
+            Some(Ok(v)) if v.iter().all(|r| r.is_ok()) => return,
+            other => {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(30),
+                    "create topic {topic}: {other:?}"
+                );
+                std::thread::sleep(Duration::from_millis(200));
             }
         }
     }
+}
+
+/// TLS for the test's own librdkafka clients (admin, consumer): the CA they trust and the
+/// client certificate they show.
+struct ClientTls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A librdkafka client configuration for `addr`, plaintext or TLS.
+fn rdkafka_config(addr: &str, tls: Option<&ClientTls>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", addr);
+    if let Some(t) = tls {
+        c.set("security.protocol", "ssl")
+            .set("ssl.ca.location", t.ca.to_str().unwrap())
+            .set("ssl.certificate.location", t.cert.to_str().unwrap())
+            .set("ssl.key.location", t.key.to_str().unwrap());
+    }
+    c
 }
 
 impl Drop for Broker {
@@ -176,6 +222,76 @@ fn silent_broker() -> (std::net::TcpListener, u16) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().unwrap().port();
     (l, port)
+}
+
+/// socat as a TLS terminator: it listens on a loopback port, and each connection it
+/// accepts (TLS, with `cert`/`key`; a client certificate signed by `client_ca` required
+/// when given) is forwarded in plaintext to `to`. Its own process group, so that the forked
+/// per-connection children go with it.
+struct TlsTerminator {
+    port: u16,
+    log: PathBuf,
+    child: Child,
+}
+
+impl TlsTerminator {
+    fn start(
+        socat: &Path,
+        dir: &TempDir,
+        port: u16,
+        to: u16,
+        (cert, key): (&Path, &Path),
+        client_ca: Option<&Path>,
+    ) -> TlsTerminator {
+        let mut listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={}",
+            cert.display(),
+            key.display()
+        );
+        match client_ca {
+            Some(ca) => listen.push_str(&format!(",verify=1,cafile={}", ca.display())),
+            None => listen.push_str(",verify=0"),
+        }
+        let log = dir.path("socat.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(socat)
+            .args([listen, format!("TCP:127.0.0.1:{to}")])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn socat");
+        let mut t = TlsTerminator { port, log, child };
+        // A bare TCP connect: the forked child's failed handshake is harmless.
+        let t0 = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(st)) = t.child.try_wait() {
+                panic!("socat exited ({st}): {}", t.log_text());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "socat did not listen: {}",
+                t.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        t
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for TlsTerminator {
+    fn drop(&mut self) {
+        // The whole group: socat and the children it forked per connection.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
 }
 
 /// Runs a future on this thread (the admin client's futures are completed by librdkafka's
@@ -216,8 +332,19 @@ struct Got {
 /// Reads every partition of `topic` from the beginning until `want` records came or no new
 /// one came for `idle` (bounded by `limit`).
 fn consume(addr: &str, topic: &str, partitions: i32, want: usize, idle: Duration) -> Vec<Got> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", addr)
+    consume_tls(addr, None, topic, partitions, want, idle)
+}
+
+/// `consume`, over TLS when `tls` is given.
+fn consume_tls(
+    addr: &str,
+    tls: Option<&ClientTls>,
+    topic: &str,
+    partitions: i32,
+    want: usize,
+    idle: Duration,
+) -> Vec<Got> {
+    let consumer: BaseConsumer = rdkafka_config(addr, tls)
         .set("group.id", format!("test-{}", std::process::id()))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -284,9 +411,23 @@ fn kafka_counters(log: &str) -> (u64, u64, u64, u64, u64) {
     )
 }
 
+/// A config with two outputs: stdout (JSON) and kafka (`kafka` is the section's body).
 fn write_config(dir: &TempDir, kafka: &str) -> PathBuf {
+    write_outputs(
+        dir,
+        "outputs:\n  - stdout:\n      format: json\n  - kafka:\n",
+        kafka,
+    )
+}
+
+/// A config whose only output is kafka.
+fn write_kafka_only_config(dir: &TempDir, kafka: &str) -> PathBuf {
+    write_outputs(dir, "outputs:\n  - kafka:\n", kafka)
+}
+
+fn write_outputs(dir: &TempDir, head: &str, kafka: &str) -> PathBuf {
     let p = dir.path("receiver.yaml");
-    let mut text = String::from("outputs:\n  - stdout:\n      format: json\n  - kafka:\n");
+    let mut text = String::from(head);
     for l in kafka.lines() {
         text.push_str("      ");
         text.push_str(l);
@@ -922,6 +1063,191 @@ fn bad_kafka_config_names_the_key() {
         done.stderr
             .contains("receiver.yaml: outputs[1].kafka.acks: 2 is not all, 1 or 0"),
         "{}",
+        done.stderr
+    );
+}
+
+/// A broker reachable only through TLS: tansu listens in plaintext on one loopback port
+/// and advertises a second one, where socat terminates TLS (tansu 0.6 has no TLS listener
+/// of its own: its `--cert`/`--key` are parsed and never used). Bootstrap and every
+/// connection to the leader the metadata names go through the terminator, so a client
+/// that does not speak TLS, or does not trust the server certificate, gets nowhere.
+struct TlsBroker {
+    // Dropped in order: the terminator first, then the broker.
+    front: TlsTerminator,
+    broker: Broker,
+    /// The CA that signed the terminator's certificate (for 127.0.0.1) and the client
+    /// certificate it requires, and such a client certificate.
+    client: ClientTls,
+}
+
+impl TlsBroker {
+    fn start(test: &str, dir: &TempDir) -> Option<TlsBroker> {
+        let tansu = need_tansu(test)?;
+        let socat = need_tool(test, "socat", "apt-get install socat")?;
+        let ca = tls_helper::Ca::new("kafka test CA");
+        let ca_file = dir.path("ca.pem");
+        std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+        let (server_cert, server_key) = ca
+            .leaf(&rcgen::PKCS_ECDSA_P256_SHA256, false)
+            .write(&dir.0, "server");
+        let (cert, key) = ca
+            .leaf(&rcgen::PKCS_ECDSA_P256_SHA256, true)
+            .write(&dir.0, "client");
+        let plain = free_port();
+        let tls = loop {
+            let p = free_port();
+            if p != plain {
+                break p;
+            }
+        };
+        let broker = Broker::start_advertising(&tansu, dir, plain, tls);
+        let front = TlsTerminator::start(
+            &socat,
+            dir,
+            tls,
+            plain,
+            (&server_cert, &server_key),
+            Some(&ca_file),
+        );
+        Some(TlsBroker {
+            front,
+            broker,
+            client: ClientTls {
+                ca: ca_file,
+                cert,
+                key,
+            },
+        })
+    }
+
+    /// The terminator's address: the only one that works.
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.front.port)
+    }
+
+    /// The receiver's `tls:` section (indented for the kafka section) trusting `ca`, with
+    /// the client certificate.
+    fn tls_section(&self, ca: &Path) -> String {
+        format!(
+            "tls:\n  ca-file: {}\n  cert-file: {}\n  key-file: {}",
+            ca.display(),
+            self.client.cert.display(),
+            self.client.key.display()
+        )
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "tansu: {}\nsocat: {}",
+            self.broker.log_text(),
+            self.front.log_text()
+        )
+    }
+}
+
+/// The receiver's TLS towards the brokers, against a real broker behind a TLS terminator
+/// that requires a client certificate: with `ca-file`, `cert-file` and `key-file` (and
+/// host name checking on: the certificate names 127.0.0.1), every record is acknowledged,
+/// none dropped, and each is in the broker's log exactly once, read back by a TLS consumer
+/// through the same terminator (a plaintext consumer straight on tansu's port would be sent
+/// to the advertised TLS port by the metadata anyway).
+#[test]
+fn tls_to_the_broker_through_a_tls_terminator() {
+    let test = "tls_to_the_broker_through_a_tls_terminator";
+    let dir = TempDir::new("kafka-tls");
+    let Some(b) = TlsBroker::start(test, &dir) else {
+        return;
+    };
+    create_topic_at(&b.addr(), Some(&b.client), "dnstap", 4);
+    let cfg = write_kafka_only_config(
+        &dir,
+        &format!(
+            "brokers: [{}]\nkey: client-ip\nshutdown-timeout-ms: 20000\n{}",
+            b.addr(),
+            b.tls_section(&b.client.ca)
+        ),
+    );
+    let port = free_port();
+    let r = start_receiver(&cfg, port);
+    const N: u64 = 2_000;
+    send_ids(port, 0..N / 2);
+    send_ids(port, N / 2..N);
+    r.wait_closed(2);
+    let done = r.stop();
+    assert_eq!(done.code, Some(0), "{}\n{}", done.stderr, b.logs());
+    for p in [
+        "security.protocol=ssl",
+        "ssl.endpoint.identification.algorithm=https",
+    ] {
+        assert!(done.stderr.contains(p), "no {p} in: {}", done.stderr);
+    }
+    assert_eq!(
+        kafka_counters(&done.stderr),
+        (N, N, 0, 0, 0),
+        "{}\n{}",
+        done.stderr,
+        b.logs()
+    );
+
+    let got = consume_tls(
+        &b.addr(),
+        Some(&b.client),
+        "dnstap",
+        4,
+        N as usize,
+        Duration::from_secs(20),
+    );
+    let mut ids: Vec<u64> = got.iter().map(|g| id_of(&g.value)).collect();
+    ids.sort_unstable();
+    assert!(
+        ids.iter().copied().eq(0..N),
+        "each id exactly once ({} read)",
+        ids.len()
+    );
+    assert_key_order(&got);
+}
+
+/// The same terminator, with a `ca-file` holding a CA that did not sign its certificate:
+/// the receiver must refuse the broker. With `drop-newest` every record is given up after
+/// `message-timeout-ms` and counted, nothing is delivered, and the log names the failed
+/// certificate check.
+#[test]
+fn tls_with_the_wrong_ca_delivers_nothing_and_says_why() {
+    let test = "tls_with_the_wrong_ca_delivers_nothing_and_says_why";
+    let dir = TempDir::new("kafka-tls-wrong-ca");
+    let Some(b) = TlsBroker::start(test, &dir) else {
+        return;
+    };
+    let other = dir.path("other-ca.pem");
+    std::fs::write(&other, tls_helper::Ca::new("some other CA").cert_pem).unwrap();
+    let cfg = write_kafka_only_config(
+        &dir,
+        &format!(
+            "brokers: [{}]\noverflow: drop-newest\nmessage-timeout-ms: 1000\n\
+             queue-messages: 200\n{}",
+            b.addr(),
+            b.tls_section(&other)
+        ),
+    );
+    let port = free_port();
+    let r = start_receiver(&cfg, port);
+    send_ids(port, 0..500);
+    r.wait_closed(1);
+    let done = r.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_eq!(
+        kafka_counters(&done.stderr),
+        (500, 0, 500, 0, 0),
+        "{}",
+        done.stderr
+    );
+    // A warning (not only librdkafka's detail lines, which need -v) names the cause.
+    assert!(
+        done.stderr
+            .lines()
+            .any(|l| l.contains(" WARN kafka: ") && l.contains("certificate verify failed")),
+        "no warning names the certificate problem: {}",
         done.stderr
     );
 }
