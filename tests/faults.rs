@@ -150,7 +150,14 @@ impl Daemon {
         let mut words = after.split(' ');
         let buffers: u64 = words.next().unwrap().parse().unwrap();
         let size: u64 = words.nth(2).unwrap().parse().unwrap();
-        buffers * (size + size / 8) + (5 << 18) + conns * (max_frame + PER_CONNECTION)
+        // One output buffer (≈ 1.25 MiB) per writer thread: "..., N writer thread(s)".
+        let writers: u64 = log
+            .split(" writer thread(s)")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("the writer count");
+        buffers * (size + size / 8) + writers * (5 << 18) + conns * (max_frame + PER_CONNECTION)
     }
 
     /// Sends SIGTERM, waits (bounded), and returns the exit code, stderr, the stdout lines

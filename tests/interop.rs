@@ -265,15 +265,38 @@ fn run_case(case: &Case) {
         return;
     };
     let _guard = TestLock::acquire();
-    let t0 = Instant::now();
-    let mut run = Run::new(case, &id, lab_dir);
-    let outcome = run.execute(case);
-    eprintln!("{id}: {:.1} s", t0.elapsed().as_secs_f64());
-    match outcome {
-        Ok(()) => run.keep = std::env::var_os("INTEROP_KEEP").is_some(),
-        Err(e) => panic!("{id}: {e}\n(state kept in {})", run.tmp.display()),
+    for attempt in 1..=2 {
+        let t0 = Instant::now();
+        let mut run = Run::new(case, &id, lab_dir.clone());
+        let outcome = run.execute(case);
+        eprintln!("{id}: {:.1} s", t0.elapsed().as_secs_f64());
+        let e = match outcome {
+            Ok(()) => {
+                run.keep = std::env::var_os("INTEROP_KEEP").is_some();
+                return;
+            }
+            Err(e) => e,
+        };
+        // unbound 1.17's dnstap TLS client now and then rejects the collector's first
+        // records with a bad_record_mac alert on a busy machine, then reconnects a second
+        // later and drops what it queued meanwhile. It does the same against OpenSSL
+        // (socat in front of fstrm_capture: 1 run in 25 under load, as against this
+        // receiver: 1 in 20), so it is the sender's fault, not ours: such a run is tried
+        // once more, and fails if it happens again.
+        let log = std::fs::read_to_string(run.tmp.join("receiver.log")).unwrap_or_default();
+        if attempt == 1 && case.transport == Transport::Tls && log.contains(UNBOUND_TLS_QUIRK) {
+            eprintln!(
+                "NOTICE: {id}: unbound sent {UNBOUND_TLS_QUIRK} ({e}); running the case again"
+            );
+            continue;
+        }
+        panic!("{id}: {e}\n(state kept in {})", run.tmp.display());
     }
 }
+
+/// The alert unbound's dnstap TLS client sometimes sends right after the handshake (see
+/// `run_case`).
+const UNBOUND_TLS_QUIRK: &str = "received fatal alert: BadRecordMac";
 
 fn case_id(case: &Case) -> String {
     let t = transport_name(case.transport);
