@@ -414,24 +414,42 @@ fn write_batch<O: Observer>(
     stats: &ThreadStats,
     observer: &mut O,
 ) -> io::Result<()> {
-    let mut written = 0u64;
-    let mut errors = 0u64;
+    let (written, errors, result) = decode_batch(b, |rec, payload| {
+        observer.observe(rec, payload);
+        outputs.iter_mut().try_for_each(|o| o.record(rec, payload))
+    });
+    ThreadStats::add(&stats.written, written);
+    ThreadStats::add(&stats.decode_errors, errors);
+    // An output failed: the frames after the failing one are lost with the writer.
+    let lost = (b.frames.len() as u64).saturating_sub(written + errors);
+    ThreadStats::add(&stats.dropped, lost);
+    ThreadStats::add(&stats.dropped_writer_gone, lost);
+    result
+}
+
+/// Decodes the frames of `b` in order and hands each record and its payload to `each`,
+/// stopping at the first error `each` returns. Undecodable payloads are skipped and logged
+/// at a bounded rate. Returns the records decoded (handed to `each`), the frames that did
+/// not decode, and `each`'s error if any (the frames after it were not looked at).
+#[inline]
+fn decode_batch(
+    b: &Batch,
+    mut each: impl FnMut(&Record<'_>, &[u8]) -> io::Result<()>,
+) -> (u64, u64, io::Result<()>) {
+    let (mut decoded, mut errors) = (0u64, 0u64);
     let mut last_error = None;
     let mut result = Ok(());
-    'frames: for &(s, e) in &b.frames {
+    for &(s, e) in &b.frames {
         let Some(payload) = b.data.get(s as usize..e as usize) else {
             errors += 1;
             continue;
         };
         match Record::parse(payload) {
             Ok(rec) => {
-                written += 1;
-                observer.observe(&rec, payload);
-                for o in outputs.iter_mut() {
-                    if let Err(e) = o.record(&rec, payload) {
-                        result = Err(e);
-                        break 'frames;
-                    }
+                decoded += 1;
+                if let Err(e) = each(&rec, payload) {
+                    result = Err(e);
+                    break;
                 }
             }
             Err(e) => {
@@ -443,13 +461,7 @@ fn write_batch<O: Observer>(
     if let Some(e) = last_error {
         warn_undecodable(errors, e);
     }
-    ThreadStats::add(&stats.written, written);
-    ThreadStats::add(&stats.decode_errors, errors);
-    // An output failed: the frames after the failing one are lost with the writer.
-    let lost = (b.frames.len() as u64).saturating_sub(written + errors);
-    ThreadStats::add(&stats.dropped, lost);
-    ThreadStats::add(&stats.dropped_writer_gone, lost);
-    result
+    (decoded, errors, result)
 }
 
 /// At most one "undecodable" warning per this interval (the first one at once).

@@ -236,8 +236,9 @@ fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// `addr` as a `sockaddr_storage` and the length of the sockaddr inside it.
-fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+/// `addr` as a `sockaddr_storage` and the length of the sockaddr inside it (for bind,
+/// connect; the tests' raw sockets use it too).
+pub fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: all-zero bytes are a valid sockaddr_storage.
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match addr {

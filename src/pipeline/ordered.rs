@@ -23,9 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{warn_undecodable, Batch, Observer, Pipeline};
+use super::{decode_batch, Batch, Observer, Pipeline};
 use crate::format::Formatter;
-use crate::record::Record;
 use crate::stats::{OutputStats, ThreadStats};
 
 /// A secondary writer (readers unpark only the first) looks at the queue again after this
@@ -258,35 +257,18 @@ impl<W> Drop for TicketGuard<'_, W> {
 }
 
 /// Decodes and formats every frame of `b` into `buf`. Returns the records formatted (the
-/// other frames did not decode); logs undecodable ones at a bounded rate.
+/// other frames did not decode; undecodable ones are logged at a bounded rate).
 fn format_batch<O: Observer>(
     b: &Batch,
     formatter: &Formatter,
     buf: &mut Vec<u8>,
     observer: &mut O,
 ) -> u64 {
-    let (mut written, mut errors) = (0u64, 0u64);
-    let mut last_error = None;
-    for &(s, e) in &b.frames {
-        let Some(payload) = b.data.get(s as usize..e as usize) else {
-            errors += 1;
-            continue;
-        };
-        match Record::parse(payload) {
-            Ok(rec) => {
-                written += 1;
-                observer.observe(&rec, payload);
-                formatter.write(&rec, buf);
-            }
-            Err(e) => {
-                errors += 1;
-                last_error = Some(e);
-            }
-        }
-    }
-    if let Some(e) = last_error {
-        warn_undecodable(errors, e);
-    }
+    let (written, _, _) = decode_batch(b, |rec, payload| {
+        observer.observe(rec, payload);
+        formatter.write(rec, buf);
+        Ok(())
+    });
     written
 }
 

@@ -506,38 +506,13 @@ pub fn connect_from(src: IpAddr, dst: SocketAddr) -> std::io::Result<TcpStream> 
     Ok(stream)
 }
 
+/// The socket domain of `a`, and `a` as a sockaddr (the receiver's own conversion).
 fn sockaddr(a: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-            unsafe { std::ptr::write((&raw mut ss).cast(), sin) };
-            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            (libc::AF_INET, ss, len)
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: 0,
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
-            unsafe { std::ptr::write((&raw mut ss).cast(), sin6) };
-            let len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            (libc::AF_INET6, ss, len)
-        }
-    }
+    let domain = if a.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let (ss, len) = dnstap_receiver::input::sockaddr_of(a);
+    (domain, ss, len)
 }
