@@ -43,11 +43,12 @@ pub enum QueuePolicy {
     Drop,
 }
 
-/// dnstap receiver: accepts dnstap over Frame Streams (TCP or unix socket) and prints one
-/// record per message on stdout.
+/// dnstap receiver: accepts dnstap over Frame Streams (TCP, TLS or unix socket) and prints
+/// one record per message on stdout, or forwards them (-f).
 ///
 /// With no arguments it listens on TCP 0.0.0.0:6000 and prints the text format. Flags given
-/// here override the same settings of the config file (-c).
+/// here override the same settings of the config file (-c), which also sets up TLS inputs,
+/// allow-from, several outputs (stdout, forward, kafka) and metrics: see docs/receiver.md.
 #[derive(Debug, Default, Parser)]
 #[command(name = "dnstap_receiver", version)]
 pub struct LowArgs {

@@ -177,6 +177,11 @@ fn help_lists_every_flag_with_defaults() {
         "--io",
         "--format",
         "--queue-policy",
+        "--threads",
+        "--writers",
+        "--reuse-port",
+        "--metrics",
+        "--forward-policy",
     ] {
         assert!(h.contains(flag), "--help lacks {flag}: {h}");
     }
