@@ -38,6 +38,8 @@ pub struct Reports {
     pub rescued: Arc<Mutex<Chunk>>,
     /// The last error line and when, to fold the duplicate the crate's poll loop delivers.
     last_error: Mutex<(String, Option<Instant>)>,
+    /// Keeps a broker outage from filling the log with the same line.
+    repeats: Mutex<RepeatFilter>,
 }
 
 impl Reports {
@@ -52,6 +54,7 @@ impl Reports {
             rescue: AtomicBool::new(false),
             rescued,
             last_error: Mutex::new((String::new(), None)),
+            repeats: Mutex::new(RepeatFilter::default()),
         }
     }
 
@@ -95,9 +98,19 @@ impl ClientContext for Reports {
             Some(RDKafkaErrorCode::Fatal) => self.fatal.store(true, Ordering::Relaxed),
             _ => {}
         }
-        // librdkafka folds repeated identical errors itself ("N identical error(s)
-        // suppressed"), so each event is worth a line.
-        crate::log_warn!("kafka: {reason}");
+        // librdkafka folds some repeats itself ("N identical error(s) suppressed"), but
+        // with brokers down it still raised "N/N brokers are down" several times a second.
+        let verdict = match self.repeats.lock() {
+            Ok(mut f) => f.admit(reason, Instant::now()),
+            Err(_) => Repeat::Log { earlier: 0 },
+        };
+        match verdict {
+            Repeat::Log { earlier: 0 } => crate::log_warn!("kafka: {reason}"),
+            Repeat::Log { earlier } => crate::log_warn!(
+                "kafka: {reason} (and {earlier} more error line(s) not logged since the last)"
+            ),
+            Repeat::Skip => {}
+        }
     }
 }
 
@@ -135,5 +148,68 @@ impl ProducerContext for Reports {
                 self.note_failure(e);
             }
         }
+    }
+}
+
+/// The same error line is logged at most once per this interval.
+const REPEAT_EVERY: Duration = Duration::from_secs(10);
+
+/// Decides which error lines reach the log: a line unlike the last one logged goes out at
+/// once; the same line again only after [`REPEAT_EVERY`], saying how many were left out.
+#[derive(Debug, Default)]
+struct RepeatFilter {
+    last: String,
+    at: Option<Instant>,
+    skipped: u64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Repeat {
+    /// Log it; `earlier` lines were left out since the last one logged.
+    Log {
+        earlier: u64,
+    },
+    Skip,
+}
+
+impl RepeatFilter {
+    fn admit(&mut self, line: &str, now: Instant) -> Repeat {
+        let recent = self
+            .at
+            .is_some_and(|t| now.saturating_duration_since(t) < REPEAT_EVERY);
+        if recent && self.last == line {
+            self.skipped += 1;
+            return Repeat::Skip;
+        }
+        let earlier = std::mem::take(&mut self.skipped);
+        self.last.clear();
+        self.last.push_str(line);
+        self.at = Some(now);
+        Repeat::Log { earlier }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_line_is_logged_once_per_interval_and_new_lines_at_once() {
+        let mut f = RepeatFilter::default();
+        let t0 = Instant::now();
+        let down = "1/1 brokers are down";
+        assert_eq!(f.admit(down, t0), Repeat::Log { earlier: 0 });
+        for i in 1..=20 {
+            let t = t0 + Duration::from_millis(100 * i);
+            assert_eq!(f.admit(down, t), Repeat::Skip);
+        }
+        // Another error goes out at once, saying what was left out.
+        let other = "ssl handshake failed";
+        let t = t0 + Duration::from_secs(3);
+        assert_eq!(f.admit(other, t), Repeat::Log { earlier: 20 });
+        assert_eq!(f.admit(other, t + Duration::from_secs(1)), Repeat::Skip);
+        // The same line again once the interval has passed.
+        let later = t + REPEAT_EVERY;
+        assert_eq!(f.admit(other, later), Repeat::Log { earlier: 1 });
     }
 }
