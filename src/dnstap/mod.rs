@@ -18,25 +18,49 @@ pub use view::{DnstapView, MessageView, PolicyView, ViewError};
 /// `Dnstap.type` MESSAGE: the only payload type defined.
 pub const DNSTAP_TYPE_MESSAGE: u32 = 1;
 
+/// Schema names of `Message.Type` values 1..=14, by value − 1 (the one list: the output
+/// formats and the metrics labels both read it).
+pub const MESSAGE_TYPE_NAMES: [&str; 14] = [
+    "AUTH_QUERY",
+    "AUTH_RESPONSE",
+    "RESOLVER_QUERY",
+    "RESOLVER_RESPONSE",
+    "CLIENT_QUERY",
+    "CLIENT_RESPONSE",
+    "FORWARDER_QUERY",
+    "FORWARDER_RESPONSE",
+    "STUB_QUERY",
+    "STUB_RESPONSE",
+    "TOOL_QUERY",
+    "TOOL_RESPONSE",
+    "UPDATE_QUERY",
+    "UPDATE_RESPONSE",
+];
+
+/// Schema names of `SocketProtocol` values 1..=7, by value − 1.
+pub const PROTOCOL_NAMES: [&str; 7] = [
+    "UDP",
+    "TCP",
+    "DOT",
+    "DOH",
+    "DNSCryptUDP",
+    "DNSCryptTCP",
+    "DOQ",
+];
+
+/// Schema names of `SocketFamily` values 1..=2, by value − 1.
+pub const FAMILY_NAMES: [&str; 2] = ["INET", "INET6"];
+
+/// `names[v - 1]`, for the 1-based enums above.
+#[inline]
+fn by_value(names: &'static [&'static str], v: u32) -> Option<&'static str> {
+    let i = usize::try_from(v).ok()?.checked_sub(1)?;
+    names.get(i).copied()
+}
+
 /// Name of a `Message.Type` value ("CLIENT_QUERY"), if known.
 pub fn message_type_name(t: u32) -> Option<&'static str> {
-    Some(match t {
-        1 => "AUTH_QUERY",
-        2 => "AUTH_RESPONSE",
-        3 => "RESOLVER_QUERY",
-        4 => "RESOLVER_RESPONSE",
-        5 => "CLIENT_QUERY",
-        6 => "CLIENT_RESPONSE",
-        7 => "FORWARDER_QUERY",
-        8 => "FORWARDER_RESPONSE",
-        9 => "STUB_QUERY",
-        10 => "STUB_RESPONSE",
-        11 => "TOOL_QUERY",
-        12 => "TOOL_RESPONSE",
-        13 => "UPDATE_QUERY",
-        14 => "UPDATE_RESPONSE",
-        _ => return None,
-    })
+    by_value(&MESSAGE_TYPE_NAMES, t)
 }
 
 /// Seed text label of a `SocketFamily` value: "IP4" / "IP6".
@@ -50,11 +74,7 @@ pub fn family_label(f: u32) -> Option<&'static str> {
 
 /// Schema name of a `SocketFamily` value: "INET" / "INET6" (full JSON/YAML output).
 pub fn family_name(f: u32) -> Option<&'static str> {
-    match f {
-        1 => Some("INET"),
-        2 => Some("INET6"),
-        _ => None,
-    }
+    by_value(&FAMILY_NAMES, f)
 }
 
 /// Seed text label of a `SocketProtocol` value: UDP, TCP, DOT, DOH, DNSCryptUDP, DNSCryptTCP, DOQ.
@@ -65,16 +85,7 @@ pub fn protocol_label(p: u32) -> Option<&'static str> {
 /// Schema name of a `SocketProtocol` value. The seed labels are the schema names, so this
 /// is [`protocol_label`] under the name the full output uses.
 pub fn protocol_name(p: u32) -> Option<&'static str> {
-    Some(match p {
-        1 => "UDP",
-        2 => "TCP",
-        3 => "DOT",
-        4 => "DOH",
-        5 => "DNSCryptUDP",
-        6 => "DNSCryptTCP",
-        7 => "DOQ",
-        _ => return None,
-    })
+    by_value(&PROTOCOL_NAMES, p)
 }
 
 /// Schema name of an `HttpProtocol` value: HTTP1, HTTP2, HTTP3.

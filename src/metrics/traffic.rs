@@ -20,42 +20,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::dns::DnsErrorKind;
+use crate::dnstap;
 use crate::pipeline::Observer;
 use crate::record::{Record, Timestamp};
 
+/// `names` behind an `other` label in slot 0: slot = the schema value (1-based enums).
+/// `N` must be `names.len() + 1` (checked at compile time).
+const fn with_other<const N: usize>(names: &[&'static str]) -> [&'static str; N] {
+    assert!(N == names.len() + 1);
+    let mut out = ["other"; N];
+    let mut i = 0;
+    while i < names.len() {
+        out[i + 1] = names[i];
+        i += 1;
+    }
+    out
+}
+
 /// `Message.Type` labels by slot: slot = the schema value 1..=14, slot 0 = other/absent.
-pub const MESSAGE_TYPES: [&str; 15] = [
-    "other",
-    "AUTH_QUERY",
-    "AUTH_RESPONSE",
-    "RESOLVER_QUERY",
-    "RESOLVER_RESPONSE",
-    "CLIENT_QUERY",
-    "CLIENT_RESPONSE",
-    "FORWARDER_QUERY",
-    "FORWARDER_RESPONSE",
-    "STUB_QUERY",
-    "STUB_RESPONSE",
-    "TOOL_QUERY",
-    "TOOL_RESPONSE",
-    "UPDATE_QUERY",
-    "UPDATE_RESPONSE",
-];
+pub const MESSAGE_TYPES: [&str; 15] = with_other(&dnstap::MESSAGE_TYPE_NAMES);
 
 /// `SocketProtocol` labels by slot (schema value; 0 = other/absent).
-pub const PROTOCOLS: [&str; 8] = [
-    "other",
-    "UDP",
-    "TCP",
-    "DOT",
-    "DOH",
-    "DNSCryptUDP",
-    "DNSCryptTCP",
-    "DOQ",
-];
+pub const PROTOCOLS: [&str; 8] = with_other(&dnstap::PROTOCOL_NAMES);
 
 /// `SocketFamily` labels by slot (schema value; 0 = other/absent).
-pub const FAMILIES: [&str; 3] = ["other", "INET", "INET6"];
+pub const FAMILIES: [&str; 3] = with_other(&dnstap::FAMILY_NAMES);
 
 /// The 4-bit header RCODE labels by value 0..=11; 12..=15 fold into `other` (slot 12).
 pub const RCODES: [&str; 13] = [
