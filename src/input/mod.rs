@@ -658,9 +658,9 @@ pub fn drain_on_stop(
     shipper: &mut Shipper<'_>,
 ) -> Result<(), ConnError> {
     let mut left = queued_bytes(stream.fd()).unwrap_or(usize::MAX);
-    for _ in 0..1024 {
+    drain(ctx, conn, shipper, |conn, shipper| {
         if left == 0 {
-            break;
+            return None;
         }
         let limited = |dst: &mut [u8]| {
             let n = dst.len().min(left);
@@ -673,19 +673,38 @@ pub fn drain_on_stop(
             }
             r
         };
-        match read_into(ctx, conn, shipper, limited) {
-            ReadOutcome::Data { .. } => continue,
-            ReadOutcome::NoBuffer => {
+        Some(read_into(ctx, conn, shipper, limited))
+    })
+}
+
+/// The drain loop shared by plain and TLS connections: `step` reads once (`None`: nothing
+/// more to read), at most [`DRAIN_READS`] times; then what the carry holds whole is
+/// decoded.
+fn drain(
+    ctx: &ReaderCtx,
+    conn: &mut Connection,
+    shipper: &mut Shipper<'_>,
+    mut step: impl FnMut(&mut Connection, &mut Shipper<'_>) -> Option<ReadOutcome>,
+) -> Result<(), ConnError> {
+    for _ in 0..DRAIN_READS {
+        match step(conn, shipper) {
+            None => break,
+            Some(ReadOutcome::Data { .. }) => continue,
+            Some(ReadOutcome::NoBuffer) => {
                 shipper.flush(&ctx.stats);
                 std::thread::park_timeout(std::time::Duration::from_millis(1));
             }
-            ReadOutcome::WouldBlock => return decode_carried(ctx, conn, shipper, true),
-            ReadOutcome::Eof(r) => return r,
-            ReadOutcome::Error(e) => return Err(e),
+            Some(ReadOutcome::WouldBlock) => break,
+            Some(ReadOutcome::Eof(r)) => return r,
+            Some(ReadOutcome::Error(e)) => return Err(e),
         }
     }
     decode_carried(ctx, conn, shipper, true)
 }
+
+/// Reads per connection at most, when stopping (the bound of last resort: plain
+/// connections stop first at the bytes queued when the drain began).
+const DRAIN_READS: usize = 1024;
 
 /// [`read_once`] for a TLS connection: receives ciphertext from the socket when the session
 /// holds nothing, then decrypts into a pooled buffer and decodes. `Data { full: true }`
@@ -753,19 +772,9 @@ pub fn tls_drain_on_stop(
     tls: &mut TlsSession,
     shipper: &mut Shipper<'_>,
 ) -> Result<(), ConnError> {
-    for _ in 0..1024 {
-        match tls_read_once(ctx, stream, conn, tls, shipper) {
-            ReadOutcome::Data { .. } => continue,
-            ReadOutcome::NoBuffer => {
-                shipper.flush(&ctx.stats);
-                std::thread::park_timeout(std::time::Duration::from_millis(1));
-            }
-            ReadOutcome::WouldBlock => return decode_carried(ctx, conn, shipper, true),
-            ReadOutcome::Eof(r) => return r,
-            ReadOutcome::Error(e) => return Err(e),
-        }
-    }
-    decode_carried(ctx, conn, shipper, true)
+    drain(ctx, conn, shipper, |conn, shipper| {
+        Some(tls_read_once(ctx, stream, conn, tls, shipper))
+    })
 }
 
 /// Probes io_uring: `Err` carries why it cannot be used (ENOSYS, EPERM...).
