@@ -96,6 +96,11 @@ fn value(text: &str, name: &str) -> u64 {
         .sum()
 }
 
+/// The sample of `dnstap_receiver_{family}` whose one label `key` is `v`.
+fn labelled(text: &str, family: &str, key: &str, v: &str) -> u64 {
+    value(text, &format!("dnstap_receiver_{family}{{{key}=\"{v}\"}}"))
+}
+
 /// `promtool check metrics` on `text`: (passed, its output).
 fn promtool(text: &str) -> (bool, String) {
     let mut c = Command::new("promtool")
@@ -268,12 +273,7 @@ fn protocol_errors_are_counted_by_kind_per_input() {
     receiver_common::send_raw(&Target::Tcp(port), b"\0\0\0\0\0\0\x10\0\0\0");
     rx.wait_closed(2);
     let (_, text) = http_get(mport, "/metrics", None);
-    let kind = |k: &str| {
-        value(
-            &text,
-            &format!("dnstap_receiver_connection_errors_total{{kind=\"{k}\"}}"),
-        )
-    };
+    let kind = |k: &str| labelled(&text, "connection_errors_total", "kind", k);
     assert_eq!(kind("data_before_start"), 1, "{text}");
     assert_eq!(kind("control_frame_too_large"), 1, "{text}");
     assert_eq!(value(&text, "dnstap_receiver_connection_errors_total"), 2);
@@ -321,19 +321,16 @@ fn refused_connections_are_counted_by_reason() {
     assert!(matches!(s.read(&mut b), Ok(0) | Err(_)));
     rx.wait_closed(1);
     let (_, text) = http_get(mport, "/metrics", None);
-    let reason = |r: &str| {
-        value(
-            &text,
-            &format!("dnstap_receiver_connections_refused_total{{reason=\"{r}\"}}"),
-        )
-    };
+    let reason = |r: &str| labelled(&text, "connections_refused_total", "reason", r);
     assert_eq!(reason("allow_list"), 3, "{text}");
     assert_eq!(reason("handshake_timeout"), 1, "{text}");
     assert_eq!(reason("tls"), 0, "{text}");
     assert_eq!(
-        value(
+        labelled(
             &text,
-            "dnstap_receiver_connection_errors_total{kind=\"handshake_timeout\"}"
+            "connection_errors_total",
+            "kind",
+            "handshake_timeout"
         ),
         1,
         "{text}"
