@@ -1,6 +1,7 @@
 //! Prefilter verdicts on real payloads (unbound capture): ns per message for a filter
-//! that rejects on the identity, one that rejects on the qname after walking it, and one
-//! that accepts every message.
+//! that rejects on the identity, one that rejects on the qname after walking it, one that
+//! rejects on the qname's first label (scripts/perf.sh's filter), and one that accepts
+//! every message.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -23,6 +24,13 @@ fn verdicts(c: &mut Criterion) {
             "qname_reject",
             None,
             Some(r".*\.nowhere\.$"),
+            Verdict::RejectQname,
+        ),
+        (
+            // scripts/perf.sh's filter: decided at the first label of nearly every name.
+            "qname_reject_early",
+            None,
+            Some(r"(?i)www\.ka[a-z]*\."),
             Verdict::RejectQname,
         ),
         (

@@ -12,9 +12,16 @@ pub fn lab_dir() -> PathBuf {
     }
 }
 
-/// The bytes of a capture and the payload range of each data frame.
+/// The bytes of a capture and the payload range of each data frame. `BENCH_CAPTURE=FILE`
+/// replaces the lab capture with any `.fstrm` file (e.g. `loadgen --synth --write-fstrm`,
+/// the corpus of scripts/perf.sh), so a stage can be measured on the same messages as the
+/// end-to-end runs.
 pub fn capture(name: &str) -> (Vec<u8>, Vec<Range<usize>>) {
-    let bytes = std::fs::read(lab_dir().join("captures").join(name)).expect("lab capture");
+    let path = match std::env::var_os("BENCH_CAPTURE") {
+        Some(file) => PathBuf::from(file),
+        None => lab_dir().join("captures").join(name),
+    };
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut dec = Decoder::new(DecoderConfig::default());
     let mut reply = Vec::new();
     let (mut pos, mut frames) = (0, Vec::new());
