@@ -24,6 +24,8 @@
 //! it (and counts it) later, so nothing is dropped silently here.
 #![forbid(unsafe_code)]
 
+use std::ops::ControlFlow;
+
 use regex_automata::dfa::dense;
 use regex_automata::dfa::{Automaton, StartKind};
 use regex_automata::util::primitives::StateID;
@@ -32,7 +34,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, MatchKind};
 
 use crate::dns;
-use crate::dnstap::DnstapView;
+use crate::dnstap::{DnstapView, MessageView};
 
 /// The filters as the user wrote them (config `filter.*`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -121,17 +123,14 @@ impl Filter {
         let Some(dfa) = &self.qname else {
             return Verdict::Accept;
         };
-        let msg = match view.message() {
+        let msg = match view.message.map(MessageView::parse_dns_message) {
             None => None,
-            Some(Ok(m)) => m.dns_message(),
+            Some(Ok(m)) => m,
             Some(Err(_)) => return Verdict::Accept,
         };
-        let question = msg
-            .and_then(|m| dns::MessageView::parse(m).ok())
-            .and_then(|m| m.question);
-        let accepted = match question {
-            Some(q) => dfa.matches_name(&q.name),
-            None => dfa.is_prefix_match(b"-"),
+        let accepted = match msg {
+            Some(m) => dfa.matches_question(m),
+            None => dfa.dash,
         };
         if accepted {
             Verdict::Accept
@@ -165,6 +164,8 @@ impl Filter {
 pub struct PrefixDfa {
     dfa: dense::DFA<Vec<u32>>,
     start: StateID,
+    /// The verdict on `-`, the text of a message without a readable question.
+    dash: bool,
 }
 
 impl PrefixDfa {
@@ -191,7 +192,13 @@ impl PrefixDfa {
         let start = dfa
             .start_state(&start::Config::new().anchored(Anchored::Yes))
             .map_err(|e| err(e.to_string()))?;
-        Ok(PrefixDfa { dfa, start })
+        let mut dfa = PrefixDfa {
+            dfa,
+            start,
+            dash: false,
+        };
+        dfa.dash = dfa.is_prefix_match(b"-");
+        Ok(dfa)
     }
 
     /// Python `re.match(pattern, text) is not None` on bytes.
@@ -199,6 +206,38 @@ impl PrefixDfa {
         let mut w = Walk::new(self);
         w.feed(text);
         w.finish()
+    }
+
+    /// The verdict on the first question of a DNS message, as `matches_name` on the name
+    /// [`dns::MessageView::parse`] finds (or `-` when it finds none), in one walk: the DFA
+    /// is fed while the name is being checked.
+    // PERF: the name used to be walked twice, once to check it and once for the DFA, to
+    // its end even when the DFA had decided at the first label (dns::MessageView::parse
+    // was 16 % of the filter-reject path's profile over TCP). Once the DFA has decided,
+    // the rest of the name only matters if it could turn the verdict into the one on `-`
+    // (a broken name is matched as `-`); when both verdicts agree the walk stops there.
+    pub fn matches_question(&self, msg: &[u8]) -> bool {
+        let mut w = Walk::new(self);
+        let mut any = false;
+        let walked = dns::MessageView::visit_qname(msg, |label| {
+            any = true;
+            w.feed_label(label);
+            match w.state {
+                WalkState::Running(_) => dns::Visit::Next,
+                WalkState::Decided(v) if v == self.dash => dns::Visit::Stop,
+                WalkState::Decided(_) => dns::Visit::Check,
+            }
+        });
+        match walked {
+            // Stopped: decided, and the same verdict as on `-`.
+            None | Some(ControlFlow::Break(())) => self.dash,
+            Some(ControlFlow::Continue(())) => {
+                if !any {
+                    w.feed(b".");
+                }
+                w.finish()
+            }
+        }
     }
 
     /// The same answer as `is_prefix_match` on the rendered name, without rendering it.

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use dnstap_receiver::dns;
-use dnstap_receiver::dnstap::DnstapView;
-use dnstap_receiver::filter::{Filter, FilterSpec, Verdict};
+use dnstap_receiver::dnstap::{DnstapView, MessageView};
+use dnstap_receiver::filter::{Filter, FilterSpec, PrefixDfa, Verdict};
 use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 
 fn lab_dir() -> PathBuf {
@@ -142,5 +142,112 @@ fn dfa_walk_agrees_with_regex_on_rendered_names_of_every_capture() {
     assert!(
         accepted > 1000 && checked - accepted > 1000,
         "{accepted} of {checked}"
+    );
+}
+
+/// The reference the one-walk qname check must agree with: `dns::MessageView::parse`, then
+/// the DFA over the question's labels, or over `-` when there is no readable question.
+fn reference_verdict(dfa: &PrefixDfa, msg: &[u8]) -> bool {
+    match dns::MessageView::parse(msg).ok().and_then(|m| m.question) {
+        Some(q) => dfa.matches_name(&q.name),
+        None => dfa.is_prefix_match(b"-"),
+    }
+}
+
+/// Deterministic pseudo-random numbers (xorshift), so a failure replays.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+/// `PrefixDfa::matches_question` stops walking a name once the DFA has decided and the
+/// rest of the name could not change the verdict; `MessageView::parse_dns_message` skips
+/// what the prefilter does not need. Both must give exactly what the full parses give, on
+/// intact messages and on damaged ones: every truncation, and bytes overwritten with
+/// pointers, bad label types, long lengths and zeros. The patterns cover the four cases:
+/// a verdict decided at the first label that agrees or disagrees with the verdict on `-`,
+/// either way round, and walks that never decide early.
+#[test]
+fn one_walk_qname_check_agrees_with_the_full_parse_on_damaged_messages() {
+    let patterns = [
+        r"(?i)www\.ka[a-z]*\.", // rejects `-`, decides most names at the first label
+        "example",              // rejects `-`, accepts at the first label
+        r"-|www\.",             // accepts `-`, may accept at the first label
+        r"[^w]",                // accepts `-`, rejects names starting with w early
+        r".*\.test\.$",         // never decides before the end
+        "^-$",
+        "",
+    ];
+    let dfas: Vec<PrefixDfa> = patterns
+        .iter()
+        .map(|p| PrefixDfa::compile("filter.qname-regex", p).unwrap())
+        .collect();
+    let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
+    let (mut checked, mut damaged_differs, mut early) = (0usize, 0usize, [0usize; 2]);
+    let dir = lab_dir().join("captures");
+    for name in ["unbound-unix.fstrm", "bind-unix.fstrm", "dnsdist-tcp.fstrm"] {
+        let Ok(bytes) = std::fs::read(dir.join(name)) else {
+            panic!("lab capture {name} missing in {}", dir.display());
+        };
+        for payload in payloads(&bytes).into_iter().take(300) {
+            let view = DnstapView::parse(payload).unwrap();
+            let message = view.message.unwrap();
+            // The dnstap Message, intact, truncated anywhere and with bytes overwritten.
+            let mut variants = vec![message.to_vec()];
+            for cut in 0..message.len() {
+                variants.push(message[..cut].to_vec());
+            }
+            for _ in 0..20 {
+                let mut m = message.to_vec();
+                let at = (rnd() % m.len() as u64) as usize;
+                m[at] = [0x00, 0x7f, 0x80, 0xff, 0x72, 0x7a, 0x08][(rnd() % 7) as usize];
+                variants.push(m);
+            }
+            for m in &variants {
+                let full = MessageView::parse(m).map(|v| v.dns_message());
+                assert_eq!(MessageView::parse_dns_message(m), full, "{name}: {m:02x?}");
+            }
+            let Some(dns_msg) = MessageView::parse(message).unwrap().dns_message() else {
+                continue;
+            };
+            // The DNS message, intact, truncated anywhere, and damaged inside its question.
+            let mut variants = vec![dns_msg.to_vec()];
+            for cut in 0..dns_msg.len() {
+                variants.push(dns_msg[..cut].to_vec());
+            }
+            let question_end = dns_msg.len().min(12 + 64);
+            for _ in 0..30 {
+                if question_end <= 12 {
+                    break;
+                }
+                let mut m = dns_msg.to_vec();
+                let at = 12 + (rnd() % (question_end - 12) as u64) as usize;
+                m[at] = [0xc0, 0xc1, 0x40, 0x80, 0x3f, 0x00, 0x2e][(rnd() % 7) as usize];
+                variants.push(m);
+            }
+            for (i, m) in variants.iter().enumerate() {
+                for (p, dfa) in patterns.iter().zip(&dfas) {
+                    let want = reference_verdict(dfa, m);
+                    assert_eq!(dfa.matches_question(m), want, "{name} {p:?}: {m:02x?}");
+                    checked += 1;
+                    if i > 0 && want != reference_verdict(dfa, dns_msg) {
+                        damaged_differs += 1;
+                    }
+                    if i == 0 {
+                        early[usize::from(want)] += 1;
+                    }
+                }
+            }
+        }
+    }
+    // The damage must change verdicts, and both verdicts must occur, or this proves little.
+    assert!(
+        damaged_differs > 1000 && early[0] > 100 && early[1] > 100,
+        "{checked} checked, {damaged_differs} changed by damage, verdicts {early:?}"
     );
 }

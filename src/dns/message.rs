@@ -4,9 +4,9 @@
 #![forbid(unsafe_code)]
 
 use super::edns::Edns;
-use super::name::Name;
+use super::name::{Name, Visit};
 use super::{types, DnsError, DnsErrorKind};
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 
 /// RFC 1035 §4.1.1 header.
 ///
@@ -246,6 +246,30 @@ impl<'a> MessageView<'a> {
             question: Some(question),
             after_question,
         })
+    }
+
+    /// The first question's name, label by label, as [`MessageView::parse`] reads it, for
+    /// callers that want to stop early (the qname prefilter). `None` when `parse` would
+    /// give no question (none, or an error); `Some(Break(()))` when `visit` stopped
+    /// ([`Visit::Stop`]: nothing after that label was checked); `Some(Continue(()))` when
+    /// `parse` would give a question (every label was offered until `visit` said
+    /// [`Visit::Check`]).
+    #[inline]
+    pub fn visit_qname(
+        msg: &'a [u8],
+        visit: impl FnMut(&'a [u8]) -> Visit,
+    ) -> Option<ControlFlow<()>> {
+        let header = Header::parse(msg).ok()?;
+        if header.qdcount == 0 {
+            return None;
+        }
+        match Name::visit(msg, Header::LEN, visit).ok()? {
+            ControlFlow::Break(()) => Some(ControlFlow::Break(())),
+            // `Question::parse`'s other check: the type and class after the name.
+            ControlFlow::Continue((_, end)) => {
+                (msg.len().checked_sub(end)? >= 4).then_some(ControlFlow::Continue(()))
+            }
+        }
     }
 
     /// All questions, the first one included (for qdcount > 1), stopping after an error.

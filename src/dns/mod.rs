@@ -22,7 +22,7 @@ pub use text::{write_ipv4, write_ipv6};
 pub mod types;
 
 pub use message::{Header, MessageView, Question, Questions, Records, Rr, Section};
-pub use name::Name;
+pub use name::{Name, Visit};
 
 /// A parse error: small, `Copy`, allocation-free. `offset` is where in the message it occurred.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

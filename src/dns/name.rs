@@ -7,6 +7,8 @@
 //! panicking). Knows nothing of record types or of dnstap.
 #![forbid(unsafe_code)]
 
+use std::ops::ControlFlow;
+
 use super::{DnsError, DnsErrorKind};
 
 /// Longest name in wire form, root label included (RFC 1035 §2.3.4).
@@ -17,6 +19,17 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// never needs more pointers than that. The cap bounds the work for pointer-to-pointer
 /// chains, which the strictly-backwards rule alone would bound only by the message size.
 const MAX_POINTERS: usize = 128;
+
+/// What a [`Name::visit`] visitor wants after a label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visit {
+    /// The next label too.
+    Next,
+    /// No more labels, but the rest of the name checked as [`Name::parse`] does.
+    Check,
+    /// Nothing more: the walk ends here.
+    Stop,
+}
 
 /// A validated name inside a message: `start` is the offset of its first length byte.
 ///
@@ -40,8 +53,29 @@ impl<'a> Name<'a> {
     /// pointer:  | 1 1 |  offset (14 bits)     |       must be < start of the current run
     /// ```
     /// Length bytes 0x40..=0xbf (label types 01 and 10) are rejected.
+    #[inline]
     pub fn parse(msg: &'a [u8], offset: usize) -> Result<(Name<'a>, usize), DnsError> {
+        match Name::visit(msg, offset, |_| Visit::Next)? {
+            ControlFlow::Continue(parsed) => Ok(parsed),
+            ControlFlow::Break(()) => unreachable!("this visitor never stops"),
+        }
+    }
+
+    /// [`Name::parse`] that also hands each label (the root excluded), in order, to
+    /// `visit`, which says after each one whether it wants the next ([`Visit`]). With
+    /// [`Visit::Stop`] the walk ends there, `Ok(Break(()))`, and the rest of the name is
+    /// never read (so it may still be invalid); otherwise the result is `parse`'s.
+    ///
+    /// A label is handed over as soon as its bytes are known to be inside `msg`, before the
+    /// rest of the name is checked; a visitor that wants the name's validity must not stop.
+    #[inline(always)]
+    pub fn visit(
+        msg: &'a [u8],
+        offset: usize,
+        mut visit: impl FnMut(&'a [u8]) -> Visit,
+    ) -> Result<ControlFlow<(), (Name<'a>, usize)>, DnsError> {
         let err = |kind, offset| DnsError { kind, offset };
+        let mut wants = true;
         let mut pos = offset;
         // Where the current run of labels started: a pointer must land before it. This is
         // the "strictly backwards" rule that makes loops impossible: each jump lowers it.
@@ -62,8 +96,15 @@ impl<'a> Name<'a> {
                         break;
                     }
                     let next = pos + 1 + len;
-                    if next > msg.len() {
+                    let Some(label) = msg.get(pos + 1..next) else {
                         return Err(err(DnsErrorKind::Truncated, pos));
+                    };
+                    if wants {
+                        match visit(label) {
+                            Visit::Next => {}
+                            Visit::Check => wants = false,
+                            Visit::Stop => return Ok(ControlFlow::Break(())),
+                        }
                     }
                     pos = next;
                 }
@@ -88,7 +129,7 @@ impl<'a> Name<'a> {
             start: offset,
             wire_len: wire_len as u8,
         };
-        Ok((name, end.unwrap_or(pos)))
+        Ok(ControlFlow::Continue((name, end.unwrap_or(pos))))
     }
 
     /// The root name, not tied to any message (for callers that need a placeholder).
@@ -430,6 +471,43 @@ mod tests {
         }
         v.push(0);
         v
+    }
+
+    #[test]
+    fn visit_offers_labels_in_order_and_stops_or_checks_on_request() {
+        use super::Visit;
+        use std::ops::ControlFlow;
+        // "www" + pointer to "example.test." at 0, then a broken name: "www" + bad label.
+        let mut msg = wire(&[b"example", b"test"]);
+        let at = msg.len();
+        msg.extend_from_slice(b"\x03www\xc0\x00");
+        let broken = msg.len();
+        msg.extend_from_slice(b"\x03www\x41");
+        let mut seen = Vec::new();
+        let r = Name::visit(&msg, at, |l| {
+            seen.push(l.to_vec());
+            Visit::Next
+        });
+        let Ok(ControlFlow::Continue((n, end))) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!((n.wire_len(), end), (18, at + 6));
+        assert_eq!(
+            seen,
+            [b"www".to_vec(), b"example".to_vec(), b"test".to_vec()]
+        );
+        // Check: no more labels, the rest still checked; Stop: nothing more read.
+        let mut offered = 0;
+        let r = Name::visit(&msg, at, |_| {
+            offered += 1;
+            Visit::Check
+        });
+        assert!(matches!(r, Ok(ControlFlow::Continue(_))) && offered == 1);
+        let r = Name::visit(&msg, broken, |_| Visit::Check);
+        assert_eq!(r.unwrap_err().kind, DnsErrorKind::BadLabel);
+        let r = Name::visit(&msg, broken, |_| Visit::Stop);
+        assert!(matches!(r, Ok(ControlFlow::Break(()))));
+        assert!(Name::parse(&msg, broken).is_err());
     }
 
     #[test]
