@@ -4,6 +4,8 @@
 //! Knows nothing of records or dnstap.
 #![forbid(unsafe_code)]
 
+use std::cell::Cell;
+
 use crate::dns::Name;
 use crate::record::Timestamp;
 
@@ -272,34 +274,15 @@ fn write_timestamp_digits(ts: Timestamp, sep: u8, nanos: bool, out: &mut Vec<u8>
     // was a fifth of the text line (benches/format.rs, text).
     // u64 seconds fit i64 days easily; clamp the (absurd) top of the range instead of wrapping.
     let sec = ts.sec.min(i64::MAX as u64 / 2);
-    let days = (sec / 86_400) as i64;
-    let rem = (sec % 86_400) as u32;
-    let (year, month, day) = civil_from_days(days);
     // At most 12 year digits (the clamp above) + 32 for the rest.
     let mut b = [0u8; 48];
-    let mut n = if (0..10_000).contains(&year) {
-        put2(&mut b, 0, (year / 100) as u32);
-        put2(&mut b, 2, (year % 100) as u32);
-        4
-    } else {
-        // Years past 9999 simply have more digits.
-        let mut itoa = itoa::Buffer::new();
-        let y = itoa.format(year).as_bytes();
-        b[..y.len()].copy_from_slice(y);
-        y.len()
+    let mut n = match LAST_SECOND.get() {
+        (last, last_sep, text) if last == sec && last_sep == sep => {
+            b[..SECOND_LEN].copy_from_slice(&text);
+            SECOND_LEN
+        }
+        _ => write_second(sec, sep, &mut b),
     };
-    b[n] = b'-';
-    put2(&mut b, n + 1, month);
-    b[n + 3] = b'-';
-    put2(&mut b, n + 4, day);
-    b[n + 6] = sep;
-    put2(&mut b, n + 7, rem / 3600);
-    b[n + 9] = b':';
-    put2(&mut b, n + 10, rem / 60 % 60);
-    b[n + 12] = b':';
-    put2(&mut b, n + 13, rem % 60);
-    b[n + 15] = b'.';
-    n += 16;
     // nsec above 999_999_999 is not a valid protobuf Timestamp; clamp so it stays 6 digits.
     let nsec = ts.nsec.min(999_999_999);
     put2(&mut b, n, nsec / 10_000_000);
@@ -313,6 +296,53 @@ fn write_timestamp_digits(ts: Timestamp, sep: u8, nanos: bool, out: &mut Vec<u8>
     }
     b[n..n + 6].copy_from_slice(b"+00:00");
     out.extend_from_slice(&b[..n + 6]);
+}
+
+/// Length of `YYYY-MM-DDTHH:MM:SS.` for years 0 to 9999.
+const SECOND_LEN: usize = 20;
+
+thread_local! {
+    // PERF: records come in time order, so most share the second of the record before;
+    // the date and time of day are computed once per second and thread (the civil
+    // calendar arithmetic and eleven two-digit writes were the largest share of the text
+    // line after the name; benches/format.rs text on the synthetic corpus).
+    /// The last second written by this thread, its separator and its text.
+    static LAST_SECOND: Cell<(u64, u8, [u8; SECOND_LEN])> =
+        const { Cell::new((u64::MAX, 0, [0; SECOND_LEN])) };
+}
+
+/// Writes `YYYY-MM-DD<sep>HH:MM:SS.` for `sec` at the start of `b`; returns its length.
+/// Remembers the text in [`LAST_SECOND`] when the year has four digits.
+fn write_second(sec: u64, sep: u8, b: &mut [u8; 48]) -> usize {
+    let days = (sec / 86_400) as i64;
+    let rem = (sec % 86_400) as u32;
+    let (year, month, day) = civil_from_days(days);
+    let n = if (0..10_000).contains(&year) {
+        put2(b, 0, (year / 100) as u32);
+        put2(b, 2, (year % 100) as u32);
+        4
+    } else {
+        // Years past 9999 simply have more digits.
+        let mut itoa = itoa::Buffer::new();
+        let y = itoa.format(year).as_bytes();
+        b[..y.len()].copy_from_slice(y);
+        y.len()
+    };
+    b[n] = b'-';
+    put2(b, n + 1, month);
+    b[n + 3] = b'-';
+    put2(b, n + 4, day);
+    b[n + 6] = sep;
+    put2(b, n + 7, rem / 3600);
+    b[n + 9] = b':';
+    put2(b, n + 10, rem / 60 % 60);
+    b[n + 12] = b':';
+    put2(b, n + 13, rem % 60);
+    b[n + 15] = b'.';
+    if let Some(text) = b.first_chunk::<SECOND_LEN>().filter(|_| n == 4) {
+        LAST_SECOND.set((sec, sep, *text));
+    }
+    n + 16
 }
 
 /// Writes `v % 100` as two digits at `b[at..at + 2]`.
@@ -455,6 +485,45 @@ mod tests {
         assert_eq!(v, b"1970-01-01T00:00:01.000000005+00:00");
         // u64::MAX must not panic.
         assert!(!ts(u64::MAX, 0).is_empty());
+    }
+
+    /// The per-thread cache of the last second: a run of stamps with repeated seconds,
+    /// both separators, the nine-digit form and five-digit years in between must read as
+    /// each stamp does on a fresh thread (empty cache).
+    #[test]
+    fn repeated_seconds_give_the_same_text_as_fresh_ones() {
+        let write = |sec: u64, nsec: u32, mode: u8| {
+            let mut v = Vec::new();
+            let t = Timestamp { sec, nsec };
+            match mode {
+                0 => write_timestamp(t, b'T', &mut v),
+                1 => write_timestamp(t, b' ', &mut v),
+                _ => super::write_timestamp_nanos(t, &mut v),
+            }
+            v
+        };
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut sec = 1_700_000_000u64;
+        let mut seen_hits = 0;
+        for i in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 10 {
+                0 => sec += 1,
+                1 => sec = sec.wrapping_add(86_400 * (x % 400)),
+                2 => sec = 253_402_300_800 + x % 1000, // year 10000
+                3 => sec = 1_700_000_000 + x % 100_000,
+                _ => seen_hits += 1, // same second again
+            }
+            let (nsec, mode) = ((x >> 20) as u32 % 1_000_000_000, (x >> 8) as u8 % 3);
+            let here = write(sec, nsec, mode);
+            let fresh = std::thread::spawn(move || write(sec, nsec, mode))
+                .join()
+                .unwrap();
+            assert_eq!(here, fresh, "stamp {i}: {sec}.{nsec} mode {mode}");
+        }
+        assert!(seen_hits > 1000);
     }
 
     fn ip(a: &[u8], unmap: bool) -> String {
