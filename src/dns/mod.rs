@@ -17,8 +17,9 @@ pub mod name;
 pub mod rdata;
 mod text;
 
-/// Address text writers shared by the record and format layers (RFC 5952 IPv6, dotted IPv4).
-pub use text::{write_ipv4, write_ipv6};
+/// Number and address text writers shared by the record and format layers (decimal, RFC 5952
+/// IPv6, dotted IPv4).
+pub use text::{write_ipv4, write_ipv6, write_u64};
 pub mod types;
 
 pub use message::{Header, MessageView, Question, Questions, Records, Rr, Section};

@@ -8,8 +8,9 @@ use super::name::write_ddd;
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
+/// Decimal, no padding.
 #[inline]
-pub(crate) fn write_u64(n: u64, out: &mut Vec<u8>) {
+pub fn write_u64(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
@@ -96,13 +97,32 @@ pub(crate) fn write_base32hex(data: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Dotted-quad IPv4.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "at most 15 bytes are written into 16: four octets of at most three digits and \
+              three dots"
+)]
 pub fn write_ipv4(a: [u8; 4], out: &mut Vec<u8>) {
-    for (i, b) in a.iter().enumerate() {
+    // One copy of at most 15 bytes instead of seven small appends.
+    let mut b = [0u8; 16];
+    let mut n = 0;
+    for (i, octet) in a.into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            b[n] = b'.';
+            n += 1;
         }
-        write_u64(*b as u64, out);
+        if octet >= 100 {
+            b[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            b[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        b[n] = b'0' + octet % 10;
+        n += 1;
     }
+    out.extend_from_slice(&b[..n]);
 }
 
 /// RFC 5952 text form: lower-case hex, the first longest run of two or more zero groups
@@ -279,6 +299,29 @@ mod tests {
             ("foobar", "CPNMUOJ1E8"),
         ] {
             assert_eq!(s(|v| write_base32hex(i.as_bytes(), v)), o);
+        }
+    }
+
+    /// Numbers and dotted quads match std's text, also after what `out` already held.
+    #[test]
+    fn numbers_and_ipv4_match_std() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut values = vec![0, 9, 10, 99, 100, 255, 256, 999, 1_000, 99_999, 100_000];
+        values.extend([u64::from(u32::MAX), u64::MAX]);
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x % 10u64.pow((x >> 60) as u32 % 11));
+        }
+        for n in values {
+            let mut v = b"ab".to_vec();
+            write_u64(n, &mut v);
+            assert_eq!(v, format!("ab{n}").as_bytes());
+            let a = (n as u32).to_be_bytes();
+            let mut v = b"ab".to_vec();
+            write_ipv4(a, &mut v);
+            assert_eq!(v, format!("ab{}", std::net::Ipv4Addr::from(a)).as_bytes());
         }
     }
 

@@ -352,40 +352,22 @@ fn put2(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
 }
 
-fn write_ipv4(a: &[u8], out: &mut Vec<u8>) {
-    // One copy of at most 15 bytes instead of seven small appends.
-    let mut b = [0u8; 16];
-    let mut n = 0;
-    for (i, &octet) in a.iter().take(4).enumerate() {
-        if i > 0 {
-            b[n] = b'.';
-            n += 1;
-        }
-        if octet >= 100 {
-            b[n] = b'0' + octet / 100;
-            n += 1;
-        }
-        if octet >= 10 {
-            b[n] = b'0' + octet / 10 % 10;
-            n += 1;
-        }
-        b[n] = b'0' + octet % 10;
-        n += 1;
-    }
-    out.extend_from_slice(&b[..n]);
-}
-
 /// Writes an address: 4 bytes as dotted IPv4, 16 bytes as RFC 5952 IPv6. With
 /// `unmap_v4`, an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is written as plain IPv4
 /// (the seed formats); without, as `::ffff:a.b.c.d`. Any other length is written as
 /// `0x` and hex (never silently dropped).
 pub fn write_ip(addr: &[u8], unmap_v4: bool, out: &mut Vec<u8>) {
     match addr.len() {
-        4 => write_ipv4(addr, out),
+        4 => {
+            if let Ok(v4) = <[u8; 4]>::try_from(addr) {
+                crate::dns::write_ipv4(v4, out);
+            }
+        }
         16 => {
-            let mapped = addr[..10].iter().all(|&b| b == 0) && addr[10] == 0xff && addr[11] == 0xff;
             match <[u8; 16]>::try_from(addr) {
-                Ok(_) if mapped && unmap_v4 => write_ipv4(&addr[12..], out),
+                Ok([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d]) if unmap_v4 => {
+                    crate::dns::write_ipv4([a, b, c, d], out)
+                }
                 // RFC 5952, IPv4-mapped with a dotted tail (`::ffff:a.b.c.d`).
                 Ok(v6) => crate::dns::write_ipv6(v6, out),
                 Err(_) => {}

@@ -3,7 +3,7 @@
 //! Where each comes from, and `-` for absent values, is documented in `docs/formats.md`.
 #![forbid(unsafe_code)]
 
-use crate::dns;
+use crate::dns::{self, write_u64};
 use crate::dnstap;
 use crate::format::escape;
 use crate::record::Record;
@@ -37,11 +37,6 @@ pub trait Emit {
     fn number(v: u64, out: &mut Vec<u8>) {
         write_u64(v, out);
     }
-}
-
-#[inline]
-fn write_u64(v: u64, out: &mut Vec<u8>) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Either a `&'static` name or the number itself, written as a string.
