@@ -253,10 +253,12 @@ fn slow_handshakes_are_cut_off_on_time() {
         .write(&dir.0, "srv");
     let tls_cfg = client_config(&ca.cert_pem, None, &[]);
     let limit = Duration::from_secs(8);
-    let window = |what: &str, d: Duration| {
+    // The receiver's log goes into the message: an early close names its reason there.
+    let window = |r: &Receiver, io: &str, what: &str, d: Duration| {
         assert!(
             d >= Duration::from_millis(900) && d < Duration::from_secs(5),
-            "{what}: closed after {d:?}, want about 1 s"
+            "{io}: {what}: closed after {d:?}, want about 1 s; receiver log:\n{}",
+            r.stderr()
         );
     };
     for io in backends("handshake timeout") {
@@ -302,20 +304,16 @@ fn slow_handshakes_are_cut_off_on_time() {
             tls_silent.conn.complete_io(&mut tls_silent.sock).unwrap();
         }
 
-        window("silent before TLS", time_to_close(&mut silent, t0, limit));
-        window("silent plain", time_to_close(&mut silent_plain, t0p, limit));
-        window(
-            "READY without START",
-            time_to_close(&mut no_start, t1, limit),
-        );
-        window(
-            "READY without START over TLS",
-            time_to_close(&mut tls_no_start, t2, limit),
-        );
-        window(
-            "silent after TLS",
-            time_to_close(&mut tls_silent, t3, limit),
-        );
+        let d = time_to_close(&mut silent, t0, limit);
+        window(&r, io, "silent before TLS", d);
+        let d = time_to_close(&mut silent_plain, t0p, limit);
+        window(&r, io, "silent plain", d);
+        let d = time_to_close(&mut no_start, t1, limit);
+        window(&r, io, "READY without START", d);
+        let d = time_to_close(&mut tls_no_start, t2, limit);
+        window(&r, io, "READY without START over TLS", d);
+        let d = time_to_close(&mut tls_silent, t3, limit);
+        window(&r, io, "silent after TLS", d);
 
         // Well past the timeout: the started stream still works.
         std::thread::sleep(Duration::from_millis(500));
