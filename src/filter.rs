@@ -229,7 +229,7 @@ impl PrefixDfa {
             }
         });
         match walked {
-            // Stopped: decided, and the same verdict as on `-`.
+            // No readable question, or stopped on a verdict equal to the one on `-`.
             None | Some(ControlFlow::Break(())) => self.dash,
             Some(ControlFlow::Continue(())) => {
                 if !any {

@@ -210,11 +210,12 @@ impl<'a> Name<'a> {
     // PERF: one copy per name instead of one per label plus a push per dot; long and
     // many-label names dominated the JSON writer's profile (scripts/perf.sh, synthetic
     // corpus: write_name_quoted was 14 % of the writer thread; benches/format.rs json).
-    // The length bytes are then walked once, in the copy, checking for pointers and
-    // counting labels as the dots go in, instead of a checking walk over the wire first
-    // (a chain of dependent loads per label: the synthetic corpus's 34-label names made
-    // this function 15 % of the text writers' profile; benches/format.rs text on that
-    // corpus).
+    // The length bytes are then walked once, reading the wire, checking for pointers and
+    // counting labels while the dots go into the copy; there used to be a checking walk
+    // over the wire and a second walk reading the fresh copy, which waited for the copy's
+    // stores (each walk a chain of dependent loads: the synthetic corpus's 34-label names
+    // made this function 15 % of the text writers' profile; benches/format.rs text on
+    // that corpus).
     #[inline]
     pub fn write_plain_presentation(&self, out: &mut Vec<u8>) -> bool {
         let Some(wire) = self
