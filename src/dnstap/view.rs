@@ -316,7 +316,7 @@ fn scan_dns_message<'a>(
                 r.bytes()?;
                 policy = true;
             }
-            _ => r.skip_fast(at, key)?,
+            _ => r.skip(at, key)?,
         }
     }
     Ok((kind, query, response))
@@ -496,11 +496,15 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// [`Reader::skip`] with the common wire types inline: a varint is skipped by finding
-    /// its last byte in one 8-byte load, a length or fixed32 by the same reads as
-    /// [`Reader::bytes`] and [`Reader::fixed32`]. Same results, same errors.
+    /// Checks the key of a field we do not read, which started at `at`, and skips its value.
+    /// A key needs checking only here: the keys we match on are valid by construction.
+    /// Field numbers must be 1 ..= 2^29-1 (protobuf's rule; it also keeps every key within the
+    /// 32 bits quick-protobuf reads).
+    // PERF: a varint (the filter's scan skips the times) is skipped by finding its last
+    // byte in one 8-byte load instead of decoding it; a length or fixed32 by the reads of
+    // [`Reader::bytes`] and [`Reader::fixed32`].
     #[inline(always)]
-    fn skip_fast(&mut self, at: usize, key: u64) -> Result<(), Bad> {
+    fn skip(&mut self, at: usize, key: u64) -> Result<(), Bad> {
         let field = key >> 3;
         if field == 0 || field > MAX_FIELD_NUMBER {
             self.pos = at;
@@ -522,26 +526,14 @@ impl<'a> Reader<'a> {
             }
             LEN => self.bytes().map(|_| ()),
             I32 => self.fixed32().map(|_| ()),
-            _ => {
-                self.pos = skip(self.buf, self.pos, key)?;
+            I64 if self.buf.len() - self.pos < 8 => Err(Bad::TruncatedFixed64),
+            I64 => {
+                self.pos += 8;
                 Ok(())
             }
+            SGROUP | EGROUP => Err(Bad::Group),
+            _ => Err(Bad::WireType),
         }
-    }
-
-    /// Checks the key of a field we do not read, which started at `at`, and skips its value.
-    /// A key needs checking only here: the keys we match on are valid by construction.
-    /// Field numbers must be 1 ..= 2^29-1 (protobuf's rule; it also keeps every key within the
-    /// 32 bits quick-protobuf reads).
-    #[inline(always)]
-    fn skip(&mut self, at: usize, key: u64) -> Result<(), Bad> {
-        let field = key >> 3;
-        if field == 0 || field > MAX_FIELD_NUMBER {
-            self.pos = at;
-            return Err(Bad::FieldNumber);
-        }
-        self.pos = skip(self.buf, self.pos, key)?;
-        Ok(())
     }
 }
 
@@ -568,33 +560,6 @@ fn varint_slow(buf: &[u8], pos: usize) -> Result<(u64, usize), Bad> {
         shift += 7;
     }
     Err(Bad::LongVarint)
-}
-
-/// Skips the value of field `key` at `pos`; the position after it.
-#[inline(never)]
-fn skip(buf: &[u8], pos: usize, key: u64) -> Result<usize, Bad> {
-    let fixed = |n: usize, bad: Bad| {
-        if buf.len() - pos < n {
-            Err(bad)
-        } else {
-            Ok(pos + n)
-        }
-    };
-    match key & 7 {
-        VARINT => varint_slow(buf, pos).map(|(_, end)| end),
-        I64 => fixed(8, Bad::TruncatedFixed64),
-        LEN => {
-            let (len, start) = varint_slow(buf, pos)?;
-            if len > (buf.len() - start) as u64 {
-                Err(Bad::PastEnd)
-            } else {
-                Ok(start + len as usize)
-            }
-        }
-        I32 => fixed(4, Bad::TruncatedFixed32),
-        SGROUP | EGROUP => Err(Bad::Group),
-        _ => Err(Bad::WireType),
-    }
 }
 
 #[cfg(test)]
