@@ -115,7 +115,24 @@ impl<'a> Question<'a> {
     /// ```
     #[inline]
     pub fn parse(msg: &'a [u8], pos: usize) -> Result<(Question<'a>, usize), DnsError> {
-        let (name, pos) = Name::parse(msg, pos)?;
+        match Question::visit(msg, pos, |_| Visit::Next)? {
+            ControlFlow::Continue(parsed) => Ok(parsed),
+            ControlFlow::Break(()) => unreachable!("this visitor never stops"),
+        }
+    }
+
+    /// [`Question::parse`] handing the name's labels to `visit` as [`Name::visit`] does
+    /// (`Break` when it stopped; nothing after that label was read).
+    #[inline(always)]
+    pub fn visit(
+        msg: &'a [u8],
+        pos: usize,
+        visit: impl FnMut(&'a [u8]) -> Visit,
+    ) -> Result<ControlFlow<(), (Question<'a>, usize)>, DnsError> {
+        let (name, pos) = match Name::visit(msg, pos, visit)? {
+            ControlFlow::Continue(parsed) => parsed,
+            ControlFlow::Break(()) => return Ok(ControlFlow::Break(())),
+        };
         let Some(f) = msg.get(pos..).and_then(<[u8]>::first_chunk::<4>) else {
             return Err(DnsError::new(DnsErrorKind::Truncated, pos));
         };
@@ -124,7 +141,7 @@ impl<'a> Question<'a> {
             qtype: u16::from_be_bytes([f[0], f[1]]),
             qclass: u16::from_be_bytes([f[2], f[3]]),
         };
-        Ok((q, pos + 4))
+        Ok(ControlFlow::Continue((q, pos + 4)))
     }
 }
 
@@ -263,13 +280,11 @@ impl<'a> MessageView<'a> {
         if header.qdcount == 0 {
             return None;
         }
-        match Name::visit(msg, Header::LEN, visit).ok()? {
-            ControlFlow::Break(()) => Some(ControlFlow::Break(())),
-            // `Question::parse`'s other check: the type and class after the name.
-            ControlFlow::Continue((_, end)) => {
-                (msg.len().checked_sub(end)? >= 4).then_some(ControlFlow::Continue(()))
-            }
-        }
+        Some(
+            Question::visit(msg, Header::LEN, visit)
+                .ok()?
+                .map_continue(|_| ()),
+        )
     }
 
     /// All questions, the first one included (for qdcount > 1), stopping after an error.
