@@ -11,11 +11,10 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dnstap_receiver::cli::QueuePolicy;
 use dnstap_receiver::filter::{Filter, FilterSpec};
 use dnstap_receiver::framestream::DecoderConfig;
 use dnstap_receiver::input::conn::Connection;
-use dnstap_receiver::pipeline::{Pipeline, Pool, Shipper};
+use dnstap_receiver::pipeline::{Pipeline, Pool, QueuePolicy, Shipper};
 use dnstap_receiver::stats::ThreadStats;
 
 fn capture(name: &str) -> Vec<u8> {

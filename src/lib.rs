@@ -23,7 +23,6 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod dnstap;

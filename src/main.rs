@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dnstap_receiver::cli::{IoChoice, LowArgs};
-use dnstap_receiver::config::Settings;
+use dnstap_receiver::config::{IoChoice, LowArgs, Settings};
 use dnstap_receiver::format::Formatter;
 use dnstap_receiver::input::signals::{self, Signals};
 use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};

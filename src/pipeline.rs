@@ -29,7 +29,6 @@ use crossbeam_queue::ArrayQueue;
 
 pub mod ordered;
 
-use crate::cli::QueuePolicy;
 use crate::record::{DecodeError, Record};
 use crate::sink::Output;
 use crate::stats::ThreadStats;
@@ -168,6 +167,15 @@ pub const MAX_RECV_INFLIGHT: usize = 8;
 /// buffers and the writer works on one, so a waiting reader is always eventually served.
 pub fn pool_size(queue_capacity: usize, readers: usize) -> usize {
     queue_capacity + readers * (MAX_RECV_INFLIGHT + 2) + 2
+}
+
+/// What readers do when the writer falls behind (the queue is full).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueuePolicy {
+    /// Readers stop reading; back-pressure reaches the senders' sockets.
+    Block,
+    /// The batch is dropped and counted.
+    Drop,
 }
 
 /// Shared by the readers and the writer.

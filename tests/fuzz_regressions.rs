@@ -79,8 +79,7 @@ fn single_message_and_policy_still_decode() {
 /// debug build, ~1 s in release; not a timed assertion, only the outcome.)
 #[test]
 fn pathological_qname_regex_is_refused_at_the_dfa_size_limit() {
-    use dnstap_receiver::cli::LowArgs;
-    use dnstap_receiver::config::{resolve, FileConfig, Settings};
+    use dnstap_receiver::config::{resolve, FileConfig, LowArgs, Settings};
     let text = concat!(
         "filter:\n  qname-regex: \".*.%x\\\\amqjple\\\\*st2t.:\n  capaci\\\\b-xa",
         "..............................................................................",
@@ -99,8 +98,8 @@ fn pathological_qname_regex_is_refused_at_the_dfa_size_limit() {
 /// the target's "flags win" property was too strong; this pins the seed's behaviour.
 #[test]
 fn file_unix_socket_replaces_tcp_even_with_tcp_flags() {
-    use dnstap_receiver::cli::LowArgs;
-    use dnstap_receiver::config::{resolve, FileConfig, InputSpec};
+    use dnstap_receiver::config::{resolve, FileConfig, LowArgs};
+    use dnstap_receiver::input::InputSpec;
     let file = FileConfig::parse("input-mode:\n  local-port: 6000\n  unix-socket: /run/x.sock\n")
         .expect("valid YAML");
     let args = LowArgs {
@@ -118,8 +117,8 @@ fn file_unix_socket_replaces_tcp_even_with_tcp_flags() {
 /// for TCP only; this pins that the port still wins, on the TLS input.
 #[test]
 fn seed_tls_input_takes_the_flag_port() {
-    use dnstap_receiver::cli::LowArgs;
-    use dnstap_receiver::config::{resolve, FileConfig, InputSpec};
+    use dnstap_receiver::config::{resolve, FileConfig, LowArgs};
+    use dnstap_receiver::input::InputSpec;
     let file = FileConfig::parse(
         "input-mode:\n  local-address: 0.0.0.0\n  local-port: 6001\n  tls-support: true\n  \
          tls-server-cert: /etc/dnstap/receiver.pem\n  tls-server-key: /etc/dnstap/receiver.key\n",

@@ -14,11 +14,12 @@
 //! the fuzzer never sends DNS queries; the name-resolving branch is still taken.
 #![no_main]
 
-use dnstap_receiver::cli::{FormatChoice, IoChoice, LowArgs, QueuePolicy};
 use dnstap_receiver::config::{
-    resolve, FileConfig, InputEntry, InputSpec, Settings, MAX_BUFFER_SIZE, MAX_QUEUE_CAPACITY,
-    MAX_THREADS, MAX_WRITERS, MIN_BUFFER_SIZE,
+    resolve, FileConfig, FormatChoice, InputEntry, IoChoice, LowArgs, QueueChoice, Settings,
+    MAX_BUFFER_SIZE, MAX_QUEUE_CAPACITY, MAX_THREADS, MAX_WRITERS, MIN_BUFFER_SIZE,
 };
+use dnstap_receiver::input::InputSpec;
+use dnstap_receiver::pipeline::QueuePolicy;
 use dnstap_receiver::sink::outputs::OutputConf;
 use dnstap_receiver::framestream::DATA_FRAME_MAX_LIMIT;
 use libfuzzer_sys::fuzz_target;
@@ -37,7 +38,7 @@ fn args(pick: u8) -> LowArgs {
         },
         3 => LowArgs {
             threads: Some(3),
-            queue_policy: Some(QueuePolicy::Drop),
+            queue_policy: Some(QueueChoice::Drop),
             format: Some(FormatChoice::Json),
             io: Some(IoChoice::Epoll),
             ..LowArgs::default()
@@ -127,8 +128,8 @@ fuzz_target!(|data: &[u8]| {
     if let Some(n) = args.threads {
         assert_eq!(resolved.threads, n);
     }
-    if args.queue_policy.is_some() {
-        assert_eq!(Some(resolved.policy), args.queue_policy);
+    if let Some(q) = args.queue_policy {
+        assert_eq!(resolved.policy, q.policy());
     }
     if args.verbose {
         assert!(resolved.verbose);

@@ -18,6 +18,7 @@ pub mod conn;
 pub mod epoll;
 pub mod security;
 pub mod signals;
+pub mod spec;
 pub mod tls;
 pub mod uring;
 
@@ -31,7 +32,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::InputSpec;
 use crate::filter::Filter;
 use crate::framestream::DecoderConfig;
 use crate::pipeline::{Pipeline, Shipper};
@@ -40,6 +40,7 @@ use crate::stats::{InputStats, ThreadStats};
 use self::acl::LogDecision;
 use self::conn::{ConnError, Connection, CONN_ERROR_KINDS};
 use self::security::InputSecurity;
+pub use self::spec::InputSpec;
 use self::tls::{FailureKind, TlsSession};
 
 /// A bound, non-blocking listening socket.

@@ -1,7 +1,7 @@
 //! Input security settings: TLS, the `allow-from` list, unix socket permissions and the
-//! handshake timeout, from the config file as written ([`SecurityFileKeys`]) through the
-//! validated form ([`SecuritySpec`], pure) to what the readers use ([`InputSecurity`],
-//! compiled once at start-up: TLS files read, user and group names looked up).
+//! handshake timeout, from the validated form ([`SecuritySpec`], built by `config` from the
+//! file's keys) to what the readers use ([`InputSecurity`], compiled once at start-up: TLS
+//! files read, user and group names looked up). Knows nothing of the config file.
 //!
 //! Also applies a unix socket's mode, owner and group right after it is bound. `unsafe` here
 //! is only the libc calls std does not wrap (`getpwnam_r`, `getgrnam_r`, `chown`), each with
@@ -13,41 +13,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::acl::{AllowList, RefusalLog};
-use super::tls::{load_server_config, resolve_tls, SeedTls, TlsFileSpec, TlsSpec};
+use super::tls::{load_server_config, TlsSpec};
 
 /// Default `handshake-timeout`: TLS and Frame Streams handshakes together.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest `handshake-timeout` accepted (one hour).
-pub const MAX_HANDSHAKE_TIMEOUT_SECS: f64 = 3600.0;
 /// At most one "refused N more" summary line per this interval.
 pub const REFUSAL_SUMMARY_EVERY: Duration = Duration::from_secs(10);
-
-/// A number or a string in YAML (`unix-socket-mode: 0660` or `"0660"`; `unix-socket-owner:
-/// 110` or `unbound`).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum NumOrName {
-    Num(u64),
-    Name(String),
-}
-
-/// The security keys of the config file, as written (each is one top-level key, see
-/// docs/receiver.md).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SecurityFileKeys<'a> {
-    pub seed: SeedTls<'a>,
-    pub tls: Option<&'a TlsFileSpec>,
-    pub allow_from: Option<&'a [String]>,
-    pub unix_socket_mode: Option<&'a NumOrName>,
-    pub unix_socket_owner: Option<&'a NumOrName>,
-    pub unix_socket_group: Option<&'a NumOrName>,
-    pub handshake_timeout: Option<f64>,
-    /// `--reuse-port` or `reuse-port: true`.
-    pub reuse_port: bool,
-}
 
 /// A user or group: a numeric id, or a name looked up at start-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,86 +54,6 @@ impl Default for SecuritySpec {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             reuse_port: false,
         }
-    }
-}
-
-/// Checks the keys. `tls_needed`: some input is TLS. Errors are `(key, reason)`.
-pub fn resolve_security(
-    k: &SecurityFileKeys<'_>,
-    tls_needed: bool,
-) -> Result<SecuritySpec, (String, String)> {
-    let tls = resolve_tls(k.seed, k.tls, tls_needed)?;
-    let allow_from = match k.allow_from {
-        None => AllowList::default(),
-        Some([]) => {
-            return Err((
-                "allow-from".into(),
-                "an empty list would refuse every peer; remove the key to allow all".into(),
-            ))
-        }
-        Some(list) => AllowList::parse(list).map_err(|(i, r)| (format!("allow-from[{i}]"), r))?,
-    };
-    let unix_mode = k
-        .unix_socket_mode
-        .map(parse_mode)
-        .transpose()
-        .map_err(|r| ("unix-socket-mode".to_string(), r))?;
-    let unix_owner = k
-        .unix_socket_owner
-        .map(principal)
-        .transpose()
-        .map_err(|r| ("unix-socket-owner".to_string(), r))?;
-    let unix_group = k
-        .unix_socket_group
-        .map(principal)
-        .transpose()
-        .map_err(|r| ("unix-socket-group".to_string(), r))?;
-    let handshake_timeout = match k.handshake_timeout {
-        None => DEFAULT_HANDSHAKE_TIMEOUT,
-        Some(s) if s > 0.0 && s <= MAX_HANDSHAKE_TIMEOUT_SECS => Duration::from_secs_f64(s),
-        Some(s) => {
-            return Err((
-                "handshake-timeout".into(),
-                format!("{s} is not in (0, {MAX_HANDSHAKE_TIMEOUT_SECS}] seconds"),
-            ))
-        }
-    };
-    Ok(SecuritySpec {
-        tls,
-        allow_from,
-        unix_mode,
-        unix_owner,
-        unix_group,
-        handshake_timeout,
-        reuse_port: k.reuse_port,
-    })
-}
-
-/// `"0660"`, `"660"`, `"0o660"`, or a YAML number whose decimal digits are the octal mode
-/// (`0660` and `660` read as the number 660 in YAML 1.2: its digits are taken as octal).
-fn parse_mode(v: &NumOrName) -> Result<u32, String> {
-    let digits = match v {
-        NumOrName::Num(n) => n.to_string(),
-        NumOrName::Name(s) => s.trim().trim_start_matches("0o").to_string(),
-    };
-    match u32::from_str_radix(&digits, 8) {
-        Ok(m) if m <= 0o7777 && !digits.is_empty() => Ok(m),
-        _ => Err(format!(
-            "{v:?} is not an octal file mode such as \"0660\" (quote it)"
-        )),
-    }
-}
-
-fn principal(v: &NumOrName) -> Result<Principal, String> {
-    match v {
-        NumOrName::Num(n) => u32::try_from(*n)
-            .map(Principal::Id)
-            .map_err(|_| format!("{n} is not a valid id")),
-        NumOrName::Name(s) if s.is_empty() => Err("empty name".into()),
-        NumOrName::Name(s) => Ok(match s.parse::<u32>() {
-            Ok(id) => Principal::Id(id),
-            Err(_) => Principal::Name(s.clone()),
-        }),
     }
 }
 
@@ -333,70 +225,6 @@ pub fn lookup_group(name: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keys() -> SecurityFileKeys<'static> {
-        SecurityFileKeys::default()
-    }
-
-    #[test]
-    fn defaults_allow_everyone_with_a_ten_second_handshake() {
-        let s = resolve_security(&keys(), false).unwrap();
-        assert_eq!(s, SecuritySpec::default());
-        assert!(s.allow_from.is_open());
-        assert_eq!(s.handshake_timeout, Duration::from_secs(10));
-    }
-
-    #[test]
-    fn modes_read_as_octal_whatever_the_spelling() {
-        for (v, want) in [
-            (NumOrName::Name("0660".into()), 0o660),
-            (NumOrName::Name("660".into()), 0o660),
-            (NumOrName::Name("0o600".into()), 0o600),
-            (NumOrName::Num(660), 0o660),
-            (NumOrName::Num(2770), 0o2770),
-        ] {
-            assert_eq!(parse_mode(&v).unwrap(), want, "{v:?}");
-        }
-        for bad in [
-            NumOrName::Name("rw-rw----".into()),
-            NumOrName::Num(689),
-            NumOrName::Num(17777),
-        ] {
-            assert!(parse_mode(&bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn bad_values_name_their_key() {
-        let list = ["127.0.0.1".to_string(), "nonsense".to_string()];
-        let k = SecurityFileKeys {
-            allow_from: Some(&list),
-            ..keys()
-        };
-        assert_eq!(resolve_security(&k, false).unwrap_err().0, "allow-from[1]");
-        let k = SecurityFileKeys {
-            allow_from: Some(&[]),
-            ..keys()
-        };
-        assert_eq!(resolve_security(&k, false).unwrap_err().0, "allow-from");
-        let k = SecurityFileKeys {
-            handshake_timeout: Some(0.0),
-            ..keys()
-        };
-        assert_eq!(
-            resolve_security(&k, false).unwrap_err().0,
-            "handshake-timeout"
-        );
-        let big = NumOrName::Num(u64::MAX);
-        let k = SecurityFileKeys {
-            unix_socket_owner: Some(&big),
-            ..keys()
-        };
-        assert_eq!(
-            resolve_security(&k, false).unwrap_err().0,
-            "unix-socket-owner"
-        );
-    }
 
     #[test]
     fn names_are_looked_up_and_unknown_names_refused() {

@@ -1,5 +1,6 @@
-//! TLS on the dnstap input: the server configuration compiled at start-up ([`TlsSpec`] →
-//! [`load_server_config`]) and one connection's TLS layer without I/O ([`TlsSession`]).
+//! TLS on the dnstap input: the server configuration compiled at start-up ([`TlsSpec`], from
+//! `config`, → [`load_server_config`]) and one connection's TLS layer without I/O
+//! ([`TlsSession`]).
 //!
 //! ```text
 //!  socket ──ciphertext──► TlsSession.inbound ──read_tls/process_new_packets──► rustls
@@ -29,18 +30,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
-use serde::Deserialize;
-
-/// The top-level `tls:` section of the config file (ours). The seed's spelling,
-/// `input-mode.tls-server-cert` / `tls-server-key` (and our `input-mode.tls-client-ca`),
-/// means the same.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TlsFileSpec {
-    pub server_cert: Option<PathBuf>,
-    pub server_key: Option<PathBuf>,
-    pub client_ca: Option<PathBuf>,
-}
 
 /// Which config key each path came from, for error messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,94 +49,6 @@ pub struct TlsSpec {
     /// PEM CA bundle: when set, clients must present a certificate that chains to it.
     pub client_ca: Option<PathBuf>,
     pub keys: TlsKeys,
-}
-
-/// The seed's `input-mode` TLS keys, as written.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SeedTls<'a> {
-    pub cert: Option<&'a Path>,
-    pub key: Option<&'a Path>,
-    pub client_ca: Option<&'a Path>,
-}
-
-/// Merges the seed's `input-mode.tls-*` keys with the `tls:` section. Either spelling may
-/// give each file; both giving different files is an error. `needed` says whether a TLS
-/// input exists: then the certificate and key are required. Without a TLS input the files
-/// are not checked (the seed's config carries `tls-server-cert: null` with TLS off).
-/// Errors are `(key, reason)`.
-pub fn resolve_tls(
-    seed: SeedTls<'_>,
-    section: Option<&TlsFileSpec>,
-    needed: bool,
-) -> Result<Option<TlsSpec>, (String, String)> {
-    fn pick(
-        seed: Option<&Path>,
-        seed_key: &'static str,
-        sec: Option<&PathBuf>,
-        sec_key: &'static str,
-    ) -> Result<Option<(PathBuf, &'static str)>, (String, String)> {
-        match (seed, sec) {
-            (Some(a), Some(b)) if a != b.as_path() => Err((
-                sec_key.to_string(),
-                format!(
-                    "{} differs from {seed_key} ({}); give it once",
-                    b.display(),
-                    a.display()
-                ),
-            )),
-            (Some(a), _) => Ok(Some((a.to_path_buf(), seed_key))),
-            (None, Some(b)) => Ok(Some((b.clone(), sec_key))),
-            (None, None) => Ok(None),
-        }
-    }
-    let cert = pick(
-        seed.cert,
-        "input-mode.tls-server-cert",
-        section.and_then(|s| s.server_cert.as_ref()),
-        "tls.server-cert",
-    )?;
-    let key = pick(
-        seed.key,
-        "input-mode.tls-server-key",
-        section.and_then(|s| s.server_key.as_ref()),
-        "tls.server-key",
-    )?;
-    let ca = pick(
-        seed.client_ca,
-        "input-mode.tls-client-ca",
-        section.and_then(|s| s.client_ca.as_ref()),
-        "tls.client-ca",
-    )?;
-    if !needed {
-        return Ok(None);
-    }
-    let Some((cert, cert_key)) = cert else {
-        return Err((
-            "input-mode.tls-server-cert".into(),
-            "a TLS input needs a certificate (input-mode.tls-server-cert or tls.server-cert)"
-                .into(),
-        ));
-    };
-    let Some((key, key_key)) = key else {
-        return Err((
-            "input-mode.tls-server-key".into(),
-            "a TLS input needs a private key (input-mode.tls-server-key or tls.server-key)".into(),
-        ));
-    };
-    let (client_ca, ca_key) = match ca {
-        Some((p, k)) => (Some(p), k),
-        None => (None, "tls.client-ca"),
-    };
-    Ok(Some(TlsSpec {
-        cert,
-        key,
-        client_ca,
-        keys: TlsKeys {
-            cert: cert_key,
-            key: key_key,
-            client_ca: ca_key,
-        },
-    }))
 }
 
 /// The crypto provider: ring, and nothing else.
@@ -755,37 +656,5 @@ mod tests {
         assert_eq!(k, "tls.client-ca");
         assert!(r.contains("no PEM certificate"), "{r}");
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn seed_and_section_spellings_merge() {
-        let sec = TlsFileSpec {
-            server_cert: Some("/a.pem".into()),
-            server_key: Some("/a.key".into()),
-            client_ca: None,
-        };
-        let s = resolve_tls(SeedTls::default(), Some(&sec), true)
-            .unwrap()
-            .unwrap();
-        assert_eq!(s.keys.cert, "tls.server-cert");
-        let seed = SeedTls {
-            cert: Some(Path::new("/a.pem")),
-            ..SeedTls::default()
-        };
-        let s = resolve_tls(seed, Some(&sec), true).unwrap().unwrap();
-        assert_eq!(s.keys.cert, "input-mode.tls-server-cert");
-        let seed = SeedTls {
-            cert: Some(Path::new("/b.pem")),
-            ..SeedTls::default()
-        };
-        assert_eq!(
-            resolve_tls(seed, Some(&sec), true).unwrap_err().0,
-            "tls.server-cert"
-        );
-        assert_eq!(
-            resolve_tls(SeedTls::default(), None, true).unwrap_err().0,
-            "input-mode.tls-server-cert"
-        );
-        assert_eq!(resolve_tls(SeedTls::default(), None, false).unwrap(), None);
     }
 }

@@ -1,6 +1,7 @@
-//! Prometheus metrics: the `metrics:` configuration, and the text exposition of every counter
-//! the receiver keeps (pipeline, inputs, outputs, DNS traffic). The HTTP endpoint that serves
-//! it is [`http`]; the traffic counters the writer fills are [`traffic`].
+//! Prometheus metrics: the compiled endpoint settings ([`MetricsConfig`], built by `config`
+//! from the `metrics:` section), and the text exposition of every counter the receiver keeps
+//! (pipeline, inputs, outputs, DNS traffic). The HTTP endpoint that serves it is [`http`];
+//! the traffic counters the writer fills are [`traffic`].
 //!
 //! ```text
 //!  StatsRegistry (threads, inputs, outputs) ─┐
@@ -11,7 +12,7 @@
 //! Rendering is done per scrape on the HTTP thread, from a snapshot: it allocates, the hot
 //! path does not. The `-v` summary line is built from the same [`Snapshot`]. Every metric is
 //! listed, with its meaning and the accounting identity, in docs/metrics.md. Knows the
-//! counters' layout; knows nothing of sockets except in [`http`].
+//! counters' layout; knows nothing of sockets except in [`http`], nothing of the config file.
 #![forbid(unsafe_code)]
 
 pub mod http;
@@ -19,12 +20,9 @@ pub mod traffic;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
-use crate::config::{parse_host_port, ConfigError};
 use crate::input::conn::CONN_ERROR_KINDS;
 use crate::pipeline::Pipeline;
 use crate::stats::{InputStats, OutputStats, Snapshot, StatsRegistry, CONN_ERROR_SLOTS};
@@ -35,29 +33,7 @@ use self::traffic::{TrafficShared, TrafficSnapshot};
 pub const PREFIX: &str = "dnstap_receiver_";
 
 // ---------------------------------------------------------------------------------------------
-// Configuration.
-
-/// `metrics:` as written in the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct MetricsSpec {
-    /// `ADDR:PORT` of the HTTP endpoint (`--metrics` overrides it).
-    pub listen: Option<String>,
-    pub basic_auth: Option<BasicAuthSpec>,
-    /// PEM certificate chain; with `tls-key`, the endpoint speaks HTTPS.
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-}
-
-/// `metrics.basic-auth`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct BasicAuthSpec {
-    pub user: Option<String>,
-    pub password: Option<String>,
-    /// A file whose first line is the password (read at start-up).
-    pub password_file: Option<PathBuf>,
-}
+// The endpoint's settings.
 
 /// Where the basic-auth password comes from.
 #[derive(Clone, PartialEq, Eq)]
@@ -94,75 +70,6 @@ impl std::fmt::Debug for MetricsConfig {
             .field("tls", &self.tls)
             .finish()
     }
-}
-
-/// Merges `--metrics` over the file's `metrics:` section. `None`: no endpoint (the default).
-pub fn resolve(
-    flag: Option<&str>,
-    spec: Option<&MetricsSpec>,
-    file: Option<&Path>,
-) -> Result<Option<MetricsConfig>, ConfigError> {
-    let err = |key: &str, reason: String| ConfigError {
-        file: if key.starts_with('-') {
-            None
-        } else {
-            file.map(Path::to_path_buf)
-        },
-        key: key.to_string(),
-        reason,
-    };
-    let listen = match (flag, spec.and_then(|s| s.listen.as_deref())) {
-        (Some(f), _) => parse_host_port(f).map_err(|r| err("--metrics", r))?,
-        (None, Some(l)) => parse_host_port(l).map_err(|r| err("metrics.listen", r))?,
-        (None, None) if spec.is_some() => {
-            return Err(err(
-                "metrics.listen",
-                "missing (ADDR:PORT of the metrics endpoint)".into(),
-            ))
-        }
-        (None, None) => return Ok(None),
-    };
-    let mut cfg = MetricsConfig {
-        listen,
-        basic_auth: None,
-        tls: None,
-    };
-    let Some(spec) = spec else {
-        return Ok(Some(cfg));
-    };
-    if let Some(a) = &spec.basic_auth {
-        let user = match &a.user {
-            Some(u) if !u.is_empty() && !u.contains(':') => u.clone(),
-            Some(_) => {
-                return Err(err(
-                    "metrics.basic-auth.user",
-                    "must be non-empty and contain no ':'".into(),
-                ))
-            }
-            None => return Err(err("metrics.basic-auth.user", "missing".into())),
-        };
-        let password = match (&a.password, &a.password_file) {
-            (Some(p), None) if !p.is_empty() => Password::Inline(p.clone()),
-            (None, Some(f)) => Password::File(f.clone()),
-            (Some(_), None) => {
-                return Err(err("metrics.basic-auth.password", "is empty".into()));
-            }
-            _ => {
-                return Err(err(
-                    "metrics.basic-auth",
-                    "give exactly one of password and password-file".into(),
-                ))
-            }
-        };
-        cfg.basic_auth = Some((user, password));
-    }
-    cfg.tls = match (&spec.tls_cert, &spec.tls_key) {
-        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
-        (None, None) => None,
-        (Some(_), None) => return Err(err("metrics.tls-key", "missing (tls-cert is set)".into())),
-        (None, Some(_)) => return Err(err("metrics.tls-cert", "missing (tls-key is set)".into())),
-    };
-    Ok(Some(cfg))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -811,46 +718,5 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want:?} missing in\n{text}");
         }
-    }
-
-    fn spec(yaml: &str) -> MetricsSpec {
-        serde_saphyr::from_str(yaml).unwrap()
-    }
-
-    #[test]
-    fn resolve_flag_file_and_errors() {
-        assert_eq!(resolve(None, None, None).unwrap(), None);
-        let c = resolve(Some("127.0.0.1:9100"), None, None)
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.listen, "127.0.0.1:9100".parse().unwrap());
-        let s = spec("listen: 127.0.0.1:1\nbasic-auth: {user: u, password: p}\n");
-        let c = resolve(Some("127.0.0.1:2"), Some(&s), None)
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.listen.port(), 2, "the flag wins");
-        assert_eq!(
-            c.basic_auth,
-            Some(("u".into(), Password::Inline("p".into())))
-        );
-        assert!(
-            !format!("{c:?}").contains("\"p\""),
-            "Debug hides the password"
-        );
-        let f = Some(Path::new("c.yaml"));
-        let e = |y: &str| resolve(None, Some(&spec(y)), f).unwrap_err().key;
-        assert_eq!(e("tls-cert: /x\n"), "metrics.listen");
-        assert_eq!(e("listen: nope\n"), "metrics.listen");
-        assert_eq!(e("listen: 127.0.0.1:1\ntls-cert: /x\n"), "metrics.tls-key");
-        assert_eq!(
-            e("listen: 127.0.0.1:1\nbasic-auth: {user: u, password: p, password-file: /f}\n"),
-            "metrics.basic-auth"
-        );
-        assert_eq!(
-            e("listen: 127.0.0.1:1\nbasic-auth: {user: 'a:b', password: p}\n"),
-            "metrics.basic-auth.user"
-        );
-        let err = resolve(Some("x"), None, f).unwrap_err();
-        assert_eq!((err.key.as_str(), err.file), ("--metrics", None));
     }
 }

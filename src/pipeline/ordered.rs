@@ -275,9 +275,8 @@ fn format_batch<O: Observer>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::QueuePolicy;
     use crate::format::FormatKind;
-    use crate::pipeline::Pool;
+    use crate::pipeline::{Pool, QueuePolicy};
 
     /// A writer that fails once it has taken `limit` bytes.
     struct Limited {

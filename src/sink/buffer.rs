@@ -35,8 +35,7 @@ use crate::sink::spill::{Recovered, SpillQueue, SpillSpec};
 use crate::stats::OutputStats;
 
 /// What happens when the memory buffer is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OverflowPolicy {
     /// The producer waits: the writer thread stalls, the pipeline queue fills, the readers
     /// stop reading and the DNS servers see TCP back-pressure. Nothing is lost.

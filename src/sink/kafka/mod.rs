@@ -31,13 +31,13 @@
 mod output;
 #[cfg(feature = "kafka")]
 mod reports;
-pub mod spec;
+pub mod settings;
 #[cfg(feature = "kafka")]
 mod spill;
 
 #[cfg(feature = "kafka")]
 pub use output::{describe, librdkafka_version, KafkaOutput};
-pub use spec::{KafkaSettings, KafkaSpec, KeyKind, ValueKind};
+pub use settings::{KafkaSettings, KeyKind, ValueKind};
 
 /// Records framed for the spill queue, in order.
 ///

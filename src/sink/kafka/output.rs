@@ -16,7 +16,7 @@ use crate::format::{escape, FormatKind, Formatter};
 use crate::record::Record;
 use crate::sink::buffer::OverflowPolicy;
 use crate::sink::kafka::reports::Reports;
-use crate::sink::kafka::spec::{KafkaSettings, KeyKind, ValueKind};
+use crate::sink::kafka::settings::{KafkaSettings, KeyKind, ValueKind};
 use crate::sink::kafka::{chunk_record, spill, Chunk};
 use crate::sink::Output;
 use crate::stats::OutputStats;
@@ -594,44 +594,5 @@ impl Output for KafkaOutput {
         self.last_failure_log = Instant::now() - FAILURE_LOG_EVERY;
         self.update_gauges();
         result
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sink::kafka::spec;
-
-    #[test]
-    fn bundled_librdkafka_is_recent_and_has_what_the_spec_offers() {
-        // The brokers' ApiVersions exchange needs a current librdkafka (the system's 2.0.2
-        // fails it), and the spec offers lz4, zstd, TLS, SASL PLAIN and SCRAM.
-        let v = librdkafka_version();
-        let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
-        assert!((major, minor) >= (2, 1), "librdkafka {v}");
-        let mut spec = spec::KafkaSpec {
-            brokers: Some(spec::Brokers::One("127.0.0.1:1".into())),
-            compression: Some(spec::Compression::Zstd),
-            sasl: Some(spec::SaslSpec {
-                mechanism: Some(spec::SaslMechanism::ScramSha512),
-                username: Some("u".into()),
-                password: Some("p".into()),
-                password_file: None,
-            }),
-            tls: Some(spec::TlsSpec {
-                enable: Some(true),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let s = spec::resolve(&spec, None).unwrap().unwrap();
-        let out = KafkaOutput::new(&s, Arc::new(OutputStats::default()));
-        assert!(out.is_ok(), "{:?}", out.err());
-        spec.compression = Some(spec::Compression::Lz4);
-        spec.sasl = None;
-        spec.tls = None;
-        let s = spec::resolve(&spec, None).unwrap().unwrap();
-        assert!(KafkaOutput::new(&s, Arc::new(OutputStats::default())).is_ok());
     }
 }

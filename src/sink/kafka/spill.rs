@@ -12,7 +12,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::sink::kafka::spec::SpillSettings;
+use crate::sink::kafka::settings::SpillSettings;
 use crate::sink::kafka::{chunk_record, Chunk, KeyValue};
 use crate::sink::spill::{SpillQueue, SpillSpec, DEFAULT_SEGMENT_BYTES};
 

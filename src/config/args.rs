@@ -1,14 +1,21 @@
-//! The command line as the user typed it ([`LowArgs`]), parsed by clap and nothing more.
+//! The command line as the user typed it ([`LowArgs`]), parsed by clap and nothing more, and
+//! the written names of the choices it shares with the config file ([`IoChoice`],
+//! [`FormatChoice`], [`QueueChoice`], [`OverflowChoice`]), each mapped here onto the plain
+//! enum of the floor that uses it.
 //!
-//! Every option is an `Option` so that [`crate::config::Settings::build`] can tell "not given"
-//! (the config file or the default applies) from "given" (the flag wins over the file).
-//! Defaults are written in the help text and applied in `config`, in one place. This file
-//! knows nothing of sockets or threads.
+//! Every option is an `Option` so that [`super::Settings::build`] can tell "not given" (the
+//! config file or the default applies) from "given" (the flag wins over the file). Defaults
+//! are written in the help text and applied in `config`, in one place. This file knows
+//! nothing of sockets or threads; no module below `config` sees clap.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+
+use crate::format::FormatKind;
+use crate::pipeline::QueuePolicy;
+use crate::sink::buffer::OverflowPolicy;
 
 /// Which I/O back-end the input threads use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -33,14 +40,67 @@ pub enum FormatChoice {
     YamlFull,
 }
 
-/// What readers do when the writer falls behind.
+impl FormatChoice {
+    /// The format this name chooses.
+    pub fn kind(self) -> FormatKind {
+        match self {
+            FormatChoice::Text => FormatKind::Text,
+            FormatChoice::Json => FormatKind::Json,
+            FormatChoice::Yaml => FormatKind::Yaml,
+            FormatChoice::JsonFull => FormatKind::JsonFull,
+            FormatChoice::YamlFull => FormatKind::YamlFull,
+        }
+    }
+}
+
+/// What readers do when the writer falls behind (`--queue-policy`, `queue.policy`); see
+/// [`QueuePolicy`]. (Named `QueuePolicy` to serde, so parse errors read as before.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueuePolicy {
+#[serde(rename = "QueuePolicy", rename_all = "lowercase")]
+pub enum QueueChoice {
     /// Readers stop reading; back-pressure reaches the senders' sockets.
     Block,
     /// The batch is dropped and counted.
     Drop,
+}
+
+impl QueueChoice {
+    pub fn policy(self) -> QueuePolicy {
+        match self {
+            QueueChoice::Block => QueuePolicy::Block,
+            QueueChoice::Drop => QueuePolicy::Drop,
+        }
+    }
+}
+
+/// What happens when an output's memory buffer is full (`--forward-policy`, `overflow:`);
+/// see [`OverflowPolicy`]. (Named `OverflowPolicy` to serde, so parse errors read as
+/// before.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename = "OverflowPolicy", rename_all = "kebab-case")]
+pub enum OverflowChoice {
+    /// The producer waits: the writer thread stalls, the pipeline queue fills, the readers
+    /// stop reading and the DNS servers see TCP back-pressure. Nothing is lost.
+    Block,
+    /// The chunk being pushed (the newest records) is dropped and counted.
+    DropNewest,
+    /// The oldest queued chunks are dropped and counted to make room. Chunks queued again
+    /// for a resend are kept (they may have reached the peer already, so they are neither
+    /// lost nor droppable); when only those are left, the new chunk is dropped.
+    DropOldest,
+    /// Full memory goes to a bounded on-disk queue, replayed in order.
+    Spill,
+}
+
+impl OverflowChoice {
+    pub fn policy(self) -> OverflowPolicy {
+        match self {
+            OverflowChoice::Block => OverflowPolicy::Block,
+            OverflowChoice::DropNewest => OverflowPolicy::DropNewest,
+            OverflowChoice::DropOldest => OverflowPolicy::DropOldest,
+            OverflowChoice::Spill => OverflowPolicy::Spill,
+        }
+    }
 }
 
 /// dnstap receiver: accepts dnstap over Frame Streams (TCP, TLS or unix socket) and prints
@@ -92,7 +152,7 @@ pub struct LowArgs {
     /// When output is slower than input: block the readers, or drop batches and count them
     /// [default: block]
     #[arg(long = "queue-policy", value_enum, value_name = "POLICY")]
-    pub queue_policy: Option<QueuePolicy>,
+    pub queue_policy: Option<QueueChoice>,
 
     /// Input threads, each with its own event loop [default: number of CPUs]
     #[arg(long = "threads", value_name = "N")]
@@ -115,7 +175,7 @@ pub struct LowArgs {
 
     /// When the collector is slower than input or away (-f / forward-to) [default: block]
     #[arg(long = "forward-policy", value_enum, value_name = "POLICY")]
-    pub forward_policy: Option<crate::sink::buffer::OverflowPolicy>,
+    pub forward_policy: Option<OverflowChoice>,
 }
 
 impl LowArgs {
@@ -157,7 +217,7 @@ mod tests {
         assert!(a.verbose);
         assert_eq!(a.io, Some(IoChoice::Epoll));
         assert_eq!(a.format, Some(FormatChoice::JsonFull));
-        assert_eq!(a.queue_policy, Some(QueuePolicy::Drop));
+        assert_eq!(a.queue_policy, Some(QueueChoice::Drop));
     }
 
     #[test]

@@ -1,30 +1,16 @@
-//! The `kafka:` section of the config file as written ([`KafkaSpec`]), its validation, and
-//! its compiled form ([`KafkaSettings`]): the topic, how each record becomes a Kafka key and
-//! value, the overflow policy, and the librdkafka properties the producer is created with.
-//! Pure: no sockets, no producer; every error names its key (`kafka.sasl.mechanism`).
-//!
-//! ```yaml
-//! kafka:
-//!   brokers: [10.0.0.5:9092, 10.0.0.6:9092]   # or one string "a:9092,b:9092"
-//!   topic: dnstap
-//!   key: qname                  # none | identity | client-ip | qname
-//!   value: json                 # json | json-full | raw
-//!   acks: all                   # all | 1 | 0
-//!   compression: lz4            # none | lz4 | zstd | gzip | snappy
-//!   overflow: block             # block | drop-newest | spill
-//!   tls: {enable: true, ca-file: /etc/ssl/kafka-ca.pem}
-//!   sasl: {mechanism: scram-sha-512, username: dnstap, password-file: /etc/dnstap/kafka.pw}
-//! ```
+//! The `kafka:` output section checked and compiled: [`KafkaSpec`] (as written, in
+//! `file/kafka.rs`) into the Kafka output's [`KafkaSettings`]. Every error names its key
+//! (`kafka.sasl.mechanism`). Reads the files it names (password file, and checks the TLS
+//! files exist); creates nothing and opens no socket, no producer.
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
+use super::args::OverflowChoice;
+use super::file::kafka::{Brokers, KafkaSpec, Scalar};
 use crate::sink::buffer::OverflowPolicy;
+use crate::sink::kafka::settings::{KafkaSettings, SpillSettings};
 
 /// Records librdkafka may hold in memory by default (`queue-messages`).
 pub const DEFAULT_QUEUE_MESSAGES: u32 = 100_000;
@@ -37,230 +23,6 @@ pub const DEFAULT_MESSAGE_TIMEOUT_MS: u32 = 30_000;
 /// How long shutdown waits for the broker to acknowledge what is still held.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_SPILL_MAX_BYTES: u64 = 1 << 30;
-
-// ---------------------------------------------------------------------------------------------
-// The section as written.
-
-/// `kafka:`. Present (and not `enable: false`) means the output runs.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct KafkaSpec {
-    pub enable: Option<bool>,
-    pub brokers: Option<Brokers>,
-    pub topic: Option<String>,
-    pub key: Option<KeyKind>,
-    pub value: Option<ValueKind>,
-    pub acks: Option<Scalar>,
-    pub compression: Option<Compression>,
-    pub linger_ms: Option<u32>,
-    pub batch_bytes: Option<u32>,
-    pub queue_messages: Option<u32>,
-    pub queue_kbytes: Option<u32>,
-    pub idempotence: Option<bool>,
-    pub overflow: Option<OverflowPolicy>,
-    pub spill_dir: Option<PathBuf>,
-    pub spill_max_bytes: Option<u64>,
-    pub message_timeout_ms: Option<u32>,
-    pub shutdown_timeout_ms: Option<u32>,
-    pub client_id: Option<String>,
-    pub tls: Option<TlsSpec>,
-    pub sasl: Option<SaslSpec>,
-    /// Further librdkafka properties, set last (`socket.keepalive.enable: true`).
-    pub librdkafka: Option<BTreeMap<String, Scalar>>,
-}
-
-/// `brokers`: a list, or one comma-separated string as librdkafka writes it.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum Brokers {
-    One(String),
-    List(Vec<String>),
-}
-
-/// A YAML scalar given where librdkafka wants a string (`acks: 1`, `acks: all`).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum Scalar {
-    Bool(bool),
-    Int(i64),
-    Text(String),
-}
-
-impl fmt::Display for Scalar {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Scalar::Bool(b) => write!(f, "{b}"),
-            Scalar::Int(n) => write!(f, "{n}"),
-            Scalar::Text(s) => f.write_str(s),
-        }
-    }
-}
-
-/// `tls:` (towards the brokers).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TlsSpec {
-    pub enable: Option<bool>,
-    /// CA bundle (PEM) the brokers' certificates are checked against; default: the system's.
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate and key (PEM), for brokers that require mutual TLS.
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    /// Check that the certificate names the broker's host (default true).
-    pub verify_hostname: Option<bool>,
-}
-
-/// `sasl:`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SaslSpec {
-    pub mechanism: Option<SaslMechanism>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// A file holding the password (first line), so the config file can be world-readable.
-    pub password_file: Option<PathBuf>,
-}
-
-/// What the Kafka record key is: the partition is chosen from it, so records with the same
-/// key stay in order in one partition (partition locality for per-key consumers).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KeyKind {
-    /// No key: librdkafka fills one partition at a time (sticky), the best batching.
-    #[default]
-    None,
-    /// `Dnstap.identity`: every record of one DNS server in one partition.
-    Identity,
-    /// `Message.query_address` as text: every record of one client in one partition.
-    ClientIp,
-    /// The question name, lower-cased presentation form (`www.example.com.`).
-    Qname,
-}
-
-/// What the Kafka record value is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ValueKind {
-    /// The seed's JSON object (the `--format json` line, without its newline).
-    #[default]
-    Json,
-    /// Every decoded field (the `--format json-full` line, without its newline).
-    JsonFull,
-    /// The dnstap protobuf payload as received (decode with dnstap.proto).
-    Raw,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Compression {
-    None,
-    #[default]
-    Lz4,
-    Zstd,
-    Gzip,
-    Snappy,
-}
-
-impl Compression {
-    fn librdkafka_name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Lz4 => "lz4",
-            Compression::Zstd => "zstd",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SaslMechanism {
-    Plain,
-    #[serde(rename = "scram-sha-256")]
-    ScramSha256,
-    #[serde(rename = "scram-sha-512")]
-    ScramSha512,
-}
-
-impl SaslMechanism {
-    fn librdkafka_name(self) -> &'static str {
-        match self {
-            SaslMechanism::Plain => "PLAIN",
-            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
-            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The compiled form.
-
-/// The spill file queue of the `spill` policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SpillSettings {
-    pub dir: PathBuf,
-    pub max_bytes: u64,
-}
-
-/// Everything the Kafka output needs, validated. `properties` is the librdkafka
-/// configuration in the order it is applied; secrets in it are hidden by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KafkaSettings {
-    /// For logs and metric labels: `kafka dnstap@10.0.0.5:9092`.
-    pub name: String,
-    pub topic: String,
-    pub key: KeyKind,
-    pub value: ValueKind,
-    pub overflow: OverflowPolicy,
-    pub spill: Option<SpillSettings>,
-    pub shutdown_timeout: Duration,
-    pub properties: Vec<(String, String)>,
-}
-
-/// Property names whose values are never logged.
-const SECRET_PROPERTIES: &[&str] = &["sasl.password", "ssl.key.password"];
-
-impl KafkaSettings {
-    /// The properties as a log line would show them (secrets replaced by `***`).
-    pub fn public_properties(&self) -> Vec<(String, String)> {
-        self.properties
-            .iter()
-            .map(|(k, v)| {
-                let v = if SECRET_PROPERTIES.contains(&k.as_str()) {
-                    "***".to_string()
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
-            .collect()
-    }
-
-    /// The value of one librdkafka property, if set.
-    pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-impl fmt::Debug for KafkaSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KafkaSettings")
-            .field("name", &self.name)
-            .field("topic", &self.topic)
-            .field("key", &self.key)
-            .field("value", &self.value)
-            .field("overflow", &self.overflow)
-            .field("spill", &self.spill)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("properties", &self.public_properties())
-            .finish()
-    }
-}
 
 /// A validation error: the key under `kafka.` and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -323,7 +85,9 @@ pub fn resolve(spec: &KafkaSpec, base: Option<&Path>) -> Result<Option<KafkaSett
         ));
     }
 
-    let overflow = spec.overflow.unwrap_or(OverflowPolicy::Block);
+    let overflow = spec
+        .overflow
+        .map_or(OverflowPolicy::Block, OverflowChoice::policy);
     if overflow == OverflowPolicy::DropOldest {
         return Err(bad(
             "overflow",
@@ -507,8 +271,8 @@ pub fn resolve(spec: &KafkaSpec, base: Option<&Path>) -> Result<Option<KafkaSett
     Ok(Some(KafkaSettings {
         name: format!("kafka {topic}@{}", brokers[0]),
         topic,
-        key: spec.key.unwrap_or_default(),
-        value: spec.value.unwrap_or_default(),
+        key: spec.key.unwrap_or_default().kind(),
+        value: spec.value.unwrap_or_default().kind(),
         overflow,
         spill,
         shutdown_timeout: Duration::from_millis(u64::from(shutdown)),
@@ -570,7 +334,9 @@ fn read_password(path: &Path) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::file::kafka::{Compression, SaslMechanism, SaslSpec, TlsSpec};
     use super::*;
+    use crate::sink::kafka::{KeyKind, ValueKind};
 
     fn parse(yaml: &str) -> KafkaSpec {
         serde_saphyr::from_str(yaml).unwrap()
@@ -751,5 +517,46 @@ librdkafka:
         assert_eq!(s.property("security.protocol"), Some("sasl_plaintext"));
         assert_eq!(s.property("sasl.mechanism"), Some("PLAIN"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn bundled_librdkafka_is_recent_and_has_what_the_spec_offers() {
+        // The brokers' ApiVersions exchange needs a current librdkafka (the system's 2.0.2
+        // fails it), and the spec offers lz4, zstd, TLS, SASL PLAIN and SCRAM.
+        let v = crate::sink::kafka::librdkafka_version();
+        let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+        assert!((major, minor) >= (2, 1), "librdkafka {v}");
+        let mut spec = KafkaSpec {
+            brokers: Some(Brokers::One("127.0.0.1:1".into())),
+            compression: Some(Compression::Zstd),
+            sasl: Some(SaslSpec {
+                mechanism: Some(SaslMechanism::ScramSha512),
+                username: Some("u".into()),
+                password: Some("p".into()),
+                password_file: None,
+            }),
+            tls: Some(TlsSpec {
+                enable: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let s = resolve(&spec, None).unwrap().unwrap();
+        let out = crate::sink::kafka::KafkaOutput::new(
+            &s,
+            std::sync::Arc::new(crate::stats::OutputStats::default()),
+        );
+        assert!(out.is_ok(), "{:?}", out.err());
+        spec.compression = Some(Compression::Lz4);
+        spec.sasl = None;
+        spec.tls = None;
+        let s = resolve(&spec, None).unwrap().unwrap();
+        assert!(crate::sink::kafka::KafkaOutput::new(
+            &s,
+            std::sync::Arc::new(crate::stats::OutputStats::default())
+        )
+        .is_ok());
     }
 }

@@ -1,25 +1,49 @@
-//! Configuration: the YAML file as written ([`FileConfig`], the seed's keys plus ours), merged
-//! with the command line ([`crate::cli::LowArgs`]) into one validated, compiled [`Settings`]
-//! before anything starts. Flags win over the file; the file wins over defaults.
+//! Configuration: everything a user writes. The YAML file as written ([`FileConfig`], the
+//! seed's keys plus ours, in `file.rs`), merged with the command line ([`LowArgs`], in
+//! `args.rs`) into one validated, compiled [`Settings`] before anything starts. Flags win
+//! over the file; the file wins over defaults. (ripgrep's LowArgs → HiArgs.)
 //!
-//! Every error names the file, the key (`input-mode.local-port`) and the reason. This file
-//! knows nothing of sockets or threads: it only says what to listen on and how.
+//! ```text
+//!  LowArgs ──┐
+//!            ├─► resolve() ─► Resolved ─► Settings::compile() ─► Settings
+//!  FileConfig┘   input.rs outputs.rs kafka.rs metrics.rs        (filters, formatter, TLS)
+//! ```
+//!
+//! `config` sits on top: it imports the floors below for the compiled types they own
+//! ([`InputSpec`], `SecuritySpec`, `OutputConf`, `KafkaSettings`, `MetricsConfig`,
+//! `QueuePolicy`, ...) and hands them down; no module below imports `config` or sees clap
+//! and serde for its sake. Every error names the file, the key (`input-mode.local-port`)
+//! and the reason ([`ConfigError`]).
+//!
+//! [`Settings::build`] is the one entry, and has no side effect a reload could regret: it
+//! reads files (the config file, TLS certificates and keys, password files), looks up host
+//! names, users and groups, but binds no socket and creates no file or directory.
 #![forbid(unsafe_code)]
 
-use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+pub mod addr;
+pub mod args;
+pub mod error;
+pub mod file;
+pub mod input;
+pub mod kafka;
+pub mod metrics;
+pub mod outputs;
+
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
-use crate::cli::{FormatChoice, IoChoice, LowArgs, QueuePolicy};
 use crate::filter::{Filter, FilterSpec};
 use crate::format::{FormatKind, Formatter};
 use crate::framestream::{DecoderConfig, DATA_FRAME_MAX_LIMIT, DEFAULT_DATA_FRAME_MAX};
-use crate::input::security::{
-    resolve_security, InputSecurity, NumOrName, SecurityFileKeys, SecuritySpec,
-};
-use crate::input::tls::{SeedTls, TlsFileSpec};
+use crate::input::security::{InputSecurity, SecuritySpec};
+use crate::input::InputSpec;
+use crate::metrics::MetricsConfig;
+use crate::pipeline::QueuePolicy;
+use crate::sink::outputs::OutputConf;
+
+pub use self::addr::parse_host_port;
+pub use self::args::{FormatChoice, IoChoice, LowArgs, OverflowChoice, QueueChoice};
+pub use self::error::ConfigError;
+pub use self::file::{FileConfig, InputEntry, OutputFormatSpec};
 
 pub const DEFAULT_ADDRESS: &str = "0.0.0.0";
 pub const DEFAULT_PORT: u16 = 6000;
@@ -44,235 +68,7 @@ fn threads_available() -> usize {
 pub const MAX_QUEUE_CAPACITY: usize = 1 << 16;
 
 // ---------------------------------------------------------------------------------------------
-// The file as written.
-
-/// The whole config file. Every section is optional; unknown keys are errors.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FileConfig {
-    pub verbose: Option<bool>,
-    pub input_mode: Option<InputModeSpec>,
-    pub filter: Option<FilterFileSpec>,
-    pub output_format: Option<OutputFormatSpec>,
-    pub forward_to: Option<ForwardSpec>,
-    /// Beyond the seed: several listeners at once.
-    pub inputs: Option<Vec<InputEntry>>,
-    pub io: Option<IoChoice>,
-    /// Input threads; 0 = number of CPUs.
-    pub threads: Option<usize>,
-    /// Writer threads (decode + format), stdout only.
-    pub writers: Option<usize>,
-    pub queue: Option<QueueSpec>,
-    pub max_frame_size: Option<usize>,
-    pub buffer_size: Option<usize>,
-    /// TLS certificate, key and client CA (also spelt `input-mode.tls-*`); see input::tls.
-    pub tls: Option<TlsFileSpec>,
-    /// CIDR networks that may connect to TCP and TLS inputs; see input::acl.
-    pub allow_from: Option<Vec<String>>,
-    pub unix_socket_mode: Option<NumOrName>,
-    pub unix_socket_owner: Option<NumOrName>,
-    pub unix_socket_group: Option<NumOrName>,
-    /// Seconds from accept to the Frame Streams START (TLS handshake included).
-    pub handshake_timeout: Option<f64>,
-    /// SO_REUSEPORT on TCP and TLS inputs.
-    pub reuse_port: Option<bool>,
-    /// Prometheus endpoint (see `crate::metrics`).
-    pub metrics: Option<crate::metrics::MetricsSpec>,
-    /// Beyond the seed: several outputs at once (`- stdout: {...}`, `- forward: {...}`).
-    pub outputs: Option<Vec<crate::sink::outputs::OutputEntry>>,
-}
-
-/// `input-mode` (seed).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct InputModeSpec {
-    pub local_address: Option<String>,
-    pub local_port: Option<u16>,
-    pub tls_support: Option<bool>,
-    pub tls_server_cert: Option<PathBuf>,
-    pub tls_server_key: Option<PathBuf>,
-    pub unix_socket: Option<PathBuf>,
-    /// Ours: CA bundle for client certificates (mutual TLS).
-    pub tls_client_ca: Option<PathBuf>,
-}
-
-/// `filter` (seed).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FilterFileSpec {
-    pub qname_regex: Option<String>,
-    pub dnstap_identities: Option<String>,
-}
-
-/// `output-format` (seed: text/yaml/json; ours: json-full/yaml-full).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct OutputFormatSpec {
-    pub text: Option<bool>,
-    pub yaml: Option<bool>,
-    pub json: Option<bool>,
-    pub json_full: Option<bool>,
-    pub yaml_full: Option<bool>,
-}
-
-/// `forward-to` (seed keys plus ours; defined with the forward output).
-pub use crate::sink::outputs::ForwardToSpec as ForwardSpec;
-
-/// One entry of `inputs`: `- tcp: 127.0.0.1:6000` or `- unix: /run/dnstap.sock`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-pub enum InputEntry {
-    Tcp(String),
-    Unix(PathBuf),
-    /// `- tls: 127.0.0.1:6001`: TCP with TLS (certificate: `tls` / `input-mode.tls-*`).
-    Tls(String),
-}
-
-/// `queue`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct QueueSpec {
-    pub capacity: Option<usize>,
-    pub policy: Option<QueuePolicy>,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors.
-
-/// A start-up error: which file (if any), which key, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: Option<PathBuf>,
-    /// Dotted key path (`input-mode.local-port`), or a flag (`-p`), or empty when unknown.
-    pub key: String,
-    pub reason: String,
-}
-
-impl ConfigError {
-    fn new(file: Option<&Path>, key: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError {
-            file: file.map(Path::to_path_buf),
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(file) = &self.file {
-            write!(f, "config file {}: ", file.display())?;
-        }
-        if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
-        }
-        f.write_str(&self.reason)
-    }
-}
-impl std::error::Error for ConfigError {}
-
-impl FileConfig {
-    /// Reads and parses `path`.
-    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(Some(path), "", format!("cannot read: {e}")))?;
-        FileConfig::parse(&text).map_err(|mut e| {
-            e.file = Some(path.to_path_buf());
-            e
-        })
-    }
-
-    /// Parses YAML text. An empty document is an empty config.
-    pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
-        if text.lines().all(|l| {
-            let t = l.trim();
-            t.is_empty() || t.starts_with('#') || t == "---"
-        }) {
-            return Ok(FileConfig::default());
-        }
-        serde_saphyr::from_str::<FileConfig>(text).map_err(|e| {
-            let line = e.location().map(|l| l.line()).unwrap_or(0);
-            let key = key_path_at_line(text, line as usize);
-            let reason = first_line(&e.without_snippet().to_string());
-            ConfigError {
-                file: None,
-                key,
-                reason,
-            }
-        })
-    }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines()
-        .next()
-        .unwrap_or("invalid YAML")
-        .trim()
-        .to_string()
-}
-
-/// The dotted path of the mapping key on 1-based `line` of a block-style YAML document,
-/// found from indentation (`input-mode:` then `  local-port: x` gives `input-mode.local-port`).
-/// Flow style or odd layouts give what the indentation shows, or an empty string.
-fn key_path_at_line(text: &str, line: usize) -> String {
-    if line == 0 {
-        return String::new();
-    }
-    // (indent, key) of the open mappings above the line.
-    let mut stack: Vec<(usize, String)> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        if i + 1 > line {
-            break;
-        }
-        let trimmed = raw.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let mut indent = raw.len() - trimmed.len();
-        let mut body = trimmed;
-        // A sequence item `- key: v`: the key sits two columns further in.
-        if let Some(rest) = body.strip_prefix("- ") {
-            indent += 2;
-            body = rest.trim_start();
-        }
-        while stack.last().is_some_and(|(ind, _)| *ind >= indent) {
-            stack.pop();
-        }
-        if let Some(colon) = body.find(':') {
-            let key = body[..colon].trim().trim_matches(|c| c == '"' || c == '\'');
-            if !key.is_empty() && !key.contains(' ') {
-                stack.push((indent, key.to_string()));
-            }
-        }
-    }
-    stack
-        .into_iter()
-        .map(|(_, k)| k)
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-// ---------------------------------------------------------------------------------------------
 // The merged, validated form.
-
-/// One listener.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InputSpec {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-    /// TCP with TLS.
-    Tls(SocketAddr),
-}
-
-impl fmt::Display for InputSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InputSpec::Tcp(a) => write!(f, "tcp {a}"),
-            InputSpec::Unix(p) => write!(f, "unix {}", p.display()),
-            InputSpec::Tls(a) => write!(f, "tls {a}"),
-        }
-    }
-}
 
 /// Everything merged and validated, before compiling filters and formats (pure; testable).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,9 +90,9 @@ pub struct Resolved {
     /// TLS, allow-from, unix socket permissions, handshake timeout.
     pub security: SecuritySpec,
     /// The metrics endpoint; `None` (the default) serves none.
-    pub metrics: Option<crate::metrics::MetricsConfig>,
+    pub metrics: Option<MetricsConfig>,
     /// Where records go (stdout, forward...); see `crate::sink::outputs`.
-    pub outputs: Vec<crate::sink::outputs::OutputConf>,
+    pub outputs: Vec<OutputConf>,
 }
 
 /// The compiled settings the daemon runs with; read-only after start-up.
@@ -354,114 +150,8 @@ pub fn resolve(
     let empty = FileConfig::default();
     let fc = file.unwrap_or(&empty);
     let err = |key: &str, reason: String| ConfigError::new(path, key, reason);
-    let flag_err = |key: &str, reason: String| ConfigError::new(None, key, reason);
 
-    let im = fc.input_mode.as_ref();
-    // The seed's TCP input speaks TLS with `tls-support: true` (a unix socket never does).
-    let seed_tls = im.and_then(|m| m.tls_support) == Some(true);
-
-    // The seed's single input: unix socket if set, else TCP address:port.
-    let unix = args
-        .unix_socket
-        .clone()
-        .or_else(|| im.and_then(|m| m.unix_socket.clone()));
-    let mut inputs = Vec::new();
-    let flags_name_input =
-        args.unix_socket.is_some() || args.listen_address.is_some() || args.port.is_some();
-    let want_primary = flags_name_input || fc.input_mode.is_some() || fc.inputs.is_none();
-    if want_primary {
-        if let Some(path) = unix {
-            let key = if args.unix_socket.is_some() {
-                "-u"
-            } else {
-                "input-mode.unix-socket"
-            };
-            check_unix_path(&path).map_err(|r| {
-                if args.unix_socket.is_some() {
-                    flag_err(key, r)
-                } else {
-                    err(key, r)
-                }
-            })?;
-            inputs.push(InputSpec::Unix(path));
-        } else {
-            let (host, host_key) = match (
-                &args.listen_address,
-                im.and_then(|m| m.local_address.as_ref()),
-            ) {
-                (Some(a), _) => (a.as_str(), "-l"),
-                (None, Some(a)) => (a.as_str(), "input-mode.local-address"),
-                (None, None) => (DEFAULT_ADDRESS, "-l"),
-            };
-            let port = args
-                .port
-                .or(im.and_then(|m| m.local_port))
-                .unwrap_or(DEFAULT_PORT);
-            let addr = resolve_addr(host, port).map_err(|r| {
-                if host_key.starts_with('-') {
-                    flag_err(host_key, r)
-                } else {
-                    err(host_key, r)
-                }
-            })?;
-            inputs.push(if seed_tls {
-                InputSpec::Tls(addr)
-            } else {
-                InputSpec::Tcp(addr)
-            });
-        }
-    }
-    if let Some(list) = &fc.inputs {
-        for (i, entry) in list.iter().enumerate() {
-            let key = format!("inputs[{i}]");
-            match entry {
-                InputEntry::Tcp(s) => {
-                    let addr = parse_host_port(s).map_err(|r| err(&key, r))?;
-                    inputs.push(InputSpec::Tcp(addr));
-                }
-                InputEntry::Unix(p) => {
-                    check_unix_path(p).map_err(|r| err(&key, r))?;
-                    inputs.push(InputSpec::Unix(p.clone()));
-                }
-                InputEntry::Tls(s) => {
-                    let addr = parse_host_port(s).map_err(|r| err(&key, r))?;
-                    inputs.push(InputSpec::Tls(addr));
-                }
-            }
-        }
-    }
-    if inputs.is_empty() {
-        return Err(err("inputs", "no input configured".into()));
-    }
-    for (i, a) in inputs.iter().enumerate() {
-        if inputs[..i].contains(a) {
-            return Err(err("inputs", format!("{a} is listed twice")));
-        }
-        if let InputSpec::Tls(t) = a {
-            if inputs.contains(&InputSpec::Tcp(*t)) {
-                return Err(err("inputs", format!("{t} is listed as both tcp and tls")));
-            }
-        }
-    }
-    let tls_needed = inputs.iter().any(|i| matches!(i, InputSpec::Tls(_)));
-    let security = resolve_security(
-        &SecurityFileKeys {
-            seed: SeedTls {
-                cert: im.and_then(|m| m.tls_server_cert.as_deref()),
-                key: im.and_then(|m| m.tls_server_key.as_deref()),
-                client_ca: im.and_then(|m| m.tls_client_ca.as_deref()),
-            },
-            tls: fc.tls.as_ref(),
-            allow_from: fc.allow_from.as_deref(),
-            unix_socket_mode: fc.unix_socket_mode.as_ref(),
-            unix_socket_owner: fc.unix_socket_owner.as_ref(),
-            unix_socket_group: fc.unix_socket_group.as_ref(),
-            handshake_timeout: fc.handshake_timeout,
-            reuse_port: args.reuse_port || fc.reuse_port == Some(true),
-        },
-        tls_needed,
-    )
-    .map_err(|(key, reason)| err(&key, reason))?;
+    let (inputs, security) = input::resolve_inputs(args, fc, path)?;
 
     let io = args.io.or(fc.io).unwrap_or(IoChoice::Auto);
 
@@ -491,7 +181,7 @@ pub fn resolve(
     let policy = args
         .queue_policy
         .or(queue.and_then(|q| q.policy))
-        .unwrap_or(QueuePolicy::Block);
+        .map_or(QueuePolicy::Block, QueueChoice::policy);
 
     let max_frame_size = fc.max_frame_size.unwrap_or(DEFAULT_DATA_FRAME_MAX);
     if max_frame_size == 0 || max_frame_size > DATA_FRAME_MAX_LIMIT {
@@ -515,14 +205,14 @@ pub fn resolve(
     };
 
     let format = match args.format {
-        Some(choice) => format_kind(choice),
+        Some(choice) => choice.kind(),
         None => file_format(fc.output_format.as_ref()),
     };
-    let outputs = crate::sink::outputs::resolve_outputs(
-        crate::sink::outputs::OutputFlags {
+    let outputs = outputs::resolve_outputs(
+        outputs::OutputFlags {
             forward: args.forward.as_deref(),
-            format: args.format.map(format_kind),
-            policy: args.forward_policy,
+            format: args.format.map(FormatChoice::kind),
+            policy: args.forward_policy.map(OverflowChoice::policy),
         },
         fc.forward_to.as_ref(),
         fc.outputs.as_deref(),
@@ -535,10 +225,7 @@ pub fn resolve(
     } else {
         "writers"
     };
-    let stdout_only = matches!(
-        outputs.as_slice(),
-        [crate::sink::outputs::OutputConf::Stdout(_)]
-    );
+    let stdout_only = matches!(outputs.as_slice(), [OutputConf::Stdout(_)]);
     let writers = match args.writers.or(fc.writers) {
         // Two when they can run side by side and the output allows it (its bytes are the
         // same either way); one otherwise.
@@ -573,19 +260,9 @@ pub fn resolve(
         format,
         offline: args.read_file.clone(),
         security,
-        metrics: crate::metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
+        metrics: metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
         outputs,
     })
-}
-
-pub fn format_kind(choice: FormatChoice) -> FormatKind {
-    match choice {
-        FormatChoice::Text => FormatKind::Text,
-        FormatChoice::Json => FormatKind::Json,
-        FormatChoice::Yaml => FormatKind::Yaml,
-        FormatChoice::JsonFull => FormatKind::JsonFull,
-        FormatChoice::YamlFull => FormatKind::YamlFull,
-    }
 }
 
 /// The seed chose the format with `if text / if json / if yaml` in that order, so the last
@@ -607,46 +284,6 @@ fn file_format(spec: Option<&OutputFormatSpec>) -> FormatKind {
     } else {
         FormatKind::Text
     }
-}
-
-fn resolve_addr(host: &str, port: u16) -> Result<SocketAddr, String> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host:?} has no address"))
-}
-
-/// `HOST:PORT` or `[V6]:PORT`.
-pub fn parse_host_port(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?} is not HOST:PORT"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("{s:?}: bad port {port:?}"))?;
-    if host.is_empty() {
-        return Err(format!("{s:?}: empty host"));
-    }
-    resolve_addr(host.trim_start_matches('[').trim_end_matches(']'), port)
-}
-
-fn check_unix_path(p: &Path) -> Result<(), String> {
-    // sun_path is 108 bytes including the terminating NUL.
-    let len = p.as_os_str().len();
-    if len == 0 {
-        return Err("empty unix socket path".into());
-    }
-    if len > 107 {
-        return Err(format!("unix socket path is {len} bytes; the limit is 107"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -838,15 +475,6 @@ buffer-size: 65536
             res(&[], Some("# nothing\n")).unwrap(),
             res(&[], None).unwrap()
         );
-    }
-
-    #[test]
-    fn key_path_follows_indentation() {
-        let t = "a:\n  b:\n    c: 1\n  d: 2\ne:\n  - f: 1\n";
-        assert_eq!(key_path_at_line(t, 3), "a.b.c");
-        assert_eq!(key_path_at_line(t, 4), "a.d");
-        assert_eq!(key_path_at_line(t, 6), "e.f");
-        assert_eq!(key_path_at_line(t, 0), "");
     }
 
     #[test]

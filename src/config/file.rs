@@ -1,0 +1,299 @@
+//! The YAML config file as written: [`FileConfig`] and every section under it (the seed's
+//! keys and ours), as serde reads them, plus the loader that turns a parse error's line
+//! number into the key path the user wrote (`input-mode.local-port`). The Kafka section,
+//! the largest, is in [`kafka`].
+//!
+//! Nothing here is validated beyond its YAML type: ranges, addresses and cross-key rules are
+//! checked by the resolution files next to this one. Every struct denies unknown keys. Only
+//! `config` sees these types; the floors below get compiled values.
+#![forbid(unsafe_code)]
+
+pub mod kafka;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::args::{FormatChoice, IoChoice, OverflowChoice, QueueChoice};
+use super::error::ConfigError;
+
+pub use self::kafka::KafkaSpec;
+
+/// The whole config file. Every section is optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub verbose: Option<bool>,
+    pub input_mode: Option<InputModeSpec>,
+    pub filter: Option<FilterFileSpec>,
+    pub output_format: Option<OutputFormatSpec>,
+    pub forward_to: Option<ForwardToSpec>,
+    /// Beyond the seed: several listeners at once.
+    pub inputs: Option<Vec<InputEntry>>,
+    pub io: Option<IoChoice>,
+    /// Input threads; 0 = number of CPUs.
+    pub threads: Option<usize>,
+    /// Writer threads (decode + format), stdout only.
+    pub writers: Option<usize>,
+    pub queue: Option<QueueSpec>,
+    pub max_frame_size: Option<usize>,
+    pub buffer_size: Option<usize>,
+    /// TLS certificate, key and client CA (also spelt `input-mode.tls-*`); see input::tls.
+    pub tls: Option<TlsFileSpec>,
+    /// CIDR networks that may connect to TCP and TLS inputs; see input::acl.
+    pub allow_from: Option<Vec<String>>,
+    pub unix_socket_mode: Option<NumOrName>,
+    pub unix_socket_owner: Option<NumOrName>,
+    pub unix_socket_group: Option<NumOrName>,
+    /// Seconds from accept to the Frame Streams START (TLS handshake included).
+    pub handshake_timeout: Option<f64>,
+    /// SO_REUSEPORT on TCP and TLS inputs.
+    pub reuse_port: Option<bool>,
+    /// Prometheus endpoint (see `crate::metrics`).
+    pub metrics: Option<MetricsSpec>,
+    /// Beyond the seed: several outputs at once (`- stdout: {...}`, `- forward: {...}`).
+    pub outputs: Option<Vec<OutputEntry>>,
+}
+
+/// `input-mode` (seed).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InputModeSpec {
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
+    pub tls_support: Option<bool>,
+    pub tls_server_cert: Option<PathBuf>,
+    pub tls_server_key: Option<PathBuf>,
+    pub unix_socket: Option<PathBuf>,
+    /// Ours: CA bundle for client certificates (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// `filter` (seed).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilterFileSpec {
+    pub qname_regex: Option<String>,
+    pub dnstap_identities: Option<String>,
+}
+
+/// `output-format` (seed: text/yaml/json; ours: json-full/yaml-full).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OutputFormatSpec {
+    pub text: Option<bool>,
+    pub yaml: Option<bool>,
+    pub json: Option<bool>,
+    pub json_full: Option<bool>,
+    pub yaml_full: Option<bool>,
+}
+
+/// One entry of `inputs`: `- tcp: 127.0.0.1:6000` or `- unix: /run/dnstap.sock`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum InputEntry {
+    Tcp(String),
+    Unix(PathBuf),
+    /// `- tls: 127.0.0.1:6001`: TCP with TLS (certificate: `tls` / `input-mode.tls-*`).
+    Tls(String),
+}
+
+/// `queue`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QueueSpec {
+    pub capacity: Option<usize>,
+    pub policy: Option<QueueChoice>,
+}
+
+/// The top-level `tls:` section (ours): the input's server certificate. The seed's
+/// spelling, `input-mode.tls-server-cert` / `tls-server-key` (and our
+/// `input-mode.tls-client-ca`), means the same.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsFileSpec {
+    pub server_cert: Option<PathBuf>,
+    pub server_key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A number or a string in YAML (`unix-socket-mode: 0660` or `"0660"`; `unix-socket-owner:
+/// 110` or `unbound`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum NumOrName {
+    Num(u64),
+    Name(String),
+}
+
+/// `forward-to` in the config file, and each `- forward:` entry of `outputs`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ForwardToSpec {
+    /// Seed: turns the `forward-to` section on (ignored in an `outputs` entry).
+    pub enable: Option<bool>,
+    /// Seed: the collector's name or address.
+    pub remote_address: Option<String>,
+    /// Seed: the collector's port.
+    pub remote_port: Option<u16>,
+    /// Line format sent [default: json].
+    pub format: Option<FormatChoice>,
+    pub tls: Option<bool>,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_server_name: Option<String>,
+    /// Seconds.
+    pub connect_timeout: Option<f64>,
+    /// Longest wait between connection attempts, seconds.
+    pub reconnect_max: Option<f64>,
+    /// How long shutdown keeps trying to deliver, seconds.
+    pub shutdown_timeout: Option<f64>,
+    /// TCP keepalive idle time, seconds.
+    pub keepalive: Option<f64>,
+    /// Bytes of chunks held in memory.
+    pub buffer_size: Option<usize>,
+    /// Bytes per chunk (one write).
+    pub chunk_size: Option<usize>,
+    pub overflow: Option<OverflowChoice>,
+    pub spill_dir: Option<PathBuf>,
+    pub spill_max_bytes: Option<u64>,
+    /// Acknowledged bytes kept for re-sending after a break.
+    pub replay_window: Option<u64>,
+}
+
+/// `- stdout: {format: json}` in `outputs`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StdoutSpec {
+    pub format: Option<FormatChoice>,
+}
+
+/// One entry of `outputs`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum OutputEntry {
+    Stdout(StdoutSpec),
+    Forward(Box<ForwardToSpec>),
+    Kafka(Box<KafkaSpec>),
+}
+
+/// `metrics:` as written in the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsSpec {
+    /// `ADDR:PORT` of the HTTP endpoint (`--metrics` overrides it).
+    pub listen: Option<String>,
+    pub basic_auth: Option<BasicAuthSpec>,
+    /// PEM certificate chain; with `tls-key`, the endpoint speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `metrics.basic-auth`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BasicAuthSpec {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// A file whose first line is the password (read at start-up).
+    pub password_file: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+
+impl FileConfig {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(Some(path), "", format!("cannot read: {e}")))?;
+        FileConfig::parse(&text).map_err(|mut e| {
+            e.file = Some(path.to_path_buf());
+            e
+        })
+    }
+
+    /// Parses YAML text. An empty document is an empty config.
+    pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        if text.lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t == "---"
+        }) {
+            return Ok(FileConfig::default());
+        }
+        serde_saphyr::from_str::<FileConfig>(text).map_err(|e| {
+            let line = e.location().map(|l| l.line()).unwrap_or(0);
+            let key = key_path_at_line(text, line as usize);
+            let reason = first_line(&e.without_snippet().to_string());
+            ConfigError {
+                file: None,
+                key,
+                reason,
+            }
+        })
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_string()
+}
+
+/// The dotted path of the mapping key on 1-based `line` of a block-style YAML document,
+/// found from indentation (`input-mode:` then `  local-port: x` gives `input-mode.local-port`).
+/// Flow style or odd layouts give what the indentation shows, or an empty string.
+fn key_path_at_line(text: &str, line: usize) -> String {
+    if line == 0 {
+        return String::new();
+    }
+    // (indent, key) of the open mappings above the line.
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        if i + 1 > line {
+            break;
+        }
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = raw.len() - trimmed.len();
+        let mut body = trimmed;
+        // A sequence item `- key: v`: the key sits two columns further in.
+        if let Some(rest) = body.strip_prefix("- ") {
+            indent += 2;
+            body = rest.trim_start();
+        }
+        while stack.last().is_some_and(|(ind, _)| *ind >= indent) {
+            stack.pop();
+        }
+        if let Some(colon) = body.find(':') {
+            let key = body[..colon].trim().trim_matches(|c| c == '"' || c == '\'');
+            if !key.is_empty() && !key.contains(' ') {
+                stack.push((indent, key.to_string()));
+            }
+        }
+    }
+    stack
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_path_follows_indentation() {
+        let t = "a:\n  b:\n    c: 1\n  d: 2\ne:\n  - f: 1\n";
+        assert_eq!(key_path_at_line(t, 3), "a.b.c");
+        assert_eq!(key_path_at_line(t, 4), "a.d");
+        assert_eq!(key_path_at_line(t, 6), "e.f");
+        assert_eq!(key_path_at_line(t, 0), "");
+    }
+}

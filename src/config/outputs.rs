@@ -1,0 +1,459 @@
+//! Which outputs run: the `forward-to` section (the seed's three keys plus ours), the
+//! `outputs:` list, and `-f HOST:PORT`, resolved into the list of [`OutputConf`] the sink
+//! floor builds. Every error names the file, the key and the reason (as [`ConfigError`]).
+//! Reads the TLS files a forward output names (to check them); opens no socket and creates
+//! no file or directory (spill directories are made when the output starts).
+//!
+//! Seed behaviour kept: with forwarding on, records go to the collector **instead of**
+//! stdout (the seed printed only when it had no remote connection). An `outputs:` list
+//! says exactly which outputs run, stdout included.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::addr::{parse_host_port, split_host_port};
+use super::args::{FormatChoice, OverflowChoice};
+use super::error::ConfigError;
+use super::file::{ForwardToSpec, OutputEntry};
+use crate::format::FormatKind;
+use crate::sink::buffer::{BufferSpec, OverflowPolicy};
+use crate::sink::forward::{tls_client_config, ForwardConf, TlsConf};
+use crate::sink::outputs::OutputConf;
+use crate::sink::spill::{SpillSpec, DEFAULT_SEGMENT_BYTES};
+
+pub const DEFAULT_CHUNK_BYTES: usize = 256 << 10;
+pub const DEFAULT_FORWARD_BUFFER: usize = 64 << 20;
+pub const DEFAULT_REPLAY_WINDOW: u64 = 8 << 20;
+pub const DEFAULT_SPILL_MAX: u64 = 1 << 30;
+pub const DEFAULT_CONNECT_TIMEOUT: f64 = 5.0;
+pub const DEFAULT_RECONNECT_MAX: f64 = 30.0;
+pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
+pub const DEFAULT_KEEPALIVE: f64 = 30.0;
+/// The CA bundle used when `tls-ca` is not given (Debian, Ubuntu, Alpine, Arch).
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The command-line pieces that concern outputs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutputFlags<'a> {
+    /// `-f HOST:PORT`
+    pub forward: Option<&'a str>,
+    /// `--format`
+    pub format: Option<FormatKind>,
+    /// `--forward-policy`
+    pub policy: Option<OverflowPolicy>,
+}
+
+/// Resolves the outputs. `stdout_format` is the already merged stdout format (`--format`,
+/// else `output-format`).
+pub fn resolve_outputs(
+    flags: OutputFlags<'_>,
+    forward_to: Option<&ForwardToSpec>,
+    outputs: Option<&[OutputEntry]>,
+    stdout_format: FormatKind,
+    file: Option<&Path>,
+) -> Result<Vec<OutputConf>, ConfigError> {
+    let mut list = Vec::new();
+    // The seed's forward: `-f` (address from the flag) or `forward-to.enable: true`.
+    let empty = ForwardToSpec::default();
+    let fwd_on = flags.forward.is_some() || forward_to.is_some_and(|f| f.enable == Some(true));
+    if fwd_on {
+        let spec = forward_to.unwrap_or(&empty);
+        let (host, port, key_file) = match flags.forward {
+            Some(target) => {
+                let (h, p) = split_host_port(target).map_err(|r| err(None, "-f", r))?;
+                parse_host_port(target).map_err(|r| err(None, "-f", r))?;
+                (h, p, None)
+            }
+            None => {
+                let h = spec.remote_address.clone().ok_or_else(|| {
+                    err(
+                        file,
+                        "forward-to.remote-address",
+                        "missing (forwarding is enabled)",
+                    )
+                })?;
+                let p = spec.remote_port.ok_or_else(|| {
+                    err(
+                        file,
+                        "forward-to.remote-port",
+                        "missing (forwarding is enabled)",
+                    )
+                })?;
+                (h, p, file)
+            }
+        };
+        let fmt = spec
+            .format
+            .map(FormatChoice::kind)
+            .or(flags.format)
+            .unwrap_or(FormatKind::Json);
+        let mut c = forward_conf(spec, "forward-to", host, port, fmt, file, key_file)?;
+        if let Some(p) = flags.policy {
+            c.buffer.policy = p;
+            check_spill(&c, "--forward-policy", None)?;
+        }
+        list.push(OutputConf::Forward(Box::new(c)));
+    }
+    match outputs {
+        Some(entries) => {
+            if entries.is_empty() && list.is_empty() {
+                return Err(err(file, "outputs", "the list is empty"));
+            }
+            for (i, e) in entries.iter().enumerate() {
+                let key = format!("outputs[{i}]");
+                match e {
+                    OutputEntry::Stdout(s) => {
+                        let fmt = s.format.map(FormatChoice::kind).unwrap_or(stdout_format);
+                        list.push(OutputConf::Stdout(fmt));
+                    }
+                    OutputEntry::Forward(f) => {
+                        let fk = format!("{key}.forward");
+                        let h = f
+                            .remote_address
+                            .clone()
+                            .ok_or_else(|| err(file, &format!("{fk}.remote-address"), "missing"))?;
+                        let p = f
+                            .remote_port
+                            .ok_or_else(|| err(file, &format!("{fk}.remote-port"), "missing"))?;
+                        let fmt = f.format.map(FormatChoice::kind).unwrap_or(FormatKind::Json);
+                        let c = forward_conf(f, &fk, h, p, fmt, file, file)?;
+                        list.push(OutputConf::Forward(Box::new(c)));
+                    }
+                    OutputEntry::Kafka(k) => {
+                        let base = file.and_then(Path::parent);
+                        match super::kafka::resolve(k, base) {
+                            Ok(Some(s)) => list.push(OutputConf::Kafka(Box::new(s))),
+                            Ok(None) => {}
+                            Err(e) => return Err(err(file, &format!("{key}.{}", e.key), e.reason)),
+                        }
+                    }
+                }
+            }
+        }
+        None if list.is_empty() => list.push(OutputConf::Stdout(stdout_format)),
+        None => {}
+    }
+    // Two outputs cannot share a spill directory.
+    let dirs: Vec<&PathBuf> = list
+        .iter()
+        .filter_map(|o| match o {
+            OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| &s.dir),
+            OutputConf::Kafka(k) => k.spill.as_ref().map(|s| &s.dir),
+            OutputConf::Stdout(_) => None,
+        })
+        .collect();
+    for (i, d) in dirs.iter().enumerate() {
+        if dirs[..i].contains(d) {
+            return Err(err(
+                file,
+                "outputs",
+                format!("two outputs use the spill directory {}", d.display()),
+            ));
+        }
+    }
+    if list
+        .iter()
+        .filter(|o| matches!(o, OutputConf::Stdout(_)))
+        .count()
+        > 1
+    {
+        return Err(err(file, "outputs", "stdout is listed twice"));
+    }
+    Ok(list)
+}
+
+fn err(file: Option<&Path>, key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.map(Path::to_path_buf),
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn seconds(
+    v: Option<f64>,
+    default: f64,
+    key: &str,
+    file: Option<&Path>,
+) -> Result<Duration, ConfigError> {
+    let s = v.unwrap_or(default);
+    if !(s.is_finite() && s > 0.0 && s <= 86_400.0) {
+        return Err(err(
+            file,
+            key,
+            format!("{s} is not a number of seconds in (0, 86400]"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// One forward output's settings; `prefix` is the key path of its section.
+fn forward_conf(
+    f: &ForwardToSpec,
+    prefix: &str,
+    host: String,
+    port: u16,
+    format: FormatKind,
+    file: Option<&Path>,
+    addr_file: Option<&Path>,
+) -> Result<ForwardConf, ConfigError> {
+    let k = |name: &str| format!("{prefix}.{name}");
+    // The address must resolve now (a typo should stop start-up); it is resolved again at
+    // every connection.
+    let target = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    parse_host_port(&target).map_err(|r| {
+        let key = if addr_file.is_some() {
+            k("remote-address")
+        } else {
+            "-f".into()
+        };
+        err(addr_file, &key, r)
+    })?;
+    let chunk_bytes = f.chunk_size.unwrap_or(DEFAULT_CHUNK_BYTES);
+    if !(4096..=(16 << 20)).contains(&chunk_bytes) {
+        return Err(err(
+            file,
+            &k("chunk-size"),
+            format!("{chunk_bytes} is not in 4096..=16777216"),
+        ));
+    }
+    let max_bytes = f.buffer_size.unwrap_or(DEFAULT_FORWARD_BUFFER);
+    if max_bytes < chunk_bytes {
+        return Err(err(
+            file,
+            &k("buffer-size"),
+            format!("{max_bytes} is smaller than one chunk ({chunk_bytes})"),
+        ));
+    }
+    let policy = f
+        .overflow
+        .map_or(OverflowPolicy::Block, OverflowChoice::policy);
+    let spill = match &f.spill_dir {
+        Some(dir) => {
+            let max = f.spill_max_bytes.unwrap_or(DEFAULT_SPILL_MAX);
+            if max < 4 * chunk_bytes as u64 {
+                return Err(err(
+                    file,
+                    &k("spill-max-bytes"),
+                    format!("{max} is less than four chunks ({})", 4 * chunk_bytes),
+                ));
+            }
+            Some(SpillSpec {
+                dir: dir.clone(),
+                max_bytes: max,
+                segment_bytes: DEFAULT_SEGMENT_BYTES.max(2 * chunk_bytes as u64),
+            })
+        }
+        None => None,
+    };
+    let tls_on = f.tls == Some(true);
+    let tls = if tls_on {
+        let ca = f
+            .tls_ca
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE));
+        let t = TlsConf {
+            ca,
+            cert: f.tls_cert.clone(),
+            key: f.tls_key.clone(),
+            server_name: f.tls_server_name.clone().unwrap_or_else(|| host.clone()),
+        };
+        tls_client_config(&t).map_err(|r| err(file, &k("tls"), r))?;
+        Some(t)
+    } else {
+        for (set, name) in [
+            (f.tls_ca.is_some(), "tls-ca"),
+            (f.tls_cert.is_some(), "tls-cert"),
+            (f.tls_key.is_some(), "tls-key"),
+            (f.tls_server_name.is_some(), "tls-server-name"),
+        ] {
+            if set {
+                return Err(err(file, &k(name), "set, but tls is not true"));
+            }
+        }
+        None
+    };
+    let c = ForwardConf {
+        host,
+        port,
+        format,
+        tls,
+        connect_timeout: seconds(
+            f.connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT,
+            &k("connect-timeout"),
+            file,
+        )?,
+        reconnect_max: seconds(
+            f.reconnect_max,
+            DEFAULT_RECONNECT_MAX,
+            &k("reconnect-max"),
+            file,
+        )?,
+        shutdown_timeout: seconds(
+            f.shutdown_timeout,
+            DEFAULT_SHUTDOWN_TIMEOUT,
+            &k("shutdown-timeout"),
+            file,
+        )?,
+        keepalive: seconds(f.keepalive, DEFAULT_KEEPALIVE, &k("keepalive"), file)?,
+        chunk_bytes,
+        buffer: BufferSpec {
+            max_bytes,
+            policy,
+            spill,
+        },
+        replay_window: f.replay_window.unwrap_or(DEFAULT_REPLAY_WINDOW),
+    };
+    check_spill(&c, &k("overflow"), file)?;
+    Ok(c)
+}
+
+fn check_spill(c: &ForwardConf, key: &str, file: Option<&Path>) -> Result<(), ConfigError> {
+    if c.buffer.policy == OverflowPolicy::Spill && c.buffer.spill.is_none() {
+        return Err(err(file, key, "the spill policy needs spill-dir"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::file::FileConfig;
+
+    fn res(flags: OutputFlags<'_>, yaml: &str) -> Result<Vec<OutputConf>, ConfigError> {
+        let fc = FileConfig::parse(yaml)?;
+        resolve_outputs(
+            flags,
+            fc.forward_to.as_ref(),
+            fc.outputs.as_deref(),
+            FormatKind::Text,
+            Some(Path::new("t.yaml")),
+        )
+    }
+
+    fn fwd(o: &OutputConf) -> &ForwardConf {
+        match o {
+            OutputConf::Forward(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_forward_means_stdout_only() {
+        let l = res(OutputFlags::default(), "").unwrap();
+        assert_eq!(l, vec![OutputConf::Stdout(FormatKind::Text)]);
+        let seed =
+            "forward-to:\n  enable: false\n  remote-address: 10.0.0.2\n  remote-port: 8192\n";
+        assert_eq!(res(OutputFlags::default(), seed).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn seed_forward_replaces_stdout_and_sends_json() {
+        let y = "forward-to:\n  enable: true\n  remote-address: 127.0.0.1\n  remote-port: 8192\n";
+        let l = res(OutputFlags::default(), y).unwrap();
+        assert_eq!(l.len(), 1, "no stdout while forwarding (seed)");
+        let c = fwd(&l[0]);
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8192));
+        assert_eq!(c.format, FormatKind::Json);
+        assert_eq!(c.buffer.policy, OverflowPolicy::Block);
+        assert_eq!(c.name(), "forward 127.0.0.1:8192");
+    }
+
+    #[test]
+    fn dash_f_overrides_the_address_and_keeps_the_section() {
+        let y = "forward-to:\n  remote-address: 10.9.9.9\n  remote-port: 1\n  overflow: drop-oldest\n  format: json-full\n";
+        let flags = OutputFlags {
+            forward: Some("127.0.0.1:5140"),
+            ..OutputFlags::default()
+        };
+        let l = res(flags, y).unwrap();
+        let c = fwd(&l[0]);
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 5140));
+        assert_eq!(c.buffer.policy, OverflowPolicy::DropOldest);
+        assert_eq!(c.format, FormatKind::JsonFull);
+        // --format applies when the section does not choose.
+        let flags = OutputFlags {
+            forward: Some("[::1]:5140"),
+            format: Some(FormatKind::Yaml),
+            policy: Some(OverflowPolicy::DropNewest),
+        };
+        let c = res(flags, "").unwrap().remove(0);
+        let c = fwd(&c);
+        assert_eq!(c.host, "::1");
+        assert_eq!(c.format, FormatKind::Yaml);
+        assert_eq!(c.buffer.policy, OverflowPolicy::DropNewest);
+    }
+
+    #[test]
+    fn outputs_list_runs_several_with_their_own_formats() {
+        let y = "\
+outputs:
+  - stdout:
+      format: yaml
+  - forward:
+      remote-address: 127.0.0.1
+      remote-port: 5140
+      overflow: spill
+      spill-dir: /tmp/x-spill
+      buffer-size: 1048576
+  - forward:
+      remote-address: 127.0.0.1
+      remote-port: 5141
+      format: text
+";
+        let l = res(OutputFlags::default(), y).unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0], OutputConf::Stdout(FormatKind::Yaml));
+        assert_eq!(fwd(&l[1]).buffer.policy, OverflowPolicy::Spill);
+        assert_eq!(fwd(&l[1]).buffer.max_bytes, 1 << 20);
+        assert_eq!(fwd(&l[2]).format, FormatKind::Text);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let y = "forward-to:\n  enable: true\n  remote-address: 127.0.0.1\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.remote-port", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote-address: 127.0.0.1\n  remote-port: 1\n  overflow: spill\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.overflow", "{e}");
+        assert!(e.reason.contains("spill-dir"), "{e}");
+        let y = "forward-to:\n  enable: true\n  remote-address: 127.0.0.1\n  remote-port: 1\n  overflow: sometimes\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.overflow", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote-address: 127.0.0.1\n  remote-port: 1\n  tls: true\n  tls-ca: /nonexistent/ca.pem\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.tls", "{e}");
+        assert!(e.reason.contains("/nonexistent/ca.pem"), "{e}");
+        let y = "forward-to:\n  enable: true\n  remote-address: 127.0.0.1\n  remote-port: 1\n  tls-ca: /x\n";
+        assert_eq!(
+            res(OutputFlags::default(), y).unwrap_err().key,
+            "forward-to.tls-ca"
+        );
+        let y = "forward-to:\n  enable: true\n  remote-address: 127.0.0.1\n  remote-port: 1\n  connect-timeout: -1\n";
+        assert_eq!(
+            res(OutputFlags::default(), y).unwrap_err().key,
+            "forward-to.connect-timeout"
+        );
+        let y = "outputs:\n  - forward:\n      remote-port: 1\n";
+        assert_eq!(
+            res(OutputFlags::default(), y).unwrap_err().key,
+            "outputs[0].forward.remote-address"
+        );
+        let flags = OutputFlags {
+            forward: Some("nonsense"),
+            ..OutputFlags::default()
+        };
+        let e = res(flags, "").unwrap_err();
+        assert_eq!(e.key, "-f");
+        assert!(e.reason.contains("HOST:PORT"), "{e}");
+        let y = "outputs:\n  - forward:\n      remote-address: 127.0.0.1\n      remote-port: 1\n      overflow: spill\n      spill-dir: /tmp/same\n  - forward:\n      remote-address: 127.0.0.1\n      remote-port: 2\n      overflow: spill\n      spill-dir: /tmp/same\n";
+        assert_eq!(res(OutputFlags::default(), y).unwrap_err().key, "outputs");
+    }
+}
