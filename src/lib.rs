@@ -3,13 +3,15 @@
 //! ```text
 //! socket bytes ──► frame ──► view ──► filter ──► queue ──► record ──► format ──► sink
 //!  (input/io)   (framestream) (dnstap, dns) (filter)  (pipeline) (record)  (format)  (sink)
+//!                    config (parsed once, on top) ──► typed values handed down to every floor
 //! ```
 //!
 //! A module imports only modules to its left. The protocol cores (`framestream`, `dnstap`,
 //! `dns`, `filter`, `record`, `format`) are sans-io: bytes in, values or bytes out, into
 //! buffers the caller supplies. Sockets, threads, clocks and logging live in `input`,
 //! `pipeline`, `sink`, `metrics` (counters shown to Prometheus; an observer of the writer)
-//! and the binary.
+//! and the binary. `config` (the file and the command line) is imported by the binary only;
+//! no floor imports it.
 //!
 //! Start reading at [`framestream::Decoder`] (how bytes become frames), then
 //! [`dnstap::DnstapView`] (the lazy view the filters run on), [`filter::Filter`],

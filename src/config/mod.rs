@@ -60,12 +60,12 @@ pub const MAX_WRITERS: usize = 64;
 /// least two CPUs (docs/performance.md: a second writer is what lets JSON keep up with the
 /// readers on two cores).
 pub const DEFAULT_WRITERS: usize = 2;
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 16;
 
 /// CPUs this process may run on (1 when unknown).
 fn threads_available() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
-pub const MAX_QUEUE_CAPACITY: usize = 1 << 16;
 
 // ---------------------------------------------------------------------------------------------
 // The merged, validated form.
