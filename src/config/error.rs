@@ -1,7 +1,7 @@
 //! [`ConfigError`]: what every start-up check reports, naming the file (if any), the key
-//! (`input-mode.local-port`, or a flag such as `-p`) and the reason. The YAML parser's
-//! line numbers become key paths in `file.rs`; this file only holds and prints the result.
-//! Knows nothing of the keys themselves.
+//! (`input-mode.local-port`, or a flag such as `-p`), the line when the YAML parser gave one,
+//! and the reason. The YAML parser's line numbers become key paths in `file.rs`; this file
+//! only holds and prints the result. Knows nothing of the keys themselves.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -13,6 +13,9 @@ pub struct ConfigError {
     pub file: Option<PathBuf>,
     /// Dotted key path (`input-mode.local-port`), or a flag (`-p`), or empty when unknown.
     pub key: String,
+    /// 1-based line of the file, when the YAML parser reported one (its reason already
+    /// says `at line N, column M`; this is the number, for callers that point at the line).
+    pub line: Option<usize>,
     pub reason: String,
 }
 
@@ -25,6 +28,7 @@ impl ConfigError {
         ConfigError {
             file: file.map(Path::to_path_buf),
             key: key.into(),
+            line: None,
             reason: reason.into(),
         }
     }

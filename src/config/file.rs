@@ -223,12 +223,13 @@ impl FileConfig {
             return Ok(FileConfig::default());
         }
         serde_saphyr::from_str::<FileConfig>(text).map_err(|e| {
-            let line = e.location().map(|l| l.line()).unwrap_or(0);
-            let key = key_path_at_line(text, line as usize);
+            let line = e.location().map_or(0, |l| l.line() as usize);
+            let key = key_path_at_line(text, line);
             let reason = first_line(&e.without_snippet().to_string());
             ConfigError {
                 file: None,
                 key,
+                line: (line > 0).then_some(line),
                 reason,
             }
         })
@@ -287,6 +288,13 @@ fn key_path_at_line(text: &str, line: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_errors_carry_the_line() {
+        let e = FileConfig::parse("verbose: true\nqueue:\n  capacity: many\n").unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("queue.capacity", Some(3)), "{e}");
+        assert!(e.reason.contains("line 3"), "{e}");
+    }
 
     #[test]
     fn key_path_follows_indentation() {

@@ -24,6 +24,7 @@ pub fn resolve(
             file.map(Path::to_path_buf)
         },
         key: key.to_string(),
+        line: None,
         reason,
     };
     let listen = match (flag, spec.and_then(|s| s.listen.as_deref())) {

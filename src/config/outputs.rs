@@ -167,6 +167,7 @@ fn err(file: Option<&Path>, key: &str, reason: impl Into<String>) -> ConfigError
     ConfigError {
         file: file.map(Path::to_path_buf),
         key: key.to_string(),
+        line: None,
         reason: reason.into(),
     }
 }
