@@ -70,7 +70,8 @@ fn threads_available() -> usize {
 // ---------------------------------------------------------------------------------------------
 // The merged, validated form.
 
-/// Everything merged and validated, before compiling filters and formats (pure; testable).
+/// Everything merged and validated, before compiling filters and formats (no file read but
+/// the ones outputs name; host names looked up; testable).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
     pub verbose: bool,
