@@ -38,3 +38,4 @@ pub mod pipeline;
 pub mod record;
 pub mod sink;
 pub mod stats;
+pub mod transform;

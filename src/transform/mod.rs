@@ -1,0 +1,124 @@
+//! The transform stage: what happens to a decoded [`Record`] between the writer's decode and
+//! the formats. Each transform is compiled from its spec at start-up into an immutable value
+//! read through `&self` on the hot path; a [`Chain`] is the list one output (or every
+//! output, for the global chain) runs, in order.
+//!
+//! Knows records and the DNS/dnstap views they borrow; knows nothing of sockets, threads,
+//! clocks, counters or the configuration file: `config` builds the specs, the writer owns
+//! the chains and counts every record a chain removes, by [`DropReason`].
+//!
+//! ```text
+//!  writer ── Record ──► global Chain ──► Keep ──► per-output Chain ──► Keep ──► format
+//!                            └─► Drop(reason) ─► counted        └─► Drop(reason) ─► counted
+//! ```
+//!
+//! Start reading at [`Chain::check`], then [`filtering::Filtering`].
+#![forbid(unsafe_code)]
+
+pub mod domains;
+pub mod filtering;
+
+use crate::record::Record;
+
+pub use filtering::{Filtering, FilteringSpec};
+
+/// Why a transform removed a record. The label is the `reason` of the
+/// `records_filtered_total` metric and of the `-v` line; the list is closed so the counters
+/// can be a fixed array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// `log-queries` / `log-replies` / `message-types`
+    MessageType,
+    /// `drop-rcodes` / `keep-rcodes`
+    Rcode,
+    /// `drop-qtypes` / `keep-qtypes`
+    Qtype,
+    /// `drop-domain-file` / `keep-domain-file`
+    Domain,
+    /// `drop-fqdn-file` / `keep-fqdn-file`
+    Fqdn,
+}
+
+impl DropReason {
+    /// Every reason, in the order of [`DropReason::index`].
+    pub const ALL: [DropReason; 5] = [
+        DropReason::MessageType,
+        DropReason::Rcode,
+        DropReason::Qtype,
+        DropReason::Domain,
+        DropReason::Fqdn,
+    ];
+
+    /// The reason's label in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::MessageType => "message-type",
+            DropReason::Rcode => "rcode",
+            DropReason::Qtype => "qtype",
+            DropReason::Domain => "domain",
+            DropReason::Fqdn => "fqdn",
+        }
+    }
+
+    /// Position in [`DropReason::ALL`] (a counter array index).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What a chain decided for one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Keep,
+    Drop(DropReason),
+}
+
+/// One compiled transform. An enum rather than trait objects: the set is closed and the
+/// writer's loop stays monomorphic.
+#[derive(Debug)]
+pub enum Step {
+    Filtering(Filtering),
+}
+
+/// The transforms one output runs, in order; empty = keep everything.
+#[derive(Debug, Default)]
+pub struct Chain {
+    steps: Vec<Step>,
+}
+
+impl Chain {
+    pub fn new(steps: Vec<Step>) -> Chain {
+        Chain { steps }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Runs every step on the record; the first step that drops it decides.
+    #[inline]
+    pub fn check(&self, rec: &Record<'_>) -> Verdict {
+        for step in &self.steps {
+            let v = match step {
+                Step::Filtering(f) => f.check(rec),
+            };
+            if v != Verdict::Keep {
+                return v;
+            }
+        }
+        Verdict::Keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DropReason, Verdict};
+
+    #[test]
+    fn reasons_are_indexed_in_order() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{}", r.as_str());
+        }
+        assert_ne!(Verdict::Keep, Verdict::Drop(DropReason::Rcode));
+    }
+}
