@@ -73,6 +73,10 @@ pub struct DomainSet {
     /// Power-of-two length, at most half full.
     slots: Vec<Slot>,
     len: usize,
+    /// Fewest and most labels of a listed name: shorter or longer suffixes of a query name
+    /// are not looked up (a list of registered domains skips the TLD look-up).
+    min_labels: usize,
+    max_labels: usize,
 }
 
 impl fmt::Debug for DomainSet {
@@ -85,43 +89,63 @@ impl fmt::Debug for DomainSet {
     }
 }
 
-/// The running hash of a key, fed one label at a time (length byte, then the lowercased
-/// bytes, 8 at a time). Insert and look-up feed the same labels in the same order.
-#[derive(Clone, Copy)]
-struct KeyHash(u64);
-
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
-impl KeyHash {
-    #[inline]
-    fn label(self, lower: &[u8]) -> KeyHash {
-        let mut h = (self.0.rotate_left(5) ^ lower.len() as u64).wrapping_mul(K);
-        let mut chunks = lower.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        KeyHash(h)
-    }
-
-    /// The table hash: mixed so the low bits depend on every input bit; never 0 (0 marks an
-    /// empty slot).
-    #[inline]
-    fn finish(self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 32;
-        x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
-        x ^= x >> 32;
-        x | 1
-    }
+/// Lowercases the ASCII letters of 8 bytes at once (other bytes unchanged): a byte gets
+/// 0x20 added when it lies in 'A'..='Z'.
+#[inline]
+fn lower8(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = w & (0x7f * ONES);
+    // high bit of each byte: set when the byte's low 7 bits are >= 'A' / > 'Z'
+    let ge_a = low7.wrapping_add((0x80 - u64::from(b'A')) * ONES);
+    let gt_z = low7.wrapping_add((0x7f - u64::from(b'Z')) * ONES);
+    let upper = (ge_a ^ gt_z) & !w & (0x80 * ONES);
+    w | (upper >> 2)
 }
+
+/// The hash of one label, case-folded (`Example` and `EXAMPLE` hash alike), read 8 bytes at
+/// a time.
+#[inline]
+fn label_hash(label: &[u8]) -> u64 {
+    let mut h = (label.len() as u64).wrapping_mul(K);
+    let mut chunks = label.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ lower8(u64::from_le_bytes(w))).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        if let Some(dst) = w.get_mut(..rest.len()) {
+            dst.copy_from_slice(rest);
+        }
+        h = (h.rotate_left(5) ^ lower8(u64::from_le_bytes(w))).wrapping_mul(K);
+    }
+    h
+}
+
+/// A suffix's hash from its parent's (`acc`, 0 for the root) and the hash of its leftmost
+/// label: insert and look-up fold the labels from the right, in the same order.
+#[inline]
+fn fold(acc: u64, label: u64) -> u64 {
+    (acc.rotate_left(23) ^ label).wrapping_mul(K)
+}
+
+/// The table hash: mixed so the low bits depend on every input bit; never 0 (0 marks an
+/// empty slot).
+#[inline]
+fn finish(h: u64) -> u64 {
+    let mut x = h;
+    x ^= x >> 32;
+    x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    x ^= x >> 32;
+    x | 1
+}
+
+/// Query names with more labels than this take the slower path (rare: 16 labels).
+const FAST_LABELS: usize = 16;
 
 impl DomainSet {
     /// An empty set.
@@ -131,6 +155,8 @@ impl DomainSet {
             arena: Vec::new(),
             slots: vec![Slot::default(); 16],
             len: 0,
+            min_labels: usize::MAX,
+            max_labels: 0,
         }
     }
 
@@ -161,6 +187,8 @@ impl DomainSet {
             arena: Vec::with_capacity(names * 16),
             slots: vec![Slot::default(); slots],
             len: 0,
+            min_labels: usize::MAX,
+            max_labels: 0,
         }
     }
 
@@ -188,7 +216,8 @@ impl DomainSet {
         }
         let mut key = [0u8; MAX_NAME_LEN];
         let mut key_len = 0;
-        let mut h = KeyHash(0);
+        let mut h = 0;
+        let mut labels = 0;
         for label in name.rsplit('.') {
             let label = label.as_bytes();
             if label.is_empty() {
@@ -202,13 +231,14 @@ impl DomainSet {
                 return Err("name longer than 255 bytes in wire form");
             }
             key[key_len] = label.len() as u8;
-            h = h.label(lowercase_into(
-                label,
-                &mut key[key_len + 1..key_len + 1 + label.len()],
-            ));
+            lowercase_into(label, &mut key[key_len + 1..key_len + 1 + label.len()]);
+            h = fold(h, label_hash(label));
             key_len += 1 + label.len();
+            labels += 1;
         }
-        self.insert_key(&key[..key_len], h.finish());
+        self.min_labels = self.min_labels.min(labels);
+        self.max_labels = self.max_labels.max(labels);
+        self.insert_key(&key[..key_len], finish(h));
         Ok(())
     }
 
@@ -258,8 +288,66 @@ impl DomainSet {
             .unwrap_or(&[])
     }
 
+    /// Whether a name, given as its labels leftmost first (root excluded, as
+    /// [`crate::dns::Name::labels`] yields them), is in the set: itself or, for
+    /// [`Match::Subdomains`], one of its parent domains. The root name never matches.
+    ///
+    /// One pass hashes each label (case-folded, 8 bytes at a time); the suffixes' hashes are
+    /// then folded from the right and looked up, only for suffix lengths some listed name
+    /// has. The key bytes are compared only when a slot's full hash agrees.
     #[inline]
-    fn contains_key(&self, key: &[u8], hash: u64) -> bool {
+    pub fn matches<'n, I>(&self, labels: I) -> bool
+    where
+        I: Iterator<Item = &'n [u8]> + Clone,
+    {
+        if self.len == 0 {
+            return false;
+        }
+        // PERF: benches/transform.rs: a label-hash array on the stack (128 bytes) instead
+        // of a copied, lowercased key per suffix took the 10 k and 1 M cases from ~128 to
+        // the figures in docs/transforms.md.
+        let mut hashes = [0u64; FAST_LABELS];
+        let mut n = 0;
+        for label in labels.clone() {
+            let Some(slot) = hashes.get_mut(n) else {
+                return self.matches_slow(labels);
+            };
+            *slot = label_hash(label);
+            n += 1;
+        }
+        let (first, last) = match self.mode {
+            Match::Subdomains => (self.min_labels, self.max_labels.min(n)),
+            Match::Exact => (n, n),
+        };
+        if n == 0 || first > last || last > n {
+            return false;
+        }
+        let mut h = 0;
+        for (k, &lh) in hashes.get(..n).unwrap_or(&[]).iter().rev().enumerate() {
+            let suffix = k + 1;
+            h = fold(h, lh);
+            if suffix < first {
+                continue;
+            }
+            if self.lookup(finish(h), n - suffix, labels.clone()) {
+                return true;
+            }
+            if suffix >= last {
+                break;
+            }
+        }
+        false
+    }
+
+    /// Whether the slot chain of `hash` holds the key of the suffix that starts at label
+    /// `skip` of `labels`.
+    #[inline]
+    fn lookup<'n>(
+        &self,
+        hash: u64,
+        skip: usize,
+        labels: impl Iterator<Item = &'n [u8]> + Clone,
+    ) -> bool {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         loop {
@@ -269,48 +357,30 @@ impl DomainSet {
             if slot.hash == 0 {
                 return false;
             }
-            if slot.hash == hash && self.key(slot) == key {
+            if slot.hash == hash && key_equals(self.key(slot), labels.clone().skip(skip)) {
                 return true;
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Whether a name, given as its labels leftmost first (root excluded, as
-    /// [`crate::dns::Name::labels`] yields them), is in the set: itself or, for
-    /// [`Match::Subdomains`], one of its parent domains. The root name never matches.
-    #[inline]
-    pub fn matches<'n>(&self, labels: impl Iterator<Item = &'n [u8]>) -> bool {
-        if self.len == 0 {
-            return false;
-        }
-        let mut stack: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
-        let mut n = 0;
-        for label in labels {
-            let Some(slot) = stack.get_mut(n) else {
-                return false;
+    /// Names with more than [`FAST_LABELS`] labels: the same answer, hashing each suffix
+    /// from scratch.
+    fn matches_slow<'n, I>(&self, labels: I) -> bool
+    where
+        I: Iterator<Item = &'n [u8]> + Clone,
+    {
+        let all: Vec<&[u8]> = labels.clone().collect();
+        let n = all.len();
+        let mut h = 0;
+        for (k, label) in all.iter().rev().enumerate() {
+            let suffix = k + 1;
+            h = fold(h, label_hash(label));
+            let wanted = match self.mode {
+                Match::Subdomains => suffix >= self.min_labels && suffix <= self.max_labels,
+                Match::Exact => suffix == n,
             };
-            *slot = label;
-            n += 1;
-        }
-        let mut key = [0u8; MAX_NAME_LEN];
-        let mut key_len = 0;
-        let mut h = KeyHash(0);
-        for (i, label) in stack.get(..n).unwrap_or(&[]).iter().rev().enumerate() {
-            let end = key_len + 1 + label.len();
-            // a label or name past the RFC limits cannot be in the set
-            let Some((len_byte, body)) =
-                key.get_mut(key_len..end).and_then(<[u8]>::split_first_mut)
-            else {
-                return false;
-            };
-            *len_byte = label.len() as u8;
-            h = h.label(lowercase_into(label, body));
-            key_len = end;
-            let last = i + 1 == n;
-            if (self.mode == Match::Subdomains || last)
-                && self.contains_key(key.get(..key_len).unwrap_or(&[]), h.finish())
-            {
+            if wanted && self.lookup(finish(h), n - suffix, labels.clone()) {
                 return true;
             }
         }
@@ -325,6 +395,29 @@ impl DomainSet {
         }
         self.matches(name.split('.').map(str::as_bytes))
     }
+}
+
+/// Whether a stored key (labels from the right, length-prefixed, lowercased) spells the
+/// name whose labels, leftmost first, `labels` yields (compared case-insensitively).
+fn key_equals<'n>(key: &[u8], labels: impl Iterator<Item = &'n [u8]>) -> bool {
+    let mut end = key.len();
+    for label in labels {
+        // the key's last label is the query suffix's first: walk the key from its end
+        let Some(start) = end.checked_sub(label.len()) else {
+            return false;
+        };
+        let (Some(stored), Some(&len)) = (
+            key.get(start..end),
+            start.checked_sub(1).and_then(|p| key.get(p)),
+        ) else {
+            return false;
+        };
+        if usize::from(len) != label.len() || !stored.eq_ignore_ascii_case(label) {
+            return false;
+        }
+        end = start - 1;
+    }
+    end == 0
 }
 
 /// Writes `label` lowercased into `dst` (same length) and returns it.
@@ -389,6 +482,36 @@ mod tests {
         assert!(s.matches_text("a.example.com"));
         assert!(!s.matches_text("notexample.com"));
         assert!(!e.matches_text("a.example.com"));
+    }
+
+    #[test]
+    fn swar_lowercase_agrees_with_std_on_every_byte() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut w = [b'q'; 8];
+                w[pos] = b;
+                let mut want = w;
+                want.make_ascii_lowercase();
+                assert_eq!(
+                    super::lower8(u64::from_le_bytes(w)).to_le_bytes(),
+                    want,
+                    "{b:#x}@{pos}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn long_names_take_the_slow_path_with_the_same_answer() {
+        let deep: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
+        let name = deep.join(".");
+        let parent = deep[20..].join(".");
+        let s = DomainSet::parse(Match::Subdomains, &format!("{parent}\nother.test")).unwrap();
+        assert!(s.matches_text(&name));
+        assert!(!s.matches_text(&format!("{}.x", deep[..30].join("."))));
+        let e = DomainSet::parse(Match::Exact, &name).unwrap();
+        assert!(e.matches_text(&name.to_uppercase()));
+        assert!(!e.matches_text(&parent));
     }
 
     #[test]
