@@ -7,7 +7,7 @@
 //!
 //! Skips with a NOTICE when syslog-ng is not installed, except under `CI=true`.
 
-mod receiver_common;
+mod support;
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use dnstap_receiver::framestream::DNSTAP_CONTENT_TYPE;
 use dnstap_receiver::framestream::{write_control_frame, write_data_frame, ControlType};
-use receiver_common::{
-    capture, free_port, offline_lines, send_bidi, Ending, Receiver, Target, TempDir,
-};
+use support::lab::capture;
+use support::receiver::{free_port, offline_lines, send_bidi, Ending, Receiver, Target, TempDir};
 
 const SYSLOG_NG: &str = "/usr/sbin/syslog-ng";
 /// How long the collector is away in the fault tests (the figure).
@@ -133,7 +132,7 @@ impl Collector {
     }
 
     fn lines(&self) -> Vec<String> {
-        receiver_common::lines(&std::fs::read(self.dir.join("ok.log")).unwrap_or_default())
+        support::receiver::lines(&std::fs::read(self.dir.join("ok.log")).unwrap_or_default())
     }
 
     fn bad(&self) -> String {
@@ -319,7 +318,7 @@ fn forwarded_captures_arrive_once_as_offline_prints_them() {
     for f in files {
         let path = capture(f);
         want.extend(offline_lines(&path, &["--format", "json"]));
-        let p = receiver_common::capture_payloads(&path);
+        let p = support::lab::capture_payloads(&path);
         senders.push(std::thread::spawn(move || {
             send_bidi(&Target::Tcp(rport), &p, Ending::Stop);
         }));
@@ -784,7 +783,7 @@ fn outputs_list_runs_stdout_and_forward_each_in_its_format() {
     let path = capture("nsd-unix.fstrm");
     send_bidi(
         &Target::Tcp(rp),
-        &receiver_common::capture_payloads(&path),
+        &support::lab::capture_payloads(&path),
         Ending::Stop,
     );
     let want_text = offline_lines(&path, &["--format", "text"]);
@@ -793,7 +792,7 @@ fn outputs_list_runs_stdout_and_forward_each_in_its_format() {
     let fin = rx.stop();
     assert_eq!(fin.code, Some(0), "{}", fin.stderr);
     assert_eq!(
-        receiver_common::lines(&fin.stdout),
+        support::receiver::lines(&fin.stdout),
         want_text,
         "stdout: text, in order"
     );

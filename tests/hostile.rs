@@ -17,7 +17,7 @@
 //! capture is the oracle), the process must still be running until SIGTERM, exit 0, and
 //! never have printed "panicked".
 
-mod receiver_common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 use dnstap_receiver::framestream::{
     write_control_frame, write_data_frame, ControlType, DNSTAP_CONTENT_TYPE,
 };
-use receiver_common::{
-    backends, capture, capture_payloads, free_port, last_stat, lines, offline_lines, read_control,
-    sorted, Receiver, TempDir,
+use support::lab::{capture, capture_payloads};
+use support::receiver::{
+    backends, free_port, last_stat, lines, offline_lines, read_control, sorted, Receiver, TempDir,
 };
 
 /// `max-frame-size` of the receivers here: small, so "over the limit" is cheap to send.
@@ -841,7 +841,7 @@ fn out_of_descriptors_neither_spins_nor_floods() {
         let mut child = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("ulimit -n {LIMIT} && exec \"$0\" \"$@\""))
-            .arg(receiver_common::BIN)
+            .arg(support::receiver::BIN)
             .args(["-v", "--io", io, "--threads", "1", "-l", "127.0.0.1"])
             .args(["-p", &port.to_string()])
             .stdout(std::fs::File::create(&out).unwrap())

@@ -4,8 +4,7 @@
 //! timeout at each stage (before TLS, inside Frame Streams, after TLS before READY) while a
 //! started connection may stay idle as long as it likes.
 
-mod receiver_common;
-mod tls_helper;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,11 +13,12 @@ use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 use dnstap_receiver::framestream::{write_control_frame, ControlType, DNSTAP_CONTENT_TYPE};
-use receiver_common::{
-    backends, capture, capture_payloads, connect_from, free_port, last_stat, lines, run_to_exit,
-    send_bidi, Ending, Receiver, Target, TempDir,
+use support::lab::{capture, capture_payloads};
+use support::receiver::{
+    backends, connect_from, free_port, last_stat, lines, run_to_exit, send_bidi, Ending, Receiver,
+    Target, TempDir,
 };
-use tls_helper::{client_config, ready_accept, tls_connect, write_config, Ca};
+use support::tls::{client_config, ready_accept, tls_connect, write_config, Ca};
 
 fn ready_bytes() -> Vec<u8> {
     let mut v = Vec::new();
@@ -124,7 +124,7 @@ fn allow_from_applies_to_tls_inputs() {
         let cfg = client_config(&ca.cert_pem, None, &[]);
         let mut conn = rustls::ClientConnection::new(
             cfg,
-            rustls::pki_types::ServerName::try_from(tls_helper::SERVER_NAME).unwrap(),
+            rustls::pki_types::ServerName::try_from(support::tls::SERVER_NAME).unwrap(),
         )
         .unwrap();
         let mut hello = Vec::new();
@@ -349,7 +349,7 @@ fn send_data_after_start(s: &mut TcpStream) {
     write_control_frame(ControlType::Stop, None, &mut out);
     s.write_all(&out).unwrap();
     assert_eq!(
-        tls_helper::try_read_control(s).expect("FINISH"),
+        support::tls::try_read_control(s).expect("FINISH"),
         ControlType::Finish as u32
     );
 }

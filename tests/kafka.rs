@@ -9,8 +9,7 @@
 //! Tests that need tansu (or socat) skip with a NOTICE when it is not installed, and fail
 //! under `CI=true`. The tests that need no broker (an unreachable one is the point) always run.
 
-mod receiver_common;
-mod tls_helper;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -31,9 +30,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use receiver_common::{
-    capture, capture_payloads, free_port, lines, offline_lines, send_bidi, sorted, Ending,
-    Receiver, Target, TempDir,
+use support::lab::{capture, capture_payloads};
+use support::receiver::{
+    free_port, lines, offline_lines, send_bidi, sorted, Ending, Receiver, Target, TempDir,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1057,7 +1056,7 @@ fn block_without_broker_fails_shutdown_loudly() {
 fn bad_kafka_config_names_the_key() {
     let dir = TempDir::new("kafka-badcfg");
     let cfg = write_config(&dir, "brokers: 127.0.0.1:9092\nacks: 2");
-    let done = receiver_common::run_to_exit(&["-c", cfg.to_str().unwrap()]);
+    let done = support::receiver::run_to_exit(&["-c", cfg.to_str().unwrap()]);
     assert_eq!(done.code, Some(1));
     assert!(
         done.stderr
@@ -1085,7 +1084,7 @@ impl TlsBroker {
     fn start(test: &str, dir: &TempDir) -> Option<TlsBroker> {
         let tansu = need_tansu(test)?;
         let socat = need_tool(test, "socat", "apt-get install socat")?;
-        let ca = tls_helper::Ca::new("kafka test CA");
+        let ca = support::tls::Ca::new("kafka test CA");
         let ca_file = dir.path("ca.pem");
         std::fs::write(&ca_file, &ca.cert_pem).unwrap();
         let (server_cert, server_key) = ca
@@ -1220,7 +1219,7 @@ fn tls_with_the_wrong_ca_delivers_nothing_and_says_why() {
         return;
     };
     let other = dir.path("other-ca.pem");
-    std::fs::write(&other, tls_helper::Ca::new("some other CA").cert_pem).unwrap();
+    std::fs::write(&other, support::tls::Ca::new("some other CA").cert_pem).unwrap();
     let cfg = write_kafka_only_config(
         &dir,
         &format!(
