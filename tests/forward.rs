@@ -5,7 +5,8 @@
 //! exactly the counted drops with `drop-newest` / `drop-oldest`, that memory stays bounded
 //! during the outage, that the spill queue survives a receiver restart, and TLS.
 //!
-//! Skips with a NOTICE when syslog-ng is not installed, except under `CI=true`.
+//! Without syslog-ng in `PATH` the tests skip with a NOTICE, or fail under `CI=true`
+//! (`support::skip`).
 
 mod support;
 
@@ -20,20 +21,20 @@ use dnstap_receiver::framestream::DNSTAP_CONTENT_TYPE;
 use dnstap_receiver::framestream::{write_control_frame, write_data_frame, ControlType};
 use support::lab::capture;
 use support::receiver::{free_port, offline_lines, send_bidi, Ending, Receiver, Target, TempDir};
+use support::skip;
 
-const SYSLOG_NG: &str = "/usr/sbin/syslog-ng";
 /// How long the collector is away in the fault tests (the figure).
 const OUTAGE: Duration = Duration::from_secs(30);
 
+/// Whether syslog-ng is in `PATH`; else the skip helper decides (a NOTICE by hand, a
+/// failure under `CI=true`).
 fn have_syslog_ng(test: &str) -> bool {
-    if Path::new(SYSLOG_NG).exists() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: {SYSLOG_NG} is missing (install syslog-ng-core)");
-    }
-    eprintln!("NOTICE: {test}: {SYSLOG_NG} not installed; skipping");
-    false
+    skip::need_program_in(test, "syslog-ng", &[], "Debian package syslog-ng-core").is_some()
+}
+
+/// The syslog-ng program (after [`have_syslog_ng`]).
+fn syslog_ng() -> PathBuf {
+    skip::find_program("syslog-ng", &[]).expect("syslog-ng in PATH")
 }
 
 /// A syslog-ng process: TCP (or TLS) source on 127.0.0.1:port, lines that parse as JSON to
@@ -84,7 +85,7 @@ impl Collector {
 
     fn spawn(&mut self) {
         let d = &self.dir;
-        let child = Command::new(SYSLOG_NG)
+        let child = Command::new(syslog_ng())
             .arg("-F")
             .arg("--no-caps")
             .arg("-f")
@@ -708,10 +709,10 @@ fn forward_over_tls_to_syslog_ng() {
     }
     let tmp = TempDir::new("fwd-tls");
     let Some((ca, cert, key)) = make_certs(&tmp.0) else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("openssl could not make test certificates");
-        }
-        eprintln!("NOTICE: forward_over_tls_to_syslog_ng: openssl unavailable; skipping");
+        skip::missing(
+            "forward_over_tls_to_syslog_ng",
+            "openssl not found in PATH (or it could not make the test certificates)",
+        );
         return;
     };
     let cport = free_port();

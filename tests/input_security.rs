@@ -33,10 +33,6 @@ fn closed_without_reply(mut s: TcpStream) -> bool {
     matches!(s.read(&mut b), Ok(0) | Err(_))
 }
 
-fn ipv6_loopback_usable() -> bool {
-    std::net::TcpListener::bind("[::1]:0").is_ok()
-}
-
 /// allow-from 127.0.0.1 on a dual-stack `[::]` listener: 127.0.0.1 gets through (mapped to
 /// IPv4), 127.0.0.2 and ::1 are refused and counted; 40 refusals log one line per address
 /// plus at most one summary, never 40 lines.
@@ -44,10 +40,7 @@ fn ipv6_loopback_usable() -> bool {
 fn allow_from_admits_listed_peers_and_refuses_the_rest_quietly() {
     let cap = capture("dnsdist-tcp.fstrm");
     let payloads = capture_payloads(&cap);
-    let v6 = ipv6_loopback_usable();
-    if !v6 {
-        eprintln!("NOTICE: no IPv6 loopback here: the ::1 part is skipped");
-    }
+    let v6 = support::skip::need_ipv6_loopback("allow_from_admits_listed_peers (the ::1 part)");
     let dir = TempDir::new("acl");
     for io in backends("allow-from") {
         let port = free_port();
@@ -140,12 +133,6 @@ fn allow_from_applies_to_tls_inputs() {
     }
 }
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 /// Mode, owner and group of the socket file are set before anything connects; a bad group
 /// name stops start-up naming the key.
 #[test]
@@ -154,10 +141,12 @@ fn unix_socket_mode_owner_and_group() {
     let sock = dir.path("r.sock");
     // As root, hand the socket to nobody:nogroup (65534); otherwise keep our own ids.
     let me = std::fs::metadata(&dir.0).unwrap();
-    let (owner, group) = if is_root() {
+    let root = support::skip::need_root(
+        "unix_socket_mode_owner_and_group (handing the socket to another user)",
+    );
+    let (owner, group) = if root {
         ("65534".to_string(), "65534".to_string())
     } else {
-        eprintln!("NOTICE: not root: the socket keeps this user's ids");
         (me.uid().to_string(), me.gid().to_string())
     };
     for (mode_text, mode) in [("\"0660\"", 0o660), ("600", 0o600)] {

@@ -34,34 +34,20 @@ use support::lab::{capture, capture_payloads};
 use support::receiver::{
     free_port, lines, offline_lines, send_bidi, sorted, Ending, Receiver, Target, TempDir,
 };
+use support::skip;
 
 // ---------------------------------------------------------------------------------------------
 // The broker.
 
-/// A program on PATH, or where `cargo install` puts it.
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(Path::new(&home).join(".cargo/bin"));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// The program `name`, or `None` after printing why the test is skipped (a panic under CI,
-/// where `install` says how it gets there).
+/// The program `name` from `PATH` or where `cargo install` puts it; else the skip helper
+/// decides (a NOTICE by hand, a failure under `CI=true`, where `install` says how it gets
+/// there).
 fn need_tool(test: &str, name: &str, install: &str) -> Option<PathBuf> {
-    match find_tool(name) {
-        Some(b) => Some(b),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: {name} is not installed ({install})")
-        }
-        None => {
-            eprintln!("NOTICE: {test}: {name} is not installed; skipping");
-            None
-        }
-    }
+    let cargo_bin: Vec<PathBuf> = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".cargo/bin"))
+        .into_iter()
+        .collect();
+    skip::need_program_in(test, name, &cargo_bin, install)
 }
 
 /// The tansu binary, or `None` after printing why the test is skipped (a panic under CI).
