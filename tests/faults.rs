@@ -27,6 +27,7 @@ use support::receiver::{
     backends, connect_within, free_port, lines, offline_lines, read_control, Conn, Finished,
     Launch, Receiver, Target, TempDir,
 };
+use support::receiver::{metric, metrics_page, wait_until};
 
 /// Allowance over the documented bound for the process itself: code, libraries, thread
 /// stacks, allocator slack. The idle debug binary is about 17 MiB before its pool is
@@ -265,6 +266,7 @@ fn thousand(io: &str) {
         if n >= CONNECTIONS || t0.elapsed() > Duration::from_secs(30) {
             break n;
         }
+        // A poll, bounded above.
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(
@@ -327,12 +329,13 @@ fn stalled_output(io: &str, policy: &str) -> (Finished, u64, u64) {
     let payloads = Arc::new(capture_payloads(&file));
     let dir = TempDir::new("stall");
     let sock = dir.path("s.sock");
-    let port = free_port();
+    let (port, mport) = (free_port(), free_port());
     let cfg = dir.path("c.yaml");
     std::fs::write(
         &cfg,
         format!(
-            "inputs:\n  - tcp: 127.0.0.1:{port}\n  - unix: {}\nqueue:\n  policy: {policy}\n",
+            "inputs:\n  - tcp: 127.0.0.1:{port}\n  - unix: {}\nqueue:\n  policy: {policy}\n\
+             metrics:\n  listen: 127.0.0.1:{mport}\n",
             sock.display()
         ),
     )
@@ -357,34 +360,34 @@ fn stalled_output(io: &str, policy: &str) -> (Finished, u64, u64) {
         10_000,
         true,
     ));
-    std::thread::sleep(Duration::from_secs(3));
+    // Normal flow first: a whole capture's worth of lines is out.
+    d.wait_lines(payloads.len() as u64, Duration::from_secs(60));
     let before = d.lines_so_far();
     assert!(before > 0, "{test}: nothing flowed before the stall");
     d.pause_output(true);
     let stall = Duration::from_secs(stall_secs());
+    // Deliberate: the stall itself (nothing reads stdout for this long, senders push on).
     std::thread::sleep(stall);
     let during = d.lines_so_far();
     d.pause_output(false);
-    // Flow again for a while, then stop the senders (each ends with STOP / FINISH).
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        d.lines_so_far() > during,
-        "{test}: nothing flowed after the stall"
-    );
+    // Flow again (another capture's worth of lines), then stop the senders (each ends with
+    // STOP / FINISH).
+    d.wait_lines(during + payloads.len() as u64, Duration::from_secs(60));
     stop.store(true, Ordering::Release);
     let sent: u64 = senders.into_iter().map(|h| h.join().unwrap()).sum();
     let bound = d.documented_bound(SENDERS as u64, max_len(&payloads), PER_CONNECTION);
-    // Everything the receiver took is written (block) or counted (drop) before it exits.
-    let t0 = Instant::now();
-    let mut last = u64::MAX;
-    while t0.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(500));
-        let now = d.lines_so_far();
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    // Everything the receiver took is written (block) or counted (drop) before it exits:
+    // wait until its counters say so, then stop it.
+    wait_until(
+        Duration::from_secs(120),
+        || {
+            let page = metrics_page(mport);
+            metric(&page, "dnstap_receiver_messages_written_total")
+                + metric(&page, "dnstap_receiver_messages_dropped_total")
+                == metric(&page, "dnstap_receiver_frames_received_total")
+        },
+        || format!("{test}: frames still in the queue: {}", metrics_page(mport)),
+    );
     let done = d.stop_within(Duration::from_secs(120));
     assert_eq!(done.code, Some(0), "{test}: {}", done.stderr);
     assert!(!done.stderr.contains("panicked"), "{test}");
@@ -459,11 +462,7 @@ fn sigterm_under_load_writes_every_frame_read() {
             false,
         ));
         // Under load: records are flowing when the signal comes.
-        let t0 = Instant::now();
-        while d.lines_so_far() < 50_000 {
-            assert!(t0.elapsed() < Duration::from_secs(60), "{test}: no load");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        d.wait_lines(50_000, Duration::from_secs(60));
         let bound = d.documented_bound(6, max_len(&payloads), PER_CONNECTION);
         let done = d.stop_within(Duration::from_secs(60));
         stop.store(true, Ordering::Release);

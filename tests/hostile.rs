@@ -80,6 +80,7 @@ impl Peer {
                 }
                 Err(e) => {
                     assert!(t0.elapsed() < CASE_DEADLINE, "connect {t:?}: {e}");
+                    // A poll step; the loop has a deadline.
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -874,6 +875,7 @@ fn out_of_descriptors_neither_spins_nor_floods() {
         let t0 = Instant::now();
         while !log().contains("io back-end:") {
             assert!(t0.elapsed() < CASE_DEADLINE, "{io}: no start: {}", log());
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
         let pid = child.id();
@@ -924,6 +926,7 @@ fn out_of_descriptors_neither_spins_nor_floods() {
                 let _ = child.kill();
                 panic!("{io}: no exit: {}", log());
             }
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         };
         assert_eq!(status.code(), Some(0), "{io}: {}", log());

@@ -32,7 +32,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use support::lab::{capture, capture_payloads};
 use support::receiver::{
-    free_port, lines, offline_lines, send_bidi, sorted, Ending, Receiver, Target, TempDir,
+    free_port, lines, offline_lines, send_bidi, sorted, wait_until, Ending, Receiver, Target,
+    TempDir,
 };
 use support::skip;
 
@@ -126,6 +127,7 @@ impl Broker {
                 "tansu did not listen: {}",
                 self.log_text()
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -168,6 +170,7 @@ fn create_topic_at(addr: &str, tls: Option<&ClientTls>, topic: &str, partitions:
                     t0.elapsed() < Duration::from_secs(30),
                     "create topic {topic}: {other:?}"
                 );
+                // A poll step; the loop has a deadline.
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
@@ -259,6 +262,7 @@ impl TlsTerminator {
                 "socat did not listen: {}",
                 t.log_text()
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
         t
@@ -703,6 +707,7 @@ fn paced_sender(
             }
             send_ids(port, c * per..(c + 1) * per);
             sent.store((c + 1) * per, Ordering::Release);
+            // Deliberate: a paced sender, so that the run spans the broker's restart.
             std::thread::sleep(Duration::from_millis(100));
         }
     })
@@ -819,13 +824,22 @@ fn broker_restart_mid_run(policy: &str) {
             sent.load(Ordering::Acquire),
             read.load(Ordering::Acquire)
         );
+        // A poll step; the loop has a deadline.
         std::thread::sleep(Duration::from_millis(5));
     }
     broker.kill();
     killed.store(true, Ordering::Release);
     stop1.store(true, Ordering::Release);
     let log1 = before.join().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // The broker stays away until a batch has been sent while it was down.
+    wait_until(
+        Duration::from_secs(60),
+        || {
+            let after = first_after.load(Ordering::Acquire);
+            after != u64::MAX && sent.load(Ordering::Acquire) > after
+        },
+        || "no batch sent while the broker was down".into(),
+    );
     broker.restart();
     broker.create_topic("dnstap", 4);
     sender.join().unwrap();

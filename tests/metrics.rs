@@ -172,6 +172,7 @@ fn replay_and_check_the_page(writers: &str) {
             t0.elapsed() < Duration::from_secs(30),
             "not all written:\n{text}"
         );
+        // A poll step; the loop has a deadline.
         std::thread::sleep(Duration::from_millis(50));
     };
     let (ok, msg) = promtool(&after);
@@ -501,6 +502,7 @@ impl Prometheus {
                 t0.elapsed() < Duration::from_secs(60),
                 "prometheus not ready"
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -614,6 +616,7 @@ fn prometheus_sees_counters_that_add_up_to_what_loadgen_sent() {
             "prometheus never saw received={sent} with matching sum: received={r:?} sum={acc:?}\n{}",
             rx.stderr()
         );
+        // A poll step; the loop has a deadline.
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(received, sent);

@@ -266,6 +266,7 @@ fn fstrm_replay_as_a_real_peer() {
         let t0 = std::time::Instant::now();
         while child.try_wait().unwrap().is_none() {
             assert!(t0.elapsed() < Duration::from_secs(30), "fstrm_replay hung");
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
         r.wait_closed(1);
@@ -536,6 +537,7 @@ fn reuse_port_lets_two_receivers_share_a_port() {
                 t0.elapsed() < Duration::from_secs(60),
                 "{io}: senders not all closed"
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
         let (a, b) = (a.stop(), b.stop());

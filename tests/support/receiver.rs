@@ -79,6 +79,7 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool, what: impl Fn
     let t0 = Instant::now();
     while !cond() {
         assert!(t0.elapsed() < limit, "{} (waited {limit:?})", what());
+        // A poll step; the loop has a deadline.
         std::thread::sleep(POLL);
     }
 }
@@ -212,6 +213,7 @@ impl<'a> Launch<'a> {
                 "receiver did not start: {}",
                 r.stderr()
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(POLL);
         }
         if self.sample_rss {
@@ -234,8 +236,8 @@ fn read_stdout(
     let mut kept = Vec::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        // Deliberate: the test stalls the output; nothing reads the pipe meanwhile.
         while t0.elapsed() < pause || paused.load(Ordering::Acquire) {
+            // Deliberate: the test stalls the output; nothing reads the pipe meanwhile.
             std::thread::sleep(POLL);
         }
         match out.read(&mut buf) {
@@ -423,6 +425,7 @@ impl Receiver {
                 let _ = self.child.wait();
                 panic!("receiver did not exit in time: {}", self.stderr());
             }
+            // A poll step; the loop has a deadline.
             std::thread::sleep(POLL);
         };
         let peak_rss = match self.sampler.take() {
@@ -482,6 +485,7 @@ fn sample_rss(pid: u32) -> (Arc<AtomicBool>, JoinHandle<u64>) {
                 if s2.load(Ordering::Acquire) {
                     return peak;
                 }
+                // The sampling period; the loop is bounded.
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -614,6 +618,7 @@ pub fn run_to_exit_env(args: &[&str], env: &[(&str, &str)]) -> Finished {
             let out = child.wait_with_output().unwrap();
             panic!("did not exit: {}", String::from_utf8_lossy(&out.stderr));
         }
+        // A poll step; the loop has a deadline.
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
@@ -666,6 +671,7 @@ pub fn connect_within(
             Ok(c) => return c,
             Err(e) => {
                 assert!(t0.elapsed() < retry_for, "connect {t:?}: {e}");
+                // A poll step; the loop has a deadline.
                 std::thread::sleep(POLL);
             }
         }

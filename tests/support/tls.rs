@@ -238,6 +238,7 @@ pub fn tls_connect(port: u16, cfg: &Arc<ClientConfig>) -> TlsStream {
                     t0.elapsed() < Duration::from_secs(10),
                     "connect {port}: {e}"
                 );
+                // A poll step; the loop has a deadline.
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
