@@ -1,7 +1,8 @@
-//! Shared helpers of the receiver integration tests: run the built binary, find free ports
-//! and temp dirs, read capture files, and speak Frame Streams as a sender (bidirectional or
-//! not). Every wait here has a deadline, so a hung receiver fails the test instead of
-//! hanging it.
+//! Running the receiver in integration tests: the built binary with its stdout lines
+//! counted (and kept, or not), its stdout pausable (a stalled output), its memory sampled
+//! (`Launch::sample_rss`), its log and metrics page read; free ports and temp dirs; and
+//! Frame Streams senders (bidirectional or not). Every wait here polls with a deadline, so a
+//! hung receiver fails the test instead of hanging it.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
