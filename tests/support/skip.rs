@@ -97,13 +97,6 @@ pub fn need_program_in(check: &str, name: &str, extra: &[PathBuf], hint: &str) -
     found
 }
 
-/// True when the file `path` exists; else [`missing`]`(check, "WHAT not found at PATH")`.
-pub fn need_file(check: &str, what: &str, path: &Path) -> bool {
-    require(path.exists(), check, || {
-        format!("{what} not found at {}", path.display())
-    })
-}
-
 /// Whether this process runs as root; else [`missing`]`(check, "not root")`.
 pub fn need_root(check: &str) -> bool {
     // /proc/self belongs to this process's effective user.
