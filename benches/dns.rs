@@ -3,15 +3,17 @@
 //! and the full record walk with rdata presentation. Reported per message (throughput in
 //! elements = messages).
 
-#[path = "../tests/dns_helper/mod.rs"]
-mod dns_helper;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::dns as dns_helper;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dnstap_receiver::dns::{rdata, MessageView};
 use std::hint::black_box;
 
 fn messages() -> Vec<Vec<u8>> {
-    let path = dns_helper::lab_dir().join("captures/unbound-unix.fstrm");
+    let path = support::lab::lab_dir().join("captures/unbound-unix.fstrm");
     let file = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = Vec::new();
     for frame in dns_helper::data_frames(&file) {

@@ -4,7 +4,7 @@
 //! must hold: names stay within RFC 1035 limits, a failed rdata write leaves the output
 //! untouched, and the record walk yields at most one error and then stops.
 
-mod dns_helper;
+mod support;
 
 use dnstap_receiver::dns::{rdata, MessageView, Name};
 
@@ -111,7 +111,7 @@ fn random_messages_never_panic() {
 
 #[test]
 fn mutated_captures_never_panic() {
-    let msgs = dns_helper::all_messages();
+    let msgs = support::dns::all_messages();
     assert!(!msgs.is_empty());
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut out = Vec::new();

@@ -2,7 +2,7 @@
 //! parsing, walking and presenting every message of the lab captures (header, questions,
 //! records, rdata, EDNS options) into pre-reserved buffers allocates nothing.
 
-mod dns_helper;
+mod support;
 
 use dnstap_receiver::dns::{rdata, MessageView};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -40,7 +40,7 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn parsing_and_presentation_do_not_allocate() {
-    let msgs = dns_helper::all_messages();
+    let msgs = support::dns::all_messages();
     let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut work = 0usize;
     // Tests in this binary run alone (one test), so the counter sees only this thread.

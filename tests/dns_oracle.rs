@@ -7,7 +7,7 @@
 //! included. Types the captures lack are compared on hand-made records in
 //! `synthetic_records_match_domain_crate`.
 
-mod dns_helper;
+mod support;
 
 use dnstap_receiver::dns::{rdata, types, MessageView, Section};
 use domain::base::iana::Rtype;
@@ -134,7 +134,7 @@ fn slow_time(secs: u64) -> String {
 
 #[test]
 fn captures_match_domain_crate() {
-    let msgs = dns_helper::all_messages();
+    let msgs = support::dns::all_messages();
     assert!(
         msgs.len() > 1000,
         "expected the lab captures, found {} messages",

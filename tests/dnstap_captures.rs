@@ -4,7 +4,9 @@
 //! (`dnstap -r FILE -y`), whose YAML is parsed here just enough to compare the metadata and
 //! the question name. Frames come from the crate's own Frame Streams decoder.
 //!
-//! The lab is `$LAB_DIR` if set, else `$CARGO_MANIFEST_DIR/../shared/lab`; it is only read.
+//! The lab is `<repo>/lab` (`support::lab`); it is only read.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,13 +15,7 @@ use std::process::Command;
 use dnstap_receiver::dnstap::{family_name, message_type_name, protocol_name, DnstapView};
 use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 use dnstap_receiver::record::{write_ip, Record, Timestamp};
-
-fn lab_dir() -> PathBuf {
-    match std::env::var_os("LAB_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    }
-}
+use support::lab::lab_dir;
 
 fn captures() -> Vec<PathBuf> {
     let dir = lab_dir().join("captures");

@@ -1,15 +1,17 @@
 //! Checks the "no heap allocation per message" promise of `src/dnstap` and `src/record.rs`:
 //! with a counting global allocator, the lazy view, both `Record` builders (quick-protobuf
 //! included: its bytes fields borrow) and the address writer allocate nothing on every
-//! message of the lab captures. The lab is `$LAB_DIR`, else `../shared/lab`.
+//! message of the lab captures. The lab is `<repo>/lab`.
+
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
 
 use dnstap_receiver::dnstap::DnstapView;
 use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 use dnstap_receiver::record::{write_ip, Record};
+use support::lab::lab_dir;
 
 struct Counting;
 
@@ -46,13 +48,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn lab_dir() -> PathBuf {
-    match std::env::var_os("LAB_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    }
-}
 
 /// Every data frame of every capture, copied out before counting starts.
 fn all_frames() -> Vec<Vec<u8>> {

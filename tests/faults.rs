@@ -11,25 +11,23 @@
 //! Every loop is bounded in count and time. `FAULT_STALL_SECS` shortens the stall (default
 //! 60 s, the figure the hardening issue asks for) when iterating locally.
 
-mod receiver_common;
+mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dnstap_receiver::framestream::{
     write_control_frame, write_data_frame, ControlType, DNSTAP_CONTENT_TYPE,
 };
-use receiver_common::{
-    backends, capture, capture_payloads, free_port, last_stat, offline_lines, read_control, Conn,
-    TempDir, BIN,
+use support::lab::{capture, capture_payloads};
+use support::receiver::{
+    backends, connect_within, free_port, lines, offline_lines, read_control, Conn, Finished,
+    Launch, Receiver, Target, TempDir,
 };
+use support::receiver::{metric, metrics_page, wait_until};
 
 /// Allowance over the documented bound for the process itself: code, libraries, thread
 /// stacks, allocator slack. The idle debug binary is about 17 MiB before its pool is
@@ -43,254 +41,16 @@ const PER_CONNECTION: u64 = 4 << 10;
 const THREADS: &str = "2";
 
 // ---------------------------------------------------------------------------------------------
-// The receiver, with a stdout reader the test can pause and a memory sampler.
+// The receiver (support::receiver, with its memory sampled) and its memory bound.
 
-struct Daemon {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    stderr_thread: Option<JoinHandle<()>>,
-    /// While set, nothing reads the receiver's stdout: the pipe fills and the writer stalls.
-    paused: Arc<AtomicBool>,
-    /// Complete lines read so far.
-    lines: Arc<AtomicU64>,
-    stdout_thread: Option<JoinHandle<Vec<String>>>,
-    sampler: Option<(Arc<AtomicBool>, JoinHandle<u64>)>,
+/// Starts the receiver with `-v --threads 2 args`, its memory sampled; `keep` keeps stdout.
+fn start(args: &[&str], keep: bool) -> Receiver {
+    let mut all = vec!["--threads", THREADS];
+    all.extend_from_slice(args);
+    Launch::new(&all).keep_stdout(keep).sample_rss().start()
 }
 
-impl Daemon {
-    /// Starts the receiver with `-v --threads 2 args`; `keep` keeps the stdout lines.
-    fn start(args: &[&str], keep: bool) -> Daemon {
-        let mut child = Command::new(BIN)
-            .arg("-v")
-            .args(["--threads", THREADS])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dnstap_receiver");
-        let mut err = child.stderr.take().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let s2 = Arc::clone(&stderr);
-        let stderr_thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            loop {
-                match err.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => s2
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n])),
-                }
-            }
-        });
-        let paused = Arc::new(AtomicBool::new(false));
-        let lines = Arc::new(AtomicU64::new(0));
-        let out = child.stdout.take().unwrap();
-        let (p2, l2) = (Arc::clone(&paused), Arc::clone(&lines));
-        let stdout_thread = std::thread::spawn(move || {
-            let mut reader = BufReader::with_capacity(1 << 16, out);
-            let mut kept = Vec::new();
-            let mut line = String::new();
-            loop {
-                while p2.load(Ordering::Acquire) {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                line.clear();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => return kept,
-                    Ok(_) => {
-                        l2.fetch_add(1, Ordering::Relaxed);
-                        if keep {
-                            kept.push(line.trim_end_matches('\n').to_owned());
-                        }
-                    }
-                }
-            }
-        });
-        let mut d = Daemon {
-            child,
-            stderr,
-            stderr_thread: Some(stderr_thread),
-            paused,
-            lines,
-            stdout_thread: Some(stdout_thread),
-            sampler: None,
-        };
-        let t0 = Instant::now();
-        while !d.stderr().contains("io back-end:") {
-            if let Ok(Some(st)) = d.child.try_wait() {
-                panic!("receiver exited early ({st}): {}", d.stderr());
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "receiver did not start: {}",
-                d.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d.sampler = Some(sample_rss(d.child.id()));
-        d
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The documented memory bound for this receiver with `conns` connections whose frames
-    /// are at most `max_frame` bytes, from the pool it logged at start-up:
-    /// `buffers × (buffer-size + buffer-size / 8) + 1.25 MiB + conns × (partial frame)`.
-    fn documented_bound(&self, conns: u64, max_frame: u64) -> u64 {
-        let log = self.stderr();
-        let line = log
-            .lines()
-            .find(|l| l.contains("pool: "))
-            .expect("the pool line");
-        let after = &line[line.find("pool: ").unwrap() + 6..];
-        let mut words = after.split(' ');
-        let buffers: u64 = words.next().unwrap().parse().unwrap();
-        let size: u64 = words.nth(2).unwrap().parse().unwrap();
-        // One output buffer (≈ 1.25 MiB) per writer thread: "..., N writer thread(s)".
-        let writers: u64 = log
-            .split(" writer thread(s)")
-            .next()
-            .and_then(|head| head.rsplit(' ').next())
-            .and_then(|n| n.parse().ok())
-            .expect("the writer count");
-        buffers * (size + size / 8) + writers * (5 << 18) + conns * (max_frame + PER_CONNECTION)
-    }
-
-    /// Sends SIGTERM, waits (bounded), and returns the exit code, stderr, the stdout lines
-    /// (if kept), how many there were, and the peak RSS in bytes.
-    fn stop(mut self, deadline: Duration) -> Done {
-        signal(self.child.id(), "TERM");
-        self.wait(deadline)
-    }
-
-    fn wait(&mut self, deadline: Duration) -> Done {
-        self.paused.store(false, Ordering::Release);
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if t0.elapsed() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("receiver did not exit in time: {}", self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let peak = match self.sampler.take() {
-            Some((stop, h)) => {
-                stop.store(true, Ordering::Release);
-                h.join().unwrap()
-            }
-            None => 0,
-        };
-        let kept = self
-            .stdout_thread
-            .take()
-            .map(|h| h.join().unwrap())
-            .unwrap_or_default();
-        if let Some(h) = self.stderr_thread.take() {
-            let _ = h.join();
-        }
-        Done {
-            code: status.code(),
-            stderr: self.stderr(),
-            kept,
-            lines: self.lines.load(Ordering::Relaxed),
-            peak_rss: peak,
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-struct Done {
-    code: Option<i32>,
-    stderr: String,
-    kept: Vec<String>,
-    lines: u64,
-    peak_rss: u64,
-}
-
-impl Done {
-    fn stat(&self, key: &str) -> u64 {
-        last_stat(&self.stderr, key)
-    }
-
-    /// The end counters, for the report line.
-    fn counters(&self) -> String {
-        let line = self
-            .stderr
-            .lines()
-            .rev()
-            .find(|l| l.contains("stats:"))
-            .unwrap_or("");
-        line[line.find("stats: ").map_or(0, |i| i + 7)..].to_owned()
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status();
-}
-
-/// Samples `/proc/PID/status` every second until told to stop; returns the highest of the
-/// sampled `VmRSS` and the kernel's own high-water mark `VmHWM` (which catches peaks
-/// between samples).
-fn sample_rss(pid: u32) -> (Arc<AtomicBool>, JoinHandle<u64>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s2 = Arc::clone(&stop);
-    let h = std::thread::spawn(move || {
-        let mut peak = 0u64;
-        let path = format!("/proc/{pid}/status");
-        // Bounded: a test never runs for a day.
-        for i in 0..86_400u64 {
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                break;
-            };
-            for key in ["VmRSS:", "VmHWM:"] {
-                if let Some(kib) = status_kib(&text, key) {
-                    peak = peak.max(kib << 10);
-                }
-            }
-            // One sample a second, but notice "stop" within 50 ms.
-            for _ in 0..20 {
-                if s2.load(Ordering::Acquire) {
-                    return peak;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = i;
-        }
-        peak
-    });
-    (stop, h)
-}
-
-fn status_kib(status: &str, key: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn check_memory(test: &str, d: &Done, bound: u64) {
+fn check_memory(test: &str, d: &Finished, bound: u64) {
     let limit = bound + RSS_MARGIN;
     eprintln!(
         "FAULT-REPORT {test}: peak_rss={:.1}MiB documented_bound={:.1}MiB limit={:.1}MiB \
@@ -340,35 +100,8 @@ fn raise_nofile() -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Senders.
 
-#[derive(Clone, Debug)]
-enum Target {
-    Tcp(u16),
-    Unix(std::path::PathBuf),
-}
-
 fn connect(t: &Target, timeout: Duration) -> Box<dyn Conn> {
-    let t0 = Instant::now();
-    loop {
-        let r: std::io::Result<Box<dyn Conn>> = match t {
-            Target::Tcp(p) => TcpStream::connect(("127.0.0.1", *p)).map(|s| {
-                s.set_read_timeout(Some(timeout)).unwrap();
-                s.set_write_timeout(Some(timeout)).unwrap();
-                Box::new(s) as Box<dyn Conn>
-            }),
-            Target::Unix(p) => UnixStream::connect(p).map(|s| {
-                s.set_read_timeout(Some(timeout)).unwrap();
-                s.set_write_timeout(Some(timeout)).unwrap();
-                Box::new(s) as Box<dyn Conn>
-            }),
-        };
-        match r {
-            Ok(c) => return c,
-            Err(e) => {
-                assert!(t0.elapsed() < Duration::from_secs(30), "connect {t:?}: {e}");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
+    connect_within(t, timeout, Some(timeout), Duration::from_secs(30))
 }
 
 /// READY, wait for ACCEPT, START.
@@ -464,7 +197,7 @@ fn thousand(io: &str) {
         "{test}: the open-files hard limit ({have}) is below {} (raise it for the test user)",
         CONNECTIONS + 100
     );
-    let file = receiver_common::lab_dir().join("captures/wire/nsd-wire.fstrm");
+    let file = support::lab::lab_dir().join("captures/wire/nsd-wire.fstrm");
     let payloads = capture_payloads(&file);
     let one = offline_lines(&file, &[]);
     assert_eq!(one.len(), payloads.len());
@@ -484,8 +217,8 @@ fn thousand(io: &str) {
         ),
     )
     .unwrap();
-    let d = Daemon::start(&["--io", io, "-c", cfg.to_str().unwrap()], true);
-    let pid = d.child.id();
+    let d = start(&["--io", io, "-c", cfg.to_str().unwrap()], true);
+    let pid = d.pid();
 
     // Everyone connects and shakes hands; then all are counted open at once; then all send.
     let connected = Arc::new(Barrier::new(SENDER_THREADS + 1));
@@ -533,6 +266,7 @@ fn thousand(io: &str) {
         if n >= CONNECTIONS || t0.elapsed() > Duration::from_secs(30) {
             break n;
         }
+        // A poll, bounded above.
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(
@@ -543,8 +277,8 @@ fn thousand(io: &str) {
     for h in handles {
         h.join().unwrap();
     }
-    let bound = d.documented_bound(CONNECTIONS as u64, max_len(&payloads));
-    let done = d.stop(Duration::from_secs(120));
+    let bound = d.documented_bound(CONNECTIONS as u64, max_len(&payloads), PER_CONNECTION);
+    let done = d.stop_within(Duration::from_secs(120));
     assert_eq!(done.code, Some(0), "{test}: {}", done.stderr);
     assert!(!done.stderr.contains("panicked"), "{test}");
     assert!(!done.stderr.contains("WARN"), "{test}: {}", done.stderr);
@@ -559,8 +293,9 @@ fn thousand(io: &str) {
     for l in &one {
         *want.entry(l.as_str()).or_default() += CONNECTIONS as u64;
     }
+    let kept = lines(&done.stdout);
     let mut got: HashMap<&str, u64> = HashMap::new();
-    for l in &done.kept {
+    for l in &kept {
         *got.entry(l.as_str()).or_default() += 1;
     }
     assert!(got == want, "{test}: the records differ from the capture's");
@@ -587,24 +322,25 @@ fn stall_secs() -> u64 {
 /// Senders on `SENDERS` connections (half TCP, half unix) flood the receiver; after a while
 /// of normal flow the test stops reading stdout for the stall, senders still pushing; then
 /// it reads again, stops the senders, and compares.
-fn stalled_output(io: &str, policy: &str) -> (Done, u64, u64) {
+fn stalled_output(io: &str, policy: &str) -> (Finished, u64, u64) {
     const SENDERS: usize = 4;
     let test = format!("stalled_output/{io}/{policy}");
     let file = capture("nsd-unix.fstrm");
     let payloads = Arc::new(capture_payloads(&file));
     let dir = TempDir::new("stall");
     let sock = dir.path("s.sock");
-    let port = free_port();
+    let (port, mport) = (free_port(), free_port());
     let cfg = dir.path("c.yaml");
     std::fs::write(
         &cfg,
         format!(
-            "inputs:\n  - tcp: 127.0.0.1:{port}\n  - unix: {}\nqueue:\n  policy: {policy}\n",
+            "inputs:\n  - tcp: 127.0.0.1:{port}\n  - unix: {}\nqueue:\n  policy: {policy}\n\
+             metrics:\n  listen: 127.0.0.1:{mport}\n",
             sock.display()
         ),
     )
     .unwrap();
-    let d = Daemon::start(&["--io", io, "-c", cfg.to_str().unwrap()], false);
+    let d = start(&["--io", io, "-c", cfg.to_str().unwrap()], false);
     let stop = Arc::new(AtomicBool::new(false));
     // Bounded by count too: 10,000 repetitions of 7,230 frames per connection is far more
     // than a minute of this machine.
@@ -624,35 +360,35 @@ fn stalled_output(io: &str, policy: &str) -> (Done, u64, u64) {
         10_000,
         true,
     ));
-    std::thread::sleep(Duration::from_secs(3));
-    let before = d.lines.load(Ordering::Relaxed);
+    // Normal flow first: a whole capture's worth of lines is out.
+    d.wait_lines(payloads.len() as u64, Duration::from_secs(60));
+    let before = d.lines_so_far();
     assert!(before > 0, "{test}: nothing flowed before the stall");
-    d.paused.store(true, Ordering::Release);
+    d.pause_output(true);
     let stall = Duration::from_secs(stall_secs());
+    // Deliberate: the stall itself (nothing reads stdout for this long, senders push on).
     std::thread::sleep(stall);
-    let during = d.lines.load(Ordering::Relaxed);
-    d.paused.store(false, Ordering::Release);
-    // Flow again for a while, then stop the senders (each ends with STOP / FINISH).
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        d.lines.load(Ordering::Relaxed) > during,
-        "{test}: nothing flowed after the stall"
-    );
+    let during = d.lines_so_far();
+    d.pause_output(false);
+    // Flow again (another capture's worth of lines), then stop the senders (each ends with
+    // STOP / FINISH).
+    d.wait_lines(during + payloads.len() as u64, Duration::from_secs(60));
     stop.store(true, Ordering::Release);
     let sent: u64 = senders.into_iter().map(|h| h.join().unwrap()).sum();
-    let bound = d.documented_bound(SENDERS as u64, max_len(&payloads));
-    // Everything the receiver took is written (block) or counted (drop) before it exits.
-    let t0 = Instant::now();
-    let mut last = u64::MAX;
-    while t0.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(500));
-        let now = d.lines.load(Ordering::Relaxed);
-        if now == last {
-            break;
-        }
-        last = now;
-    }
-    let done = d.stop(Duration::from_secs(120));
+    let bound = d.documented_bound(SENDERS as u64, max_len(&payloads), PER_CONNECTION);
+    // Everything the receiver took is written (block) or counted (drop) before it exits:
+    // wait until its counters say so, then stop it.
+    wait_until(
+        Duration::from_secs(120),
+        || {
+            let page = metrics_page(mport);
+            metric(&page, "dnstap_receiver_messages_written_total")
+                + metric(&page, "dnstap_receiver_messages_dropped_total")
+                == metric(&page, "dnstap_receiver_frames_received_total")
+        },
+        || format!("{test}: frames still in the queue: {}", metrics_page(mport)),
+    );
+    let done = d.stop_within(Duration::from_secs(120));
     assert_eq!(done.code, Some(0), "{test}: {}", done.stderr);
     assert!(!done.stderr.contains("panicked"), "{test}");
     assert_eq!(
@@ -672,7 +408,7 @@ fn stalled_output(io: &str, policy: &str) -> (Done, u64, u64) {
 
 #[test]
 fn stalled_output_with_block_loses_nothing() {
-    let io = if receiver_common::uring_usable("stalled_output_with_block") {
+    let io = if support::receiver::uring_usable("stalled_output_with_block") {
         "uring"
     } else {
         "epoll"
@@ -714,7 +450,7 @@ fn sigterm_under_load_writes_every_frame_read() {
             ),
         )
         .unwrap();
-        let d = Daemon::start(&["--io", io, "-c", cfg.to_str().unwrap()], false);
+        let d = start(&["--io", io, "-c", cfg.to_str().unwrap()], false);
         let stop = Arc::new(AtomicBool::new(false));
         let mut senders = flood(&Target::Tcp(port), 3, &payloads, &stop, 10_000, false);
         senders.extend(flood(
@@ -726,13 +462,9 @@ fn sigterm_under_load_writes_every_frame_read() {
             false,
         ));
         // Under load: records are flowing when the signal comes.
-        let t0 = Instant::now();
-        while d.lines.load(Ordering::Relaxed) < 50_000 {
-            assert!(t0.elapsed() < Duration::from_secs(60), "{test}: no load");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let bound = d.documented_bound(6, max_len(&payloads));
-        let done = d.stop(Duration::from_secs(60));
+        d.wait_lines(50_000, Duration::from_secs(60));
+        let bound = d.documented_bound(6, max_len(&payloads), PER_CONNECTION);
+        let done = d.stop_within(Duration::from_secs(60));
         stop.store(true, Ordering::Release);
         let sent: u64 = senders.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(done.code, Some(0), "{test}: {}", done.stderr);

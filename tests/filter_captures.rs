@@ -3,19 +3,15 @@
 //! name, on every message of every lab capture; and the identity filter likewise on the
 //! identity bytes.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 
 use dnstap_receiver::dns;
 use dnstap_receiver::dnstap::{DnstapView, MessageView};
 use dnstap_receiver::filter::{Filter, FilterSpec, PrefixDfa, Verdict};
 use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
-
-fn lab_dir() -> PathBuf {
-    match std::env::var_os("LAB_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    }
-}
+use support::lab::lab_dir;
 
 fn payloads(bytes: &[u8]) -> Vec<&[u8]> {
     let mut dec = Decoder::new(DecoderConfig::default());

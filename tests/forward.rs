@@ -5,9 +5,10 @@
 //! exactly the counted drops with `drop-newest` / `drop-oldest`, that memory stays bounded
 //! during the outage, that the spill queue survives a receiver restart, and TLS.
 //!
-//! Skips with a NOTICE when syslog-ng is not installed, except under `CI=true`.
+//! Without syslog-ng in `PATH` the tests skip with a NOTICE, or fail under `CI=true`
+//! (`support::skip`).
 
-mod receiver_common;
+mod support;
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -18,23 +19,25 @@ use std::time::{Duration, Instant};
 
 use dnstap_receiver::framestream::DNSTAP_CONTENT_TYPE;
 use dnstap_receiver::framestream::{write_control_frame, write_data_frame, ControlType};
-use receiver_common::{
-    capture, free_port, offline_lines, send_bidi, Ending, Receiver, Target, TempDir,
+use support::lab::capture;
+use support::receiver::{
+    free_port, metric, metrics_page, offline_lines, send_bidi, wait_until, Ending, Receiver,
+    Target, TempDir,
 };
+use support::skip;
 
-const SYSLOG_NG: &str = "/usr/sbin/syslog-ng";
 /// How long the collector is away in the fault tests (the figure).
 const OUTAGE: Duration = Duration::from_secs(30);
 
+/// Whether syslog-ng is in `PATH`; else the skip helper decides (a NOTICE by hand, a
+/// failure under `CI=true`).
 fn have_syslog_ng(test: &str) -> bool {
-    if Path::new(SYSLOG_NG).exists() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: {SYSLOG_NG} is missing (install syslog-ng-core)");
-    }
-    eprintln!("NOTICE: {test}: {SYSLOG_NG} not installed; skipping");
-    false
+    skip::need_program_in(test, "syslog-ng", &[], "Debian package syslog-ng-core").is_some()
+}
+
+/// The syslog-ng program (after [`have_syslog_ng`]).
+fn syslog_ng() -> PathBuf {
+    skip::find_program("syslog-ng", &[]).expect("syslog-ng in PATH")
 }
 
 /// A syslog-ng process: TCP (or TLS) source on 127.0.0.1:port, lines that parse as JSON to
@@ -85,7 +88,7 @@ impl Collector {
 
     fn spawn(&mut self) {
         let d = &self.dir;
-        let child = Command::new(SYSLOG_NG)
+        let child = Command::new(syslog_ng())
             .arg("-F")
             .arg("--no-caps")
             .arg("-f")
@@ -110,6 +113,7 @@ impl Collector {
                 "syslog-ng did not listen: {}",
                 std::fs::read_to_string(d.join("syslog-ng.stderr")).unwrap_or_default()
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -126,6 +130,7 @@ impl Collector {
                 if t0.elapsed() > Duration::from_secs(20) {
                     let _ = c.kill();
                 }
+                // A poll step; the loop has a deadline.
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = c.wait();
@@ -133,7 +138,7 @@ impl Collector {
     }
 
     fn lines(&self) -> Vec<String> {
-        receiver_common::lines(&std::fs::read(self.dir.join("ok.log")).unwrap_or_default())
+        support::receiver::lines(&std::fs::read(self.dir.join("ok.log")).unwrap_or_default())
     }
 
     fn bad(&self) -> String {
@@ -146,24 +151,41 @@ impl Collector {
             .unwrap_or(0)
     }
 
-    /// Waits until the file has at least `n` lines and has stopped growing (bounded).
-    fn settle(&self, n: usize, limit: Duration) -> usize {
-        let t0 = Instant::now();
-        let mut last = (self.count(), Instant::now());
-        loop {
-            std::thread::sleep(Duration::from_millis(200));
-            let c = self.count();
-            if c != last.0 {
-                last = (c, Instant::now());
-            }
-            if c >= n && last.1.elapsed() > Duration::from_secs(2) {
-                return c;
-            }
-            if t0.elapsed() > limit {
-                return c;
-            }
-        }
+    /// Waits until the file has at least `n` lines (bounded).
+    fn wait_count(&self, n: usize, limit: Duration) {
+        wait_until(
+            limit,
+            || self.count() >= n,
+            || format!("collector has {} of {n} lines", self.count()),
+        );
     }
+
+    /// After the receiver has exited: waits until syslog-ng has closed every connection it
+    /// accepted (it read each up to the end), then stops it (it writes out what it holds).
+    /// The file is then complete.
+    fn drain(&mut self) {
+        wait_until(
+            Duration::from_secs(60),
+            || open_connections_on(self.port) == 0,
+            || format!("syslog-ng still holds a connection on port {}", self.port),
+        );
+        self.stop();
+    }
+}
+
+/// TCP connections (IPv4) whose local port is `port` and that the local side has not closed
+/// yet (ESTABLISHED or CLOSE_WAIT), from `/proc/net/tcp`.
+fn open_connections_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&local) && matches!(f[3], "01" | "08")
+        })
+        .count()
 }
 
 impl Drop for Collector {
@@ -307,7 +329,7 @@ fn forwarded_captures_arrive_once_as_offline_prints_them() {
     }
     let tmp = TempDir::new("fwd-eq");
     let cport = free_port();
-    let collector = Collector::start(&tmp.0, cport, None);
+    let mut collector = Collector::start(&tmp.0, cport, None);
     let rport = free_port();
     let target = format!("127.0.0.1:{cport}");
     let rp = rport.to_string();
@@ -319,7 +341,7 @@ fn forwarded_captures_arrive_once_as_offline_prints_them() {
     for f in files {
         let path = capture(f);
         want.extend(offline_lines(&path, &["--format", "json"]));
-        let p = receiver_common::capture_payloads(&path);
+        let p = support::lab::capture_payloads(&path);
         senders.push(std::thread::spawn(move || {
             send_bidi(&Target::Tcp(rport), &p, Ending::Stop);
         }));
@@ -333,8 +355,8 @@ fn forwarded_captures_arrive_once_as_offline_prints_them() {
         fin.stdout.is_empty(),
         "no stdout while forwarding (seed behaviour)"
     );
-    let got_n = collector.settle(want.len(), Duration::from_secs(60));
-    assert_eq!(got_n, want.len(), "collector line count");
+    collector.drain();
+    assert_eq!(collector.count(), want.len(), "collector line count");
     let got = collector.lines();
     assert_eq!(collector.bad(), "", "every line parses as JSON");
     // Equal as JSON: each line parsed, re-serialised canonically (sorted keys), then the
@@ -369,6 +391,8 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
     let cport = free_port();
     let mut collector = Collector::start(&tmp.0, cport, None);
     let rport = free_port();
+    let mport = free_port();
+    let metrics = format!("127.0.0.1:{mport}");
     let spill = tmp.path("spill");
     let conf = write_config(
         &tmp.0,
@@ -390,6 +414,8 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
         "epoll",
         "--threads",
         "1",
+        "--metrics",
+        &metrics,
         "-c",
         conf.to_str().unwrap(),
     ]);
@@ -409,6 +435,7 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
             }
             c.write_all(&out).unwrap();
             i += 2000;
+            // Deliberate: the first records go out at a moderate pace.
             std::thread::sleep(Duration::from_millis(20));
         }
         go_rx.recv().unwrap();
@@ -446,6 +473,7 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
             t0.elapsed() < Duration::from_secs(60),
             "collector got nothing"
         );
+        // A poll step; the loop has a deadline.
         std::thread::sleep(Duration::from_millis(20));
     }
     collector.stop();
@@ -454,17 +482,31 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
     let t_out = Instant::now();
     while t_out.elapsed() < OUTAGE {
         peak = peak.max(rss_kib(rx.pid()));
+        // Deliberate: the collector stays away for the whole OUTAGE; memory sampled meanwhile.
         std::thread::sleep(Duration::from_millis(100));
     }
     collector.spawn();
     sender.join().unwrap();
-    // Let the backlog reach the collector, then stop the receiver for its final counters.
-    collector.settle(1, Duration::from_secs(10));
+    // Let the backlog reach the collector: it holds a line for every record the forward
+    // output did not drop. Then stop the receiver for its final counters.
+    wait_until(
+        Duration::from_secs(60),
+        || {
+            let dropped = metric(&metrics_page(mport), "dnstap_receiver_output_dropped_total");
+            collector.count() as u64 + dropped >= total
+        },
+        || {
+            format!(
+                "collector has {} lines of {total}: {}",
+                collector.count(),
+                metrics_page(mport)
+            )
+        },
+    );
     let fin = rx.stop();
     assert_eq!(fin.code, Some(0), "{}", fin.stderr);
     let c = counters(&fin.stderr);
-    collector.settle(1, Duration::from_secs(60));
-    collector.stop();
+    collector.drain();
     assert_eq!(collector.bad(), "", "every line parses as JSON");
     let got = names(&collector.lines());
     // Memory: the pipeline's pool + this output's documented bound + the process itself.
@@ -611,7 +653,7 @@ fn spill_survives_a_receiver_restart() {
     assert_eq!(c["spilled"], total, "everything kept on disk: {c:?}");
     assert_eq!(c["dropped"], 0);
     // Run 2: the collector is up; the spill is replayed first, then new records.
-    let collector = Collector::start(&tmp.0, cport, None);
+    let mut collector = Collector::start(&tmp.0, cport, None);
     let rp = free_port().to_string();
     let a = args(&rp);
     let rx = Receiver::start(&a.iter().map(String::as_str).collect::<Vec<_>>());
@@ -621,8 +663,9 @@ fn spill_survives_a_receiver_restart() {
         &payloads(total..total + 1000),
         Ending::Stop,
     );
-    collector.settle(total as usize + 1000, Duration::from_secs(60));
+    collector.wait_count(total as usize + 1000, Duration::from_secs(60));
     let fin = rx.stop();
+    collector.drain();
     assert_eq!(fin.code, Some(0), "{}", fin.stderr);
     let c = counters(&fin.stderr);
     let got = names(&collector.lines());
@@ -709,14 +752,14 @@ fn forward_over_tls_to_syslog_ng() {
     }
     let tmp = TempDir::new("fwd-tls");
     let Some((ca, cert, key)) = make_certs(&tmp.0) else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("openssl could not make test certificates");
-        }
-        eprintln!("NOTICE: forward_over_tls_to_syslog_ng: openssl unavailable; skipping");
+        skip::missing(
+            "forward_over_tls_to_syslog_ng",
+            "openssl not found in PATH (or it could not make the test certificates)",
+        );
         return;
     };
     let cport = free_port();
-    let collector = Collector::start(&tmp.0, cport, Some((&cert, &key)));
+    let mut collector = Collector::start(&tmp.0, cport, Some((&cert, &key)));
     let conf = write_config(
         &tmp.0,
         &format!(
@@ -742,8 +785,9 @@ fn forward_over_tls_to_syslog_ng() {
     let file = tmp.path("in.fstrm");
     write_capture(&file, &p);
     send_bidi(&Target::Tcp(rp), &p, Ending::Stop);
-    collector.settle(n as usize, Duration::from_secs(60));
+    collector.wait_count(n as usize, Duration::from_secs(60));
     let fin = rx.stop();
+    collector.drain();
     assert_eq!(fin.code, Some(0), "{}", fin.stderr);
     let mut got = collector.lines();
     let mut want = offline_lines(&file, &["--format", "json"]);
@@ -761,7 +805,7 @@ fn outputs_list_runs_stdout_and_forward_each_in_its_format() {
     }
     let tmp = TempDir::new("fwd-multi");
     let cport = free_port();
-    let collector = Collector::start(&tmp.0, cport, None);
+    let mut collector = Collector::start(&tmp.0, cport, None);
     let conf = write_config(
         &tmp.0,
         &format!(
@@ -784,16 +828,17 @@ fn outputs_list_runs_stdout_and_forward_each_in_its_format() {
     let path = capture("nsd-unix.fstrm");
     send_bidi(
         &Target::Tcp(rp),
-        &receiver_common::capture_payloads(&path),
+        &support::lab::capture_payloads(&path),
         Ending::Stop,
     );
     let want_text = offline_lines(&path, &["--format", "text"]);
     let want_json = offline_lines(&path, &["--format", "json-full"]);
-    collector.settle(want_json.len(), Duration::from_secs(60));
+    collector.wait_count(want_json.len(), Duration::from_secs(60));
     let fin = rx.stop();
+    collector.drain();
     assert_eq!(fin.code, Some(0), "{}", fin.stderr);
     assert_eq!(
-        receiver_common::lines(&fin.stdout),
+        support::receiver::lines(&fin.stdout),
         want_text,
         "stdout: text, in order"
     );

@@ -17,7 +17,7 @@
 //! capture is the oracle), the process must still be running until SIGTERM, exit 0, and
 //! never have printed "panicked".
 
-mod receiver_common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 use dnstap_receiver::framestream::{
     write_control_frame, write_data_frame, ControlType, DNSTAP_CONTENT_TYPE,
 };
-use receiver_common::{
-    backends, capture, capture_payloads, free_port, last_stat, lines, offline_lines, read_control,
-    sorted, Receiver, TempDir,
+use support::lab::{capture, capture_payloads};
+use support::receiver::{
+    backends, free_port, last_stat, lines, offline_lines, read_control, sorted, wait_until,
+    Receiver, TempDir,
 };
 
 /// `max-frame-size` of the receivers here: small, so "over the limit" is cheap to send.
@@ -79,6 +80,7 @@ impl Peer {
                 }
                 Err(e) => {
                     assert!(t0.elapsed() < CASE_DEADLINE, "connect {t:?}: {e}");
+                    // A poll step; the loop has a deadline.
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -495,26 +497,36 @@ fn warn_lines(log: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits until the log has more than `before` WARN lines, then a little longer, and returns
-/// the new ones.
-fn new_warnings(r: &Receiver, before: usize, case: &str) -> Vec<String> {
-    let t0 = Instant::now();
-    while warn_lines(&r.stderr()).len() <= before {
-        assert!(
-            t0.elapsed() < CASE_DEADLINE,
-            "{case}: no WARN line: {}",
-            r.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // A second line would follow the first at once; give it the chance to show up.
-    std::thread::sleep(Duration::from_millis(300));
+/// Connection ends in a log: one line each (`: closed`, `connection closed:`), written
+/// after every other line about that connection.
+fn closes(log: &str) -> usize {
+    log.matches(": closed").count() + log.matches("connection closed:").count()
+}
+
+/// Waits until the log shows more than `closes_before` connection ends (so every line about
+/// the connection of the case is written) and more than `before` WARN lines; returns the
+/// new WARN lines.
+fn new_warnings(r: &Receiver, before: usize, closes_before: usize, case: &str) -> Vec<String> {
+    wait_until(
+        CASE_DEADLINE,
+        || {
+            let log = r.stderr();
+            closes(&log) > closes_before && warn_lines(&log).len() > before
+        },
+        || {
+            format!(
+                "{case}: no WARN line or no end of the connection: {}",
+                r.stderr()
+            )
+        },
+    );
     warn_lines(&r.stderr()).split_off(before)
 }
 
 /// Runs one case against the receiver; returns how many decode errors it caused.
 fn run_case(r: &Receiver, t: &Transport, case: &Case, what: &str) -> u64 {
     let before = warn_lines(&r.stderr()).len();
+    let closes_before = closes(&r.stderr());
     let mut peer = Peer::dial(t);
     let name = peer.log_name(t);
     // The receiver may close before it has read everything (that is the point of several
@@ -527,7 +539,7 @@ fn run_case(r: &Receiver, t: &Transport, case: &Case, what: &str) -> u64 {
     match &case.expect {
         Expect::Closed(text) => {
             peer.expect_closed(&what);
-            let new = new_warnings(r, before, &what);
+            let new = new_warnings(r, before, closes_before, &what);
             assert_eq!(new.len(), 1, "{what}: one WARN line: {new:#?}");
             assert!(new[0].contains(text), "{what}: {:?} in {:?}", text, new[0]);
             assert!(
@@ -549,13 +561,23 @@ fn run_case(r: &Receiver, t: &Transport, case: &Case, what: &str) -> u64 {
                 "{what}: FINISH: the connection outlived its hostile payload"
             );
             if let Expect::Undecodable(text) = &case.expect {
-                let new = new_warnings(r, before, &what);
+                let new = new_warnings(r, before, closes_before, &what);
                 assert_eq!(new.len(), 1, "{what}: one WARN line: {new:#?}");
                 assert!(new[0].contains(text), "{what}: {:?} in {:?}", text, new[0]);
                 3
             } else {
                 drop(peer);
-                std::thread::sleep(Duration::from_millis(200));
+                // The connection's end is logged after every other line about it.
+                wait_until(
+                    CASE_DEADLINE,
+                    || closes(&r.stderr()) > closes_before,
+                    || {
+                        format!(
+                            "{what}: the end of the connection is not logged: {}",
+                            r.stderr()
+                        )
+                    },
+                );
                 let new = warn_lines(&r.stderr()).split_off(before);
                 assert!(new.is_empty(), "{what}: no WARN line: {new:#?}");
                 0
@@ -758,7 +780,8 @@ fn stalled_handshake(io: &str, unix: bool, case: &str, behave: &dyn Fn(&mut Peer
 
     // Closed by the receiver: an EOF (or reset) within the timeout and some slack.
     stuck.expect_closed(&what);
-    let new = new_warnings(&r, 0, &what);
+    // Both connections ended (the good one and the stuck one): 1 end before the last.
+    let new = new_warnings(&r, 0, 1, &what);
     assert_eq!(new.len(), 1, "{what}: one WARN line: {new:#?}");
     assert!(new[0].contains("handshake"), "{what}: {:?}", new[0]);
     assert!(
@@ -841,7 +864,7 @@ fn out_of_descriptors_neither_spins_nor_floods() {
         let mut child = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("ulimit -n {LIMIT} && exec \"$0\" \"$@\""))
-            .arg(receiver_common::BIN)
+            .arg(support::receiver::BIN)
             .args(["-v", "--io", io, "--threads", "1", "-l", "127.0.0.1"])
             .args(["-p", &port.to_string()])
             .stdout(std::fs::File::create(&out).unwrap())
@@ -852,13 +875,20 @@ fn out_of_descriptors_neither_spins_nor_floods() {
         let t0 = Instant::now();
         while !log().contains("io back-end:") {
             assert!(t0.elapsed() < CASE_DEADLINE, "{io}: no start: {}", log());
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
         let pid = child.id();
         let t = Transport::Tcp(port);
         let held: Vec<Peer> = (0..EXTRA).map(|_| Peer::dial(&t)).collect();
-        std::thread::sleep(Duration::from_millis(300));
+        // The limit is reached: the first failed accept is logged.
+        wait_until(
+            CASE_DEADLINE,
+            || log().contains("accept failed"),
+            || format!("{io}: the limit was not reached: {}", log()),
+        );
         let (cpu0, lines0) = (cpu_seconds(pid), log().matches("accept failed").count());
+        // Deliberate: the measuring window for CPU time and log lines while out of descriptors.
         std::thread::sleep(HOLD);
         let cpu = cpu_seconds(pid) - cpu0;
         let failed = log().matches("accept failed").count() - lines0;
@@ -896,6 +926,7 @@ fn out_of_descriptors_neither_spins_nor_floods() {
                 let _ = child.kill();
                 panic!("{io}: no exit: {}", log());
             }
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         };
         assert_eq!(status.code(), Some(0), "{io}: {}", log());

@@ -9,8 +9,7 @@
 //! Tests that need tansu (or socat) skip with a NOTICE when it is not installed, and fail
 //! under `CI=true`. The tests that need no broker (an unreachable one is the point) always run.
 
-mod receiver_common;
-mod tls_helper;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -31,38 +30,25 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use receiver_common::{
-    capture, capture_payloads, free_port, lines, offline_lines, send_bidi, sorted, Ending,
-    Receiver, Target, TempDir,
+use support::lab::{capture, capture_payloads};
+use support::receiver::{
+    free_port, lines, offline_lines, send_bidi, sorted, wait_until, Ending, Receiver, Target,
+    TempDir,
 };
+use support::skip;
 
 // ---------------------------------------------------------------------------------------------
 // The broker.
 
-/// A program on PATH, or where `cargo install` puts it.
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(Path::new(&home).join(".cargo/bin"));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// The program `name`, or `None` after printing why the test is skipped (a panic under CI,
-/// where `install` says how it gets there).
+/// The program `name` from `PATH` or where `cargo install` puts it; else the skip helper
+/// decides (a NOTICE by hand, a failure under `CI=true`, where `install` says how it gets
+/// there).
 fn need_tool(test: &str, name: &str, install: &str) -> Option<PathBuf> {
-    match find_tool(name) {
-        Some(b) => Some(b),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: {name} is not installed ({install})")
-        }
-        None => {
-            eprintln!("NOTICE: {test}: {name} is not installed; skipping");
-            None
-        }
-    }
+    let cargo_bin: Vec<PathBuf> = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".cargo/bin"))
+        .into_iter()
+        .collect();
+    skip::need_program_in(test, name, &cargo_bin, install)
 }
 
 /// The tansu binary, or `None` after printing why the test is skipped (a panic under CI).
@@ -141,6 +127,7 @@ impl Broker {
                 "tansu did not listen: {}",
                 self.log_text()
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -183,6 +170,7 @@ fn create_topic_at(addr: &str, tls: Option<&ClientTls>, topic: &str, partitions:
                     t0.elapsed() < Duration::from_secs(30),
                     "create topic {topic}: {other:?}"
                 );
+                // A poll step; the loop has a deadline.
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
@@ -274,6 +262,7 @@ impl TlsTerminator {
                 "socat did not listen: {}",
                 t.log_text()
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
         t
@@ -718,6 +707,7 @@ fn paced_sender(
             }
             send_ids(port, c * per..(c + 1) * per);
             sent.store((c + 1) * per, Ordering::Release);
+            // Deliberate: a paced sender, so that the run spans the broker's restart.
             std::thread::sleep(Duration::from_millis(100));
         }
     })
@@ -834,13 +824,22 @@ fn broker_restart_mid_run(policy: &str) {
             sent.load(Ordering::Acquire),
             read.load(Ordering::Acquire)
         );
+        // A poll step; the loop has a deadline.
         std::thread::sleep(Duration::from_millis(5));
     }
     broker.kill();
     killed.store(true, Ordering::Release);
     stop1.store(true, Ordering::Release);
     let log1 = before.join().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // The broker stays away until a batch has been sent while it was down.
+    wait_until(
+        Duration::from_secs(60),
+        || {
+            let after = first_after.load(Ordering::Acquire);
+            after != u64::MAX && sent.load(Ordering::Acquire) > after
+        },
+        || "no batch sent while the broker was down".into(),
+    );
     broker.restart();
     broker.create_topic("dnstap", 4);
     sender.join().unwrap();
@@ -1057,7 +1056,7 @@ fn block_without_broker_fails_shutdown_loudly() {
 fn bad_kafka_config_names_the_key() {
     let dir = TempDir::new("kafka-badcfg");
     let cfg = write_config(&dir, "brokers: 127.0.0.1:9092\nacks: 2");
-    let done = receiver_common::run_to_exit(&["-c", cfg.to_str().unwrap()]);
+    let done = support::receiver::run_to_exit(&["-c", cfg.to_str().unwrap()]);
     assert_eq!(done.code, Some(1));
     assert!(
         done.stderr
@@ -1085,7 +1084,7 @@ impl TlsBroker {
     fn start(test: &str, dir: &TempDir) -> Option<TlsBroker> {
         let tansu = need_tansu(test)?;
         let socat = need_tool(test, "socat", "apt-get install socat")?;
-        let ca = tls_helper::Ca::new("kafka test CA");
+        let ca = support::tls::Ca::new("kafka test CA");
         let ca_file = dir.path("ca.pem");
         std::fs::write(&ca_file, &ca.cert_pem).unwrap();
         let (server_cert, server_key) = ca
@@ -1220,7 +1219,7 @@ fn tls_with_the_wrong_ca_delivers_nothing_and_says_why() {
         return;
     };
     let other = dir.path("other-ca.pem");
-    std::fs::write(&other, tls_helper::Ca::new("some other CA").cert_pem).unwrap();
+    std::fs::write(&other, support::tls::Ca::new("some other CA").cert_pem).unwrap();
     let cfg = write_kafka_only_config(
         &dir,
         &format!(

@@ -3,9 +3,10 @@
 //! frame of a capture, into a pre-reserved buffer, with zero allocations. A counting
 //! global allocator checks it.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dnstap_receiver::dnstap::DnstapView;
@@ -13,6 +14,7 @@ use dnstap_receiver::filter::{Filter, FilterSpec, Verdict};
 use dnstap_receiver::format::{FormatKind, Formatter};
 use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 use dnstap_receiver::record::Record;
+use support::lab::lab_dir;
 
 struct Counting;
 
@@ -54,13 +56,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn lab_dir() -> PathBuf {
-    match std::env::var_os("LAB_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    }
-}
 
 /// Payload ranges of every data frame of a capture.
 fn frames(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {

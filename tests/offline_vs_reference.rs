@@ -4,6 +4,8 @@
 //! the same frame. The YAML output of a capture must parse into the same values as the
 //! JSON output.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,13 +13,7 @@ use std::process::Command;
 use dnstap_receiver::filter::{Filter, FilterSpec};
 use dnstap_receiver::format::{FormatKind, Formatter};
 use dnstap_receiver::offline;
-
-fn lab_dir() -> PathBuf {
-    match std::env::var_os("LAB_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    }
-}
+use support::lab::lab_dir;
 
 fn captures() -> Vec<PathBuf> {
     let dir = lab_dir().join("captures");

@@ -2,11 +2,11 @@
 //! flags override the file; unimplemented features fail loudly; unix socket files are
 //! replaced only when stale.
 
-mod receiver_common;
+mod support;
 
 use std::os::unix::net::UnixListener;
 
-use receiver_common::{free_port, run_to_exit, Receiver, TempDir};
+use support::receiver::{free_port, run_to_exit, Receiver, TempDir};
 
 fn write_cfg(dir: &TempDir, text: &str) -> String {
     let p = dir.path("cfg.yaml");
@@ -238,8 +238,10 @@ fn without_io_uring_auto_falls_back_and_uring_refuses() {
     let r = Receiver::start_env(&["-l", "127.0.0.1", "-p", &port], &env);
     let log = r.stderr();
     let done = r.stop();
-    let refused =
-        receiver_common::run_to_exit_env(&["-l", "127.0.0.1", "-p", &port, "--io", "uring"], &env);
+    let refused = support::receiver::run_to_exit_env(
+        &["-l", "127.0.0.1", "-p", &port, "--io", "uring"],
+        &env,
+    );
     assert!(log.contains("io_uring is not available"), "{log}");
     assert!(log.contains("io back-end: epoll"), "{log}");
     assert_eq!(done.code, Some(0));

@@ -2,14 +2,15 @@
 //! print exactly what `dnstap_receiver -r FILE` prints for the same file (as multisets: order
 //! across connections is free), whatever the way the stream ends.
 
-mod receiver_common;
+mod support;
 
 use std::io::Read;
 use std::time::Duration;
 
-use receiver_common::{
-    backends, capture, capture_payloads, captures, free_port, lines, offline_lines, send_bidi,
-    send_raw, sorted, Ending, Receiver, Target, TempDir,
+use support::lab::{capture, capture_payloads, captures};
+use support::receiver::{
+    backends, free_port, lines, offline_lines, send_bidi, send_raw, sorted, Ending, Receiver,
+    Target, TempDir,
 };
 
 fn expected(files: &[std::path::PathBuf], extra: &[&str]) -> Vec<String> {
@@ -106,7 +107,7 @@ fn garbage_closes_only_that_connection() {
         let payloads = capture_payloads(&good);
         let (first, rest) = payloads.split_at(payloads.len() / 2);
         let mut keep = send_bidi(&t, first, Ending::Open).unwrap();
-        let mut bad = receiver_common::connect(&t);
+        let mut bad = support::receiver::connect(&t);
         std::io::Write::write_all(&mut bad, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut sink = Vec::new();
         // The receiver must close the garbage connection (EOF or reset; bounded by timeout).
@@ -122,7 +123,7 @@ fn garbage_closes_only_that_connection() {
             &mut out,
         );
         std::io::Write::write_all(&mut keep, &out).unwrap();
-        assert_eq!(receiver_common::read_control(&mut *keep), 5, "FINISH");
+        assert_eq!(support::receiver::read_control(&mut *keep), 5, "FINISH");
         drop(keep);
         r.wait_closed(2);
         let done = r.stop();
@@ -245,20 +246,17 @@ fn several_inputs_from_config_and_formats() {
 
 #[test]
 fn fstrm_replay_as_a_real_peer() {
-    let Ok(st) = std::process::Command::new("fstrm_replay")
-        .arg("-h")
-        .output()
+    let Some(fstrm_replay) =
+        support::skip::need_program("fstrm_replay_as_a_real_peer", "fstrm_replay")
     else {
-        eprintln!("NOTICE: fstrm_replay not installed; skipping");
         return;
     };
-    let _ = st;
     let f = capture("nsd-unix.fstrm");
     for io in backends("fstrm_replay_as_a_real_peer") {
         let dir = TempDir::new("fstrm");
         let sock = dir.path("f.sock");
         let r = Receiver::start(&["--io", io, "-u", sock.to_str().unwrap()]);
-        let mut child = std::process::Command::new("fstrm_replay")
+        let mut child = std::process::Command::new(&fstrm_replay)
             .args(["-t", "protobuf:dnstap.Dnstap", "-r"])
             .arg(&f)
             .arg("-u")
@@ -268,6 +266,7 @@ fn fstrm_replay_as_a_real_peer() {
         let t0 = std::time::Instant::now();
         while child.try_wait().unwrap().is_none() {
             assert!(t0.elapsed() < Duration::from_secs(30), "fstrm_replay hung");
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
         r.wait_closed(1);
@@ -338,7 +337,7 @@ fn stalled_output_blocks_without_loss() {
         r.wait_closed(1);
         let done = r.stop();
         assert_eq!(done.code, Some(0));
-        assert_eq!(receiver_common::last_stat(&done.stderr, "dropped"), 0);
+        assert_eq!(support::receiver::last_stat(&done.stderr, "dropped"), 0);
         assert!(
             sorted(lines(&done.stdout)) == expected(std::slice::from_ref(&f), &[]),
             "{io}"
@@ -379,9 +378,9 @@ fn stalled_output_with_drop_policy_counts_every_drop() {
         let done = r.stop();
         assert_eq!(done.code, Some(0));
         let printed = lines(&done.stdout).len() as u64;
-        let dropped = receiver_common::last_stat(&done.stderr, "dropped");
-        let written = receiver_common::last_stat(&done.stderr, "written");
-        assert_eq!(receiver_common::last_stat(&done.stderr, "frames"), total);
+        let dropped = support::receiver::last_stat(&done.stderr, "dropped");
+        let written = support::receiver::last_stat(&done.stderr, "written");
+        assert_eq!(support::receiver::last_stat(&done.stderr, "frames"), total);
         assert!(
             dropped > 0,
             "{io}: a stalled output must drop with this policy"
@@ -398,7 +397,7 @@ fn stalled_output_with_drop_policy_counts_every_drop() {
 
 #[test]
 fn a_hundred_concurrent_senders() {
-    let f = receiver_common::lab_dir().join("captures/wire/nsd-wire.fstrm");
+    let f = support::lab::lab_dir().join("captures/wire/nsd-wire.fstrm");
     let payloads = capture_payloads(&f);
     let one = offline_lines(&f, &[]);
     for io in backends("a_hundred_concurrent_senders") {
@@ -480,14 +479,14 @@ fn filters_run_before_decode_and_match_offline() {
         let done = r.stop();
         assert_eq!(done.code, Some(0));
         assert!(sorted(lines(&done.stdout)) == want, "{io}");
-        let filtered = receiver_common::last_stat(&done.stderr, "filtered");
+        let filtered = support::receiver::last_stat(&done.stderr, "filtered");
         assert_eq!(
             filtered as usize,
             all - want.len(),
             "{io}: rejected frames are counted"
         );
         assert_eq!(
-            receiver_common::last_stat(&done.stderr, "written") as usize,
+            support::receiver::last_stat(&done.stderr, "written") as usize,
             want.len()
         );
     }
@@ -506,7 +505,7 @@ fn reuse_port_lets_two_receivers_share_a_port() {
         let ps = port.to_string();
         let args = ["--io", io, "-l", "127.0.0.1", "-p", &ps, "--format", "json"];
         let first = Receiver::start(&args);
-        let refused = receiver_common::run_to_exit(&args);
+        let refused = support::receiver::run_to_exit(&args);
         assert_ne!(
             refused.code,
             Some(0),
@@ -538,6 +537,7 @@ fn reuse_port_lets_two_receivers_share_a_port() {
                 t0.elapsed() < Duration::from_secs(60),
                 "{io}: senders not all closed"
             );
+            // A poll step; the loop has a deadline.
             std::thread::sleep(Duration::from_millis(20));
         }
         let (a, b) = (a.stop(), b.stop());
@@ -608,7 +608,7 @@ fn several_writers_keep_the_output_in_order() {
         let first_diff = got.iter().zip(&want).position(|(g, w)| g != w);
         assert_eq!(first_diff, None, "{io}: output out of order");
         assert_eq!(
-            receiver_common::last_stat(&done.stderr, "written") as usize,
+            support::receiver::last_stat(&done.stderr, "written") as usize,
             want.len()
         );
     }

@@ -4,16 +4,16 @@
 //! through and refuses (and counts) the others while the good one keeps flowing; bad
 //! certificate files stop start-up with a message naming the key.
 
-mod receiver_common;
-mod tls_helper;
+mod support;
 
 use std::path::Path;
 
-use receiver_common::{
-    backends, capture, capture_payloads, free_port, last_stat, lines, offline_lines, run_to_exit,
-    send_bidi, sorted, Ending, Receiver, Target, TempDir,
+use support::lab::{capture, capture_payloads};
+use support::receiver::{
+    backends, free_port, last_stat, lines, offline_lines, run_to_exit, send_bidi, sorted, Ending,
+    Receiver, Target, TempDir,
 };
-use tls_helper::{
+use support::tls::{
     client_config, openssl_rsa_leaf, openssl_sec1, openssl_usable, ready_accept, send_data,
     tls_connect, tls_send_bidi, write_config, Ca, Leaf,
 };
@@ -213,7 +213,7 @@ fn tls_and_tcp_inputs_side_by_side() {
         send_bidi(&Target::Tcp(plain), &payloads, Ending::Stop);
         tls_send_bidi(secure, &client_config(&ca.cert_pem, None, &[]), &payloads);
         // Plain Frame Streams on the TLS port is not a TLS handshake: refused, counted.
-        let mut c = receiver_common::connect(&Target::Tcp(secure));
+        let mut c = support::receiver::connect(&Target::Tcp(secure));
         let mut ready = Vec::new();
         dnstap_receiver::framestream::write_control_frame(
             dnstap_receiver::framestream::ControlType::Ready,

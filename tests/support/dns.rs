@@ -3,28 +3,12 @@
 //! product's Frame Streams or dnstap decoder (those live in `src/framestream.rs` and
 //! `src/dnstap`), so the dns tests do not depend on them; it panics on anything odd,
 //! which is fine for known-good captures.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 
-/// `$LAB_DIR`, else `$CARGO_MANIFEST_DIR/../shared/lab`.
-pub fn lab_dir() -> PathBuf {
-    match std::env::var_os("LAB_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    }
-}
-
 /// The capture files (`captures/*.fstrm`), sorted.
 pub fn capture_files() -> Vec<PathBuf> {
-    let dir = lab_dir().join("captures");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("lab captures at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "fstrm"))
-        .collect();
-    v.sort();
-    v
+    super::lab::top_captures()
 }
 
 /// Frame Streams file: `| len (u32 BE) | payload |`; len 0 escapes a control frame

@@ -3,8 +3,6 @@
 //! Certificates and keys are made at test time (rcgen for ECDSA and Ed25519; the `openssl`
 //! command for RSA and for the older PEM key encodings, PKCS#1 and SEC1), written to a temp
 //! dir, and thrown away with it. Nothing here is a fixture: no private key is committed.
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -105,21 +103,16 @@ impl Leaf {
     }
 }
 
-/// True when the `openssl` command runs; otherwise says why a part is skipped (and fails
-/// under `CI=true`, where it must be installed).
+/// True when the `openssl` command runs; otherwise [`super::skip::missing`] (the RSA,
+/// PKCS#1 and SEC1 cases of `what` are skipped, or fail under `CI=true`).
 pub fn openssl_usable(what: &str) -> bool {
     let ok = Command::new("openssl")
         .arg("version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{what}: the openssl command is missing (CI=true: not skipping)"
-        );
-        eprintln!("NOTICE: {what}: no openssl command; skipping the RSA/PKCS#1/SEC1 cases");
-    }
-    ok
+    super::skip::require(ok, &format!("{what} (RSA/PKCS#1/SEC1 cases)"), || {
+        "openssl not found in PATH (or `openssl version` fails)".into()
+    })
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -245,6 +238,7 @@ pub fn tls_connect(port: u16, cfg: &Arc<ClientConfig>) -> TlsStream {
                     t0.elapsed() < Duration::from_secs(10),
                     "connect {port}: {e}"
                 );
+                // A poll step; the loop has a deadline.
                 std::thread::sleep(Duration::from_millis(20));
             }
         }

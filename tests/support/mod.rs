@@ -1,0 +1,15 @@
+//! The one support module of the integration tests; each test file says `mod support;`.
+//!
+//! - [`skip`]: the one decision "skip with a NOTICE" versus "fail" (under `CI=true`) for
+//!   every missing peer, tool or kernel feature;
+//! - [`lab`]: the lab at `<repo>/lab` and its captures;
+//! - [`receiver`]: running the receiver (logs, stdout, memory samples), senders, waits;
+//! - [`tls`]: test certificates and a TLS sender;
+//! - [`dns`]: DNS messages pulled out of the captures without the product's decoders.
+#![allow(dead_code)]
+
+pub mod dns;
+pub mod lab;
+pub mod receiver;
+pub mod skip;
+pub mod tls;
