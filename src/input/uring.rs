@@ -228,62 +228,67 @@ impl Loop<'_> {
 
     /// An accept completed: the new connection, or the errno.
     fn on_accept(&mut self, li: usize, res: Result<OwnedFd, i32>) -> io::Result<()> {
-        if let Ok(fd) = res {
-            if let Some(l) = self.ctx.listeners.get(li) {
-                match l.adopt(fd) {
-                    Ok((stream, peer)) => 'admit: {
-                        if !self.ctx.admit(l, &stream, &peer) {
-                            break 'admit;
+        match res {
+            Ok(fd) => {
+                if let Some(l) = self.ctx.listeners.get(li) {
+                    match l.adopt(fd) {
+                        Ok((stream, peer)) => 'admit: {
+                            if !self.ctx.admit(l, &stream, &peer) {
+                                break 'admit;
+                            }
+                            let tls = self.ctx.tls_session(l, &peer);
+                            if l.is_tls() && tls.is_none() {
+                                break 'admit;
+                            }
+                            let conn = self.ctx.new_connection_on(li, peer);
+                            let deadline = self.ctx.handshake_deadline();
+                            let slot = self.free.pop().unwrap_or_else(|| {
+                                self.conns.push(None);
+                                self.conns.len() - 1
+                            });
+                            self.conns[slot] = Some(UConn {
+                                stream,
+                                conn,
+                                recv_buf: None,
+                                recv_off: 0,
+                                recv_space: 0,
+                                recv_inflight: false,
+                                poll_inflight: false,
+                                send_buf: Vec::with_capacity(64),
+                                sent: 0,
+                                send_inflight: false,
+                                waiting: false,
+                                cancel_sent: false,
+                                closing: None,
+                                tls,
+                                deadline,
+                            });
+                            self.deadlines.push_back((deadline, slot));
+                            if !self.stopping {
+                                self.arm_poll(slot)?;
+                            }
                         }
-                        let tls = self.ctx.tls_session(l, &peer);
-                        if l.is_tls() && tls.is_none() {
-                            break 'admit;
-                        }
-                        let conn = self.ctx.new_connection_on(li, peer);
-                        let deadline = self.ctx.handshake_deadline();
-                        let slot = self.free.pop().unwrap_or_else(|| {
-                            self.conns.push(None);
-                            self.conns.len() - 1
-                        });
-                        self.conns[slot] = Some(UConn {
-                            stream,
-                            conn,
-                            recv_buf: None,
-                            recv_off: 0,
-                            recv_space: 0,
-                            recv_inflight: false,
-                            poll_inflight: false,
-                            send_buf: Vec::with_capacity(64),
-                            sent: 0,
-                            send_inflight: false,
-                            waiting: false,
-                            cancel_sent: false,
-                            closing: None,
-                            tls,
-                            deadline,
-                        });
-                        self.deadlines.push_back((deadline, slot));
-                        if !self.stopping {
-                            self.arm_poll(slot)?;
+                        Err(e) => {
+                            crate::log_warn!("{}: accepted socket unusable: {e}", l.describe())
                         }
                     }
-                    Err(e) => crate::log_warn!("{}: accepted socket unusable: {e}", l.describe()),
                 }
             }
-        } else if let Err(err) = res {
-            if err != libc::EAGAIN && err != libc::EINTR && err != libc::ECONNABORTED {
-                if let Some(l) = self.ctx.listeners.get(li) {
-                    crate::log_warn!(
-                        "{}: accept failed: {}",
-                        l.describe(),
-                        io::Error::from_raw_os_error(err)
-                    );
+            Err(err) => {
+                if err != libc::EAGAIN && err != libc::EINTR && err != libc::ECONNABORTED {
+                    if let Some(l) = self.ctx.listeners.get(li) {
+                        crate::log_warn!(
+                            "{}: accept failed: {}",
+                            l.describe(),
+                            io::Error::from_raw_os_error(err)
+                        );
+                    }
+                    // EMFILE and the like: try again a little later rather than spin.
+                    if let Some(slot) = self.accept_retry.get_mut(li) {
+                        *slot = Some(Instant::now() + Duration::from_millis(100));
+                    }
+                    return Ok(());
                 }
-                // EMFILE and the like: try again a little later rather than spin.
-                if let Some(slot) = self.accept_retry.get_mut(li) {
-                    *slot = Some(Instant::now() + Duration::from_millis(100));
-                }
-                return Ok(());
             }
         }
         if self.stopping {
