@@ -1,15 +1,17 @@
 //! The epoll back-end: level-triggered readiness, then plain non-blocking `read`/`write`.
 //! Used where io_uring is unavailable (disabled by sysctl, blocked by seccomp) or when
 //! `--io epoll` is asked for. The protocol work is [`super::conn::Connection`]'s; on TLS
-//! inputs a [`TlsSession`] sits between the socket and it.
+//! inputs a [`TlsSession`] sits between the socket and it. The epoll instance itself is
+//! [`crate::sys::epoll::Epoll`].
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::pipeline::Shipper;
+use crate::sys::epoll::{Epoll, Events};
 
 use super::conn::{ConnError, Connection};
 use super::tls::TlsSession;
@@ -17,70 +19,6 @@ use super::{
     drain_on_stop, read_once, tls_drain_on_stop, tls_read_once, tls_replies, ReadOutcome,
     ReaderCtx, Stream,
 };
-
-/// A safe wrapper over one epoll instance.
-#[derive(Debug)]
-pub struct Epoll {
-    fd: OwnedFd,
-}
-
-impl Epoll {
-    pub fn new() -> io::Result<Epoll> {
-        // SAFETY: epoll_create1 takes no pointers; the returned fd is checked before use and
-        // owned by the OwnedFd from then on.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
-        Ok(Epoll {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
-    }
-
-    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: `ev` is a valid epoll_event that lives across the call; the kernel copies
-        // it. A bad `fd` is reported as an error, not undefined behaviour.
-        let r = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
-    }
-
-    pub fn modify(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, events, token)
-    }
-
-    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
-    }
-
-    /// Waits up to `timeout_ms`; fills `events` (its capacity is the maximum).
-    pub fn wait(&self, events: &mut Vec<libc::epoll_event>, timeout_ms: i32) -> io::Result<()> {
-        events.clear();
-        let max = events.capacity().min(i32::MAX as usize) as i32;
-        // SAFETY: the kernel writes at most `max` entries into the vector's spare capacity,
-        // which holds at least `max` epoll_event values.
-        let n =
-            unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(e);
-        }
-        // SAFETY: the kernel initialised the first `n` (<= max <= capacity) entries.
-        unsafe { events.set_len(n as usize) };
-        Ok(())
-    }
-}
 
 const IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
 const OUT: u32 = libc::EPOLLOUT as u32;
@@ -125,7 +63,7 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     let ep = Epoll::new()?;
     let nl = ctx.listeners.len() as u64;
     for (i, l) in ctx.listeners.iter().enumerate() {
-        ep.add(l.fd(), LISTEN, i as u64)?;
+        ep.add(l, LISTEN, i as u64)?;
     }
     // Listeners taken out of the set after a failed accept, and when to watch them again.
     let mut accept_paused: Vec<Option<Instant>> = vec![None; ctx.listeners.len()];
@@ -133,7 +71,7 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     let mut shipper = Shipper::new(&ctx.pipeline);
     let mut conns: Vec<Option<EConn>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
-    let mut events: Vec<libc::epoll_event> = Vec::with_capacity(256);
+    let mut events = Events::with_capacity(256);
     let stats = &*ctx.stats;
     let mut deadlines: Deadlines = VecDeque::new();
     // TLS connections whose session still holds bytes when the pool ran dry: the socket may
@@ -148,20 +86,20 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
         for (li, paused) in accept_paused.iter_mut().enumerate() {
             if paused.is_some_and(|t| t <= Instant::now()) {
                 if let Some(l) = ctx.listeners.get(li) {
-                    ep.add(l.fd(), LISTEN, li as u64)?;
+                    ep.add(l, LISTEN, li as u64)?;
                 }
                 *paused = None;
             }
         }
         work.clear();
-        work.extend(events.iter().map(|ev| (ev.u64, ev.events)));
+        work.extend(events.iter());
         work.extend(retry.drain(..).map(|slot| (nl + slot as u64, IN)));
         for &(token, flags) in work.iter() {
             if token < nl {
                 let li = token as usize;
                 if !accept_all(&ctx, &ep, li, &mut conns, &mut free, &mut deadlines) {
                     if let (Some(l), Some(p)) = (ctx.listeners.get(li), accept_paused.get_mut(li)) {
-                        let _ = ep.delete(l.fd());
+                        let _ = ep.delete(l);
                         *p = Some(Instant::now() + ACCEPT_RETRY);
                     }
                 }
@@ -232,14 +170,14 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
                 if want != c.want_out {
                     c.want_out = want;
                     let evs = if want { IN | OUT } else { IN };
-                    if let Err(e) = ep.modify(c.stream.fd(), evs, token) {
+                    if let Err(e) = ep.modify(&c.stream, evs, token) {
                         end = Some(Err(ConnError::Io(e)));
                     }
                 }
             }
             if let Some(why) = end {
                 if let Some(c) = conns.get_mut(slot).and_then(Option::take) {
-                    let _ = ep.delete(c.stream.fd());
+                    let _ = ep.delete(&c.stream);
                     ctx.closed(&c.conn, why);
                     free.push(slot);
                 }
@@ -257,7 +195,7 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
 
     // Shutdown: stop accepting, take in what the kernel already holds, then close.
     for l in ctx.listeners.iter() {
-        let _ = ep.delete(l.fd());
+        let _ = ep.delete(l);
     }
     for c in conns.iter_mut().filter_map(Option::take) {
         let mut c = c;
@@ -294,7 +232,7 @@ fn expire_handshakes(
             continue;
         }
         if let Some(c) = conns.get_mut(slot).and_then(Option::take) {
-            let _ = ep.delete(c.stream.fd());
+            let _ = ep.delete(&c.stream);
             ctx.closed(
                 &c.conn,
                 Err(ConnError::HandshakeTimeout(ctx.security.handshake_timeout)),
@@ -332,7 +270,7 @@ fn accept_all(
                     conns.len() - 1
                 });
                 let token = ctx.listeners.len() as u64 + slot as u64;
-                if let Err(e) = ep.add(stream.fd(), IN, token) {
+                if let Err(e) = ep.add(&stream, IN, token) {
                     crate::log_warn!("{peer}: cannot watch connection: {e}");
                     free.push(slot);
                     continue;

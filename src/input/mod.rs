@@ -9,9 +9,11 @@
 //! in, plaintext into pooled buffers); [`security`] holds the TLS configuration, the
 //! `allow-from` list ([`acl`]), unix socket permissions and the handshake timeout.
 //!
-//! `unsafe` is allowed under this directory only, for the system calls std does not wrap
-//! (io_uring submissions, epoll, signal masks, user/group look-ups); each use carries a
-//! `// SAFETY:` comment.
+//! The system calls std does not wrap are [`crate::sys`]'s. `unsafe` is denied here, forbidden
+//! in every other input module but [`uring`], whose RECV and SEND lend buffers to the kernel
+//! under the contract of [`crate::sys::uring::Ring::recv`]; each use carries a `// SAFETY:`
+//! comment.
+#![deny(unsafe_code)]
 
 pub mod acl;
 pub mod conn;
@@ -20,11 +22,12 @@ pub mod security;
 pub mod signals;
 pub mod spec;
 pub mod tls;
+#[allow(unsafe_code)]
 pub mod uring;
 
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -53,6 +56,15 @@ pub enum Listener {
     },
     /// TCP whose connections speak TLS (the server config is in [`InputSecurity`]).
     Tls(TcpListener),
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l) | Listener::Tls(l) => l.as_fd(),
+            Listener::Unix { listener, .. } => listener.as_fd(),
+        }
+    }
 }
 
 impl Listener {
@@ -182,97 +194,19 @@ impl Listener {
 }
 
 /// Backlog of TCP listeners: the kernel caps it at `net.core.somaxconn`.
-const TCP_BACKLOG: libc::c_int = 4096;
+const TCP_BACKLOG: i32 = 4096;
 
 /// A non-blocking TCP listener with SO_REUSEADDR (as std sets it) and, with `reuse_port`,
 /// SO_REUSEPORT: then other processes (or a restarted one) can listen on the same address
 /// at once, and the kernel spreads new connections among them. std cannot set an option
-/// between socket() and bind(), hence libc.
+/// between socket() and bind(), hence [`crate::sys::socket::bind_tcp_listener`].
 fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    let domain = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    // SAFETY: plain integer arguments; the descriptor is checked, then owned at once.
-    let fd = unsafe {
-        libc::socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns; the listener closes it.
-    let listener = unsafe { TcpListener::from_raw_fd(fd) };
-    for (opt, on) in [(libc::SO_REUSEADDR, true), (libc::SO_REUSEPORT, reuse_port)] {
-        if !on {
-            continue;
-        }
-        let one: libc::c_int = 1;
-        // SAFETY: `one` is a live c_int and its size is passed with it.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                (&raw const one).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    let (storage, len) = sockaddr_of(addr);
-    // SAFETY: `storage` holds a valid sockaddr of `len` bytes for this domain.
-    if unsafe { libc::bind(fd, (&raw const storage).cast(), len) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: plain integer arguments on a descriptor we own.
-    if unsafe { libc::listen(fd, TCP_BACKLOG) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(listener)
+    crate::sys::socket::bind_tcp_listener(addr, reuse_port, TCP_BACKLOG)
 }
 
 /// `addr` as a `sockaddr_storage` and the length of the sockaddr inside it (for bind,
 /// connect; the tests' raw sockets use it too).
-pub fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*a.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-            unsafe { std::ptr::write((&raw mut ss).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
-            unsafe { std::ptr::write((&raw mut ss).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as libc::socklen_t)
-}
+pub use crate::sys::socket::sockaddr_of;
 
 fn remove_stale_socket(path: &Path) -> io::Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
@@ -310,6 +244,15 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
 }
 
 impl Stream {
@@ -658,7 +601,7 @@ pub fn drain_on_stop(
     conn: &mut Connection,
     shipper: &mut Shipper<'_>,
 ) -> Result<(), ConnError> {
-    let mut left = queued_bytes(stream.fd()).unwrap_or(usize::MAX);
+    let mut left = crate::sys::socket::queued_bytes(stream).unwrap_or(usize::MAX);
     drain(ctx, conn, shipper, |conn, shipper| {
         if left == 0 {
             return None;
@@ -783,42 +726,8 @@ pub fn uring_available() -> Result<(), io::Error> {
     uring::probe()
 }
 
-/// Bytes waiting in a socket's receive queue (`FIONREAD`, for TCP and unix streams).
-fn queued_bytes(fd: RawFd) -> io::Result<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int into the variable we own and pass by pointer.
-    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(usize::try_from(n).unwrap_or(0))
-}
-
-/// Raises this process's soft limit on open files to its hard limit: every connection is a
-/// file descriptor, and the usual soft default (1024) would refuse senders long before the
-/// pool or the queue limits anything. Returns the soft limit before and after.
+/// Raises this process's soft limit on open files to its hard limit (see
+/// [`crate::sys::limits::raise_open_files_limit`]). Returns the soft limit before and after.
 pub fn raise_open_files_limit() -> io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into the struct we own and pass by pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let old = lim.rlim_cur;
-    // An unlimited hard limit cannot be the soft one: the kernel caps descriptors at
-    // fs.nr_open.
-    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
-        .unwrap_or(1 << 20);
-    let want = lim.rlim_max.min(ceiling);
-    if want > old {
-        lim.rlim_cur = want;
-        // SAFETY: setrlimit only reads the struct we pass by pointer.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok((old, lim.rlim_cur))
+    crate::sys::limits::raise_open_files_limit()
 }

@@ -3,11 +3,11 @@
 //! file's keys) to what the readers use ([`InputSecurity`], compiled once at start-up: TLS
 //! files read, user and group names looked up). Knows nothing of the config file.
 //!
-//! Also applies a unix socket's mode, owner and group right after it is bound. `unsafe` here
-//! is only the libc calls std does not wrap (`getpwnam_r`, `getgrnam_r`, `chown`), each with
-//! its `// SAFETY:` comment.
+//! Also applies a unix socket's mode, owner and group right after it is bound (std's
+//! `chown`, `set_permissions`); user and group names are looked up through
+//! [`crate::sys::user`].
+#![forbid(unsafe_code)]
 
-use std::ffi::CString;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -125,23 +125,17 @@ impl InputSecurity {
 
 /// Sets a freshly bound socket file's owner, group and mode.
 pub fn apply_unix_perms(path: &Path, perms: &UnixPerms) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
     if perms.uid.is_some() || perms.gid.is_some() {
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in socket path"))?;
-        // (uid_t)-1 / (gid_t)-1 leave that id unchanged.
-        let uid = perms.uid.unwrap_or(u32::MAX);
-        let gid = perms.gid.unwrap_or(u32::MAX);
-        // SAFETY: `c` is a valid NUL-terminated path that outlives the call; chown reads it
-        // and takes plain integers otherwise.
-        if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(
+        // An absent id is left unchanged ((uid_t)-1 / (gid_t)-1 to the kernel).
+        std::os::unix::fs::chown(path, perms.uid, perms.gid).map_err(|e| {
+            let uid = perms.uid.unwrap_or(u32::MAX);
+            let gid = perms.gid.unwrap_or(u32::MAX);
+            io::Error::new(
                 e.kind(),
                 format!("chown {} to {uid}:{gid}: {e}", path.display()),
-            ));
-        }
+            )
+        })?;
     }
     if let Some(mode) = perms.mode {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
@@ -156,69 +150,25 @@ pub fn apply_unix_perms(path: &Path, perms: &UnixPerms) -> io::Result<()> {
 
 /// The uid of a user name (`getpwnam_r`).
 pub fn lookup_user(name: &str) -> Result<u32, String> {
-    let c = CString::new(name).map_err(|_| format!("{name:?}: NUL in name"))?;
-    let mut buf = vec![0u8; 16 << 10];
-    // SAFETY: an all-zero passwd is a valid value (integers and null pointers) for
-    // getpwnam_r to overwrite.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call: the NUL-terminated name, the passwd and
-    // result slots, and `buf` with its true length (the strings land there).
-    let r = unsafe {
-        libc::getpwnam_r(
-            c.as_ptr(),
-            &mut pw,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut out,
-        )
-    };
-    if r != 0 {
-        return Err(format!(
-            "cannot look up user {name:?}: {}",
-            io::Error::from_raw_os_error(r)
-        ));
+    if name.contains('\0') {
+        return Err(format!("{name:?}: NUL in name"));
     }
-    if out.is_null() {
-        return Err(format!("no such user: {name:?}"));
+    match crate::sys::user::uid_by_name(name) {
+        Ok(Some(uid)) => Ok(uid),
+        Ok(None) => Err(format!("no such user: {name:?}")),
+        Err(e) => Err(format!("cannot look up user {name:?}: {e}")),
     }
-    Ok(pw.pw_uid)
 }
 
 /// The gid of a group name (`getgrnam_r`).
 pub fn lookup_group(name: &str) -> Result<u32, String> {
-    let c = CString::new(name).map_err(|_| format!("{name:?}: NUL in name"))?;
-    // Groups with many members need a large buffer; retry bigger on ERANGE.
-    let mut size = 16 << 10;
-    loop {
-        let mut buf = vec![0u8; size];
-        // SAFETY: an all-zero group is a valid value for getgrnam_r to overwrite.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: as in `lookup_user`: valid name, result slots and buffer with its length.
-        let r = unsafe {
-            libc::getgrnam_r(
-                c.as_ptr(),
-                &mut gr,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut out,
-            )
-        };
-        if r == libc::ERANGE && size < (1 << 24) {
-            size *= 4;
-            continue;
-        }
-        if r != 0 {
-            return Err(format!(
-                "cannot look up group {name:?}: {}",
-                io::Error::from_raw_os_error(r)
-            ));
-        }
-        if out.is_null() {
-            return Err(format!("no such group: {name:?}"));
-        }
-        return Ok(gr.gr_gid);
+    if name.contains('\0') {
+        return Err(format!("{name:?}: NUL in name"));
+    }
+    match crate::sys::user::gid_by_name(name) {
+        Ok(Some(gid)) => Ok(gid),
+        Ok(None) => Err(format!("no such group: {name:?}")),
+        Err(e) => Err(format!("cannot look up group {name:?}: {e}")),
     }
 }
 

@@ -7,6 +7,9 @@
 //! connection therefore holds no buffer, and at most [`MAX_RECV_INFLIGHT`] buffers per ring
 //! are lent to the kernel, which is what keeps the pool bound valid.
 //!
+//! The ring itself is [`crate::sys::uring::Ring`]; the `unsafe` left here is the two calls
+//! that lend it memory (RECV, SEND), each under the contract below.
+//!
 //! Safety model: a buffer given to the kernel in an SQE (a pooled batch, an oversize frame
 //! buffer, a send buffer) is owned by this loop's per-connection state and is neither
 //! touched, moved (heap storage does not move with its owner) nor freed until its
@@ -19,14 +22,13 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue, types, IoUring};
-
 use crate::pipeline::{Batch, Shipper, MAX_RECV_INFLIGHT};
 use crate::stats::ThreadStats;
+use crate::sys::uring::{Completion, Ring};
 
 use super::conn::{ConnError, Connection};
 use super::tls::TlsSession;
@@ -43,25 +45,7 @@ pub fn probe() -> io::Result<()> {
     if std::env::var_os("DNSTAP_RECEIVER_NO_URING").is_some_and(|v| v == "1") {
         return Err(io::Error::from_raw_os_error(libc::ENOSYS));
     }
-    let ring = IoUring::new(4)?;
-    let mut probe = io_uring::Probe::new();
-    ring.submitter().register_probe(&mut probe)?;
-    for (code, name) in [
-        (opcode::Accept::CODE, "accept"),
-        (opcode::PollAdd::CODE, "poll"),
-        (opcode::Recv::CODE, "recv"),
-        (opcode::Send::CODE, "send"),
-        (opcode::AsyncCancel::CODE, "cancel"),
-        (opcode::Timeout::CODE, "timeout"),
-    ] {
-        if !probe.is_supported(code) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("this kernel's io_uring lacks the {name} operation"),
-            ));
-        }
-    }
-    Ok(())
+    crate::sys::uring::probe()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,7 +55,6 @@ enum Op {
     Recv = 3,
     Send = 4,
     Cancel = 5,
-    Timeout = 6,
 }
 
 fn ud(op: Op, idx: usize) -> u64 {
@@ -114,7 +97,7 @@ impl UConn {
 
 struct Loop<'a> {
     ctx: &'a ReaderCtx,
-    ring: IoUring,
+    ring: Ring,
     shipper: Shipper<'a>,
     conns: Vec<Option<UConn>>,
     free: Vec<usize>,
@@ -127,14 +110,12 @@ struct Loop<'a> {
     deadlines: VecDeque<(Instant, usize)>,
     stopping: bool,
     accept_retry: Vec<Option<Instant>>,
-    timeout_pending: bool,
-    timeout_spec: Box<types::Timespec>,
 }
 
 /// Runs one reader thread's io_uring loop until the stop flag is set. The caller reports the
 /// reader as done to the pipeline, whatever the outcome.
 pub fn run(ctx: ReaderCtx) -> io::Result<()> {
-    let ring = IoUring::builder().build(RING_ENTRIES)?;
+    let ring = Ring::new(RING_ENTRIES)?;
     ctx.pipeline.register_reader();
     let mut lp = Loop {
         ctx: &ctx,
@@ -149,8 +130,6 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
         deadlines: VecDeque::new(),
         stopping: false,
         accept_retry: vec![None; ctx.listeners.len()],
-        timeout_pending: false,
-        timeout_spec: Box::new(types::Timespec::from(Duration::from_millis(100))),
     };
     let result = lp.run();
     lp.finish();
@@ -162,8 +141,7 @@ impl Loop<'_> {
         for li in 0..self.ctx.listeners.len() {
             self.arm_accept(li)?;
         }
-        let ext_arg = self.ring.params().is_feature_ext_arg();
-        let mut cqes: Vec<(u64, i32)> = Vec::with_capacity(RING_ENTRIES as usize);
+        let mut cqes: Vec<Completion> = Vec::with_capacity(RING_ENTRIES as usize);
         loop {
             if !self.stopping && self.ctx.stop.load(Ordering::Acquire) {
                 self.stopping = true;
@@ -187,47 +165,12 @@ impl Loop<'_> {
             } else {
                 Duration::from_millis(100)
             };
-            let r = if ext_arg {
-                let ts = types::Timespec::from(wait);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args)
-            } else {
-                if !self.timeout_pending {
-                    *self.timeout_spec = types::Timespec::from(wait);
-                    let e = opcode::Timeout::new(&*self.timeout_spec)
-                        .build()
-                        .user_data(ud(Op::Timeout, 0));
-                    // SAFETY: the timespec is boxed in `self` and outlives the operation.
-                    unsafe { self.push(&e)? };
-                    self.timeout_pending = true;
-                }
-                self.ring.submit_and_wait(1)
-            };
-            if let Err(e) = r {
-                match e.raw_os_error() {
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => {}
-                    _ => return Err(e),
-                }
-            }
+            self.ring.submit_and_wait(wait)?;
             cqes.clear();
-            cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
-            for &(u, res) in &cqes {
-                self.on_completion(u, res)?;
+            self.ring.completions(&mut cqes);
+            for c in cqes.drain(..) {
+                self.on_completion(c)?;
             }
-        }
-    }
-
-    /// Pushes one SQE, submitting first when the queue is full.
-    ///
-    /// # Safety
-    /// Every buffer the entry points to must stay valid and untouched until its completion.
-    unsafe fn push(&mut self, e: &squeue::Entry) -> io::Result<()> {
-        loop {
-            // SAFETY: forwarded from the caller's contract.
-            if unsafe { self.ring.submission().push(e) }.is_ok() {
-                return Ok(());
-            }
-            self.ring.submit()?;
         }
     }
 
@@ -235,16 +178,7 @@ impl Loop<'_> {
         let Some(l) = self.ctx.listeners.get(li) else {
             return Ok(());
         };
-        let e = opcode::Accept::new(
-            types::Fd(l.fd()),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-        .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-        .build()
-        .user_data(ud(Op::Accept, li));
-        // SAFETY: no buffers: the peer address is not asked for (null pointers).
-        unsafe { self.push(&e) }
+        self.ring.accept(l.as_fd(), ud(Op::Accept, li))
     }
 
     fn retry_accepts(&mut self) -> io::Result<()> {
@@ -258,10 +192,16 @@ impl Loop<'_> {
         Ok(())
     }
 
-    fn on_completion(&mut self, u: u64, res: i32) -> io::Result<()> {
+    fn on_completion(&mut self, c: Completion) -> io::Result<()> {
+        let (u, res) = match c {
+            Completion::Accepted { token, result } => {
+                let (_, li) = split(token);
+                return self.on_accept(li, result);
+            }
+            Completion::Done { token, result } => (token, result),
+        };
         let (op, idx) = split(u);
         match op {
-            x if x == Op::Accept as u64 => self.on_accept(idx, res),
             x if x == Op::Poll as u64 => {
                 let mut readable = false;
                 if let Some(c) = self.conn_mut(idx) {
@@ -278,10 +218,6 @@ impl Loop<'_> {
             }
             x if x == Op::Recv as u64 => self.on_recv(idx, res),
             x if x == Op::Send as u64 => self.on_send(idx, res),
-            x if x == Op::Timeout as u64 => {
-                self.timeout_pending = false;
-                Ok(())
-            }
             _ => Ok(()),
         }
     }
@@ -290,67 +226,69 @@ impl Loop<'_> {
         self.conns.get_mut(idx).and_then(Option::as_mut)
     }
 
-    fn on_accept(&mut self, li: usize, res: i32) -> io::Result<()> {
-        if res >= 0 {
-            // SAFETY: a successful accept completion carries a new descriptor that this
-            // process owns and nothing else refers to.
-            let fd = unsafe { OwnedFd::from_raw_fd(res) };
-            if let Some(l) = self.ctx.listeners.get(li) {
-                match l.adopt(fd) {
-                    Ok((stream, peer)) => 'admit: {
-                        if !self.ctx.admit(l, &stream, &peer) {
-                            break 'admit;
+    /// An accept completed: the new connection, or the errno.
+    fn on_accept(&mut self, li: usize, res: Result<OwnedFd, i32>) -> io::Result<()> {
+        match res {
+            Ok(fd) => {
+                if let Some(l) = self.ctx.listeners.get(li) {
+                    match l.adopt(fd) {
+                        Ok((stream, peer)) => 'admit: {
+                            if !self.ctx.admit(l, &stream, &peer) {
+                                break 'admit;
+                            }
+                            let tls = self.ctx.tls_session(l, &peer);
+                            if l.is_tls() && tls.is_none() {
+                                break 'admit;
+                            }
+                            let conn = self.ctx.new_connection_on(li, peer);
+                            let deadline = self.ctx.handshake_deadline();
+                            let slot = self.free.pop().unwrap_or_else(|| {
+                                self.conns.push(None);
+                                self.conns.len() - 1
+                            });
+                            self.conns[slot] = Some(UConn {
+                                stream,
+                                conn,
+                                recv_buf: None,
+                                recv_off: 0,
+                                recv_space: 0,
+                                recv_inflight: false,
+                                poll_inflight: false,
+                                send_buf: Vec::with_capacity(64),
+                                sent: 0,
+                                send_inflight: false,
+                                waiting: false,
+                                cancel_sent: false,
+                                closing: None,
+                                tls,
+                                deadline,
+                            });
+                            self.deadlines.push_back((deadline, slot));
+                            if !self.stopping {
+                                self.arm_poll(slot)?;
+                            }
                         }
-                        let tls = self.ctx.tls_session(l, &peer);
-                        if l.is_tls() && tls.is_none() {
-                            break 'admit;
-                        }
-                        let conn = self.ctx.new_connection_on(li, peer);
-                        let deadline = self.ctx.handshake_deadline();
-                        let slot = self.free.pop().unwrap_or_else(|| {
-                            self.conns.push(None);
-                            self.conns.len() - 1
-                        });
-                        self.conns[slot] = Some(UConn {
-                            stream,
-                            conn,
-                            recv_buf: None,
-                            recv_off: 0,
-                            recv_space: 0,
-                            recv_inflight: false,
-                            poll_inflight: false,
-                            send_buf: Vec::with_capacity(64),
-                            sent: 0,
-                            send_inflight: false,
-                            waiting: false,
-                            cancel_sent: false,
-                            closing: None,
-                            tls,
-                            deadline,
-                        });
-                        self.deadlines.push_back((deadline, slot));
-                        if !self.stopping {
-                            self.arm_poll(slot)?;
+                        Err(e) => {
+                            crate::log_warn!("{}: accepted socket unusable: {e}", l.describe())
                         }
                     }
-                    Err(e) => crate::log_warn!("{}: accepted socket unusable: {e}", l.describe()),
                 }
             }
-        } else {
-            let err = -res;
-            if err != libc::EAGAIN && err != libc::EINTR && err != libc::ECONNABORTED {
-                if let Some(l) = self.ctx.listeners.get(li) {
-                    crate::log_warn!(
-                        "{}: accept failed: {}",
-                        l.describe(),
-                        io::Error::from_raw_os_error(err)
-                    );
+            Err(err) => {
+                if err != libc::EAGAIN && err != libc::EINTR && err != libc::ECONNABORTED {
+                    if let Some(l) = self.ctx.listeners.get(li) {
+                        crate::log_warn!(
+                            "{}: accept failed: {}",
+                            l.describe(),
+                            io::Error::from_raw_os_error(err)
+                        );
+                    }
+                    // EMFILE and the like: try again a little later rather than spin.
+                    if let Some(slot) = self.accept_retry.get_mut(li) {
+                        *slot = Some(Instant::now() + Duration::from_millis(100));
+                    }
+                    return Ok(());
                 }
-                // EMFILE and the like: try again a little later rather than spin.
-                if let Some(slot) = self.accept_retry.get_mut(li) {
-                    *slot = Some(Instant::now() + Duration::from_millis(100));
-                }
-                return Ok(());
             }
         }
         if self.stopping {
@@ -367,12 +305,11 @@ impl Loop<'_> {
             return Ok(());
         }
         c.poll_inflight = true;
-        let fd = c.stream.fd();
-        let e = opcode::PollAdd::new(types::Fd(fd), (libc::POLLIN | libc::POLLRDHUP) as u32)
-            .build()
-            .user_data(ud(Op::Poll, slot));
-        // SAFETY: a poll carries no buffer.
-        unsafe { self.push(&e) }
+        let Some(c) = self.conns.get(slot).and_then(Option::as_ref) else {
+            return Ok(());
+        };
+        let events = (libc::POLLIN | libc::POLLRDHUP) as u32;
+        self.ring.poll(c.stream.as_fd(), events, ud(Op::Poll, slot))
     }
 
     /// Starts a receive on a readable connection, or queues it until a buffer is free.
@@ -388,7 +325,7 @@ impl Loop<'_> {
         if c.recv_inflight || c.closing.is_some() {
             return Ok(());
         }
-        let fd = c.stream.fd();
+        let fd = c.stream.as_fd();
         if let Some(tls) = c.tls.as_deref_mut() {
             if tls.has_input() {
                 // Decrypt what the session holds before receiving more.
@@ -402,15 +339,14 @@ impl Loop<'_> {
             c.recv_space = len;
             c.recv_inflight = true;
             self.tls_recvs_inflight += 1;
-            let e = opcode::Recv::new(types::Fd(fd), ptr, len.min(u32::MAX as usize) as u32)
-                .flags(libc::MSG_DONTWAIT)
-                .build()
-                .user_data(ud(Op::Recv, slot));
             // SAFETY: `ptr..ptr+len` is the receive space of the session's boxed inbound
             // buffer, owned by this connection's state; the session is not used (so the
             // buffer is neither read, written, moved nor freed) until this RECV completes
             // (`recv_inflight`).
-            return unsafe { self.push(&e) };
+            return unsafe {
+                self.ring
+                    .recv(fd, ptr, len, libc::MSG_DONTWAIT, ud(Op::Recv, slot))
+            };
         }
         let (ptr, len) = if c.conn.assembling() {
             let spare = c.conn.big_spare();
@@ -434,14 +370,13 @@ impl Loop<'_> {
         c.recv_space = len;
         c.recv_inflight = true;
         self.recvs_inflight += 1;
-        let e = opcode::Recv::new(types::Fd(fd), ptr, len.min(u32::MAX as usize) as u32)
-            .flags(libc::MSG_DONTWAIT)
-            .build()
-            .user_data(ud(Op::Recv, slot));
         // SAFETY: `ptr..ptr+len` lies in a heap buffer owned by this connection's state (the
         // pooled batch in `recv_buf`, or the oversize frame buffer inside `conn`); neither is
         // read, written, reallocated or freed until this RECV completes (`recv_inflight`).
-        unsafe { self.push(&e) }
+        unsafe {
+            self.ring
+                .recv(fd, ptr, len, libc::MSG_DONTWAIT, ud(Op::Recv, slot))
+        }
     }
 
     fn serve_waiting(&mut self) -> io::Result<()> {
@@ -667,16 +602,16 @@ impl Loop<'_> {
         }
         let pending = &c.send_buf[c.sent..];
         let (ptr, len) = (pending.as_ptr(), pending.len());
-        let fd = c.stream.fd();
         c.send_inflight = true;
         self.sends_inflight += 1;
-        let e = opcode::Send::new(types::Fd(fd), ptr, len.min(u32::MAX as usize) as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(ud(Op::Send, slot));
+        let fd = c.stream.as_fd();
         // SAFETY: `send_buf` belongs to this connection and is not modified (new replies
-        // wait in the Connection) until this SEND completes (`send_inflight`).
-        unsafe { self.push(&e) }
+        // wait in the Connection), moved or freed until this SEND completes
+        // (`send_inflight`).
+        unsafe {
+            self.ring
+                .send(fd, ptr, len, libc::MSG_NOSIGNAL, ud(Op::Send, slot))
+        }
     }
 
     fn on_send(&mut self, slot: usize, res: i32) -> io::Result<()> {
@@ -716,11 +651,7 @@ impl Loop<'_> {
                 return Ok(());
             }
             c.cancel_sent = true;
-            let e = opcode::AsyncCancel::new(ud(Op::Poll, slot))
-                .build()
-                .user_data(ud(Op::Cancel, slot));
-            // SAFETY: a cancel request carries no buffer.
-            return unsafe { self.push(&e) };
+            return self.ring.cancel(ud(Op::Poll, slot), ud(Op::Cancel, slot));
         }
         if c.busy() {
             return Ok(());

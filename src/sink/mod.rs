@@ -14,14 +14,13 @@
 //! counted in its [`OutputStats`] as delivered, dropped, buffered or spilled; an `Err` means
 //! the output is gone for good (the writer then stops and the pipeline drops and counts).
 //!
-//! `unsafe` is denied here and in every output; only [`sockopt`] (the output side's socket
-//! edge: keepalive, `SIOCOUTQ`) may use it.
-#![deny(unsafe_code)]
+//! `unsafe` is forbidden here and in every output; the socket calls std lacks (keepalive,
+//! `SIOCOUTQ`) are [`crate::sys::socket`]'s, named for the outputs in [`sockopt`].
+#![forbid(unsafe_code)]
 
 pub mod buffer;
 pub mod forward;
 pub mod outputs;
-#[allow(unsafe_code)]
 pub mod sockopt;
 pub mod spill;
 
