@@ -25,8 +25,6 @@ use std::fmt;
 pub const MAX_NAME_LEN: usize = 255;
 /// The longest label (RFC 1035 §2.3.4).
 pub const MAX_LABEL_LEN: usize = 63;
-/// Labels a name can have (a 255-byte name of one-byte labels, root excluded).
-const MAX_LABELS: usize = 127;
 
 /// How a list's names match a query name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
