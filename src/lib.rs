@@ -1,21 +1,20 @@
 //! dnstap-receiver: receives dnstap over Frame Streams and turns it into records.
 //!
 //! ```text
-//! socket bytes ──► frame ──► view ──► filter ──► queue ──► record ──► format ──► sink
-//!  (input/io)   (framestream) (dnstap, dns) (filter)  (pipeline) (record)  (format)  (sink)
+//! socket bytes ──► frame ──► view ──► filter ──► queue ──► record ──► transform ──► format ──► sink
+//!  (input, sys) (framestream) (dnstap, dns) (filter) (pipeline) (record) (transform) (format) (sink)
 //!                    config (parsed once, on top) ──► typed values handed down to every floor
 //! ```
 //!
-//! A module imports only modules to its left. The protocol cores (`framestream`, `dnstap`,
-//! `dns`, `filter`, `record`, `format`) are sans-io: bytes in, values or bytes out, into
-//! buffers the caller supplies. Sockets, threads, clocks and logging live in `input`,
-//! `pipeline`, `sink`, `metrics` (counters shown to Prometheus; an observer of the writer)
-//! and the binary. `config` (the file and the command line) is imported by the binary only;
-//! no floor imports it.
+//! The map is docs/architecture.md: the floors, what each owns, and the places to touch to
+//! add an input, an output or a transform. Imports run down the floors only (the sans-io
+//! cores `framestream`, `dns`, `dnstap`, `filter`, `record`, `transform`, `format` at the
+//! bottom; the I/O edges `sink`, `pipeline`, `input` above them; `config` on top, imported
+//! by the binary alone), with no file circles: tests/layering.rs checks both.
 //!
 //! Start reading at [`framestream::Decoder`] (how bytes become frames), then
 //! [`dnstap::DnstapView`] (the lazy view the filters run on), [`filter::Filter`],
-//! [`record::Record`] (the full decode) and [`format`].
+//! [`record::Record`] (the full decode), [`transform::Chain`] and [`format`].
 
 // No panics on what the network sends: enforced where clippy can (outside tests, which
 // unwrap freely). The modules that parse wire bytes also deny `indexing_slicing`
