@@ -5,7 +5,7 @@
 //! the text of one option value.
 #![forbid(unsafe_code)]
 
-use super::message::Rr;
+use super::rr::Rr;
 use super::text::{
     write_escaped, write_hex_lower, write_ipv4, write_ipv6, write_quoted, write_u64,
 };

@@ -15,6 +15,7 @@ pub mod edns;
 mod message;
 pub mod name;
 pub mod rdata;
+mod rr;
 mod text;
 
 /// Number and address text writers shared by the record and format layers (decimal, RFC 5952
@@ -22,8 +23,9 @@ mod text;
 pub use text::{write_ipv4, write_ipv6, write_u64};
 pub mod types;
 
-pub use message::{Header, MessageView, Question, Questions, Records, Rr, Section};
+pub use message::{Header, MessageView, Question, Questions, Records, Section};
 pub use name::{Name, Visit};
+pub use rr::Rr;
 
 /// A parse error: small, `Copy`, allocation-free. `offset` is where in the message it occurred.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

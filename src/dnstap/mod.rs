@@ -1,6 +1,8 @@
 //! dnstap protobuf (proto/dnstap.proto): a lazy borrowed view for the prefilters
-//! ([`view`]), the generated quick-protobuf types for the full decode ([`pb`]), and the
-//! names of its enum values. Knows nothing of Frame Streams, sockets or output formats.
+//! ([`view`], over the protobuf wire cursor in `wire.rs`, with the qname prefilter's
+//! narrower `Message` scan in `prefilter.rs`), the generated quick-protobuf types for the
+//! full decode ([`pb`]), and the names of its enum values. Knows nothing of Frame Streams,
+//! sockets or output formats.
 //!
 //! Enum values travel as numbers everywhere in this crate; these functions give their names
 //! as `&'static str` and return `None` for a value the schema does not define (callers then
@@ -11,7 +13,11 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod pb;
+mod prefilter;
+#[cfg(test)]
+mod testkit;
 pub mod view;
+mod wire;
 
 pub use view::{DnstapView, MessageView, PolicyView, ViewError};
 

@@ -2,7 +2,8 @@
 //! list, and encoding them (plus data frames) for senders.
 //!
 //! Knows the wire layout only. Which control frame is acceptable when, and what to reply, is
-//! the handshake's business ([`super::Decoder`], [`super::SenderHandshake`]).
+//! the handshakes' business (`handshake.rs` for [`super::Decoder`], `sender.rs`).
+//! The control types themselves are in `protocol.rs`.
 //!
 //! ```text
 //! escape + control frame (all integers 32-bit big-endian):
@@ -24,50 +25,10 @@
 //! ```
 
 use super::error::ErrorKind;
-use super::CONTROL_FRAME_MAX;
+use super::protocol::{ControlType, CONTROL_FRAME_MAX};
 
 /// Field type of a CONTENT_TYPE field.
 pub const FIELD_CONTENT_TYPE: u32 = 0x01;
-
-/// Control frame types (fstrm spec).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ControlType {
-    Accept = 0x01,
-    Start = 0x02,
-    Stop = 0x03,
-    Ready = 0x04,
-    Finish = 0x05,
-}
-
-impl ControlType {
-    /// The control type for a wire value, `None` for values the spec does not define.
-    pub fn from_u32(value: u32) -> Option<ControlType> {
-        match value {
-            0x01 => Some(ControlType::Accept),
-            0x02 => Some(ControlType::Start),
-            0x03 => Some(ControlType::Stop),
-            0x04 => Some(ControlType::Ready),
-            0x05 => Some(ControlType::Finish),
-            _ => None,
-        }
-    }
-
-    /// The wire value.
-    pub fn as_u32(self) -> u32 {
-        self as u32
-    }
-
-    /// Upper-case name as the spec writes it, for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            ControlType::Accept => "ACCEPT",
-            ControlType::Start => "START",
-            ControlType::Stop => "STOP",
-            ControlType::Ready => "READY",
-            ControlType::Finish => "FINISH",
-        }
-    }
-}
 
 /// A control frame whose field list has been checked: every field header and every field
 /// body lies inside the frame. Borrowed from the caller's buffer.

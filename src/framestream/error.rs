@@ -6,8 +6,7 @@
 
 use std::fmt;
 
-use super::control::ControlType;
-use super::DNSTAP_CONTENT_TYPE;
+use super::protocol::{ControlType, CONTROL_FRAME_MAX, DNSTAP_CONTENT_TYPE};
 
 /// How many offered content types an error keeps, and how many bytes of each.
 const OFFERED_KEEP: usize = 3;
@@ -40,7 +39,7 @@ impl Error {
 pub enum ErrorKind {
     /// A data frame longer than the configured limit; refused as soon as its length is read.
     DataFrameTooLarge { len: u32, limit: u32 },
-    /// A control frame longer than [`super::CONTROL_FRAME_MAX`] (512) bytes.
+    /// A control frame longer than [`CONTROL_FRAME_MAX`] (512) bytes.
     ControlFrameTooLarge { len: u32 },
     /// A control frame too short to hold its 4-byte control type.
     ControlFrameTooShort { len: u32 },
@@ -115,8 +114,7 @@ impl fmt::Display for Error {
             ErrorKind::ControlFrameTooLarge { len } => write!(
                 f,
                 "control frame of {len} bytes exceeds the limit of {} bytes (stream offset {})",
-                super::CONTROL_FRAME_MAX,
-                self.offset
+                CONTROL_FRAME_MAX, self.offset
             )?,
             ErrorKind::ControlFrameTooShort { len } => write!(
                 f,

@@ -4,9 +4,9 @@
 //! Data frames themselves are written with [`super::write_data_frame`]; this type only keeps
 //! the control frames in order. It never touches a socket.
 
-use super::control::{self, ControlSplit, ControlType};
+use super::control::{self, ControlSplit};
 use super::error::{describe_offered, Error, ErrorKind};
-use super::DNSTAP_CONTENT_TYPE;
+use super::protocol::{ControlType, DNSTAP_CONTENT_TYPE};
 
 /// Where the sender is, named for what comes next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
