@@ -53,6 +53,41 @@ pub struct FileConfig {
     pub metrics: Option<MetricsSpec>,
     /// Beyond the seed: several outputs at once (`- stdout: {...}`, `- forward: {...}`).
     pub outputs: Option<Vec<OutputEntry>>,
+    /// Transforms run on every decoded record before any output (see `transforms.rs`);
+    /// each output may have its own under the same key.
+    pub transforms: Option<TransformsSpec>,
+}
+
+/// `transforms:` (top level: before every output; in an output entry: that output only).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TransformsSpec {
+    pub filtering: Option<FilteringFileSpec>,
+}
+
+/// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply
+/// here (docs/transforms.md).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilteringFileSpec {
+    /// `false` drops the `*_QUERY` message types.
+    pub log_queries: Option<bool>,
+    /// `false` drops the `*_RESPONSE` message types.
+    pub log_replies: Option<bool>,
+    /// Keep only these dnstap message types (names as in dnstap.proto, or numbers).
+    pub message_types: Option<Vec<NumOrName>>,
+    /// Header rcodes (names or 0..=15).
+    pub drop_rcodes: Option<Vec<NumOrName>>,
+    pub keep_rcodes: Option<Vec<NumOrName>>,
+    /// Question types (names or numbers).
+    pub drop_qtypes: Option<Vec<NumOrName>>,
+    pub keep_qtypes: Option<Vec<NumOrName>>,
+    /// A list of domains: each one and every name under it.
+    pub drop_domain_file: Option<PathBuf>,
+    pub keep_domain_file: Option<PathBuf>,
+    /// A list of exact names.
+    pub drop_fqdn_file: Option<PathBuf>,
+    pub keep_fqdn_file: Option<PathBuf>,
 }
 
 /// `input-mode` (seed).
@@ -160,6 +195,8 @@ pub struct ForwardToSpec {
     pub spill_max_bytes: Option<u64>,
     /// Acknowledged bytes kept for re-sending after a break.
     pub replay_window: Option<u64>,
+    /// This output's own transforms.
+    pub transforms: Option<TransformsSpec>,
 }
 
 /// `- stdout: {format: json}` in `outputs`.
@@ -167,6 +204,8 @@ pub struct ForwardToSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StdoutSpec {
     pub format: Option<FormatChoice>,
+    /// This output's own transforms.
+    pub transforms: Option<TransformsSpec>,
 }
 
 /// One entry of `outputs`.

@@ -28,6 +28,7 @@ pub mod input;
 pub mod kafka;
 pub mod metrics;
 pub mod outputs;
+pub mod transforms;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,7 @@ use crate::input::InputSpec;
 use crate::metrics::MetricsConfig;
 use crate::pipeline::QueuePolicy;
 use crate::sink::outputs::OutputConf;
+use crate::transform::Chains;
 
 pub use self::addr::parse_host_port;
 pub use self::args::{FormatChoice, IoChoice, LowArgs, OverflowChoice, QueueChoice};
@@ -94,6 +96,9 @@ pub struct Resolved {
     pub metrics: Option<MetricsConfig>,
     /// Where records go (stdout, forward...); see `crate::sink::outputs`.
     pub outputs: Vec<OutputConf>,
+    /// The `transforms:` sections, checked: the global one and one per output (aligned
+    /// with `outputs`).
+    pub transforms: transforms::TransformsConf,
 }
 
 /// The compiled settings the daemon runs with; read-only after start-up.
@@ -105,6 +110,8 @@ pub struct Settings {
     pub decoder: DecoderConfig,
     /// TLS server config loaded, user and group names looked up.
     pub security: InputSecurity,
+    /// The transform chains, list files read (shared by every writer thread).
+    pub transforms: Chains,
 }
 
 impl Settings {
@@ -126,6 +133,7 @@ impl Settings {
         let decoder = DecoderConfig {
             max_data_frame: resolved.max_frame_size,
         };
+        let transforms = transforms::compile(&resolved.transforms, file)?;
         let security = if resolved.offline.is_some() {
             InputSecurity::default()
         } else {
@@ -138,6 +146,7 @@ impl Settings {
             formatter,
             decoder,
             security,
+            transforms,
         })
     }
 }
@@ -209,7 +218,7 @@ pub fn resolve(
         Some(choice) => choice.kind(),
         None => file_format(fc.output_format.as_ref()),
     };
-    let outputs = outputs::resolve_outputs(
+    let (outputs, output_transforms) = outputs::resolve_outputs_with_transforms(
         outputs::OutputFlags {
             forward: args.forward.as_deref(),
             format: args.format.map(FormatChoice::kind),
@@ -263,6 +272,10 @@ pub fn resolve(
         security,
         metrics: metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
         outputs,
+        transforms: transforms::TransformsConf {
+            global: transforms::resolve(fc.transforms.as_ref(), "transforms", path)?,
+            outputs: output_transforms,
+        },
     })
 }
 
