@@ -62,7 +62,7 @@ pub struct FileConfig {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TransformsSpec {
-    pub filtering: Option<FilteringFileSpec>,
+    pub filtering: Option<Box<FilteringFileSpec>>,
 }
 
 /// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply
