@@ -155,7 +155,13 @@ fn in_domain(name: &str, domain: &str) -> bool {
 /// Writes a config with a global `filtering` section of `body` (indented YAML lines), runs
 /// the capture through it, and checks the output against `keep` over the reference; returns
 /// the `-v` offline summary.
-fn check(capture: &Path, refs: &[Rec], dir: &TempDir, body: &str, keep: impl Fn(&Rec) -> bool) {
+fn check(
+    capture: &Path,
+    refs: &[Rec],
+    dir: &TempDir,
+    body: &str,
+    keep: impl Fn(&Rec) -> bool,
+) -> String {
     let conf = dir.write("conf.yaml", &format!("transforms:\n  filtering:\n{body}"));
     let (got, stderr) = offline(capture, &["-v", "-c", conf.to_str().unwrap()]);
     let want: Vec<&str> = refs
@@ -184,6 +190,7 @@ fn check(capture: &Path, refs: &[Rec], dir: &TempDir, body: &str, keep: impl Fn(
         line.contains(&format!("transform-filtered={removed}")),
         "{body}: {line}"
     );
+    line.to_string()
 }
 
 fn rcode_is(r: &Rec, names: &[&str]) -> Option<bool> {
@@ -303,11 +310,29 @@ fn keys_combine_and_the_first_failing_one_is_the_reason() {
     let refs = reference(&cap);
     let dir = TempDir::new("combined");
     let body = "    log-queries: false\n    keep-rcodes: [NXDOMAIN]\n    drop-qtypes: [AAAA]\n";
-    check(&cap, &refs, &dir, body, |r| {
+    let line = check(&cap, &refs, &dir, body, |r| {
         !r.mtype.ends_with("_QUERY")
             && rcode_is(r, &["NXDOMAIN"]) == Some(true)
             && qtype_is(r, &["AAAA"]) != Some(true)
     });
+    // Checked in order: message type, rcode, qtype; the first that fails is the reason.
+    let by_type = refs.iter().filter(|r| r.mtype.ends_with("_QUERY")).count();
+    let rest: Vec<&Rec> = refs
+        .iter()
+        .filter(|r| !r.mtype.ends_with("_QUERY"))
+        .collect();
+    let by_rcode = rest
+        .iter()
+        .filter(|r| rcode_is(r, &["NXDOMAIN"]) != Some(true))
+        .count();
+    let by_qtype = rest
+        .iter()
+        .filter(|r| rcode_is(r, &["NXDOMAIN"]) == Some(true))
+        .filter(|r| qtype_is(r, &["AAAA"]) == Some(true))
+        .count();
+    assert!(by_qtype > 0, "the capture has no NXDOMAIN AAAA response");
+    let want = format!("(message-type={by_type} rcode={by_rcode} qtype={by_qtype})");
+    assert!(line.contains(&want), "{want} not in {line}");
 }
 
 #[test]
@@ -316,11 +341,11 @@ fn bad_values_stop_start_up_naming_the_key_and_value() {
     let cases: [(&str, &[&str]); 5] = [
         (
             "transforms:\n  filtering:\n    keep-rcodes: [BADVERS]\n",
-            &["transforms.filtering.keep-rcodes", "BADVERS", "4-bit header rcode"],
+            &["bad.yaml:3: transforms.filtering.keep-rcodes", "BADVERS", "4-bit header rcode"],
         ),
         (
             "transforms:\n  filtering:\n    drop-qtypes: [AAAAX]\n",
-            &["transforms.filtering.drop-qtypes", "AAAAX"],
+            &["bad.yaml:3: transforms.filtering.drop-qtypes", "AAAAX"],
         ),
         (
             "transforms:\n  filtering:\n    keep-rcode: [0]\n",
@@ -328,11 +353,11 @@ fn bad_values_stop_start_up_naming_the_key_and_value() {
         ),
         (
             "outputs:\n  - stdout:\n      transforms:\n        filtering:\n          message-types: [CLIENT_QUERI]\n",
-            &["outputs[0].stdout.transforms.filtering.message-types", "CLIENT_QUERI"],
+            &["bad.yaml:5: outputs[0].stdout.transforms.filtering.message-types", "CLIENT_QUERI"],
         ),
         (
             "transforms:\n  filtering:\n    drop-domain-file: list.txt\n",
-            &["drop-domain-file", "list.txt", "line 2"],
+            &["bad.yaml:3: transforms.filtering.drop-domain-file", "list.txt", "line 2"],
         ),
     ];
     dir.write("list.txt", "good.example\nnot a domain\n");

@@ -245,12 +245,19 @@ pub struct BasicAuthSpec {
 impl FileConfig {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        FileConfig::load_with_text(path).map(|(fc, _)| fc)
+    }
+
+    /// Reads and parses `path`; also returns its text, to point later errors at their line
+    /// ([`line_of_key`]).
+    pub fn load_with_text(path: &Path) -> Result<(FileConfig, String), ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(Some(path), "", format!("cannot read: {e}")))?;
-        FileConfig::parse(&text).map_err(|mut e| {
+        let fc = FileConfig::parse(&text).map_err(|mut e| {
             e.file = Some(path.to_path_buf());
             e
-        })
+        })?;
+        Ok((fc, text))
     }
 
     /// Parses YAML text. An empty document is an empty config.
@@ -324,9 +331,99 @@ fn key_path_at_line(text: &str, line: usize) -> String {
         .join(".")
 }
 
+/// The 1-based line where the key `path` (as errors name it: `outputs[1].forward.tls-ca`)
+/// is written in a block-style YAML document, the inverse of [`key_path_at_line`]. A key
+/// naming a list element (`allow-from[0]`) falls back to the list's key. `None` when it is
+/// not found (flow style, a flag, a key that is not written).
+pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
+    if path.is_empty() {
+        return None;
+    }
+    // (indent, segment, items seen under it) of the open mappings and sequence items.
+    let mut stack: Vec<(usize, String, usize)> = Vec::new();
+    let mut fallback = None;
+    let list_key = path
+        .strip_suffix(']')
+        .and_then(|p| p.rsplit_once('['))
+        .map(|(k, _)| k);
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = raw.len() - trimmed.len();
+        let mut body = trimmed;
+        let mut key_indent = indent;
+        if let Some(rest) = body.strip_prefix("- ") {
+            // A sequence item: close deeper entries and the previous item at this indent,
+            // then open `[n]` under the parent.
+            while stack.last().is_some_and(|(ind, seg, _)| {
+                *ind > indent || (*ind == indent && seg.starts_with('['))
+            }) {
+                stack.pop();
+            }
+            let n = match stack.last_mut() {
+                Some(parent) => {
+                    parent.2 += 1;
+                    parent.2 - 1
+                }
+                None => 0,
+            };
+            stack.push((indent, format!("[{n}]"), 0));
+            key_indent = indent + 2;
+            body = rest.trim_start();
+        } else {
+            while stack.last().is_some_and(|(ind, _, _)| *ind >= indent) {
+                stack.pop();
+            }
+        }
+        let Some(colon) = body.find(':') else {
+            continue;
+        };
+        let key = body[..colon].trim().trim_matches(|c| c == '"' || c == '\'');
+        if key.is_empty() || key.contains(' ') {
+            continue;
+        }
+        stack.push((key_indent, key.to_string(), 0));
+        let mut here = String::new();
+        for (_, seg, _) in &stack {
+            if !here.is_empty() && !seg.starts_with('[') {
+                here.push('.');
+            }
+            here.push_str(seg);
+        }
+        if here == path {
+            return Some(i + 1);
+        }
+        if fallback.is_none() && list_key == Some(here.as_str()) {
+            fallback = Some(i + 1);
+        }
+    }
+    fallback
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_of_key_finds_nested_and_indexed_keys() {
+        let t = "verbose: true\noutputs:\n  - stdout:\n      format: json\n  - forward:\n      remote-port: 1\n      transforms:\n        filtering:\n          keep-rcodes: [X]\ntransforms:\n  filtering:\n    drop-qtypes: [Y]\nallow-from: [a, b]\n";
+        assert_eq!(line_of_key(t, "verbose"), Some(1));
+        assert_eq!(line_of_key(t, "outputs[0].stdout.format"), Some(4));
+        assert_eq!(line_of_key(t, "outputs[1].forward.remote-port"), Some(6));
+        assert_eq!(
+            line_of_key(t, "outputs[1].forward.transforms.filtering.keep-rcodes"),
+            Some(9)
+        );
+        assert_eq!(line_of_key(t, "transforms.filtering.drop-qtypes"), Some(12));
+        assert_eq!(line_of_key(t, "allow-from[1]"), Some(13));
+        assert_eq!(line_of_key(t, "outputs[2].forward.remote-port"), None);
+        assert_eq!(line_of_key(t, "-f"), None);
+        // A sequence written at its parent's indent.
+        let t = "outputs:\n- stdout:\n    format: json\n- forward:\n    remote-port: 1\n";
+        assert_eq!(line_of_key(t, "outputs[1].forward.remote-port"), Some(5));
+    }
 
     #[test]
     fn parse_errors_carry_the_line() {

@@ -117,12 +117,23 @@ pub struct Settings {
 impl Settings {
     /// Loads the config file named by `-c` (if any), merges the flags, validates, compiles.
     pub fn build(args: &LowArgs) -> Result<Settings, ConfigError> {
-        let file = match &args.config {
-            Some(path) => Some(FileConfig::load(path)?),
-            None => None,
+        let (file, text) = match &args.config {
+            Some(path) => {
+                let (fc, text) = FileConfig::load_with_text(path)?;
+                (Some(fc), text)
+            }
+            None => (None, String::new()),
         };
-        let resolved = resolve(args, file.as_ref(), args.config.as_deref())?;
-        Settings::compile(resolved, args.config.as_deref())
+        let path = args.config.as_deref();
+        resolve(args, file.as_ref(), path)
+            .and_then(|resolved| Settings::compile(resolved, path))
+            .map_err(|mut e| {
+                // A key of the file (not a flag): point at its line.
+                if e.line.is_none() && e.file.is_some() && e.file.as_deref() == path {
+                    e.line = file::line_of_key(&text, &e.key);
+                }
+                e
+            })
     }
 
     /// Compiles the filters and the format of already validated settings.
