@@ -276,9 +276,12 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
             // build_outputs registered one set of counters per output, in order.
             let out_stats: Vec<_> = registry.outputs().into_iter().map(|(_, s)| s).collect();
             let mut wt = WriterTransforms::new(transforms.clone(), out_stats);
-            let (wstats, mut traffic) = (registry.register(), observer());
-            let run = move || {
-                pipeline::run_writer_with(&wpipe, &mut outputs, &mut wt, &wstats, &mut traffic)
+            let (wstats, traffic) = (registry.register(), observer());
+            let run = move || match traffic {
+                Some(mut t) => {
+                    pipeline::run_writer_with(&wpipe, &mut outputs, &mut wt, &wstats, &mut t)
+                }
+                None => pipeline::run_writer_with(&wpipe, &mut outputs, &mut wt, &wstats, &mut ()),
             };
             (Box::new(run), buffers)
         }

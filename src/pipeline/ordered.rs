@@ -436,6 +436,61 @@ mod tests {
     }
 
     #[test]
+    fn chains_remove_records_and_every_removal_is_counted() {
+        use crate::transform::{Chain, Chains, DropReason, Filtering, FilteringSpec, Step};
+        // These records carry no dnstap Message, so no message type: a message-type list
+        // removes all of them (global), an rcode keep list would (the output's).
+        let only = |spec: FilteringSpec| {
+            Arc::new(Chain::new(vec![Step::Filtering(Filtering::new(&spec))]))
+        };
+        for (global, own) in [(true, false), (false, true)] {
+            let (p, _) = queued(50, 4);
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let out = Limited {
+                got: Arc::clone(&got),
+                limit: usize::MAX,
+            };
+            let chains = Chains {
+                global: if global {
+                    only(FilteringSpec {
+                        message_types: Some(vec![5]),
+                        ..FilteringSpec::default()
+                    })
+                } else {
+                    Arc::default()
+                },
+                outputs: vec![if own {
+                    only(FilteringSpec {
+                        keep_rcodes: Some(vec![3]),
+                        ..FilteringSpec::default()
+                    })
+                } else {
+                    Arc::default()
+                }],
+            };
+            let ostats = Arc::new(OutputStats::default());
+            let s = slots(3);
+            let stats: Vec<_> = s.iter().map(|w| Arc::clone(&w.stats)).collect();
+            let fmt = Formatter::new(FormatKind::Json);
+            run_ordered_writers_with(&p, s, fmt, out, Arc::clone(&ostats), chains).unwrap();
+            assert!(got.lock().unwrap().is_empty());
+            let sum = |f: fn(&ThreadStats) -> u64| -> u64 { stats.iter().map(|s| f(s)).sum() };
+            let written = sum(|s| s.written.load(Ordering::Relaxed));
+            let removed = sum(|s| {
+                s.transform_filtered[DropReason::MessageType.index()].load(Ordering::Relaxed)
+            });
+            let withheld = ostats.filtered[DropReason::Rcode.index()].load(Ordering::Relaxed);
+            assert_eq!(ostats.records.load(Ordering::Relaxed), 0);
+            if global {
+                assert_eq!((written, removed, withheld), (0, 200, 0));
+            } else {
+                // Written (past the global chain), then withheld by the output's own.
+                assert_eq!((written, removed, withheld), (200, 0, 200));
+            }
+        }
+    }
+
+    #[test]
     fn a_failed_write_stops_every_writer_and_counts_the_rest_as_dropped() {
         let (p, _) = queued(100, 5);
         let got = Arc::new(Mutex::new(Vec::new()));
