@@ -17,10 +17,11 @@ use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
 use dnstap_receiver::metrics::http::MetricsServer;
 use dnstap_receiver::metrics::traffic::TrafficCounter;
 use dnstap_receiver::pipeline::ordered::{self, WriterSlot};
-use dnstap_receiver::pipeline::{self, Pipeline, Pool};
+use dnstap_receiver::pipeline::{self, Pipeline, Pool, WriterTransforms};
 use dnstap_receiver::sink::outputs::{self, BuiltOutputs, OutputConf};
 use dnstap_receiver::sink::StdoutSink;
 use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
+use dnstap_receiver::transform::{Chain, DropReason};
 use dnstap_receiver::{log_debug, log_error, log_warn, offline};
 
 /// The body of the writer thread.
@@ -49,19 +50,55 @@ fn run(args: &LowArgs) -> Result<ExitCode, BoxError> {
 
     if let Some(path) = &settings.resolved.offline {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, StdoutSink::open()?);
-        let st = offline::run(path, &settings.filter, &settings.formatter, &mut out)?;
+        // Offline prints what the stdout output would get: the global chain, then the stdout
+        // output's own chain when the configuration has one.
+        let stdout_at = settings
+            .resolved
+            .outputs
+            .iter()
+            .position(|o| matches!(o, OutputConf::Stdout(_)));
+        let chains = offline::OfflineChains {
+            global: &settings.transforms.global,
+            output: stdout_at.map_or(Chain::empty(), |i| settings.transforms.output(i)),
+        };
+        let st = offline::run_with(
+            path,
+            &settings.filter,
+            chains,
+            &settings.formatter,
+            &mut out,
+        )?;
         out.flush()?;
         log_debug!(
-            "{}: frames={} written={} filtered={} undecodable={}",
+            "{}: frames={} written={} filtered={} undecodable={} transform-filtered={} \
+             output-filtered={}",
             path.display(),
             st.frames,
             st.written,
             st.filtered,
-            st.undecodable
+            st.undecodable,
+            reasons(&st.transform_filtered),
+            reasons(&st.output_filtered)
         );
         return Ok(ExitCode::SUCCESS);
     }
     daemon(settings)
+}
+
+/// `N` or `N (rcode=a qtype=b)`: a total and its non-zero reasons, for the `-v` lines.
+fn reasons(counts: &[u64]) -> String {
+    let total: u64 = counts.iter().sum();
+    let parts: Vec<String> = DropReason::ALL
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| format!("{}={n}", r.as_str()))
+        .collect();
+    if parts.is_empty() {
+        total.to_string()
+    } else {
+        format!("{total} ({})", parts.join(" "))
+    }
 }
 
 fn choose_backend(choice: IoChoice) -> Result<Backend, BoxError> {
@@ -171,7 +208,19 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         formatter: _,
         decoder,
         security,
+        transforms,
     } = settings;
+    if !transforms.global.is_empty() {
+        log_debug!("transforms: a global chain runs before every output");
+    }
+    for (i, o) in resolved.outputs.iter().enumerate() {
+        if !transforms.output(i).is_empty() {
+            log_debug!(
+                "transforms: output {} has its own chain",
+                outputs::describe(o)
+            );
+        }
+    }
     let filter = Arc::new(filter);
     let security = Arc::new(security);
     let registry = Arc::new(StatsRegistry::default());
@@ -206,8 +255,16 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                 })
                 .collect();
             let (sink, out_stats) = (StdoutSink::open()?, registry.register_output("stdout"));
+            let chains = transforms.clone();
             let run = move || {
-                ordered::run_ordered_writers(&wpipe, slots, Formatter::new(kind), sink, out_stats)
+                ordered::run_ordered_writers_with(
+                    &wpipe,
+                    slots,
+                    Formatter::new(kind),
+                    sink,
+                    out_stats,
+                    chains,
+                )
             };
             (Box::new(run), Vec::new())
         }
@@ -216,10 +273,15 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                 mut outputs,
                 buffers,
             } = outputs::build_outputs(&resolved.outputs, &registry)?;
+            // build_outputs registered one set of counters per output, in order.
+            let out_stats: Vec<_> = registry.outputs().into_iter().map(|(_, s)| s).collect();
+            let mut wt = WriterTransforms::new(transforms.clone(), out_stats);
             let (wstats, traffic) = (registry.register(), observer());
             let run = move || match traffic {
-                Some(mut t) => pipeline::run_writer_observed(&wpipe, &mut outputs, &wstats, &mut t),
-                None => pipeline::run_writer(&wpipe, &mut outputs, &wstats),
+                Some(mut t) => {
+                    pipeline::run_writer_with(&wpipe, &mut outputs, &mut wt, &wstats, &mut t)
+                }
+                None => pipeline::run_writer_with(&wpipe, &mut outputs, &mut wt, &wstats, &mut ()),
             };
             (Box::new(run), buffers)
         }
@@ -299,8 +361,28 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                 "INFO",
                 format_args!("{}", now.summary(&prev, last.elapsed().as_secs_f64())),
             );
+            if !transforms.is_empty() {
+                stats::log_line(
+                    "INFO",
+                    format_args!(
+                        "transform-counters: global filtered={}",
+                        reasons(&now.transform_filtered)
+                    ),
+                );
+            }
             for (name, o) in registry.outputs() {
                 stats::log_line("INFO", format_args!("{}", o.summary(&name)));
+                if !transforms.is_empty() {
+                    let f: Vec<u64> = o
+                        .filtered
+                        .iter()
+                        .map(|a| a.load(Ordering::Relaxed))
+                        .collect();
+                    stats::log_line(
+                        "INFO",
+                        format_args!("transform-counters: {name:?} filtered={}", reasons(&f)),
+                    );
+                }
             }
             prev = now;
             last = Instant::now();

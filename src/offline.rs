@@ -1,5 +1,6 @@
 //! Offline mode (`dnstap_receiver -r FILE`): a Frame Streams capture file through the same
-//! filter, decode and format as live input. Owns the file reading and the output batching;
+//! filter, decode, transform chains and format as live input (a user tries a configuration
+//! on a capture before deploying it). Owns the file reading and the output batching;
 //! knows nothing of sockets, threads or the configuration file.
 //!
 //! A capture file is a unidirectional Frame Streams stream (fstrm_capture, named, knotd and
@@ -23,6 +24,7 @@ use crate::filter::{Filter, Verdict};
 use crate::format::Formatter;
 use crate::framestream::{Decoder, DecoderConfig, Event, DATA_FRAME_MAX_LIMIT};
 use crate::record::Record;
+use crate::transform::{Chain, ReasonCounts, Verdict as Kept};
 
 /// What one file held.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,6 +37,27 @@ pub struct OfflineStats {
     pub filtered: u64,
     /// Frames whose protobuf could not be decoded (counted, not written).
     pub undecodable: u64,
+    /// Records the global transform chain removed, by `DropReason::index`.
+    pub transform_filtered: ReasonCounts,
+    /// Records the output's own chain withheld, by `DropReason::index`.
+    pub output_filtered: ReasonCounts,
+}
+
+/// The chains a record goes through before it is written: the global one, then the one of
+/// the output the file stands in for (stdout).
+#[derive(Clone, Copy, Debug)]
+pub struct OfflineChains<'a> {
+    pub global: &'a Chain,
+    pub output: &'a Chain,
+}
+
+impl Default for OfflineChains<'_> {
+    fn default() -> Self {
+        OfflineChains {
+            global: Chain::empty(),
+            output: Chain::empty(),
+        }
+    }
 }
 
 /// A failure while reading a capture: which file, at which byte, and what.
@@ -72,9 +95,26 @@ pub fn run(
     formatter: &Formatter,
     out: &mut dyn Write,
 ) -> Result<OfflineStats, Box<dyn std::error::Error + Send + Sync>> {
+    run_with(path, filter, OfflineChains::default(), formatter, out)
+}
+
+/// [`run`] with transform chains: a record is written when the global chain and then the
+/// output's chain keep it; the others are counted by reason.
+pub fn run_with(
+    path: &Path,
+    filter: &Filter,
+    chains: OfflineChains<'_>,
+    formatter: &Formatter,
+    out: &mut dyn Write,
+) -> Result<OfflineStats, Box<dyn std::error::Error + Send + Sync>> {
     let mut stats = OfflineStats::default();
     let mut obuf: Vec<u8> = Vec::with_capacity(OUT_FLUSH + (64 << 10));
-    let result = pump(path, filter, formatter, out, &mut obuf, &mut stats);
+    let sink = Sink {
+        chains,
+        formatter,
+        out: &mut *out,
+    };
+    let result = pump(path, filter, sink, &mut obuf, &mut stats);
     let written = out.write_all(&obuf).and_then(|()| out.flush());
     let end = match &result {
         Ok(end) => *end,
@@ -89,15 +129,26 @@ pub fn run(
     Ok(stats)
 }
 
+/// Where decoded records go: through the chains, into the format, out.
+struct Sink<'a, 'o> {
+    chains: OfflineChains<'a>,
+    formatter: &'a Formatter,
+    out: &'o mut dyn Write,
+}
+
 /// The read-decode-format loop; returns the file offset where it stopped.
 fn pump(
     path: &Path,
     filter: &Filter,
-    formatter: &Formatter,
-    out: &mut dyn Write,
+    sink: Sink<'_, '_>,
     obuf: &mut Vec<u8>,
     stats: &mut OfflineStats,
 ) -> Result<u64, OfflineError> {
+    let Sink {
+        chains,
+        formatter,
+        out,
+    } = sink;
     let err = |offset: u64, what: String| OfflineError {
         path: path.to_path_buf(),
         offset,
@@ -176,6 +227,14 @@ fn pump(
                 }
                 match Record::parse(p) {
                     Ok(rec) => {
+                        if let Kept::Drop(r) = chains.global.check(&rec) {
+                            stats.transform_filtered[r.index()] += 1;
+                            continue;
+                        }
+                        if let Kept::Drop(r) = chains.output.check(&rec) {
+                            stats.output_filtered[r.index()] += 1;
+                            continue;
+                        }
                         formatter.write(&rec, obuf);
                         stats.written += 1;
                         if obuf.len() >= OUT_FLUSH {

@@ -8,7 +8,8 @@
 //!     ▼
 //!  ArrayQueue<Box<Batch>> (bounded; full → block or drop+count)
 //!     ▼
-//!  writer ── Record::parse once, then every Output (each formats into its own buffer)
+//!  writer ── Record::parse once ── global Chain ── per output: its Chain, then the Output
+//!     │                              (transforms; each removal counted by reason)
 //!     └── Batch back to the Pool
 //! ```
 //!
@@ -21,7 +22,7 @@
 use std::io;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,11 @@ pub mod ordered;
 
 use crate::record::{DecodeError, Record};
 use crate::sink::Output;
-use crate::stats::ThreadStats;
+use crate::stats::{OutputStats, ThreadStats, TRANSFORM_REASON_SLOTS};
+use crate::transform::{Chains, DropReason, ReasonCounts, Verdict};
+
+// The counters in `stats` have one slot per transform drop reason.
+const _: () = assert!(DropReason::ALL.len() == TRANSFORM_REASON_SLOTS);
 
 /// One buffer and the payload ranges of the accepted frames in it.
 ///
@@ -299,6 +304,93 @@ impl Pipeline {
     }
 }
 
+/// The transform stage as one writer thread runs it: the shared, immutable chains, the
+/// counters of what they remove, and the per-batch tallies published to those counters.
+#[derive(Debug, Default)]
+pub struct WriterTransforms {
+    chains: Chains,
+    /// Each output's counters (index-aligned with the outputs), for what its chain withholds.
+    output_stats: Vec<Arc<OutputStats>>,
+    /// Removed by the global chain in the current batch.
+    global: ReasonCounts,
+    /// Withheld by each output's chain in the current batch.
+    per_output: Vec<ReasonCounts>,
+}
+
+impl WriterTransforms {
+    /// `output_stats` are the outputs' counters, in the order of the outputs the writer runs
+    /// (and of `chains.outputs`).
+    pub fn new(chains: Chains, output_stats: Vec<Arc<OutputStats>>) -> WriterTransforms {
+        let per_output = vec![ReasonCounts::default(); output_stats.len()];
+        WriterTransforms {
+            chains,
+            output_stats,
+            global: ReasonCounts::default(),
+            per_output,
+        }
+    }
+
+    /// Whether no chain has a step: the writer skips the stage entirely.
+    pub fn is_empty(&self) -> bool {
+        self.chains.is_empty()
+    }
+
+    /// Runs the global chain: whether the record goes on to the outputs (counted when not).
+    #[inline]
+    fn keep_global(&mut self, rec: &Record<'_>) -> bool {
+        match self.chains.global.check(rec) {
+            Verdict::Keep => true,
+            Verdict::Drop(r) => {
+                self.global[r.index()] += 1;
+                false
+            }
+        }
+    }
+
+    /// Runs output `i`'s chain: whether the output gets the record (counted when not).
+    #[inline]
+    fn keep_for(&mut self, i: usize, rec: &Record<'_>) -> bool {
+        let chain = self.chains.output(i);
+        if chain.is_empty() {
+            return true;
+        }
+        match chain.check(rec) {
+            Verdict::Keep => true,
+            Verdict::Drop(r) => {
+                if let Some(c) = self.per_output.get_mut(i) {
+                    c[r.index()] += 1;
+                }
+                false
+            }
+        }
+    }
+
+    /// Records the global chain removed in this batch.
+    fn global_removed(&self) -> u64 {
+        self.global.iter().sum()
+    }
+
+    /// Adds this batch's global tallies to `stats` and clears them.
+    fn publish_global(&mut self, stats: &ThreadStats) {
+        for (a, n) in stats.transform_filtered.iter().zip(&mut self.global) {
+            ThreadStats::add(a, std::mem::take(n));
+        }
+    }
+
+    /// Adds this batch's per-output tallies to the outputs' counters and clears them
+    /// (`keep`: false when the batch was lost with the writer, then they are only cleared).
+    fn publish_outputs(&mut self, keep: bool) {
+        for (counts, out) in self.per_output.iter_mut().zip(&self.output_stats) {
+            for (a, n) in out.filtered.iter().zip(counts.iter_mut()) {
+                let n = std::mem::take(n);
+                if keep {
+                    ThreadStats::add(a, n);
+                }
+            }
+        }
+    }
+}
+
 /// The writer loop: until every reader is done and the queue is empty, decode each accepted
 /// frame once and hand the record to every output; outputs buffer and write in large
 /// writes. Buffers go back to the pool as soon as a batch is done.
@@ -350,8 +442,27 @@ pub fn run_writer_observed<O: Observer>(
     stats: &ThreadStats,
     observer: &mut O,
 ) -> io::Result<()> {
+    run_writer_with(
+        p,
+        outputs,
+        &mut WriterTransforms::default(),
+        stats,
+        observer,
+    )
+}
+
+/// The writer with its transform chains: each decoded record goes through the global chain,
+/// then, per output, through that output's chain before the output gets it. The observer
+/// sees every decoded record, before any chain.
+pub fn run_writer_with<O: Observer>(
+    p: &Pipeline,
+    outputs: &mut [Box<dyn Output>],
+    transforms: &mut WriterTransforms,
+    stats: &ThreadStats,
+    observer: &mut O,
+) -> io::Result<()> {
     let _ = p.writer.set(std::thread::current());
-    let mut result = writer_loop(p, outputs, stats, observer);
+    let mut result = writer_loop(p, outputs, transforms, stats, observer);
     for o in outputs.iter_mut() {
         let r = o.finish();
         if let Err(e) = r {
@@ -384,12 +495,17 @@ impl Pipeline {
 fn writer_loop<O: Observer>(
     p: &Pipeline,
     outputs: &mut [Box<dyn Output>],
+    transforms: &mut WriterTransforms,
     stats: &ThreadStats,
     observer: &mut O,
 ) -> io::Result<()> {
     loop {
         if let Some(b) = p.queue.pop() {
-            let r = write_batch(&b, outputs, stats, observer);
+            let r = if transforms.is_empty() {
+                write_batch(&b, outputs, stats, observer)
+            } else {
+                write_batch_transformed(&b, outputs, transforms, stats, observer)
+            };
             observer.publish();
             p.pool.give(b);
             p.wake_readers_if_starved();
@@ -430,6 +546,43 @@ fn write_batch<O: Observer>(
     ThreadStats::add(&stats.decode_errors, errors);
     // An output failed: the frames after the failing one are lost with the writer.
     let lost = (b.frames.len() as u64).saturating_sub(written + errors);
+    ThreadStats::add(&stats.dropped, lost);
+    ThreadStats::add(&stats.dropped_writer_gone, lost);
+    result
+}
+
+/// [`write_batch`] with transform chains: a record the global chain removes goes to no
+/// output and is counted in `transform_filtered` (not in `written`); one an output's chain
+/// withholds is counted in that output's `filtered`.
+///
+/// Every frame of the batch ends up counted once: `written`, `transform_filtered`,
+/// `decode_errors`, or `dropped` as writer-gone.
+fn write_batch_transformed<O: Observer>(
+    b: &Batch,
+    outputs: &mut [Box<dyn Output>],
+    t: &mut WriterTransforms,
+    stats: &ThreadStats,
+    observer: &mut O,
+) -> io::Result<()> {
+    let (decoded, errors, result) = decode_batch(b, |rec, payload| {
+        observer.observe(rec, payload);
+        if !t.keep_global(rec) {
+            return Ok(());
+        }
+        for (i, o) in outputs.iter_mut().enumerate() {
+            if t.keep_for(i, rec) {
+                o.record(rec, payload)?;
+            }
+        }
+        Ok(())
+    });
+    let removed = t.global_removed();
+    let written = decoded - removed;
+    t.publish_global(stats);
+    t.publish_outputs(true);
+    ThreadStats::add(&stats.written, written);
+    ThreadStats::add(&stats.decode_errors, errors);
+    let lost = (b.frames.len() as u64).saturating_sub(decoded + errors);
     ThreadStats::add(&stats.dropped, lost);
     ThreadStats::add(&stats.dropped_writer_gone, lost);
     result

@@ -38,10 +38,18 @@ pub struct ThreadStats {
     /// Connections closed on error, by kind: the index is the caller's (see
     /// `input::conn::CONN_ERROR_KINDS`); `conn_errors` is their sum.
     pub conn_error_kinds: [AtomicU64; CONN_ERROR_SLOTS],
+    /// Decoded records the global transform chain removed, by reason: the index is the
+    /// caller's (`transform::DropReason::index`). Not in `written`.
+    pub transform_filtered: [AtomicU64; TRANSFORM_REASON_SLOTS],
 }
 
 /// Slots of [`ThreadStats::conn_error_kinds`].
 pub const CONN_ERROR_SLOTS: usize = 24;
+
+/// Slots of the per-reason transform counters ([`ThreadStats::transform_filtered`],
+/// [`OutputStats::filtered`]): one per `transform::DropReason` (checked where they are
+/// filled).
+pub const TRANSFORM_REASON_SLOTS: usize = 5;
 
 /// Counters of one listener, shared by every reader thread that serves its connections.
 /// Added to once per receive or per connection, never per frame.
@@ -71,7 +79,8 @@ impl ThreadStats {
 /// records: the writer thread, and the output's own sender thread if it has one.
 ///
 /// For each output: records handed to it = `delivered` + `dropped` + what it still holds
-/// (`buffered` in memory, `spilled` on disk).
+/// (`buffered` in memory, `spilled` on disk); records the writer had for it =
+/// `records` + Σ `filtered` (withheld by the output's own transforms).
 #[derive(Debug, Default)]
 pub struct OutputStats {
     /// Records handed to the output by the writer.
@@ -92,6 +101,9 @@ pub struct OutputStats {
     pub buffered: AtomicU64,
     /// Gauge: records held on disk now.
     pub spilled: AtomicU64,
+    /// Records the output's own transform chain withheld (never handed to it), by reason
+    /// (`transform::DropReason::index`).
+    pub filtered: [AtomicU64; TRANSFORM_REASON_SLOTS],
 }
 
 impl OutputStats {
@@ -101,7 +113,7 @@ impl OutputStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
             "output-counters: {name:?} records={} delivered={} bytes={} dropped={} \
-             write-errors={} reconnects={} resent={} buffered={} spilled={}",
+             write-errors={} reconnects={} resent={} buffered={} spilled={} filtered={}",
             g(&self.records),
             g(&self.delivered),
             g(&self.bytes),
@@ -110,7 +122,8 @@ impl OutputStats {
             g(&self.reconnects),
             g(&self.resent),
             g(&self.buffered),
-            g(&self.spilled)
+            g(&self.spilled),
+            self.filtered.iter().map(g).sum::<u64>()
         )
     }
 }
@@ -132,9 +145,16 @@ pub struct Snapshot {
     pub refused_cert: u64,
     pub handshake_timeouts: u64,
     pub dropped_writer_gone: u64,
+    /// Records the global transform chain removed, by reason slot.
+    pub transform_filtered: [u64; TRANSFORM_REASON_SLOTS],
 }
 
 impl Snapshot {
+    /// Records the global transform chain removed, all reasons.
+    pub fn transform_filtered_total(&self) -> u64 {
+        self.transform_filtered.iter().sum()
+    }
+
     /// Connections open now.
     pub fn open(&self) -> u64 {
         self.accepted.saturating_sub(self.closed)
@@ -150,7 +170,7 @@ impl Snapshot {
         format!(
             "stats: connections open={} accepted={} closed={} errors={} frames={} bytes={} \
              written={} msgs/s={:.0} filtered={} dropped={} decode-errors={} refused-acl={} \
-             tls-failed={} refused-cert={} handshake-timeouts={}",
+             tls-failed={} refused-cert={} handshake-timeouts={} transform-filtered={}",
             self.open(),
             self.accepted,
             self.closed,
@@ -165,7 +185,8 @@ impl Snapshot {
             self.refused_acl,
             self.tls_failed,
             self.refused_cert,
-            self.handshake_timeouts
+            self.handshake_timeouts,
+            self.transform_filtered_total()
         )
     }
 }
@@ -256,6 +277,9 @@ impl StatsRegistry {
             s.refused_cert += get(&t.refused_cert);
             s.handshake_timeouts += get(&t.handshake_timeouts);
             s.dropped_writer_gone += get(&t.dropped_writer_gone);
+            for (sum, a) in s.transform_filtered.iter_mut().zip(&t.transform_filtered) {
+                *sum += get(a);
+            }
         }
         s
     }

@@ -7,7 +7,8 @@
 //!
 //! Properties: no panic; every error names a reason; parsing is deterministic; a resolved
 //! config obeys every documented bound (at least one input, no input twice, threads in
-//! 1..=MAX_THREADS, queue, frame and buffer sizes in range, unix paths at most 107 bytes);
+//! 1..=MAX_THREADS, queue, frame and buffer sizes in range, unix paths at most 107 bytes,
+//! one transform section per output, header rcodes in 0..=15, message types in 1..=63);
 //! a flag given on the command line wins over the file.
 //!
 //! Host names are replaced by `localhost` before resolving (see [`offline_hosts`]) so that
@@ -96,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
     };
     offline_hosts(&mut file);
 
-    let resolved = match resolve(&args, Some(&file), None) {
+    let mut resolved = match resolve(&args, Some(&file), None) {
         Ok(r) => r,
         Err(e) => {
             assert!(!e.reason.is_empty(), "an error without a reason: {e:?}");
@@ -153,10 +154,32 @@ fuzz_target!(|data: &[u8]| {
             .any(|i| matches!(i, InputSpec::Tcp(a) | InputSpec::Tls(a) if a.port() == 7000));
         assert!(primary, "-p 7000 lost: {:?}", resolved.inputs);
     }
+    // Transforms: one section per output; values in the ranges the filters hold.
+    assert_eq!(resolved.transforms.outputs.len(), resolved.outputs.len());
+    let sections = std::iter::once(&resolved.transforms.global)
+        .chain(resolved.transforms.outputs.iter())
+        .flatten();
+    for f in sections {
+        let rcodes = f.drop_rcodes.iter().chain(f.keep_rcodes.iter().flatten());
+        for &r in rcodes {
+            assert!(r <= 15, "{}: rcode {r}", f.key);
+        }
+        for &t in f.message_types.iter().flatten() {
+            assert!((1..=63).contains(&t), "{}: message type {t}", f.key);
+        }
+    }
     if resolved.policy == QueuePolicy::Drop {
         assert!(args.queue_policy.is_some() || file.queue.is_some());
     }
 
+    // Compiling reads the list files a transform names: never let the fuzzer pick a file
+    // (`/dev/zero` never ends); the read-error path is still taken.
+    let global = resolved.transforms.global.iter_mut();
+    for f in global.chain(resolved.transforms.outputs.iter_mut().flatten()) {
+        for (_, path) in f.lists.iter_mut() {
+            *path = "/nonexistent/fuzz-list.txt".into();
+        }
+    }
     let short = |p: &Option<String>| p.as_ref().is_none_or(|p| p.len() <= MAX_PATTERN);
     if short(&resolved.filter.qname_regex) && short(&resolved.filter.identities) {
         if let Err(e) = Settings::compile(resolved, None) {

@@ -1,11 +1,13 @@
 //! `--verify URL`: checks a run against the receiver's own Prometheus counters. A scrape
 //! before the run gives the baseline; after it, the endpoint is polled until the counters
 //! stop moving (bounded), then the deltas must show every message sent as received, and every
-//! received message as written, filtered, dropped or undecodable:
+//! received message as written, filtered (by the prefilters, or removed by the global
+//! transforms), dropped or undecodable:
 //!
 //! ```text
 //!  Δ frames_received == sent
-//!  Δ frames_received == Δ (messages_written + messages_filtered + messages_dropped + decode_errors)
+//!  Δ frames_received == Δ (messages_written + messages_filtered + records_filtered
+//!                          + messages_dropped + decode_errors)
 //! ```
 //!
 //! Plain HTTP only (`http://[user:password@]host:port/path`), one request per connection,
@@ -22,6 +24,8 @@ pub struct Counters {
     pub received: u64,
     pub written: u64,
     pub filtered: u64,
+    /// Decoded records the global transforms removed (`records_filtered_total`, every reason).
+    pub transformed_out: u64,
     pub dropped: u64,
     pub decode_errors: u64,
     pub queue_depth: u64,
@@ -30,7 +34,7 @@ pub struct Counters {
 impl Counters {
     /// Received messages the receiver has accounted for.
     pub fn accounted(&self) -> u64 {
-        self.written + self.filtered + self.dropped + self.decode_errors
+        self.written + self.filtered + self.transformed_out + self.dropped + self.decode_errors
     }
 
     fn minus(&self, base: &Counters) -> Counters {
@@ -39,6 +43,7 @@ impl Counters {
             received: d(self.received, base.received),
             written: d(self.written, base.written),
             filtered: d(self.filtered, base.filtered),
+            transformed_out: d(self.transformed_out, base.transformed_out),
             dropped: d(self.dropped, base.dropped),
             decode_errors: d(self.decode_errors, base.decode_errors),
             queue_depth: self.queue_depth,
@@ -152,6 +157,7 @@ pub fn parse(text: &str) -> Option<Counters> {
             }
             "messages_written_total" => c.written += v,
             "messages_filtered_total" => c.filtered += v,
+            "records_filtered_total" => c.transformed_out += v,
             "messages_dropped_total" => c.dropped += v,
             "decode_errors_total" => c.decode_errors += v,
             "queue_depth" => c.queue_depth += v,
@@ -203,9 +209,15 @@ pub fn check(ep: &Endpoint, base: &Counters, sent: u64, wait: Duration) -> Verdi
     };
     let d = now.minus(base);
     let mut lines = vec![format!(
-        "verify: sent={sent} received={} written={} filtered={} dropped={} decode-errors={} \
-         queue-depth={}",
-        d.received, d.written, d.filtered, d.dropped, d.decode_errors, d.queue_depth
+        "verify: sent={sent} received={} written={} filtered={} transform-filtered={} \
+         dropped={} decode-errors={} queue-depth={}",
+        d.received,
+        d.written,
+        d.filtered,
+        d.transformed_out,
+        d.dropped,
+        d.decode_errors,
+        d.queue_depth
     )];
     let mut ok = true;
     if d.received != sent {
@@ -219,7 +231,8 @@ pub fn check(ep: &Endpoint, base: &Counters, sent: u64, wait: Duration) -> Verdi
     if d.accounted() != d.received {
         ok = false;
         lines.push(format!(
-            "verify: MISMATCH written+filtered+dropped+decode-errors = {} but received = {} \
+            "verify: MISMATCH written+filtered+transform-filtered+dropped+decode-errors = {} \
+             but received = {} \
              (unaccounted {})",
             d.accounted(),
             d.received,
@@ -290,9 +303,11 @@ mod tests {
         let text = "\
 # HELP dnstap_receiver_frames_received_total x
 # TYPE dnstap_receiver_frames_received_total counter
-dnstap_receiver_frames_received_total 10
+dnstap_receiver_frames_received_total 11
 dnstap_receiver_messages_written_total 6
 dnstap_receiver_messages_filtered_total 1
+dnstap_receiver_records_filtered_total{reason=\"rcode\"} 1
+dnstap_receiver_records_filtered_total{reason=\"qtype\"} 0
 dnstap_receiver_messages_dropped_total{reason=\"queue_full\"} 2
 dnstap_receiver_messages_dropped_total{reason=\"writer_gone\"} 0
 dnstap_receiver_decode_errors_total{kind=\"dnstap\"} 1
@@ -300,7 +315,8 @@ dnstap_receiver_input_frames_total{input=\"tcp 1\"} 10
 dnstap_receiver_queue_depth 0
 ";
         let c = parse(text).unwrap();
-        assert_eq!((c.received, c.dropped, c.accounted()), (10, 2, 10));
+        assert_eq!((c.received, c.dropped, c.accounted()), (11, 2, 11));
+        assert_eq!(c.transformed_out, 1);
         assert_eq!(parse("other_metric 1\n"), None);
     }
 }

@@ -36,8 +36,10 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(file) = &self.file {
-            write!(f, "config file {}: ", file.display())?;
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "config file {}:{line}: ", file.display())?,
+            (Some(file), None) => write!(f, "config file {}: ", file.display())?,
+            (None, _) => {}
         }
         if !self.key.is_empty() {
             write!(f, "{}: ", self.key)?;

@@ -53,6 +53,41 @@ pub struct FileConfig {
     pub metrics: Option<MetricsSpec>,
     /// Beyond the seed: several outputs at once (`- stdout: {...}`, `- forward: {...}`).
     pub outputs: Option<Vec<OutputEntry>>,
+    /// Transforms run on every decoded record before any output (see `transforms.rs`);
+    /// each output may have its own under the same key.
+    pub transforms: Option<TransformsSpec>,
+}
+
+/// `transforms:` (top level: before every output; in an output entry: that output only).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TransformsSpec {
+    pub filtering: Option<Box<FilteringFileSpec>>,
+}
+
+/// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply
+/// here (docs/transforms.md).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilteringFileSpec {
+    /// `false` drops the `*_QUERY` message types.
+    pub log_queries: Option<bool>,
+    /// `false` drops the `*_RESPONSE` message types.
+    pub log_replies: Option<bool>,
+    /// Keep only these dnstap message types (names as in dnstap.proto, or numbers).
+    pub message_types: Option<Vec<NumOrName>>,
+    /// Header rcodes (names or 0..=15).
+    pub drop_rcodes: Option<Vec<NumOrName>>,
+    pub keep_rcodes: Option<Vec<NumOrName>>,
+    /// Question types (names or numbers).
+    pub drop_qtypes: Option<Vec<NumOrName>>,
+    pub keep_qtypes: Option<Vec<NumOrName>>,
+    /// A list of domains: each one and every name under it.
+    pub drop_domain_file: Option<PathBuf>,
+    pub keep_domain_file: Option<PathBuf>,
+    /// A list of exact names.
+    pub drop_fqdn_file: Option<PathBuf>,
+    pub keep_fqdn_file: Option<PathBuf>,
 }
 
 /// `input-mode` (seed).
@@ -160,6 +195,8 @@ pub struct ForwardToSpec {
     pub spill_max_bytes: Option<u64>,
     /// Acknowledged bytes kept for re-sending after a break.
     pub replay_window: Option<u64>,
+    /// This output's own transforms.
+    pub transforms: Option<TransformsSpec>,
 }
 
 /// `- stdout: {format: json}` in `outputs`.
@@ -167,6 +204,8 @@ pub struct ForwardToSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StdoutSpec {
     pub format: Option<FormatChoice>,
+    /// This output's own transforms.
+    pub transforms: Option<TransformsSpec>,
 }
 
 /// One entry of `outputs`.
@@ -206,12 +245,19 @@ pub struct BasicAuthSpec {
 impl FileConfig {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        FileConfig::load_with_text(path).map(|(fc, _)| fc)
+    }
+
+    /// Reads and parses `path`; also returns its text, to point later errors at their line
+    /// ([`line_of_key`]).
+    pub fn load_with_text(path: &Path) -> Result<(FileConfig, String), ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(Some(path), "", format!("cannot read: {e}")))?;
-        FileConfig::parse(&text).map_err(|mut e| {
+        let fc = FileConfig::parse(&text).map_err(|mut e| {
             e.file = Some(path.to_path_buf());
             e
-        })
+        })?;
+        Ok((fc, text))
     }
 
     /// Parses YAML text. An empty document is an empty config.
@@ -285,9 +331,99 @@ fn key_path_at_line(text: &str, line: usize) -> String {
         .join(".")
 }
 
+/// The 1-based line where the key `path` (as errors name it: `outputs[1].forward.tls-ca`)
+/// is written in a block-style YAML document, the inverse of [`key_path_at_line`]. A key
+/// naming a list element (`allow-from[0]`) falls back to the list's key. `None` when it is
+/// not found (flow style, a flag, a key that is not written).
+pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
+    if path.is_empty() {
+        return None;
+    }
+    // (indent, segment, items seen under it) of the open mappings and sequence items.
+    let mut stack: Vec<(usize, String, usize)> = Vec::new();
+    let mut fallback = None;
+    let list_key = path
+        .strip_suffix(']')
+        .and_then(|p| p.rsplit_once('['))
+        .map(|(k, _)| k);
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = raw.len() - trimmed.len();
+        let mut body = trimmed;
+        let mut key_indent = indent;
+        if let Some(rest) = body.strip_prefix("- ") {
+            // A sequence item: close deeper entries and the previous item at this indent,
+            // then open `[n]` under the parent.
+            while stack.last().is_some_and(|(ind, seg, _)| {
+                *ind > indent || (*ind == indent && seg.starts_with('['))
+            }) {
+                stack.pop();
+            }
+            let n = match stack.last_mut() {
+                Some(parent) => {
+                    parent.2 += 1;
+                    parent.2 - 1
+                }
+                None => 0,
+            };
+            stack.push((indent, format!("[{n}]"), 0));
+            key_indent = indent + 2;
+            body = rest.trim_start();
+        } else {
+            while stack.last().is_some_and(|(ind, _, _)| *ind >= indent) {
+                stack.pop();
+            }
+        }
+        let Some(colon) = body.find(':') else {
+            continue;
+        };
+        let key = body[..colon].trim().trim_matches(|c| c == '"' || c == '\'');
+        if key.is_empty() || key.contains(' ') {
+            continue;
+        }
+        stack.push((key_indent, key.to_string(), 0));
+        let mut here = String::new();
+        for (_, seg, _) in &stack {
+            if !here.is_empty() && !seg.starts_with('[') {
+                here.push('.');
+            }
+            here.push_str(seg);
+        }
+        if here == path {
+            return Some(i + 1);
+        }
+        if fallback.is_none() && list_key == Some(here.as_str()) {
+            fallback = Some(i + 1);
+        }
+    }
+    fallback
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_of_key_finds_nested_and_indexed_keys() {
+        let t = "verbose: true\noutputs:\n  - stdout:\n      format: json\n  - forward:\n      remote-port: 1\n      transforms:\n        filtering:\n          keep-rcodes: [X]\ntransforms:\n  filtering:\n    drop-qtypes: [Y]\nallow-from: [a, b]\n";
+        assert_eq!(line_of_key(t, "verbose"), Some(1));
+        assert_eq!(line_of_key(t, "outputs[0].stdout.format"), Some(4));
+        assert_eq!(line_of_key(t, "outputs[1].forward.remote-port"), Some(6));
+        assert_eq!(
+            line_of_key(t, "outputs[1].forward.transforms.filtering.keep-rcodes"),
+            Some(9)
+        );
+        assert_eq!(line_of_key(t, "transforms.filtering.drop-qtypes"), Some(12));
+        assert_eq!(line_of_key(t, "allow-from[1]"), Some(13));
+        assert_eq!(line_of_key(t, "outputs[2].forward.remote-port"), None);
+        assert_eq!(line_of_key(t, "-f"), None);
+        // A sequence written at its parent's indent.
+        let t = "outputs:\n- stdout:\n    format: json\n- forward:\n    remote-port: 1\n";
+        assert_eq!(line_of_key(t, "outputs[1].forward.remote-port"), Some(5));
+    }
 
     #[test]
     fn parse_errors_carry_the_line() {

@@ -28,6 +28,7 @@ pub mod input;
 pub mod kafka;
 pub mod metrics;
 pub mod outputs;
+pub mod transforms;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,7 @@ use crate::input::InputSpec;
 use crate::metrics::MetricsConfig;
 use crate::pipeline::QueuePolicy;
 use crate::sink::outputs::OutputConf;
+use crate::transform::Chains;
 
 pub use self::addr::parse_host_port;
 pub use self::args::{FormatChoice, IoChoice, LowArgs, OverflowChoice, QueueChoice};
@@ -94,6 +96,9 @@ pub struct Resolved {
     pub metrics: Option<MetricsConfig>,
     /// Where records go (stdout, forward...); see `crate::sink::outputs`.
     pub outputs: Vec<OutputConf>,
+    /// The `transforms:` sections, checked: the global one and one per output (aligned
+    /// with `outputs`).
+    pub transforms: transforms::TransformsConf,
 }
 
 /// The compiled settings the daemon runs with; read-only after start-up.
@@ -105,17 +110,30 @@ pub struct Settings {
     pub decoder: DecoderConfig,
     /// TLS server config loaded, user and group names looked up.
     pub security: InputSecurity,
+    /// The transform chains, list files read (shared by every writer thread).
+    pub transforms: Chains,
 }
 
 impl Settings {
     /// Loads the config file named by `-c` (if any), merges the flags, validates, compiles.
     pub fn build(args: &LowArgs) -> Result<Settings, ConfigError> {
-        let file = match &args.config {
-            Some(path) => Some(FileConfig::load(path)?),
-            None => None,
+        let (file, text) = match &args.config {
+            Some(path) => {
+                let (fc, text) = FileConfig::load_with_text(path)?;
+                (Some(fc), text)
+            }
+            None => (None, String::new()),
         };
-        let resolved = resolve(args, file.as_ref(), args.config.as_deref())?;
-        Settings::compile(resolved, args.config.as_deref())
+        let path = args.config.as_deref();
+        resolve(args, file.as_ref(), path)
+            .and_then(|resolved| Settings::compile(resolved, path))
+            .map_err(|mut e| {
+                // A key of the file (not a flag): point at its line.
+                if e.line.is_none() && e.file.is_some() && e.file.as_deref() == path {
+                    e.line = file::line_of_key(&text, &e.key);
+                }
+                e
+            })
     }
 
     /// Compiles the filters and the format of already validated settings.
@@ -126,6 +144,7 @@ impl Settings {
         let decoder = DecoderConfig {
             max_data_frame: resolved.max_frame_size,
         };
+        let transforms = transforms::compile(&resolved.transforms, file)?;
         let security = if resolved.offline.is_some() {
             InputSecurity::default()
         } else {
@@ -138,6 +157,7 @@ impl Settings {
             formatter,
             decoder,
             security,
+            transforms,
         })
     }
 }
@@ -209,7 +229,7 @@ pub fn resolve(
         Some(choice) => choice.kind(),
         None => file_format(fc.output_format.as_ref()),
     };
-    let outputs = outputs::resolve_outputs(
+    let (outputs, output_transforms) = outputs::resolve_outputs_with_transforms(
         outputs::OutputFlags {
             forward: args.forward.as_deref(),
             format: args.format.map(FormatChoice::kind),
@@ -263,6 +283,10 @@ pub fn resolve(
         security,
         metrics: metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
         outputs,
+        transforms: transforms::TransformsConf {
+            global: transforms::resolve(fc.transforms.as_ref(), "transforms", path)?,
+            outputs: output_transforms,
+        },
     })
 }
 

@@ -16,6 +16,7 @@ use super::addr::{parse_host_port, split_host_port};
 use super::args::{FormatChoice, OverflowChoice};
 use super::error::ConfigError;
 use super::file::{ForwardToSpec, OutputEntry};
+use super::transforms::{self, FilteringConf};
 use crate::format::FormatKind;
 use crate::sink::buffer::{BufferSpec, OverflowPolicy};
 use crate::sink::forward::{tls_client_config, ForwardConf, TlsConf};
@@ -53,7 +54,21 @@ pub fn resolve_outputs(
     stdout_format: FormatKind,
     file: Option<&Path>,
 ) -> Result<Vec<OutputConf>, ConfigError> {
+    resolve_outputs_with_transforms(flags, forward_to, outputs, stdout_format, file)
+        .map(|(list, _)| list)
+}
+
+/// [`resolve_outputs`], and each output's own `transforms:` section, checked (index-aligned
+/// with the outputs).
+pub fn resolve_outputs_with_transforms(
+    flags: OutputFlags<'_>,
+    forward_to: Option<&ForwardToSpec>,
+    outputs: Option<&[OutputEntry]>,
+    stdout_format: FormatKind,
+    file: Option<&Path>,
+) -> Result<(Vec<OutputConf>, Vec<Option<FilteringConf>>), ConfigError> {
     let mut list = Vec::new();
+    let mut chains: Vec<Option<FilteringConf>> = Vec::new();
     // The seed's forward: `-f` (address from the flag) or `forward-to.enable: true`.
     let empty = ForwardToSpec::default();
     let fwd_on = flags.forward.is_some() || forward_to.is_some_and(|f| f.enable == Some(true));
@@ -94,6 +109,11 @@ pub fn resolve_outputs(
             check_spill(&c, "--forward-policy", None)?;
         }
         list.push(OutputConf::Forward(Box::new(c)));
+        chains.push(transforms::resolve(
+            spec.transforms.as_ref(),
+            "forward-to.transforms",
+            file,
+        )?);
     }
     match outputs {
         Some(entries) => {
@@ -106,6 +126,8 @@ pub fn resolve_outputs(
                     OutputEntry::Stdout(s) => {
                         let fmt = s.format.map(FormatChoice::kind).unwrap_or(stdout_format);
                         list.push(OutputConf::Stdout(fmt));
+                        let k = format!("{key}.stdout.transforms");
+                        chains.push(transforms::resolve(s.transforms.as_ref(), &k, file)?);
                     }
                     OutputEntry::Forward(f) => {
                         let fk = format!("{key}.forward");
@@ -119,11 +141,17 @@ pub fn resolve_outputs(
                         let fmt = f.format.map(FormatChoice::kind).unwrap_or(FormatKind::Json);
                         let c = forward_conf(f, &fk, h, p, fmt, file, file)?;
                         list.push(OutputConf::Forward(Box::new(c)));
+                        let k = format!("{fk}.transforms");
+                        chains.push(transforms::resolve(f.transforms.as_ref(), &k, file)?);
                     }
                     OutputEntry::Kafka(k) => {
                         let base = file.and_then(Path::parent);
                         match super::kafka::resolve(k, base) {
-                            Ok(Some(s)) => list.push(OutputConf::Kafka(Box::new(s))),
+                            Ok(Some(s)) => {
+                                list.push(OutputConf::Kafka(Box::new(s)));
+                                let tk = format!("{key}.kafka.transforms");
+                                chains.push(transforms::resolve(k.transforms.as_ref(), &tk, file)?);
+                            }
                             Ok(None) => {}
                             Err(e) => return Err(err(file, &format!("{key}.{}", e.key), e.reason)),
                         }
@@ -131,7 +159,10 @@ pub fn resolve_outputs(
                 }
             }
         }
-        None if list.is_empty() => list.push(OutputConf::Stdout(stdout_format)),
+        None if list.is_empty() => {
+            list.push(OutputConf::Stdout(stdout_format));
+            chains.push(None);
+        }
         None => {}
     }
     // Two outputs cannot share a spill directory.
@@ -160,7 +191,8 @@ pub fn resolve_outputs(
     {
         return Err(err(file, "outputs", "stdout is listed twice"));
     }
-    Ok(list)
+    debug_assert_eq!(list.len(), chains.len());
+    Ok((list, chains))
 }
 
 fn err(file: Option<&Path>, key: &str, reason: impl Into<String>) -> ConfigError {

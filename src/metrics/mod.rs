@@ -25,7 +25,10 @@ use std::sync::Arc;
 
 use crate::input::conn::CONN_ERROR_KINDS;
 use crate::pipeline::Pipeline;
-use crate::stats::{InputStats, OutputStats, Snapshot, StatsRegistry, CONN_ERROR_SLOTS};
+use crate::stats::{
+    InputStats, OutputStats, Snapshot, StatsRegistry, CONN_ERROR_SLOTS, TRANSFORM_REASON_SLOTS,
+};
+use crate::transform::DropReason;
 
 use self::traffic::{TrafficShared, TrafficSnapshot};
 
@@ -181,6 +184,8 @@ pub struct OutputCounts {
     pub resent: u64,
     pub buffered: u64,
     pub spilled: u64,
+    /// Withheld by the output's own transform chain, by `DropReason::index`.
+    pub filtered: [u64; TRANSFORM_REASON_SLOTS],
 }
 
 impl From<&OutputStats> for OutputCounts {
@@ -196,6 +201,7 @@ impl From<&OutputStats> for OutputCounts {
             resent: g(&s.resent),
             buffered: g(&s.buffered),
             spilled: g(&s.spilled),
+            filtered: std::array::from_fn(|i| s.filtered.get(i).map_or(0, g)),
         }
     }
 }
@@ -343,6 +349,15 @@ pub fn render(s: &Scrape) -> String {
         "Messages decoded and handed to every output.",
         a.written,
     );
+    t.family(
+        "records_filtered_total",
+        "counter",
+        "Decoded records the global transforms removed (not written), by reason.",
+    );
+    for r in DropReason::ALL {
+        let n = a.transform_filtered.get(r.index()).copied().unwrap_or(0);
+        t.sample("records_filtered_total", &[("reason", r.as_str())], n);
+    }
     let queue_full = a.dropped.saturating_sub(a.dropped_writer_gone);
     t.by(
         "messages_dropped_total",
@@ -502,6 +517,21 @@ fn render_outputs(t: &mut Text, outputs: &[(String, OutputCounts)]) {
         t.family(name, kind, help);
         for (output, c) in outputs {
             t.sample(name, &[("output", output)], get(c));
+        }
+    }
+    t.family(
+        "output_records_filtered_total",
+        "counter",
+        "Records the output's own transforms withheld from it, by reason.",
+    );
+    for (output, c) in outputs {
+        for r in DropReason::ALL {
+            let n = c.filtered.get(r.index()).copied().unwrap_or(0);
+            t.sample(
+                "output_records_filtered_total",
+                &[("output", output), ("reason", r.as_str())],
+                n,
+            );
         }
     }
 }

@@ -14,6 +14,9 @@
 //!                                                                   fd (one write_all each)
 //! ```
 //!
+//! Transforms: each writer runs the global chain and then the output's own chain on every
+//! record it decodes (the chains are shared and immutable), and counts what they remove.
+//!
 //! Only for an output that formats and writes to a descriptor (stdout): outputs with their
 //! own sender thread (forward, Kafka) keep the single writer, which hands them records one
 //! at a time in order.
@@ -26,6 +29,7 @@ use std::time::Duration;
 use super::{decode_batch, Batch, Observer, Pipeline};
 use crate::format::Formatter;
 use crate::stats::{OutputStats, ThreadStats};
+use crate::transform::{Chain, Chains, ReasonCounts, Verdict};
 
 /// A secondary writer (readers unpark only the first) looks at the queue again after this
 /// long when it found it empty.
@@ -53,6 +57,8 @@ struct Shared<W> {
     failed: AtomicBool,
     formatter: Formatter,
     out_stats: Arc<OutputStats>,
+    /// The global chain and the output's (output 0 of `chains`).
+    chains: Chains,
 }
 
 /// Runs `slots.len()` writer threads (the calling thread is the first) until every reader
@@ -65,6 +71,19 @@ pub fn run_ordered_writers<W: Write + Send, O: Observer + Send>(
     out: W,
     out_stats: Arc<OutputStats>,
 ) -> io::Result<()> {
+    run_ordered_writers_with(p, slots, formatter, out, out_stats, Chains::default())
+}
+
+/// [`run_ordered_writers`] with transform chains: `chains.global`, then `chains.output(0)`
+/// (the one output's own chain).
+pub fn run_ordered_writers_with<W: Write + Send, O: Observer + Send>(
+    p: &Pipeline,
+    slots: Vec<WriterSlot<O>>,
+    formatter: Formatter,
+    out: W,
+    out_stats: Arc<OutputStats>,
+    chains: Chains,
+) -> io::Result<()> {
     let _ = p.writer.set(std::thread::current());
     let shared = Shared {
         tickets: Mutex::new(0),
@@ -73,6 +92,7 @@ pub fn run_ordered_writers<W: Write + Send, O: Observer + Send>(
         failed: AtomicBool::new(false),
         formatter,
         out_stats,
+        chains,
     };
     let mut slots = slots.into_iter();
     let Some(first) = slots.next() else {
@@ -150,12 +170,24 @@ fn worker<W: Write + Send, O: Observer>(
             done: false,
         };
         buf.clear();
-        let written = format_batch(&b, &shared.formatter, &mut buf, &mut slot.observer);
+        let mut tally = Tally::default();
+        format_batch(
+            &b,
+            &shared.formatter,
+            &shared.chains,
+            &mut buf,
+            &mut slot.observer,
+            &mut tally,
+        );
         slot.observer.publish();
-        ThreadStats::add(&slot.stats.decode_errors, b.frames.len() as u64 - written);
+        let decoded = tally.formatted + tally.output_removed() + tally.global_removed();
+        ThreadStats::add(&slot.stats.decode_errors, b.frames.len() as u64 - decoded);
+        for (a, n) in slot.stats.transform_filtered.iter().zip(tally.global) {
+            ThreadStats::add(a, n);
+        }
         p.pool.give(b);
         p.wake_readers_if_starved();
-        let r = guard.commit(&buf, written, &slot.stats);
+        let r = guard.commit(&buf, &tally, &slot.stats);
         if r.is_err() {
             // A parked primary should see the failure now, not after its timeout.
             if let Some(w) = p.writer.get() {
@@ -198,18 +230,25 @@ struct TicketGuard<'s, W> {
 }
 
 impl<W: Write> TicketGuard<'_, W> {
-    /// Waits for this ticket's turn and writes `buf` (`records` formatted records), or
-    /// counts them as lost when an earlier write failed.
-    fn commit(&mut self, buf: &[u8], records: u64, stats: &ThreadStats) -> io::Result<()> {
+    /// Waits for this ticket's turn and writes `buf` (`tally.formatted` records), or
+    /// counts the batch's records that passed the global chain as lost when an earlier
+    /// write failed.
+    fn commit(&mut self, buf: &[u8], tally: &Tally, stats: &ThreadStats) -> io::Result<()> {
         let shared = self.shared;
+        let records = tally.formatted;
+        // Passed the global chain: handed to the output stage.
+        let passed = records + tally.output_removed();
         let mut turn = shared.wait_turn(self.ticket);
         let r = if shared.failed.load(Ordering::Acquire) {
-            ThreadStats::add(&stats.dropped, records);
-            ThreadStats::add(&stats.dropped_writer_gone, records);
+            ThreadStats::add(&stats.dropped, passed);
+            ThreadStats::add(&stats.dropped_writer_gone, passed);
             Ok(())
         } else {
-            ThreadStats::add(&stats.written, records);
+            ThreadStats::add(&stats.written, passed);
             let out = &shared.out_stats;
+            for (a, n) in out.filtered.iter().zip(tally.output) {
+                ThreadStats::add(a, n);
+            }
             out.records.fetch_add(records, Ordering::Relaxed);
             let r = if buf.is_empty() {
                 Ok(())
@@ -256,20 +295,55 @@ impl<W> Drop for TicketGuard<'_, W> {
     }
 }
 
-/// Decodes and formats every frame of `b` into `buf`. Returns the records formatted (the
-/// other frames did not decode; undecodable ones are logged at a bounded rate).
+/// What one batch became: records formatted, and records the chains removed by reason.
+/// The batch's other frames did not decode.
+#[derive(Debug, Default)]
+struct Tally {
+    formatted: u64,
+    global: ReasonCounts,
+    output: ReasonCounts,
+}
+
+impl Tally {
+    fn global_removed(&self) -> u64 {
+        self.global.iter().sum()
+    }
+
+    fn output_removed(&self) -> u64 {
+        self.output.iter().sum()
+    }
+}
+
+/// Decodes every frame of `b`, runs the chains, and formats the records they keep into
+/// `buf` (undecodable frames are logged at a bounded rate).
 fn format_batch<O: Observer>(
     b: &Batch,
     formatter: &Formatter,
+    chains: &Chains,
     buf: &mut Vec<u8>,
     observer: &mut O,
-) -> u64 {
-    let (written, _, _) = decode_batch(b, |rec, payload| {
+    tally: &mut Tally,
+) {
+    let global: &Chain = &chains.global;
+    let own = chains.output(0);
+    let _ = decode_batch(b, |rec, payload| {
         observer.observe(rec, payload);
+        if !global.is_empty() {
+            if let Verdict::Drop(r) = global.check(rec) {
+                tally.global[r.index()] += 1;
+                return Ok(());
+            }
+        }
+        if !own.is_empty() {
+            if let Verdict::Drop(r) = own.check(rec) {
+                tally.output[r.index()] += 1;
+                return Ok(());
+            }
+        }
         formatter.write(rec, buf);
+        tally.formatted += 1;
         Ok(())
     });
-    written
 }
 
 #[cfg(test)]
@@ -359,6 +433,61 @@ mod tests {
         assert_eq!(ostats.delivered.load(Ordering::Relaxed), 1400);
         assert_eq!(ostats.bytes.load(Ordering::Relaxed), text.len() as u64);
         assert_eq!(p.pool.available(), p.pool.total());
+    }
+
+    #[test]
+    fn chains_remove_records_and_every_removal_is_counted() {
+        use crate::transform::{Chain, Chains, DropReason, Filtering, FilteringSpec, Step};
+        // These records carry no dnstap Message, so no message type: a message-type list
+        // removes all of them (global), an rcode keep list would (the output's).
+        let only = |spec: FilteringSpec| {
+            Arc::new(Chain::new(vec![Step::Filtering(Filtering::new(&spec))]))
+        };
+        for (global, own) in [(true, false), (false, true)] {
+            let (p, _) = queued(50, 4);
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let out = Limited {
+                got: Arc::clone(&got),
+                limit: usize::MAX,
+            };
+            let chains = Chains {
+                global: if global {
+                    only(FilteringSpec {
+                        message_types: Some(vec![5]),
+                        ..FilteringSpec::default()
+                    })
+                } else {
+                    Arc::default()
+                },
+                outputs: vec![if own {
+                    only(FilteringSpec {
+                        keep_rcodes: Some(vec![3]),
+                        ..FilteringSpec::default()
+                    })
+                } else {
+                    Arc::default()
+                }],
+            };
+            let ostats = Arc::new(OutputStats::default());
+            let s = slots(3);
+            let stats: Vec<_> = s.iter().map(|w| Arc::clone(&w.stats)).collect();
+            let fmt = Formatter::new(FormatKind::Json);
+            run_ordered_writers_with(&p, s, fmt, out, Arc::clone(&ostats), chains).unwrap();
+            assert!(got.lock().unwrap().is_empty());
+            let sum = |f: fn(&ThreadStats) -> u64| -> u64 { stats.iter().map(|s| f(s)).sum() };
+            let written = sum(|s| s.written.load(Ordering::Relaxed));
+            let removed = sum(|s| {
+                s.transform_filtered[DropReason::MessageType.index()].load(Ordering::Relaxed)
+            });
+            let withheld = ostats.filtered[DropReason::Rcode.index()].load(Ordering::Relaxed);
+            assert_eq!(ostats.records.load(Ordering::Relaxed), 0);
+            if global {
+                assert_eq!((written, removed, withheld), (0, 200, 0));
+            } else {
+                // Written (past the global chain), then withheld by the output's own.
+                assert_eq!((written, removed, withheld), (200, 0, 200));
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@
 pub mod domains;
 pub mod filtering;
 
+use std::sync::Arc;
+
 use crate::record::Record;
 
 pub use filtering::{Filtering, FilteringSpec};
@@ -87,6 +89,14 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// The chain with no step (keeps everything).
+    pub const EMPTY: Chain = Chain { steps: Vec::new() };
+
+    /// A shared empty chain.
+    pub fn empty() -> &'static Chain {
+        &EMPTY
+    }
+
     pub fn new(steps: Vec<Step>) -> Chain {
         Chain { steps }
     }
@@ -110,9 +120,45 @@ impl Chain {
     }
 }
 
+/// The empty chain, for outputs without one.
+static EMPTY: Chain = Chain::EMPTY;
+
+/// Every chain a configuration runs: the global one (before every output), then one per
+/// output, in the order of the outputs. Immutable after start-up; shared by every writer
+/// thread (and by offline mode).
+#[derive(Clone, Debug, Default)]
+pub struct Chains {
+    pub global: Arc<Chain>,
+    /// Index-aligned with the outputs; a missing entry is the empty chain.
+    pub outputs: Vec<Arc<Chain>>,
+}
+
+impl Chains {
+    /// The chain of output `i` (empty when it has none).
+    pub fn output(&self, i: usize) -> &Chain {
+        self.outputs.get(i).map_or(&EMPTY, |c| c)
+    }
+
+    /// Whether no chain has a step (the writer then skips the stage).
+    pub fn is_empty(&self) -> bool {
+        self.global.is_empty() && self.outputs.iter().all(|c| c.is_empty())
+    }
+}
+
+/// Records removed per [`DropReason`], indexed by [`DropReason::index`]: what a writer
+/// adds up per batch before publishing to its counters.
+pub type ReasonCounts = [u64; DropReason::ALL.len()];
+
 #[cfg(test)]
 mod tests {
-    use super::{DropReason, Verdict};
+    use super::{Chains, DropReason, Verdict};
+
+    #[test]
+    fn missing_output_chains_are_empty() {
+        let c = Chains::default();
+        assert!(c.is_empty());
+        assert!(c.output(3).is_empty());
+    }
 
     #[test]
     fn reasons_are_indexed_in_order() {

@@ -51,6 +51,8 @@ pub struct KafkaSpec {
     pub sasl: Option<SaslSpec>,
     /// Further librdkafka properties, set last (`socket.keepalive.enable: true`).
     pub librdkafka: Option<BTreeMap<String, Scalar>>,
+    /// This output's own transforms.
+    pub transforms: Option<super::TransformsSpec>,
 }
 
 /// `brokers`: a list, or one comma-separated string as librdkafka writes it.
