@@ -33,7 +33,10 @@ const STATS_EVERY: Duration = Duration::from_secs(10);
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
-    let args = LowArgs::parse_env();
+    let mut args = LowArgs::parse_env();
+    if let Some(file) = args.check_config.take() {
+        return check_config(args, file);
+    }
     stats::set_verbose(args.verbose);
     match run(&args) {
         Ok(code) => code,
@@ -101,6 +104,121 @@ fn reasons(counts: &[u64]) -> String {
     }
 }
 
+/// What the settings would run, one line each (beyond the listeners and the I/O back-end,
+/// which only exist once bound): the `-v` start-up lines and `--check-config`'s report.
+fn summary(settings: &Settings) -> Vec<String> {
+    let r = &settings.resolved;
+    let mut out = Vec::new();
+    out.push(format!(
+        "filters: qname-regex={:?} dnstap-identities={:?}",
+        r.filter.qname_regex, r.filter.identities
+    ));
+    if let Some(t) = &r.security.tls {
+        out.push(format!(
+            "tls: certificate {}, client certificates {}",
+            t.cert.display(),
+            match &t.client_ca {
+                Some(ca) => format!("required (CA {})", ca.display()),
+                None => "not asked for".into(),
+            }
+        ));
+    }
+    if !r.security.allow_from.is_open() {
+        let nets: Vec<String> = r
+            .security
+            .allow_from
+            .networks()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        out.push(format!("allow-from (tcp/tls): {}", nets.join(" ")));
+    }
+    out.push(format!(
+        "handshake timeout: {:.1} s; SO_REUSEPORT on tcp/tls inputs: {}",
+        r.security.handshake_timeout.as_secs_f64(),
+        if r.security.reuse_port { "on" } else { "off" }
+    ));
+    for o in &r.outputs {
+        out.push(format!("output: {}", outputs::describe(o)));
+    }
+    let buffers = pipeline::pool_size(r.queue_capacity, r.threads) + (r.writers - 1);
+    out.push(format!(
+        "queue: {} batches, policy {:?}; pool: {} buffers of {} bytes ({} MiB bound); \
+         max-frame-size {}",
+        r.queue_capacity,
+        r.policy,
+        buffers,
+        r.buffer_size,
+        pipeline::memory_bound(buffers, r.buffer_size) >> 20,
+        r.max_frame_size
+    ));
+    if !settings.transforms.global.is_empty() {
+        out.push("transforms: a global chain runs before every output".into());
+    }
+    for (i, o) in r.outputs.iter().enumerate() {
+        if !settings.transforms.output(i).is_empty() {
+            out.push(format!(
+                "transforms: output {} has its own chain",
+                outputs::describe(o)
+            ));
+        }
+    }
+    out
+}
+
+/// `--check-config [FILE]`: build the settings as a start would (files read, names looked
+/// up, lists loaded; nothing bound), then say what would run, or why it would not.
+fn check_config(mut args: LowArgs, file: Option<std::path::PathBuf>) -> ExitCode {
+    if let Some(file) = file {
+        match &args.config {
+            Some(c) if *c != file => {
+                log_error!(
+                    "--check-config {} and -c {}: name the config file once",
+                    file.display(),
+                    c.display()
+                );
+                return ExitCode::from(1);
+            }
+            _ => args.config = Some(file),
+        }
+    }
+    let settings = match Settings::build(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            log_error!("configuration invalid: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let r = &settings.resolved;
+    let mut out = Vec::new();
+    match &args.config {
+        Some(c) => out.push(format!("configuration OK: {}", c.display())),
+        None => out.push("configuration OK: defaults and flags (no -c file)".into()),
+    }
+    if let Some(path) = &r.offline {
+        out.push(format!("offline: would read {}", path.display()));
+    } else {
+        for i in &r.inputs {
+            out.push(format!("input: {i}"));
+        }
+        out.push(format!(
+            "io back-end: {:?} (chosen at start), {} reader thread(s), {} writer thread(s)",
+            r.io, r.threads, r.writers
+        ));
+    }
+    out.extend(summary(&settings));
+    if let Some(m) = &r.metrics {
+        out.push(format!("metrics: {m:?}"));
+    }
+    let mut stdout = std::io::stdout().lock();
+    for line in out {
+        if writeln!(stdout, "{line}").is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn choose_backend(choice: IoChoice) -> Result<Backend, BoxError> {
     match choice {
         IoChoice::Epoll => Ok(Backend::Epoll),
@@ -158,49 +276,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         "io back-end: {backend}, {readers} reader thread(s), {} writer thread(s)",
         r.writers
     );
-    log_debug!(
-        "filters: qname-regex={:?} dnstap-identities={:?}",
-        r.filter.qname_regex,
-        r.filter.identities
-    );
-    if let Some(t) = &r.security.tls {
-        log_debug!(
-            "tls: certificate {}, client certificates {}",
-            t.cert.display(),
-            match &t.client_ca {
-                Some(ca) => format!("required (CA {})", ca.display()),
-                None => "not asked for".into(),
-            }
-        );
+    for line in summary(&settings) {
+        log_debug!("{line}");
     }
-    if !r.security.allow_from.is_open() {
-        let nets: Vec<String> = r
-            .security
-            .allow_from
-            .networks()
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        log_debug!("allow-from (tcp/tls): {}", nets.join(" "));
-    }
-    log_debug!(
-        "handshake timeout: {:.1} s; SO_REUSEPORT on tcp/tls inputs: {}",
-        r.security.handshake_timeout.as_secs_f64(),
-        if r.security.reuse_port { "on" } else { "off" }
-    );
-    for o in &r.outputs {
-        log_debug!("output: {}", outputs::describe(o));
-    }
-    log_debug!(
-        "queue: {} batches, policy {:?}; pool: {} buffers of {} bytes ({} MiB bound); \
-         max-frame-size {}",
-        r.queue_capacity,
-        r.policy,
-        pipeline.pool.total(),
-        r.buffer_size,
-        pipeline.pool.memory_bound() >> 20,
-        r.max_frame_size
-    );
 
     let Settings {
         resolved,
@@ -210,17 +288,6 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         security,
         transforms,
     } = settings;
-    if !transforms.global.is_empty() {
-        log_debug!("transforms: a global chain runs before every output");
-    }
-    for (i, o) in resolved.outputs.iter().enumerate() {
-        if !transforms.output(i).is_empty() {
-            log_debug!(
-                "transforms: output {} has its own chain",
-                outputs::describe(o)
-            );
-        }
-    }
     let filter = Arc::new(filter);
     let security = Arc::new(security);
     let registry = Arc::new(StatsRegistry::default());

@@ -117,9 +117,7 @@ impl Pool {
     /// `count` buffers of `buffer_size` bytes each.
     pub fn new(count: usize, buffer_size: usize) -> Pool {
         let count = count.max(1);
-        // A dnstap frame is rarely under 64 bytes; a buffer of smaller frames ends its
-        // batch early and carries the rest to the next buffer (see input::conn).
-        let frames_cap = (buffer_size / 64).max(64);
+        let frames_cap = frames_cap(buffer_size);
         let free = ArrayQueue::new(count);
         for _ in 0..count {
             let _ = free.push(Box::new(Batch::new(buffer_size, frames_cap)));
@@ -160,8 +158,21 @@ impl Pool {
 
     /// Bytes the pool holds in all.
     pub fn memory_bound(&self) -> usize {
-        self.total * (self.buffer_size + self.frames_cap * 8)
+        memory_bound(self.total, self.buffer_size)
     }
+}
+
+/// Frame ranges one pooled buffer can hold. A dnstap frame is rarely under 64 bytes; a
+/// buffer of smaller frames ends its batch early and carries the rest to the next buffer
+/// (see input::conn).
+fn frames_cap(buffer_size: usize) -> usize {
+    (buffer_size / 64).max(64)
+}
+
+/// Bytes `count` pooled buffers of `buffer_size` hold, frame tables included: what
+/// [`Pool::memory_bound`] reports, computed without allocating (for `--check-config`).
+pub fn memory_bound(count: usize, buffer_size: usize) -> usize {
+    count.max(1) * (buffer_size + frames_cap(buffer_size) * 8)
 }
 
 /// Buffers each reader may hold at once beyond the queue: its copy batch, one buffer being

@@ -182,6 +182,7 @@ fn help_lists_every_flag_with_defaults() {
         "--reuse-port",
         "--metrics",
         "--forward-policy",
+        "--check-config",
     ] {
         assert!(h.contains(flag), "--help lacks {flag}: {h}");
     }
@@ -252,5 +253,83 @@ fn without_io_uring_auto_falls_back_and_uring_refuses() {
             .contains("--io uring: io_uring is not available"),
         "{}",
         refused.stderr
+    );
+}
+
+#[test]
+fn check_config_reports_what_would_run_and_binds_nothing() {
+    let dir = TempDir::new("cfg-check");
+    let port = free_port();
+    // The port is held here: a check that bound it would fail.
+    let held = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let list = dir.path("drop.txt");
+    std::fs::write(&list, "example.test\n").unwrap();
+    let cfg = write_cfg(
+        &dir,
+        &format!(
+            "inputs:\n  - tcp: 127.0.0.1:{port}\noutputs:\n  - stdout: {{format: json}}\n\
+             transforms:\n  filtering:\n    drop-domain-file: {}\n",
+            list.display()
+        ),
+    );
+    for args in [
+        vec!["--check-config", cfg.as_str()],
+        vec!["-t", cfg.as_str()],
+        vec!["-c", cfg.as_str(), "--check-config"],
+    ] {
+        let done = run_to_exit(&args);
+        assert_eq!(done.code, Some(0), "{args:?}: {}", done.stderr);
+        let stdout = String::from_utf8_lossy(&done.stdout);
+        for want in [
+            format!("configuration OK: {cfg}"),
+            format!("input: tcp 127.0.0.1:{port}"),
+            "output: stdout (Json)".to_string(),
+            "transforms: a global chain runs before every output".to_string(),
+            "MiB bound".to_string(),
+        ] {
+            assert!(
+                stdout.contains(&want),
+                "{args:?}: want {want:?} in:\n{stdout}"
+            );
+        }
+    }
+    drop(held);
+
+    // Every kind of failure a start would meet: a bad key, a list file that is missing, two
+    // different files named.
+    let named = |name: &str, text: &str| {
+        let p = dir.path(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let bad = named("bad.yaml", "queue:\n  capacity: 0\n");
+    let done = run_to_exit(&["--check-config", &bad]);
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(done.stderr.contains(&format!("{bad}:2")), "{}", done.stderr);
+    assert!(done.stderr.contains("queue.capacity"), "{}", done.stderr);
+    assert!(
+        done.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&done.stdout)
+    );
+
+    let missing = named(
+        "missing.yaml",
+        "transforms:\n  filtering:\n    drop-domain-file: /nonexistent/list.txt\n",
+    );
+    let done = run_to_exit(&["-t", &missing]);
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("/nonexistent/list.txt"),
+        "{}",
+        done.stderr
+    );
+
+    let done = run_to_exit(&["-c", &cfg, "--check-config", &bad]);
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("name the config file once"),
+        "{}",
+        done.stderr
     );
 }

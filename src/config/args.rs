@@ -128,6 +128,18 @@ pub struct LowArgs {
     #[arg(short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Check the configuration and exit: load and compile it (config file, flags, TLS files,
+    /// lists), print what would run, exit 0 when it is valid and 1 with the error otherwise.
+    /// FILE is the config file (the same as -c FILE). Nothing is bound or started.
+    #[arg(
+        short = 't',
+        long = "check-config",
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = false
+    )]
+    pub check_config: Option<Option<PathBuf>>,
+
     /// Verbose: start-up details and a statistics line every 10 s on stderr
     #[arg(short = 'v')]
     pub verbose: bool,
