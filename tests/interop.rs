@@ -1,4 +1,4 @@
-//! Live interop: real DNS servers from the lab (`$LAB_DIR`, else `../shared/lab`) send dnstap
+//! Live interop: real DNS servers from the lab (`lab/` in the repository) send dnstap
 //! to our `dnstap_receiver`, which prints JSON lines; the test checks those lines against what
 //! was sent.
 //!
