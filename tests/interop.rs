@@ -259,6 +259,16 @@ fn run_case(case: &Case) {
     let id = case_id(case);
     if std::env::var("DNSTAP_INTEROP").as_deref() == Ok("0") {
         eprintln!("{id}: skipped (DNSTAP_INTEROP=0)");
+        // Counted by scripts/test like every other skipped check (one line per skip).
+        if let Some(log) = std::env::var_os("DNSTAP_SKIP_LOG") {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log)
+            {
+                let _ = writeln!(f, "interop {id}: DNSTAP_INTEROP=0");
+            }
+        }
         return;
     }
     let Some(lab_dir) = prerequisites(case) else {
