@@ -5,7 +5,7 @@
 //! through `black_box` (so inlining cannot skip fields nobody reads); throughput is in messages
 //! (`elements`) or payload bytes. ns/msg = time per iteration / number of frames.
 //!
-//! The lab is `$LAB_DIR` if set, else `$CARGO_MANIFEST_DIR/../shared/lab`.
+//! The capture is the repository's fixture `lab/captures/unbound-unix.fstrm`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -19,10 +19,7 @@ use dnstap_receiver::record::Record;
 const CAPTURE: &str = "unbound-unix.fstrm";
 
 fn lab_dir() -> PathBuf {
-    match std::env::var_os("LAB_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("lab")
 }
 
 /// Data frame payloads of the capture, read with the crate's Frame Streams decoder and

@@ -8,18 +8,17 @@
 //! to the front of the buffer before each read (the copy the I/O layer makes).
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 
 fn capture(name: &str) -> Vec<u8> {
-    let lab = match std::env::var_os("LAB_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    };
-    let path = lab.join("captures").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (set LAB_DIR)", path.display()))
+    // The repository's lab (lab/captures: fixtures recorded by lab/capture.sh).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("lab/captures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Decodes `buf` completely; returns (data frames, payload bytes) so nothing is optimised out.

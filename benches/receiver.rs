@@ -8,7 +8,7 @@
 //! frames/s. These back the `// PERF:` notes in `pipeline.rs`.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dnstap_receiver::filter::{Filter, FilterSpec};
@@ -18,12 +18,11 @@ use dnstap_receiver::pipeline::{Pipeline, Pool, QueuePolicy, Shipper};
 use dnstap_receiver::stats::ThreadStats;
 
 fn capture(name: &str) -> Vec<u8> {
-    let lab = match std::env::var_os("LAB_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    };
-    let path = lab.join("captures").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (set LAB_DIR)", path.display()))
+    // The repository's lab (lab/captures: fixtures recorded by lab/capture.sh).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("lab/captures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Feeds the whole stream through one connection in receives of `chunk` bytes.

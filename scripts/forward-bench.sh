@@ -7,7 +7,7 @@ set -u
 W="$(cd "$(dirname "$0")/.." && pwd)"
 R=$W/target/release/dnstap_receiver
 L=$W/target/release/loadgen
-CAP="${LAB_DIR:-$W/../shared/lab}/captures/unbound-tcp.fstrm"
+CAP="$W/lab/captures/unbound-tcp.fstrm"
 COUNT=${COUNT:-2000000}
 D="$(mktemp -d)"
 trap 'rm -rf "$D"' EXIT

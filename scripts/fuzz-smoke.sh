@@ -7,7 +7,7 @@
 # Environment:
 #   FUZZ_SECONDS   seconds per target (default 20)
 #   FUZZ_TARGETS   space-separated targets (default: every target `cargo fuzz list` shows)
-#   LAB_DIR        the lab (default: ../shared/lab beside the repository)
+#   (the seeds come from the repository's lab captures, lab/captures/)
 #
 # cargo-fuzz needs nightly-only compiler flags (-Zsanitizer, sanitizer coverage). The
 # machine has only a stable toolchain, so RUSTC_BOOTSTRAP=1 lets that stable compiler accept

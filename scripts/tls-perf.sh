@@ -15,7 +15,7 @@ if [[ ! -s srv.pem ]]; then
   openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out srv.pem 2>/dev/null
 fi
 R=$ROOT/target/release/dnstap_receiver; L=$ROOT/target/release/loadgen
-CAP=${CAP:-${LAB_DIR:-$ROOT/../shared/lab}/captures/unbound-tcp.fstrm}
+CAP=${CAP:-$ROOT/lab/captures/unbound-tcp.fstrm}
 N=${N:-2000000}
 FMT=${FMT:-json}
 for io in ${IOS:-epoll uring}; do

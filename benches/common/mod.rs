@@ -5,11 +5,9 @@ use std::path::{Path, PathBuf};
 
 use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 
+/// The repository's lab; its `captures/` are fixtures recorded by `lab/capture.sh`.
 pub fn lab_dir() -> PathBuf {
-    match std::env::var_os("LAB_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab"),
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("lab")
 }
 
 /// The bytes of a capture and the payload range of each data frame. `BENCH_CAPTURE=FILE`

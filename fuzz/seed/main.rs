@@ -1,8 +1,8 @@
 //! Writes the seed corpora of the fuzz targets from the lab's real captures, so that every
 //! target starts from traffic real DNS servers sent rather than from nothing.
 //!
-//! Usage: `fuzz-seed [OUT_DIR]` (default `fuzz/corpus`). The lab is `$LAB_DIR`, else
-//! `../shared/lab` beside the repository. Writes `OUT_DIR/<target>/seed-<hash>`; existing
+//! Usage: `fuzz-seed [OUT_DIR]` (default `fuzz/corpus`). The captures are the
+//! repository's `lab/captures/` (and `lab/captures/wire/`). Writes `OUT_DIR/<target>/seed-<hash>`; existing
 //! files are kept, so the corpora the fuzzer grew survive a re-run.
 //!
 //! What each target gets:
@@ -40,16 +40,14 @@ fn main() {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus"));
-    let lab = match std::env::var_os("LAB_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/lab"),
-    };
+    // fuzz/seed/ -> the repository's lab/.
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab");
     let captures = lab.join("captures");
     let mut inputs: Vec<PathBuf> = Vec::new();
     for dir in [captures.clone(), captures.join("wire")] {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
-            Err(e) => fail(&format!("{}: {e} (set LAB_DIR)", dir.display())),
+            Err(e) => fail(&format!("{}: {e} (the lab's captures are part of the repository)", dir.display())),
         };
         for entry in entries.flatten() {
             let path = entry.path();

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 
 fn lab_captures() -> Option<PathBuf> {
-    let lab = std::env::var_os("LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/lab"));
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab");
     let have_capture_tool = Command::new("fstrm_capture")
         .arg("--help")
         .stdout(Stdio::null())

@@ -27,9 +27,7 @@ fn have(program: &str, arg: &str) -> bool {
 }
 
 fn prerequisites() -> Option<PathBuf> {
-    let lab = std::env::var_os("LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/lab"));
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab");
     let mut missing: Vec<String> = [
         ("fstrm_capture", "--help"),
         ("socat", "-V"),

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Send a bounded query load to one lab server, on loopback only.
+#
+#   traffic.sh NAME     NAME = nsd | knot | unbound | kresd | pdns-recursor | bind | dnsdist
+#   traffic.sh PORT     any DNS server on $LAB_ADDR4 / $LAB_ADDR6 port PORT (steps 1-4)
+#
+# Steps (each dnsperf run capped at $TRAFFIC_QPS queries/s and $TRAFFIC_TIME_LIMIT s):
+#   1. udp4          UDP over IPv4: all of $TRAFFIC_QUERIES, $TRAFFIC_UDP_N time(s)
+#   2. tcp4          TCP over IPv4: its first $TRAFFIC_TCP_QUERIES lines
+#   3. udp6+edns+do  UDP over IPv6 with EDNS and DO: the first $TRAFFIC_V6_QUERIES lines
+#   4. tcp6          TCP over IPv6: the first $TRAFFIC_V6_TCP_QUERIES lines
+#   5. dig           31 odd shapes, once over IPv4 and once over IPv6: no RD, ANY, DO, CHAOS
+#                    version.bind, no EDNS, a TXT too big for 512 bytes (TC, then TCP)
+#   6. dot4 / doh4   the first $TRAFFIC_ENCRYPTED_QUERIES lines over DoT (unbound, kresd,
+#                    dnsdist) and DoH (kresd, dnsdist)
+#   7. bind only: the nsupdate transactions of queries/updates.txt against dyn.test
+#
+# Every dnsperf step logs `traffic NAME STEP: sent=N completed=N lost=N qps=N` (stderr);
+# tests/interop.rs rebuilds the expected queries from these steps and checks `sent=`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$LAB_DIR/lib.sh"
+
+if [[ $# -ne 1 ]]; then
+  sed -n '2,21p' "$0" >&2
+  exit 2
+fi
+if [[ $1 =~ ^[0-9]+$ ]]; then
+  NAME=port-$1
+  PORT=$1
+else
+  NAME="$(lab_server "$1")" || fail "no such lab server: $1"
+  PORT="$(port_of "$NAME")"
+fi
+V4="$LAB_ADDR4"
+V6="$LAB_ADDR6"
+LIMIT="${TRAFFIC_TIME_LIMIT:-120}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+first() { head -n "$1" "$TRAFFIC_QUERIES" >"$work/first-$1.txt" && echo "$work/first-$1.txt"; }
+
+# step LABEL DNSPERF-ARGS...: one dnsperf run and its report line.
+step() {
+  local label="$1" report
+  shift
+  report="$(dnsperf -l "$LIMIT" -t 3 -Q "$TRAFFIC_QPS" "$@" 2>&1)" || true
+  local sent completed lost qps
+  sent="$(sed -n 's/^ *Queries sent: *\([0-9]*\).*/\1/p' <<<"$report")"
+  completed="$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' <<<"$report")"
+  lost="$(sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' <<<"$report")"
+  qps="$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' <<<"$report")"
+  note "traffic $NAME $label: sent=${sent:-?} completed=${completed:-?} lost=${lost:-?} qps=${qps:-?}"
+  if [[ -z $sent ]]; then
+    tail -n 5 <<<"$report" >&2
+  fi
+}
+
+# Every step is capped: uncapped bursts (25k+ queries/s) made nsd, kresd and named drop
+# dnstap frames before they reach any socket.
+step udp4 -s "$V4" -p "$PORT" -d "$TRAFFIC_QUERIES" -n "$TRAFFIC_UDP_N" -c 4 -q 50
+step tcp4 -s "$V4" -p "$PORT" -m tcp -d "$(first "$TRAFFIC_TCP_QUERIES")" -n 1 -c 4 -q 20
+step udp6+edns+do -s "$V6" -p "$PORT" -D -d "$(first "$TRAFFIC_V6_QUERIES")" -n 1 -c 2 -q 20
+step tcp6 -s "$V6" -p "$PORT" -m tcp -d "$(first "$TRAFFIC_V6_TCP_QUERIES")" -n 1 -c 1 -q 10
+
+# The dig batch (tests/interop/traffic.rs lists the same 31 questions).
+{
+  echo "www.example.test A +norecurse"
+  echo "host0007.lab.test AAAA +norecurse"
+  echo "example.test ANY"
+  echo "www.example.test A +dnssec"
+  echo "big.example.test TXT +bufsize=512 +ignore"
+  echo "big.example.test TXT +tcp"
+  echo "version.bind TXT -c CH"
+  echo "www.example.test A +noedns +nocookie"
+  echo "blocked.example.test A"
+  for i in $(seq -w 1 20); do
+    echo "n0$i.bind.test A +norecurse"
+  done
+  echo "bind.test SOA +norecurse"
+  echo "www.bind.test AAAA +norecurse +tcp"
+} >"$work/dig.txt"
+answers=0
+for server in "$V4" "$V6"; do
+  n="$(dig @"$server" -p "$PORT" +time=2 +tries=1 -f "$work/dig.txt" 2>&1 | grep -c '^;; ->>HEADER<<-' || true)"
+  answers=$((answers + n))
+done
+note "traffic $NAME dig: $answers answers to 2 x $(wc -l <"$work/dig.txt") questions"
+
+enc="$(first "$TRAFFIC_ENCRYPTED_QUERIES")"
+case "$NAME" in
+  unbound)
+    step dot4 -s "$V4" -p "$UNBOUND_DOT_PORT" -m dot -d "$enc" -n 1 -c 2 -q 10
+    ;;
+  kresd)
+    step dot4 -s "$V4" -p "$KRESD_DOT_PORT" -m dot -d "$enc" -n 1 -c 2 -q 10
+    step doh4 -s "$V4" -p "$KRESD_DOH_PORT" -m doh -d "$enc" -n 1 -c 2 -q 10 \
+      -O "doh-uri=https://$V4:$KRESD_DOH_PORT/dns-query"
+    ;;
+  dnsdist)
+    step dot4 -s "$V4" -p "$DNSDIST_DOT_PORT" -m dot -d "$enc" -n 1 -c 2 -q 10
+    # dnsperf 2.10 against dnsdist 1.7's DoH loses answers with more than one stream in
+    # flight: one client, one query at a time.
+    step doh4 -s "$V4" -p "$DNSDIST_DOH_PORT" -m doh -d "$enc" -n 1 -c 1 -q 1 \
+      -O "doh-uri=https://$V4:$DNSDIST_DOH_PORT/dns-query"
+    ;;
+  bind)
+    { echo "server $V4 $PORT"; cat "$LAB_DIR/queries/updates.txt"; } >"$work/updates.txt"
+    nsupdate -t 3 "$work/updates.txt" >"$work/nsupdate.out" 2>&1 || true
+    note "traffic bind nsupdate: $(grep -c '^send' "$LAB_DIR/queries/updates.txt") transactions, $(grep -ci 'failed' "$work/nsupdate.out" || true) refused by a prerequisite"
+    ;;
+esac
