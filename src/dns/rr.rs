@@ -9,6 +9,10 @@ use super::name::Name;
 use super::{types, DnsError, DnsErrorKind};
 use std::ops::Range;
 
+/// RFC 2136 §1.1: the classes an UPDATE uses for deletions and prerequisites.
+const CLASS_NONE: u16 = 254;
+const CLASS_ANY: u16 = 255;
+
 /// One resource record; `rdata` is a range into the message.
 ///
 /// ```text
@@ -48,7 +52,14 @@ impl<'a> Rr<'a> {
     }
 
     /// Writes the rdata in presentation format (see [`super::rdata::write_presentation`]).
+    ///
+    /// A record of class ANY or NONE with no rdata is an UPDATE's deletion or prerequisite
+    /// (RFC 2136 §2.4, §2.5: "delete an RRset" is class ANY, TTL 0, RDLENGTH 0, whatever the
+    /// type): its presentation is empty, as dig prints it, not an error.
     pub fn write_rdata(&self, msg: &[u8], out: &mut Vec<u8>) -> Result<(), DnsError> {
+        if self.rdata.is_empty() && matches!(self.class, CLASS_NONE | CLASS_ANY) {
+            return Ok(());
+        }
         super::rdata::write_presentation(msg, self.rtype, self.rdata.clone(), out)
     }
 
@@ -67,5 +78,44 @@ impl<'a> Rr<'a> {
         out.push(b' ');
         self.write_rdata(msg, out)
             .inspect_err(|_| out.truncate(mark))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rr;
+
+    /// A message holding one record at offset 0: root owner, then the fixed fields.
+    fn record(rtype: u16, class: u16, rdata: &[u8]) -> Vec<u8> {
+        let mut m = vec![0u8];
+        m.extend_from_slice(&rtype.to_be_bytes());
+        m.extend_from_slice(&class.to_be_bytes());
+        m.extend_from_slice(&0u32.to_be_bytes());
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(rdata);
+        m
+    }
+
+    fn show(rtype: u16, class: u16, rdata: &[u8]) -> Result<String, super::DnsErrorKind> {
+        let msg = record(rtype, class, rdata);
+        let (rr, end) = Rr::parse(&msg, 0).unwrap();
+        assert_eq!(end, msg.len());
+        let mut out = Vec::new();
+        rr.write_presentation(&msg, &mut out).map_err(|e| e.kind)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn update_deletions_have_empty_rdata() {
+        // delete an RRset (class ANY) and delete one RR's worth of prerequisite (NONE): no
+        // rdata whatever the type
+        assert_eq!(show(16, 255, b"").unwrap(), ". 0 ANY TXT ");
+        assert_eq!(show(1, 254, b"").unwrap(), ". 0 NONE A ");
+        assert_eq!(show(255, 255, b"").unwrap(), ". 0 ANY ANY ");
+        // in class IN the same empty rdata is still malformed
+        assert!(show(16, 1, b"").is_err());
+        assert!(show(1, 1, b"").is_err());
+        // and a deletion of one RR (class NONE with rdata) is written as usual
+        assert_eq!(show(1, 254, &[192, 0, 2, 1]).unwrap(), ". 0 NONE A 192.0.2.1");
     }
 }
