@@ -1060,7 +1060,7 @@ fn bad_kafka_config_names_the_key() {
     assert_eq!(done.code, Some(1));
     assert!(
         done.stderr
-            .contains("receiver.yaml: outputs[1].kafka.acks: 2 is not all, 1 or 0"),
+            .contains("receiver.yaml:6: outputs[1].kafka.acks: 2 is not all, 1 or 0"),
         "{}",
         done.stderr
     );
