@@ -10,7 +10,7 @@
 mod support;
 
 use dnstap_receiver::dns::{rdata, types, MessageView, Section};
-use domain::base::iana::Rtype;
+use domain::base::iana::{Class, Rtype};
 use domain::base::name::ParsedName;
 use domain::base::opt::UnknownOptData;
 use domain::base::zonefile_fmt::{DisplayKind, ZonefileFmt};
@@ -39,6 +39,20 @@ fn oracle_records(m: &Message<[u8]>) -> Result<Vec<String>, String> {
         for rec in section {
             let rec = rec.map_err(|e| format!("{e:?}"))?;
             if rec.rtype() == Rtype::OPT {
+                continue;
+            }
+            // RFC 2136 §2.4-2.5: an UPDATE's prerequisite or deletion (class ANY or NONE,
+            // no rdata) may have any type; domain parses the empty rdata by its type and
+            // fails on fixed-size ones (`ShortInput` for an A). Written here from the fields
+            // domain parsed: owner, TTL, class and type, then nothing.
+            if rec.rdlen() == 0 && (rec.class() == Class::ANY || rec.class() == Class::NONE) {
+                out.push(format!(
+                    "{}. {} {} {} ",
+                    rec.owner(),
+                    rec.ttl().as_secs(),
+                    rec.class(),
+                    rec.rtype()
+                ));
                 continue;
             }
             let rec = rec
