@@ -44,13 +44,14 @@ fn oracle_records(m: &Message<[u8]>) -> Result<Vec<String>, String> {
             // RFC 2136 §2.4-2.5: an UPDATE's prerequisite or deletion (class ANY or NONE,
             // no rdata) may have any type; domain parses the empty rdata by its type and
             // fails on fixed-size ones (`ShortInput` for an A). Written here from the fields
-            // domain parsed: owner, TTL, class and type, then nothing.
+            // domain parsed: owner, TTL, class and type, then nothing. The class is spelt as
+            // RFC 2136 and dig do (domain prints ANY as `*`).
             if rec.rdlen() == 0 && (rec.class() == Class::ANY || rec.class() == Class::NONE) {
+                let class = if rec.class() == Class::ANY { "ANY" } else { "NONE" };
                 out.push(format!(
-                    "{}. {} {} {} ",
+                    "{}. {} {class} {} ",
                     rec.owner(),
                     rec.ttl().as_secs(),
-                    rec.class(),
                     rec.rtype()
                 ));
                 continue;

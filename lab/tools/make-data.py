@@ -118,8 +118,10 @@ def updates():
         if i % 5 == 0:
             lines.append(f"update add {name} 300 IN AAAA 2001:db8:d::{i:x}")
         lines.append(f'update add {name} 300 IN TXT "transaction {i}"')
-        # No `update delete NAME TYPE` (class ANY, empty RDATA, RFC 2136 2.5.2): the DNS
-        # parser rejects the empty TXT RDATA of such a record (tests/dns_oracle.rs fails).
+        if i % 10 == 0:
+            # An RRset deletion (RFC 2136 2.5.2: class ANY, TTL 0, no RDATA) in the same
+            # transaction; of a type the name does not have, so the zone is unchanged.
+            lines.append(f"update delete {name} MX")
         lines.append("send")
     # The last one must fail: u001 exists by now, so "does not exist" is false (NXRRSET
     # or YXDOMAIN in the UPDATE_RESPONSE). Last, so nothing after it depends on nsupdate
