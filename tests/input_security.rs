@@ -224,7 +224,24 @@ fn time_to_close(s: &mut impl Read, since: Instant, limit: Duration) -> Duration
     let mut b = [0u8; 256];
     loop {
         match s.read(&mut b) {
-            Ok(0) | Err(_) => return since.elapsed(),
+            // A signal to the test process (another test's child exiting) interrupts the
+            // read; that is not the receiver closing the connection.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(0) => return since.elapsed(),
+            Err(e) => {
+                let d = since.elapsed();
+                // The close the receiver makes is an EOF or a reset; a read timeout means it
+                // never closed.
+                assert!(
+                    !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "still open after {d:?} ({e})"
+                );
+                eprintln!("closed with {e} after {d:?}");
+                return d;
+            }
             Ok(_) => assert!(since.elapsed() < limit, "still open after {limit:?}"),
         }
     }
