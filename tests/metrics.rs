@@ -415,7 +415,8 @@ fn tls_endpoint_serves_to_a_client_that_trusts_its_certificate() {
         "-c",
         cfg.to_str().unwrap(),
     ]);
-    assert!(rx.stderr().contains("metrics: https://"), "{}", rx.stderr());
+    // The line comes after the start-up lines Receiver::start waits for: wait for it too.
+    rx.wait_log("metrics: https://");
 
     let mut roots = rustls::RootCertStore::empty();
     roots
