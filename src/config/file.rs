@@ -171,6 +171,10 @@ pub struct ForwardToSpec {
     pub remote_address: Option<String>,
     /// Seed: the collector's port.
     pub remote_port: Option<u16>,
+    /// Several collectors, `HOST:PORT` each (instead of `remote-address` + `remote-port`).
+    pub remote: Option<Vec<String>>,
+    /// How records are spread over the collectors of `remote` [default: failover].
+    pub loadbalance: Option<LoadBalanceChoice>,
     /// Line format sent [default: json].
     pub format: Option<FormatChoice>,
     pub tls: Option<bool>,
@@ -180,7 +184,11 @@ pub struct ForwardToSpec {
     pub tls_server_name: Option<String>,
     /// Seconds.
     pub connect_timeout: Option<f64>,
-    /// Longest wait between connection attempts, seconds.
+    /// First wait before reconnecting to a collector, seconds.
+    pub backoff_init: Option<f64>,
+    /// Longest wait between connection attempts, seconds (`backoff-max` is the same key
+    /// under Filebeat's name).
+    #[serde(alias = "backoff-max")]
     pub reconnect_max: Option<f64>,
     /// How long shutdown keeps trying to deliver, seconds.
     pub shutdown_timeout: Option<f64>,
@@ -197,6 +205,14 @@ pub struct ForwardToSpec {
     pub replay_window: Option<u64>,
     /// This output's own transforms.
     pub transforms: Option<TransformsSpec>,
+}
+
+/// `loadbalance:` of a forward output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadBalanceChoice {
+    Failover,
+    RoundRobin,
 }
 
 /// `- stdout: {format: json}` in `outputs`.

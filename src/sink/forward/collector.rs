@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 
 use super::backoff::Backoff;
-use super::conf::ForwardConf;
+use super::conf::{CollectorAddr, ForwardConf};
 use crate::sink::buffer::{Chunk, ChunkBuffer};
 use crate::sink::sockopt;
-use crate::stats::OutputStats;
+use crate::stats::{CollectorStats, OutputStats};
 use crate::{log_debug, log_warn};
 
 enum Conn {
@@ -52,8 +52,10 @@ pub(super) enum Step {
 /// One collector connection. Invariants: chunks in `sent` are in write order with
 /// non-decreasing `end`; `wire_acked <= wire_written`.
 pub(super) struct Collector {
-    /// The output's name, for log lines.
+    /// The output's name (with several collectors, plus this one's address), for log lines.
     name: String,
+    /// Index in the output's list (and in `stats.collectors`).
+    index: usize,
     host: String,
     port: u16,
     tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
@@ -68,6 +70,7 @@ pub(super) struct Collector {
     wire_acked: u64,
     backoff: Backoff,
     connected_once: bool,
+    failed_once: bool,
     scratch: Vec<u8>,
 }
 
@@ -78,6 +81,8 @@ impl Collector {
     /// Not connected yet: the first [`Collector::connect`] does not wait.
     pub(super) fn new(
         name: String,
+        index: usize,
+        addr: &CollectorAddr,
         conf: &ForwardConf,
         tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
         buffer: Arc<ChunkBuffer>,
@@ -85,8 +90,9 @@ impl Collector {
     ) -> Collector {
         Collector {
             name,
-            host: conf.host.clone(),
-            port: conf.port,
+            index,
+            host: addr.host.clone(),
+            port: addr.port,
             tls,
             connect_timeout: conf.connect_timeout,
             keepalive: conf.keepalive,
@@ -97,10 +103,31 @@ impl Collector {
             sent: VecDeque::new(),
             wire_written: 0,
             wire_acked: 0,
-            backoff: Backoff::new(Duration::from_millis(100), conf.reconnect_max),
+            backoff: Backoff::new(conf.backoff_init, conf.reconnect_max),
             connected_once: false,
+            failed_once: false,
             scratch: vec![0; 16 << 10],
         }
+    }
+
+    /// This collector's own counters (when the output registered them).
+    fn own(&self) -> Option<&CollectorStats> {
+        self.stats.collectors.get().and_then(|v| v.get(self.index))
+    }
+
+    fn count_failure(&mut self) {
+        self.failed_once = true;
+        if let Some(c) = self.own() {
+            c.connection_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn released(&self, chunk: Chunk) {
+        if let Some(c) = self.own() {
+            c.delivered
+                .fetch_add(chunk.records as u64, Ordering::Relaxed);
+        }
+        self.buffer.delivered(chunk);
     }
 
     pub(super) fn is_connected(&self) -> bool {
@@ -133,7 +160,7 @@ impl Collector {
 
     /// One connection attempt (after the backoff wait for a retry). True when connected.
     pub(super) fn connect(&mut self) -> bool {
-        if self.connected_once || self.stats.write_errors.load(Ordering::Relaxed) > 0 {
+        if self.connected_once || self.failed_once {
             // Only a retry waits; the wait is cut short by shutdown.
             let wait = self.backoff.next();
             let until = Instant::now() + wait;
@@ -158,6 +185,7 @@ impl Collector {
             }
             Err(e) => {
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                self.count_failure();
                 log_warn!("output {}: cannot connect: {e}", self.name);
                 false
             }
@@ -208,6 +236,9 @@ impl Collector {
             self.stats
                 .resent
                 .fetch_add(chunk.records as u64, Ordering::Relaxed);
+            if let Some(c) = self.own() {
+                c.resent.fetch_add(chunk.records as u64, Ordering::Relaxed);
+            }
         }
         let r = match self.conn.as_mut() {
             Some(Conn::Plain(s)) => write_plain(s, &chunk.data, &self.buffer),
@@ -299,7 +330,7 @@ impl Collector {
                 break;
             }
             if let Some(s) = self.sent.pop_front() {
-                self.buffer.delivered(s.chunk);
+                self.released(s.chunk);
             }
         }
         Step::Ok
@@ -308,6 +339,7 @@ impl Collector {
     /// The connection failed: everything written on it goes back to the front of the buffer.
     pub(super) fn broken(&mut self, e: &io::Error) {
         self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+        self.count_failure();
         let n: u64 = self.sent.iter().map(|s| s.chunk.records as u64).sum();
         log_warn!(
             "output {}: connection lost ({e}); {n} records written since the last confirmed \
@@ -351,8 +383,9 @@ impl Collector {
         if let Some(c) = self.conn.take() {
             let _ = c.sock().shutdown(std::net::Shutdown::Write);
         }
-        for s in self.sent.drain(..) {
-            self.buffer.delivered(s.chunk);
+        let sent: Vec<Sent> = self.sent.drain(..).collect();
+        for s in sent {
+            self.released(s.chunk);
         }
         true
     }

@@ -42,12 +42,13 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod balance;
 mod collector;
 mod conf;
 mod output;
 mod sender;
 mod tls;
 
-pub use conf::{ForwardConf, TlsConf};
+pub use conf::{CollectorAddr, ForwardConf, LoadBalance, TlsConf};
 pub use output::ForwardOutput;
 pub use tls::tls_client_config;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 
+use super::balance::Balance;
 use super::collector::Collector;
 use super::conf::ForwardConf;
 use super::sender::Sender;
@@ -22,7 +23,7 @@ use crate::log_debug;
 use crate::record::Record;
 use crate::sink::buffer::{Chunk, ChunkBuffer};
 use crate::sink::Output;
-use crate::stats::OutputStats;
+use crate::stats::{CollectorStats, OutputStats};
 
 /// The output the writer thread calls.
 #[derive(Debug)]
@@ -35,7 +36,8 @@ pub struct ForwardOutput {
     shutdown_timeout: Duration,
     buffer: Arc<ChunkBuffer>,
     stats: Arc<OutputStats>,
-    sender: Option<JoinHandle<()>>,
+    /// One sender thread per collector.
+    senders: Vec<JoinHandle<()>>,
 }
 
 impl ForwardOutput {
@@ -53,26 +55,60 @@ impl ForwardOutput {
             );
         }
         let buffer = Arc::new(buffer);
-        let tls = match &conf.tls {
-            Some(t) => {
-                let cfg = tls_client_config(t).map_err(io::Error::other)?;
-                let sn = ServerName::try_from(t.server_name.clone())
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                Some((cfg, sn))
-            }
+        let tls_cfg = match &conf.tls {
+            Some(t) => Some(tls_client_config(t).map_err(io::Error::other)?),
             None => None,
         };
-        let collector = Collector::new(
-            name.clone(),
-            conf,
-            tls,
-            Arc::clone(&buffer),
-            Arc::clone(&stats),
+        let _ = stats.collectors.set(
+            conf.collectors
+                .iter()
+                .map(|a| CollectorStats {
+                    addr: a.to_string(),
+                    ..CollectorStats::default()
+                })
+                .collect(),
         );
-        let mut sender = Sender::new(name.clone(), Arc::clone(&buffer), collector);
-        let handle = std::thread::Builder::new()
-            .name("forward".into())
-            .spawn(move || sender.run())?;
+        let balance = Arc::new(Balance::new(conf.loadbalance, conf.collectors.len()));
+        let several = conf.collectors.len() > 1;
+        let mut senders = Vec::with_capacity(conf.collectors.len());
+        for (i, addr) in conf.collectors.iter().enumerate() {
+            let tls = match (&conf.tls, &tls_cfg) {
+                (Some(t), Some(cfg)) => {
+                    let sn = t.server_name.clone().unwrap_or_else(|| addr.host.clone());
+                    let sn =
+                        ServerName::try_from(sn).map_err(|e| io::Error::other(e.to_string()))?;
+                    Some((Arc::clone(cfg), sn))
+                }
+                _ => None,
+            };
+            // With one collector the log lines name the output only (as before).
+            let cname = if several {
+                format!("{name} collector {addr}")
+            } else {
+                name.clone()
+            };
+            let collector = Collector::new(
+                cname,
+                i,
+                addr,
+                conf,
+                tls,
+                Arc::clone(&buffer),
+                Arc::clone(&stats),
+            );
+            let mut sender = Sender::new(
+                name.clone(),
+                Arc::clone(&buffer),
+                collector,
+                i,
+                Arc::clone(&balance),
+            );
+            senders.push(
+                std::thread::Builder::new()
+                    .name("forward".into())
+                    .spawn(move || sender.run())?,
+            );
+        }
         Ok(ForwardOutput {
             name,
             formatter: Formatter::new(conf.format),
@@ -82,7 +118,7 @@ impl ForwardOutput {
             shutdown_timeout: conf.shutdown_timeout,
             buffer,
             stats,
-            sender: Some(handle),
+            senders,
         })
     }
 
@@ -144,13 +180,15 @@ impl Output for ForwardOutput {
         self.buffer
             .give_up_at(Instant::now() + self.shutdown_timeout);
         self.buffer.close();
-        if let Some(h) = self.sender.take() {
-            if h.join().is_err() {
-                return Err(io::Error::other(format!(
-                    "{}: sender thread panicked",
-                    self.name
-                )));
-            }
+        let mut panicked = false;
+        for h in self.senders.drain(..) {
+            panicked |= h.join().is_err();
+        }
+        if panicked {
+            return Err(io::Error::other(format!(
+                "{}: sender thread panicked",
+                self.name
+            )));
         }
         Ok(())
     }
@@ -158,7 +196,7 @@ impl Output for ForwardOutput {
 
 impl Drop for ForwardOutput {
     fn drop(&mut self) {
-        if self.sender.is_some() {
+        if !self.senders.is_empty() {
             let _ = self.finish();
         }
     }
@@ -169,16 +207,21 @@ mod tests {
     use super::*;
     use crate::format::FormatKind;
     use crate::sink::buffer::{BufferSpec, OverflowPolicy};
+    use crate::sink::forward::{CollectorAddr, LoadBalance};
     use std::io::Read;
     use std::net::TcpListener;
 
     fn conf(port: u16, policy: OverflowPolicy) -> ForwardConf {
         ForwardConf {
-            host: "127.0.0.1".into(),
-            port,
+            collectors: vec![CollectorAddr {
+                host: "127.0.0.1".into(),
+                port,
+            }],
+            loadbalance: LoadBalance::Failover,
             format: FormatKind::Json,
             tls: None,
             connect_timeout: Duration::from_secs(2),
+            backoff_init: Duration::from_millis(100),
             reconnect_max: Duration::from_millis(400),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(30),

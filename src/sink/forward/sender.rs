@@ -9,28 +9,55 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::balance::Balance;
 use super::collector::{Collector, Step};
 use crate::log_warn;
 use crate::sink::buffer::{Chunk, ChunkBuffer, Popped};
 
-/// The sender thread's state: the buffer it drains and the collector it writes to.
+/// The sender thread's state: the buffer it drains (shared with the output's other
+/// collectors' threads), the collector it writes to and its turn in the [`Balance`].
 pub(super) struct Sender {
     name: String,
     buffer: Arc<ChunkBuffer>,
     collector: Collector,
+    index: usize,
+    balance: Arc<Balance>,
 }
 
 impl Sender {
-    pub(super) fn new(name: String, buffer: Arc<ChunkBuffer>, collector: Collector) -> Sender {
+    pub(super) fn new(
+        name: String,
+        buffer: Arc<ChunkBuffer>,
+        collector: Collector,
+        index: usize,
+        balance: Arc<Balance>,
+    ) -> Sender {
         Sender {
             name,
             buffer,
             collector,
+            index,
+            balance,
         }
     }
 
     pub(super) fn run(&mut self) {
+        self.send();
+        self.balance.set_done(self.index);
+    }
+
+    fn send(&mut self) {
         loop {
+            if !self.collector.is_connected() && !self.balance.may_send(self.index) {
+                // Failover standby: wait for the turn; end once the active sender has
+                // ended after the producer closed (nothing is left for us).
+                if self.buffer_closed() && (self.balance.active_done() || self.past_deadline()) {
+                    self.collector.disconnect();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             if self.past_deadline() && self.buffer_closed() {
                 // Shutdown time is up: what is still held goes to the spill queue's front
                 // (or is counted dropped) in `finish`, connected or not.
@@ -50,6 +77,7 @@ impl Sender {
                     break;
                 }
                 if !self.collector.connect() {
+                    self.balance.failed(self.index);
                     continue;
                 }
             }
@@ -58,7 +86,11 @@ impl Sender {
                 Popped::Empty => None,
                 Popped::Finished => {
                     if self.collector.drain_and_close() {
+                        self.balance.set_done(self.index);
                         return self.finish(Vec::new());
+                    }
+                    if !self.collector.is_connected() {
+                        self.balance.failed(self.index);
                     }
                     continue;
                 }
@@ -73,6 +105,7 @@ impl Sender {
             };
             if let Step::Broken(e) = step {
                 self.collector.broken(&e);
+                self.balance.failed(self.index);
             }
         }
         let leftovers = self.collector.take_sent();
