@@ -1,7 +1,8 @@
 //! The forward output over several collectors (`remote: [...]`, `loadbalance:`), against four
 //! real syslog-ng processes on loopback ports (each a TCP source, one JSON object per line,
 //! a file destination, as in tests/forward.rs). Checks that `round-robin` delivers every
-//! record exactly once and spreads them over the four; and that with `failover` and
+//! record exactly once and spreads them over the four; that `hash` by client address keeps
+//! each client on one collector; and that with `failover` and
 //! `round-robin` a collector killed mid-run and started again 10 s later loses nothing
 //! (every record arrives at least once; duplicates are counted and reported), and, with
 //! `round-robin`, takes records again once it is back.
@@ -421,6 +422,35 @@ fn round_robin_spreads_every_record_exactly_once_over_four_collectors() {
         page.contains("dnstap_receiver_output_collector_records_written_total{output=\"forward"),
         "{page}"
     );
+}
+
+#[test]
+fn hash_by_client_ip_keeps_each_client_on_one_collector() {
+    if !have_syslog_ng("hash_by_client_ip_keeps_each_client_on_one_collector") {
+        return;
+    }
+    let total = 40_000u64;
+    let mut fleet = Fleet::start("lb-hash", "hash\n  hash-key: client-ip");
+    let mut feed = Feed::open(fleet.rport);
+    feed.send(total);
+    feed.close();
+    fleet.wait_total(total as usize);
+    let (_stderr, got) = fleet.finish();
+    let seen = tally(&got, total);
+    assert!(seen.iter().all(|&n| n == 1), "a record arrived twice");
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    for (c, recs) in got.iter().enumerate() {
+        for (_, ip) in recs {
+            let o = *owner.entry(ip.as_str()).or_insert(c);
+            assert_eq!(o, c, "client {ip} on collectors {o} and {c}");
+        }
+    }
+    assert_eq!(owner.len(), 2048, "every client address seen");
+    let shares: Vec<f64> = got.iter().map(|g| g.len() as f64 / total as f64).collect();
+    eprintln!("hash shares {shares:?}");
+    for s in &shares {
+        assert!((0.10..=0.40).contains(s), "degenerate spread {shares:?}");
+    }
 }
 
 /// Records go out before, during and after a collector's outage; returns how many

@@ -175,6 +175,11 @@ pub struct ForwardToSpec {
     pub remote: Option<Vec<String>>,
     /// How records are spread over the collectors of `remote` [default: failover].
     pub loadbalance: Option<LoadBalanceChoice>,
+    /// With `loadbalance: hash`: what groups records [default: client-ip].
+    pub hash_key: Option<HashKeyChoice>,
+    /// With `hash-key: client-prefix`: prefix lengths [default: 24, 56].
+    pub hash_prefix_v4: Option<u8>,
+    pub hash_prefix_v6: Option<u8>,
     /// Line format sent [default: json].
     pub format: Option<FormatChoice>,
     pub tls: Option<bool>,
@@ -213,6 +218,17 @@ pub struct ForwardToSpec {
 pub enum LoadBalanceChoice {
     Failover,
     RoundRobin,
+    Hash,
+}
+
+/// `hash-key:` of a forward output with `loadbalance: hash`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HashKeyChoice {
+    ClientIp,
+    ClientPrefix,
+    Identity,
+    Qname,
 }
 
 /// `- stdout: {format: json}` in `outputs`.

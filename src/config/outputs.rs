@@ -15,11 +15,13 @@ use std::time::Duration;
 use super::addr::{parse_host_port, split_host_port};
 use super::args::{FormatChoice, OverflowChoice};
 use super::error::ConfigError;
-use super::file::{ForwardToSpec, LoadBalanceChoice, OutputEntry};
+use super::file::{ForwardToSpec, HashKeyChoice, LoadBalanceChoice, OutputEntry};
 use super::transforms::{self, FilteringConf};
 use crate::format::FormatKind;
 use crate::sink::buffer::{BufferSpec, OverflowPolicy};
-use crate::sink::forward::{tls_client_config, CollectorAddr, ForwardConf, LoadBalance, TlsConf};
+use crate::sink::forward::{
+    tls_client_config, CollectorAddr, ForwardConf, HashKey, LoadBalance, TlsConf,
+};
 use crate::sink::outputs::OutputConf;
 use crate::sink::spill::{SpillSpec, DEFAULT_SEGMENT_BYTES};
 
@@ -349,10 +351,7 @@ fn forward_conf(
     };
     let c = ForwardConf {
         collectors,
-        loadbalance: match f.loadbalance {
-            None | Some(LoadBalanceChoice::Failover) => LoadBalance::Failover,
-            Some(LoadBalanceChoice::RoundRobin) => LoadBalance::RoundRobin,
-        },
+        loadbalance: loadbalance(f, prefix, file)?,
         format,
         tls,
         backoff_init: seconds(
@@ -390,6 +389,68 @@ fn forward_conf(
     };
     check_spill(&c, &k("overflow"), file)?;
     Ok(c)
+}
+
+/// `loadbalance`, and with `hash` its key (`hash-key`, `hash-prefix-v4`, `hash-prefix-v6`).
+fn loadbalance(
+    f: &ForwardToSpec,
+    prefix: &str,
+    file: Option<&Path>,
+) -> Result<LoadBalance, ConfigError> {
+    let k = |name: &str| format!("{prefix}.{name}");
+    let is_hash = f.loadbalance == Some(LoadBalanceChoice::Hash);
+    let is_prefix = is_hash && f.hash_key == Some(HashKeyChoice::ClientPrefix);
+    for (set, name, needs) in [
+        (
+            f.hash_key.is_some() && !is_hash,
+            "hash-key",
+            "loadbalance: hash",
+        ),
+        (
+            f.hash_prefix_v4.is_some() && !is_prefix,
+            "hash-prefix-v4",
+            "hash-key: client-prefix",
+        ),
+        (
+            f.hash_prefix_v6.is_some() && !is_prefix,
+            "hash-prefix-v6",
+            "hash-key: client-prefix",
+        ),
+    ] {
+        if set {
+            return Err(err(
+                file,
+                &k(name),
+                format!("set, but only used with {needs}"),
+            ));
+        }
+    }
+    let v4 = f.hash_prefix_v4.unwrap_or(24);
+    if v4 > 32 {
+        return Err(err(
+            file,
+            &k("hash-prefix-v4"),
+            format!("{v4} is not in 0..=32"),
+        ));
+    }
+    let v6 = f.hash_prefix_v6.unwrap_or(56);
+    if v6 > 128 {
+        return Err(err(
+            file,
+            &k("hash-prefix-v6"),
+            format!("{v6} is not in 0..=128"),
+        ));
+    }
+    Ok(match f.loadbalance {
+        None | Some(LoadBalanceChoice::Failover) => LoadBalance::Failover,
+        Some(LoadBalanceChoice::RoundRobin) => LoadBalance::RoundRobin,
+        Some(LoadBalanceChoice::Hash) => LoadBalance::Hash(match f.hash_key {
+            None | Some(HashKeyChoice::ClientIp) => HashKey::ClientIp,
+            Some(HashKeyChoice::ClientPrefix) => HashKey::ClientPrefix { v4, v6 },
+            Some(HashKeyChoice::Identity) => HashKey::Identity,
+            Some(HashKeyChoice::Qname) => HashKey::Qname,
+        }),
+    })
 }
 
 fn check_spill(c: &ForwardConf, key: &str, file: Option<&Path>) -> Result<(), ConfigError> {
@@ -580,6 +641,18 @@ outputs:
         let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  loadbalance: sometimes\n";
         let e = res(OutputFlags::default(), y).unwrap_err();
         assert_eq!(e.key, "forward-to.loadbalance", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  hash-key: qname\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.hash-key", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  loadbalance: hash\n  hash-key: client-prefix\n  hash-prefix-v4: 33\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.hash-prefix-v4", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1, 127.0.0.1:2]\n  loadbalance: hash\n  hash-key: client-prefix\n  hash-prefix-v6: 48\n";
+        let l = res(OutputFlags::default(), y).unwrap();
+        assert_eq!(
+            fwd(&l[0]).loadbalance,
+            LoadBalance::Hash(HashKey::ClientPrefix { v4: 24, v6: 48 })
+        );
         let flags = OutputFlags {
             forward: Some("127.0.0.1:1,bad"),
             ..OutputFlags::default()

@@ -19,6 +19,8 @@ pub(super) struct Balance {
     active: AtomicUsize,
     /// Per sender thread: it has ended.
     done: Vec<AtomicBool>,
+    /// Per collector: not known to be down (its last connection attempt did not fail).
+    healthy: Vec<AtomicBool>,
 }
 
 impl Balance {
@@ -35,13 +37,14 @@ impl Balance {
             mode,
             active: AtomicUsize::new(seed % n),
             done: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            healthy: (0..n).map(|_| AtomicBool::new(true)).collect(),
         }
     }
 
     /// Whether collector `i` may pull chunks now.
     pub(super) fn may_send(&self, i: usize) -> bool {
         match self.mode {
-            LoadBalance::RoundRobin => true,
+            LoadBalance::RoundRobin | LoadBalance::Hash(_) => true,
             LoadBalance::Failover => self.active.load(Ordering::Acquire) == i,
         }
     }
@@ -55,6 +58,25 @@ impl Balance {
                 .active
                 .compare_exchange(i, next, Ordering::AcqRel, Ordering::Acquire);
         }
+    }
+
+    /// Collector `i` is up (connected) or down (failed).
+    pub(super) fn set_healthy(&self, i: usize, up: bool) {
+        self.healthy[i].store(up, Ordering::Relaxed);
+    }
+
+    /// Per collector: not known to be down (what `hash` picks from).
+    pub(super) fn healthy(&self) -> &[AtomicBool] {
+        &self.healthy
+    }
+
+    /// The first collector after `i` (in list order, wrapping) that is healthy and whose
+    /// sender still runs.
+    pub(super) fn next_healthy(&self, i: usize) -> Option<usize> {
+        let n = self.done.len();
+        (1..n).map(|d| (i + d) % n).find(|&j| {
+            self.healthy[j].load(Ordering::Relaxed) && !self.done[j].load(Ordering::Acquire)
+        })
     }
 
     /// Sender `i` has ended.

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::hash::HashKey;
 use crate::format::FormatKind;
 use crate::sink::buffer::BufferSpec;
 
@@ -49,6 +50,8 @@ pub enum LoadBalance {
     Failover,
     /// Every healthy collector takes chunks as fast as it can write them.
     RoundRobin,
+    /// Records with the same key go to the same healthy collector (rendezvous hashing).
+    Hash(HashKey),
 }
 
 impl LoadBalance {
@@ -56,6 +59,7 @@ impl LoadBalance {
         match self {
             LoadBalance::Failover => "failover",
             LoadBalance::RoundRobin => "round-robin",
+            LoadBalance::Hash(_) => "hash",
         }
     }
 }

@@ -45,10 +45,12 @@ mod backoff;
 mod balance;
 mod collector;
 mod conf;
+mod hash;
 mod output;
 mod sender;
 mod tls;
 
 pub use conf::{CollectorAddr, ForwardConf, LoadBalance, TlsConf};
+pub use hash::HashKey;
 pub use output::ForwardOutput;
 pub use tls::tls_client_config;

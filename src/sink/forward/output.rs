@@ -1,8 +1,10 @@
 //! [`ForwardOutput`]: the forward output as the writer thread sees it. Formats each record
 //! into the current chunk (whole records, up to chunk-size), pushes full chunks (and, on a
-//! flush, partial ones) to the [`ChunkBuffer`], whose overflow policy applies; starts the
-//! sender thread at start-up and joins it at shutdown within the shutdown timeout. Knows
-//! nothing of sockets: the sender thread and its collector own the connection.
+//! flush, partial ones) to the [`ChunkBuffer`], whose overflow policy applies; starts one
+//! sender thread per collector at start-up and joins them at shutdown within the shutdown
+//! timeout. With `loadbalance: hash` there is one buffer (and one chunk being filled) per
+//! collector, and each record goes to the chunk of the collector its key picks. Knows
+//! nothing of sockets: the sender threads and their collectors own the connections.
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -15,46 +17,83 @@ use rustls::pki_types::ServerName;
 
 use super::balance::Balance;
 use super::collector::Collector;
-use super::conf::ForwardConf;
+use super::conf::{ForwardConf, LoadBalance};
+use super::hash::{key_hash, pick, HashKey};
 use super::sender::Sender;
 use super::tls::tls_client_config;
 use crate::format::Formatter;
 use crate::log_debug;
 use crate::record::Record;
-use crate::sink::buffer::{Chunk, ChunkBuffer};
+use crate::sink::buffer::{BufferSpec, Chunk, ChunkBuffer};
 use crate::sink::Output;
 use crate::stats::{CollectorStats, OutputStats};
+
+/// A chunk being filled and how many records it holds.
+#[derive(Debug)]
+struct Filling {
+    data: Vec<u8>,
+    records: u32,
+}
 
 /// The output the writer thread calls.
 #[derive(Debug)]
 pub struct ForwardOutput {
     name: String,
     formatter: Formatter,
-    chunk: Vec<u8>,
-    chunk_records: u32,
+    /// One per buffer (index-aligned with `buffers`).
+    chunks: Vec<Filling>,
     chunk_bytes: usize,
     shutdown_timeout: Duration,
-    buffer: Arc<ChunkBuffer>,
+    /// One shared by every collector, or (`hash`) one per collector.
+    buffers: Arc<Vec<Arc<ChunkBuffer>>>,
+    /// `hash`: the key and the collectors' health the pick reads.
+    hash: Option<(HashKey, Arc<Balance>)>,
     stats: Arc<OutputStats>,
     /// One sender thread per collector.
     senders: Vec<JoinHandle<()>>,
 }
 
 impl ForwardOutput {
-    /// Opens the buffer (and spill directory), builds TLS, and starts the sender thread. The
-    /// first connection is made by the sender; a collector that is down at start is not an
-    /// error (records wait in the buffer).
+    /// Opens the buffer(s) (and spill directory), builds TLS, and starts the sender
+    /// threads. The first connections are made by the senders; a collector that is down at
+    /// start is not an error (records wait in the buffer).
     pub fn start(conf: &ForwardConf, stats: Arc<OutputStats>) -> io::Result<ForwardOutput> {
         let name = conf.name();
-        let (buffer, recovered) = ChunkBuffer::new(&name, &conf.buffer, Arc::clone(&stats))?;
-        if let Some(r) = recovered.filter(|r| r.records > 0) {
-            log_debug!(
-                "output {name}: {} records in {} spill segments from a previous run, sent first",
-                r.records,
-                r.segments
-            );
+        let n = conf.collectors.len().max(1);
+        let hash_key = match conf.loadbalance {
+            LoadBalance::Hash(k) if n > 1 => Some(k),
+            _ => None,
+        };
+        // `hash`: the memory bound and the spill bound are shared out; each collector
+        // spills into a directory of its own under `spill-dir`.
+        let specs: Vec<BufferSpec> = match hash_key {
+            None => vec![conf.buffer.clone()],
+            Some(_) => (0..n)
+                .map(|i| {
+                    let mut b = conf.buffer.clone();
+                    b.max_bytes = (b.max_bytes / n).max(conf.chunk_bytes + (64 << 10));
+                    if let Some(sp) = b.spill.as_mut() {
+                        sp.dir = sp.dir.join(format!("collector-{i}"));
+                        sp.max_bytes /= n as u64;
+                        sp.segment_bytes = sp.segment_bytes.min(sp.max_bytes / 4).max(1);
+                    }
+                    b
+                })
+                .collect(),
+        };
+        let mut buffers = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let (buffer, recovered) = ChunkBuffer::new(&name, spec, Arc::clone(&stats))?;
+            if let Some(r) = recovered.filter(|r| r.records > 0) {
+                log_debug!(
+                    "output {name}: {} records in {} spill segments from a previous run, sent first",
+                    r.records,
+                    r.segments
+                );
+            }
+            buffers.push(Arc::new(buffer));
         }
-        let buffer = Arc::new(buffer);
+        let buffers = Arc::new(buffers);
         let tls_cfg = match &conf.tls {
             Some(t) => Some(tls_client_config(t).map_err(io::Error::other)?),
             None => None,
@@ -68,9 +107,9 @@ impl ForwardOutput {
                 })
                 .collect(),
         );
-        let balance = Arc::new(Balance::new(conf.loadbalance, conf.collectors.len()));
-        let several = conf.collectors.len() > 1;
-        let mut senders = Vec::with_capacity(conf.collectors.len());
+        let balance = Arc::new(Balance::new(conf.loadbalance, n));
+        let several = n > 1;
+        let mut senders = Vec::with_capacity(n);
         for (i, addr) in conf.collectors.iter().enumerate() {
             let tls = match (&conf.tls, &tls_cfg) {
                 (Some(t), Some(cfg)) => {
@@ -87,6 +126,7 @@ impl ForwardOutput {
             } else {
                 name.clone()
             };
+            let buffer = Arc::clone(&buffers[if hash_key.is_some() { i } else { 0 }]);
             let collector = Collector::new(
                 cname,
                 i,
@@ -98,10 +138,11 @@ impl ForwardOutput {
             );
             let mut sender = Sender::new(
                 name.clone(),
-                Arc::clone(&buffer),
+                buffer,
                 collector,
                 i,
                 Arc::clone(&balance),
+                hash_key.map(|_| Arc::clone(&buffers)),
             );
             senders.push(
                 std::thread::Builder::new()
@@ -109,48 +150,60 @@ impl ForwardOutput {
                     .spawn(move || sender.run())?,
             );
         }
+        let chunks = buffers
+            .iter()
+            .map(|b| Filling {
+                data: b.take_vec(conf.chunk_bytes + (64 << 10)),
+                records: 0,
+            })
+            .collect();
         Ok(ForwardOutput {
             name,
             formatter: Formatter::new(conf.format),
-            chunk: buffer.take_vec(conf.chunk_bytes + (64 << 10)),
-            chunk_records: 0,
+            chunks,
             chunk_bytes: conf.chunk_bytes,
             shutdown_timeout: conf.shutdown_timeout,
-            buffer,
+            buffers,
+            hash: hash_key.map(|k| (k, balance)),
             stats,
             senders,
         })
     }
 
-    /// The buffer, so that shutdown can set its give-up deadline
-    /// ([`ChunkBuffer::give_up_at`]) while the writer may still be blocked in it.
-    pub fn buffer(&self) -> Arc<ChunkBuffer> {
-        Arc::clone(&self.buffer)
+    /// The buffers, so that shutdown can set their give-up deadline
+    /// ([`ChunkBuffer::give_up_at`]) while the writer may still be blocked in one.
+    pub fn buffers(&self) -> Vec<Arc<ChunkBuffer>> {
+        self.buffers.iter().map(Arc::clone).collect()
     }
 
-    fn push_chunk(&mut self) {
-        if self.chunk_records == 0 {
+    fn push_chunk(&mut self, i: usize) {
+        let buffer = &self.buffers[i];
+        let f = &mut self.chunks[i];
+        if f.records == 0 {
             return;
         }
         // A small chunk (a flush at a low rate) is copied into an allocation of its own
         // size, so the buffer's memory bound (counted in allocated bytes) is not eaten by
         // mostly empty chunk-size allocations.
-        let data = if self.chunk.len() < self.chunk_bytes / 4 {
-            let small = self.chunk.as_slice().to_vec();
-            self.chunk.clear();
+        let data = if f.data.len() < self.chunk_bytes / 4 {
+            let small = f.data.as_slice().to_vec();
+            f.data.clear();
             small
         } else {
-            std::mem::replace(
-                &mut self.chunk,
-                self.buffer.take_vec(self.chunk_bytes + (64 << 10)),
-            )
+            std::mem::replace(&mut f.data, buffer.take_vec(self.chunk_bytes + (64 << 10)))
         };
-        let records = std::mem::take(&mut self.chunk_records);
-        self.buffer.push(Chunk {
+        let records = std::mem::take(&mut f.records);
+        buffer.push(Chunk {
             data,
             records,
             resend: false,
         });
+    }
+
+    fn push_all(&mut self) {
+        for i in 0..self.chunks.len() {
+            self.push_chunk(i);
+        }
     }
 }
 
@@ -161,25 +214,32 @@ impl Output for ForwardOutput {
 
     #[inline]
     fn record(&mut self, rec: &Record<'_>, _raw: &[u8]) -> io::Result<()> {
-        self.formatter.write(rec, &mut self.chunk);
-        self.chunk_records += 1;
+        let i = match &self.hash {
+            Some((key, balance)) => pick(key_hash(*key, rec), balance.healthy()),
+            None => 0,
+        };
+        let f = &mut self.chunks[i];
+        self.formatter.write(rec, &mut f.data);
+        f.records += 1;
         self.stats.records.fetch_add(1, Ordering::Relaxed);
-        if self.chunk.len() >= self.chunk_bytes || self.chunk_records == u32::MAX {
-            self.push_chunk();
+        if f.data.len() >= self.chunk_bytes || f.records == u32::MAX {
+            self.push_chunk(i);
         }
         Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.push_chunk();
+        self.push_all();
         Ok(())
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        self.push_chunk();
-        self.buffer
-            .give_up_at(Instant::now() + self.shutdown_timeout);
-        self.buffer.close();
+        self.push_all();
+        let deadline = Instant::now() + self.shutdown_timeout;
+        for b in self.buffers.iter() {
+            b.give_up_at(deadline);
+            b.close();
+        }
         let mut panicked = false;
         for h in self.senders.drain(..) {
             panicked |= h.join().is_err();

@@ -22,6 +22,9 @@ pub(super) struct Sender {
     collector: Collector,
     index: usize,
     balance: Arc<Balance>,
+    /// `hash`: every collector's buffer, so that a failing collector hands its chunks to a
+    /// healthy one. `None` otherwise (the buffer is shared).
+    handoff: Option<Arc<Vec<Arc<ChunkBuffer>>>>,
 }
 
 impl Sender {
@@ -31,6 +34,7 @@ impl Sender {
         collector: Collector,
         index: usize,
         balance: Arc<Balance>,
+        handoff: Option<Arc<Vec<Arc<ChunkBuffer>>>>,
     ) -> Sender {
         Sender {
             name,
@@ -38,6 +42,32 @@ impl Sender {
             collector,
             index,
             balance,
+            handoff,
+        }
+    }
+
+    /// The collector is up.
+    fn up(&self) {
+        self.balance.set_healthy(self.index, true);
+    }
+
+    /// The collector failed: with `failover` the turn passes on; with `hash` what waits
+    /// in its buffer (the unconfirmed chunks included) moves to a healthy collector.
+    fn down(&self) {
+        self.balance.set_healthy(self.index, false);
+        self.balance.failed(self.index);
+        let Some(all) = &self.handoff else {
+            return;
+        };
+        let Some(j) = self.balance.next_healthy(self.index) else {
+            return;
+        };
+        let mut moved = Vec::new();
+        while let Popped::Chunk(c) = self.buffer.pop(Duration::ZERO) {
+            moved.push(c);
+        }
+        if !moved.is_empty() {
+            all[j].requeue_front(moved.into_iter());
         }
     }
 
@@ -77,9 +107,10 @@ impl Sender {
                     break;
                 }
                 if !self.collector.connect() {
-                    self.balance.failed(self.index);
+                    self.down();
                     continue;
                 }
+                self.up();
             }
             let chunk = match self.buffer.pop(Duration::from_millis(100)) {
                 Popped::Chunk(c) => Some(c),
@@ -90,7 +121,7 @@ impl Sender {
                         return self.finish(Vec::new());
                     }
                     if !self.collector.is_connected() {
-                        self.balance.failed(self.index);
+                        self.down();
                     }
                     continue;
                 }
@@ -105,7 +136,7 @@ impl Sender {
             };
             if let Step::Broken(e) = step {
                 self.collector.broken(&e);
-                self.balance.failed(self.index);
+                self.down();
             }
         }
         let leftovers = self.collector.take_sent();
