@@ -1,9 +1,9 @@
-//! The forward output's sender thread: pops chunks from the [`ChunkBuffer`] and hands them to
-//! the collector connection, keeps it polled and acknowledged while idle, and ends the thread
-//! when shutdown is over (everything acknowledged, or the shutdown deadline passed), handing
-//! what is still held back to the buffer (spilled or counted dropped). Knows nothing of
-//! sockets or TLS: that is [`Collector`]'s. A load balancer over several collectors would
-//! take the collector's place here.
+//! One sender thread of the forward output (one per collector): pops chunks from the
+//! [`ChunkBuffer`] when the [`Balance`] gives it the turn and hands them to its collector
+//! connection, keeps it polled and acknowledged while idle, reports failures to the balance,
+//! and ends the thread when shutdown is over (everything acknowledged, or the shutdown
+//! deadline passed), handing what is still held back to the buffer (spilled or counted
+//! dropped). Knows nothing of sockets or TLS: that is [`Collector`]'s.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
