@@ -191,6 +191,8 @@ pub struct ForwardToSpec {
     pub connect_timeout: Option<f64>,
     /// First wait before reconnecting to a collector, seconds.
     pub backoff_init: Option<f64>,
+    /// Seconds after which a connection is closed cleanly and opened again (0: never).
+    pub ttl: Option<f64>,
     /// Longest wait between connection attempts, seconds (`backoff-max` is the same key
     /// under Filebeat's name).
     #[serde(alias = "backoff-max")]

@@ -372,6 +372,10 @@ fn forward_conf(
             &k("reconnect-max"),
             file,
         )?,
+        ttl: match f.ttl {
+            Some(t) if t != 0.0 => Some(seconds(f.ttl, t, &k("ttl"), file)?),
+            _ => None,
+        },
         shutdown_timeout: seconds(
             f.shutdown_timeout,
             DEFAULT_SHUTDOWN_TIMEOUT,
@@ -614,6 +618,7 @@ outputs:
         assert_eq!(c.backoff_init, Duration::from_secs(1));
         assert_eq!(c.reconnect_max, Duration::from_secs(60));
         assert_eq!(c.name(), "forward 127.0.0.1:5140,[::1]:5141");
+        assert_eq!(c.ttl, None);
         let y = "outputs:\n  - forward:\n      remote: [127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3]\n";
         let c = res(OutputFlags::default(), y).unwrap();
         assert_eq!(fwd(&c[0]).collectors.len(), 3);
@@ -641,6 +646,9 @@ outputs:
         let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  loadbalance: sometimes\n";
         let e = res(OutputFlags::default(), y).unwrap_err();
         assert_eq!(e.key, "forward-to.loadbalance", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  ttl: -1\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.ttl", "{e}");
         let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  hash-key: qname\n";
         let e = res(OutputFlags::default(), y).unwrap_err();
         assert_eq!(e.key, "forward-to.hash-key", "{e}");

@@ -71,6 +71,12 @@ pub(super) struct Collector {
     backoff: Backoff,
     connected_once: bool,
     failed_once: bool,
+    ttl: Option<Duration>,
+    connected_at: Instant,
+    /// The last connection was closed for its age: the next one is opened at once.
+    renew: bool,
+    /// Same, kept until the connection is made (not counted in `reconnects`).
+    renewed: bool,
     scratch: Vec<u8>,
 }
 
@@ -106,6 +112,10 @@ impl Collector {
             backoff: Backoff::new(conf.backoff_init, conf.reconnect_max),
             connected_once: false,
             failed_once: false,
+            ttl: conf.ttl,
+            connected_at: Instant::now(),
+            renew: false,
+            renewed: false,
             scratch: vec![0; 16 << 10],
         }
     }
@@ -128,6 +138,22 @@ impl Collector {
                 .fetch_add(chunk.records as u64, Ordering::Relaxed);
         }
         self.buffer.delivered(chunk);
+    }
+
+    /// The connection has lived longer than `ttl`.
+    pub(super) fn expired(&self) -> bool {
+        self.conn.is_some() && self.ttl.is_some_and(|t| self.connected_at.elapsed() >= t)
+    }
+
+    /// After a clean close for age: the next connection is opened without waiting and is
+    /// not counted as a reconnect.
+    pub(super) fn renew(&mut self) {
+        self.renew = true;
+        self.renewed = true;
+    }
+
+    fn renewing_ok(&mut self) -> bool {
+        std::mem::take(&mut self.renewed)
     }
 
     pub(super) fn is_connected(&self) -> bool {
@@ -160,7 +186,7 @@ impl Collector {
 
     /// One connection attempt (after the backoff wait for a retry). True when connected.
     pub(super) fn connect(&mut self) -> bool {
-        if self.connected_once || self.failed_once {
+        if (self.connected_once || self.failed_once) && !std::mem::take(&mut self.renew) {
             // Only a retry waits; the wait is cut short by shutdown.
             let wait = self.backoff.next();
             let until = Instant::now() + wait;
@@ -173,7 +199,8 @@ impl Collector {
         }
         match self.open() {
             Ok(conn) => {
-                if self.connected_once {
+                self.connected_at = Instant::now();
+                if self.connected_once && !self.renewing_ok() {
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
                 log_debug!("output {}: connected", self.name);
@@ -184,6 +211,7 @@ impl Collector {
                 true
             }
             Err(e) => {
+                self.renewed = false;
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
                 self.count_failure();
                 log_warn!("output {}: cannot connect: {e}", self.name);
@@ -355,10 +383,18 @@ impl Collector {
     /// acknowledged it all, then close. True when done; false when the connection broke
     /// (the caller reconnects and re-sends).
     pub(super) fn drain_and_close(&mut self) -> bool {
+        self.drain_and_close_by(None)
+    }
+
+    /// [`Self::drain_and_close`], giving up (false, still connected) at `limit`.
+    pub(super) fn drain_and_close_by(&mut self, limit: Option<Instant>) -> bool {
         if self.conn.is_none() {
             return self.sent.is_empty();
         }
         loop {
+            if limit.is_some_and(|l| Instant::now() >= l) {
+                return false;
+            }
             if let Step::Broken(e) = self.update_acks() {
                 self.broken(&e);
                 return false;

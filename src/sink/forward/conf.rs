@@ -77,6 +77,9 @@ pub struct ForwardConf {
     pub backoff_init: Duration,
     /// Longest wait between two connection attempts.
     pub reconnect_max: Duration,
+    /// A connection older than this is closed cleanly (once what it carried is
+    /// acknowledged) and opened again, so that a name is resolved again (`ttl`).
+    pub ttl: Option<Duration>,
     /// How long shutdown keeps trying to deliver (then spills or drops, counted).
     pub shutdown_timeout: Duration,
     /// TCP keepalive idle time (probes every idle/3, 3 probes).

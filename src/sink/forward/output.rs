@@ -282,6 +282,7 @@ mod tests {
             tls: None,
             connect_timeout: Duration::from_secs(2),
             backoff_init: Duration::from_millis(100),
+            ttl: None,
             reconnect_max: Duration::from_millis(400),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(30),
@@ -433,5 +434,45 @@ mod tests {
         }
         assert_eq!(stats.reconnects.load(Ordering::Relaxed), 1);
         assert_eq!(stats.delivered.load(Ordering::Relaxed), 60);
+    }
+
+    #[test]
+    fn ttl_reopens_the_connection_without_a_loss_or_a_counted_reconnect() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stats = Arc::new(OutputStats::default());
+        let mut c = conf(port, OverflowPolicy::Block);
+        c.ttl = Some(Duration::from_millis(300));
+        let mut o = ForwardOutput::start(&c, stats.clone()).unwrap();
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+        // The first connection is read to its end (the receiver closes it after the ttl),
+        // then the second one.
+        let reader = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut first = Vec::new();
+            s.read_to_end(&mut first).unwrap();
+            closed_tx.send(()).unwrap();
+            (String::from_utf8(first).unwrap(), read_lines(&l, 20))
+        });
+        for i in 0..20 {
+            o.record(&rec(i), b"").unwrap();
+        }
+        o.flush().unwrap();
+        closed_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the first connection closed after its ttl");
+        for i in 20..40 {
+            o.record(&rec(i), b"").unwrap();
+        }
+        o.flush().unwrap();
+        let (first, second) = reader.join().unwrap();
+        o.finish().unwrap();
+        assert_eq!(first.lines().count(), 20, "{first}");
+        assert_eq!(second.len(), 20, "{second:?}");
+        assert!(second[0].contains("\"identity\": \"ns20\""), "{second:?}");
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 40);
+        assert_eq!(stats.reconnects.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.resent.load(Ordering::Relaxed), 0);
     }
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::balance::Balance;
 use super::collector::{Collector, Step};
-use crate::log_warn;
 use crate::sink::buffer::{Chunk, ChunkBuffer, Popped};
+use crate::{log_debug, log_warn};
 
 /// The sender thread's state: the buffer it drains (shared with the output's other
 /// collectors' threads), the collector it writes to and its turn in the [`Balance`].
@@ -137,6 +137,15 @@ impl Sender {
             if let Step::Broken(e) = step {
                 self.collector.broken(&e);
                 self.down();
+            } else if self.collector.expired() {
+                // `ttl`: close once everything written is acknowledged (bounded), open again.
+                let limit = Instant::now() + Duration::from_secs(5);
+                if self.collector.drain_and_close_by(Some(limit)) {
+                    log_debug!("output {}: connection closed after its ttl", self.name);
+                    self.collector.renew();
+                } else if !self.collector.is_connected() {
+                    self.down();
+                }
             }
         }
         let leftovers = self.collector.take_sent();
