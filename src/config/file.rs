@@ -175,6 +175,8 @@ pub struct ForwardToSpec {
     pub remote: Option<Vec<String>>,
     /// How records are spread over the collectors of `remote` [default: failover].
     pub loadbalance: Option<LoadBalanceChoice>,
+    /// Connections to each collector [default: 1] (Filebeat's `worker`).
+    pub connections_per_host: Option<usize>,
     /// With `loadbalance: hash`: what groups records [default: client-ip].
     pub hash_key: Option<HashKeyChoice>,
     /// With `hash-key: client-prefix`: prefix lengths [default: 24, 56].

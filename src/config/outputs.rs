@@ -352,6 +352,17 @@ fn forward_conf(
     let c = ForwardConf {
         collectors,
         loadbalance: loadbalance(f, prefix, file)?,
+        connections_per_host: match f.connections_per_host {
+            None => 1,
+            Some(n @ 1..=16) => n,
+            Some(n) => {
+                return Err(err(
+                    file,
+                    &k("connections-per-host"),
+                    format!("{n} is not in 1..=16"),
+                ))
+            }
+        },
         format,
         tls,
         backoff_init: seconds(
@@ -646,6 +657,9 @@ outputs:
         let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  loadbalance: sometimes\n";
         let e = res(OutputFlags::default(), y).unwrap_err();
         assert_eq!(e.key, "forward-to.loadbalance", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  connections-per-host: 0\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.connections-per-host", "{e}");
         let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  ttl: -1\n";
         let e = res(OutputFlags::default(), y).unwrap_err();
         assert_eq!(e.key, "forward-to.ttl", "{e}");

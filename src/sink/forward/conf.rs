@@ -70,6 +70,8 @@ pub struct ForwardConf {
     /// At least one; in the order written.
     pub collectors: Vec<CollectorAddr>,
     pub loadbalance: LoadBalance,
+    /// Connections (each with its sender thread) to every collector.
+    pub connections_per_host: usize,
     pub format: FormatKind,
     pub tls: Option<TlsConf>,
     pub connect_timeout: Duration,
@@ -102,14 +104,14 @@ impl ForwardConf {
 
     /// Most bytes this output holds in memory: the queue, the replay window, the
     /// unacknowledged send queue (bounded by the kernel's largest send buffer, counted as
-    /// 4 MiB, Linux's default `tcp_wmem` maximum) per collector, the chunk being filled, the
-    /// one each collector is writing and the few kept for reuse (5 + collectors chunk
+    /// 4 MiB, Linux's default `tcp_wmem` maximum) per connection, the chunk being filled, the
+    /// one each connection is writing and the few kept for reuse (5 + connections chunk
     /// allocations of chunk-size + 64 KiB). The
     /// chunks kept for replay are counted in wire bytes; their allocations are up to 64 KiB
     /// larger than their contents, hence the 5/4.
     pub fn memory_bound(&self) -> u64 {
         let chunk_alloc = self.chunk_bytes as u64 + (64 << 10);
-        let n = self.collectors.len().max(1) as u64;
+        let n = (self.collectors.len() * self.connections_per_host).max(1) as u64;
         let kept = (self.replay_window + (4 << 20)) * 5 / 4;
         self.buffer.max_bytes as u64 + n * kept + (5 + n) * chunk_alloc
     }

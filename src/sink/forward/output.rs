@@ -126,29 +126,33 @@ impl ForwardOutput {
             } else {
                 name.clone()
             };
-            let buffer = Arc::clone(&buffers[if hash_key.is_some() { i } else { 0 }]);
-            let collector = Collector::new(
-                cname,
-                i,
-                addr,
-                conf,
-                tls,
-                Arc::clone(&buffer),
-                Arc::clone(&stats),
-            );
-            let mut sender = Sender::new(
-                name.clone(),
-                buffer,
-                collector,
-                i,
-                Arc::clone(&balance),
-                hash_key.map(|_| Arc::clone(&buffers)),
-            );
-            senders.push(
-                std::thread::Builder::new()
-                    .name("forward".into())
-                    .spawn(move || sender.run())?,
-            );
+            let buffer = &buffers[if hash_key.is_some() { i } else { 0 }];
+            // `connections-per-host`: that many connections (and sender threads) to this
+            // collector, pulling from the same buffer, counted together.
+            for _ in 0..conf.connections_per_host.max(1) {
+                let collector = Collector::new(
+                    cname.clone(),
+                    i,
+                    addr,
+                    conf,
+                    tls.clone(),
+                    Arc::clone(buffer),
+                    Arc::clone(&stats),
+                );
+                let mut sender = Sender::new(
+                    name.clone(),
+                    Arc::clone(buffer),
+                    collector,
+                    i,
+                    Arc::clone(&balance),
+                    hash_key.map(|_| Arc::clone(&buffers)),
+                );
+                senders.push(
+                    std::thread::Builder::new()
+                        .name("forward".into())
+                        .spawn(move || sender.run())?,
+                );
+            }
         }
         let chunks = buffers
             .iter()
@@ -283,6 +287,7 @@ mod tests {
             connect_timeout: Duration::from_secs(2),
             backoff_init: Duration::from_millis(100),
             ttl: None,
+            connections_per_host: 1,
             reconnect_max: Duration::from_millis(400),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(30),
@@ -474,5 +479,42 @@ mod tests {
         assert_eq!(stats.delivered.load(Ordering::Relaxed), 40);
         assert_eq!(stats.reconnects.load(Ordering::Relaxed), 0);
         assert_eq!(stats.resent.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn connections_per_host_opens_that_many_and_delivers_each_record_once() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stats = Arc::new(OutputStats::default());
+        let mut c = conf(port, OverflowPolicy::Block);
+        c.connections_per_host = 2;
+        c.loadbalance = LoadBalance::RoundRobin;
+        let mut o = ForwardOutput::start(&c, stats.clone()).unwrap();
+        let reader = std::thread::spawn(move || {
+            let conns: Vec<_> = (0..2).map(|_| l.accept().unwrap().0).collect();
+            let readers: Vec<_> = conns
+                .into_iter()
+                .map(|mut s| {
+                    std::thread::spawn(move || {
+                        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        let mut all = Vec::new();
+                        s.read_to_end(&mut all).unwrap();
+                        String::from_utf8(all).unwrap()
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .map(|r| r.join().unwrap())
+                .collect::<Vec<String>>()
+        });
+        for i in 0..2000 {
+            o.record(&rec(i % 1000), b"").unwrap();
+        }
+        o.finish().unwrap();
+        let got = reader.join().unwrap();
+        let lines: usize = got.iter().map(|g| g.lines().count()).sum();
+        assert_eq!(lines, 2000);
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 2000);
     }
 }
