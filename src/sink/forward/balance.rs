@@ -21,12 +21,15 @@ pub(super) struct Balance {
     done: Vec<AtomicBool>,
     /// Per collector: not known to be down (its last connection attempt did not fail).
     healthy: Vec<AtomicBool>,
+    /// Sender threads still working (neither ended nor waiting at shutdown for chunks
+    /// another one may put back).
+    busy: AtomicUsize,
 }
 
 impl Balance {
     /// `n >= 1` collectors; with `failover` the first active one is picked at random, so
     /// that receivers started with the same list spread over the collectors.
-    pub(super) fn new(mode: LoadBalance, n: usize) -> Balance {
+    pub(super) fn new(mode: LoadBalance, n: usize, threads: usize) -> Balance {
         let n = n.max(1);
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -38,6 +41,7 @@ impl Balance {
             active: AtomicUsize::new(seed % n),
             done: (0..n).map(|_| AtomicBool::new(false)).collect(),
             healthy: (0..n).map(|_| AtomicBool::new(true)).collect(),
+            busy: AtomicUsize::new(threads),
         }
     }
 
@@ -79,6 +83,26 @@ impl Balance {
         })
     }
 
+    /// Whether a sender that has finished waits at shutdown for chunks a failing one puts
+    /// back (several senders pulling at once: not `failover`, whose standby takes over).
+    pub(super) fn lingers(&self) -> bool {
+        self.mode != LoadBalance::Failover && self.busy.load(Ordering::Acquire) > 1
+    }
+
+    /// A sender stops working (`true`: ends or lingers) or works again (`false`).
+    pub(super) fn set_idle(&self, idle: bool) {
+        if idle {
+            self.busy.fetch_sub(1, Ordering::AcqRel);
+        } else {
+            self.busy.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// No sender works any more: nothing can be put back into a buffer.
+    pub(super) fn all_idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
+
     /// Sender `i` has ended.
     pub(super) fn set_done(&self, i: usize) {
         self.done[i].store(true, Ordering::Release);
@@ -97,14 +121,14 @@ mod tests {
 
     #[test]
     fn failover_passes_the_turn_round_the_ring_and_round_robin_lets_all_send() {
-        let b = Balance::new(LoadBalance::Failover, 3);
+        let b = Balance::new(LoadBalance::Failover, 3, 3);
         let a = (0..3).find(|&i| b.may_send(i)).unwrap();
         assert_eq!((0..3).filter(|&i| b.may_send(i)).count(), 1);
         b.failed((a + 1) % 3); // not its turn: nothing changes
         assert!(b.may_send(a));
         b.failed(a);
         assert!(b.may_send((a + 1) % 3));
-        let r = Balance::new(LoadBalance::RoundRobin, 3);
+        let r = Balance::new(LoadBalance::RoundRobin, 3, 3);
         assert!((0..3).all(|i| r.may_send(i)));
     }
 }

@@ -107,7 +107,11 @@ impl ForwardOutput {
                 })
                 .collect(),
         );
-        let balance = Arc::new(Balance::new(conf.loadbalance, n));
+        let balance = Arc::new(Balance::new(
+            conf.loadbalance,
+            n,
+            n * conf.connections_per_host.max(1),
+        ));
         let several = n > 1;
         let mut senders = Vec::with_capacity(n);
         for (i, addr) in conf.collectors.iter().enumerate() {

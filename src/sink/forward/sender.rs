@@ -25,6 +25,8 @@ pub(super) struct Sender {
     /// `hash`: every collector's buffer, so that a failing collector hands its chunks to a
     /// healthy one. `None` otherwise (the buffer is shared).
     handoff: Option<Arc<Vec<Arc<ChunkBuffer>>>>,
+    /// Counted idle in the balance (lingering at shutdown).
+    idle: bool,
 }
 
 impl Sender {
@@ -43,6 +45,7 @@ impl Sender {
             index,
             balance,
             handoff,
+            idle: false,
         }
     }
 
@@ -74,6 +77,32 @@ impl Sender {
     pub(super) fn run(&mut self) {
         self.send();
         self.balance.set_done(self.index);
+        if !self.idle {
+            self.balance.set_idle(true);
+        }
+    }
+
+    /// Shutdown, this sender done: with several senders pulling, wait while another one
+    /// still works, in case its collector fails and puts chunks back (true: chunks came
+    /// back, send them). Bounded by the shutdown deadline.
+    fn linger(&mut self) -> bool {
+        if !self.balance.lingers() {
+            return false;
+        }
+        self.balance.set_idle(true);
+        self.idle = true;
+        loop {
+            let all_idle = self.balance.all_idle();
+            if self.buffer.queued().0 > 0 {
+                self.balance.set_idle(false);
+                self.idle = false;
+                return true;
+            }
+            if all_idle || self.past_deadline() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn send(&mut self) {
@@ -117,6 +146,11 @@ impl Sender {
                 Popped::Empty => None,
                 Popped::Finished => {
                     if self.collector.drain_and_close() {
+                        if self.linger() {
+                            // Chunks came back: connect again (at once) and send them.
+                            self.collector.renew();
+                            continue;
+                        }
                         self.balance.set_done(self.index);
                         return self.finish(Vec::new());
                     }
