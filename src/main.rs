@@ -439,6 +439,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
             }
             for (name, o) in registry.outputs() {
                 stats::log_line("INFO", format_args!("{}", o.summary(&name)));
+                for l in o.collector_summaries(&name) {
+                    stats::log_line("INFO", format_args!("{l}"));
+                }
                 if !transforms.is_empty() {
                     let f: Vec<u64> = o
                         .filtered
@@ -491,6 +494,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     log_debug!("{}", end.summary(&prev, last.elapsed().as_secs_f64()));
     for (name, o) in registry.outputs() {
         log_debug!("{}", o.summary(&name));
+        for l in o.collector_summaries(&name) {
+            log_debug!("{l}");
+        }
     }
     Ok(if failed {
         ExitCode::from(1)

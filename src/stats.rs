@@ -104,6 +104,23 @@ pub struct OutputStats {
     /// Records the output's own transform chain withheld (never handed to it), by reason
     /// (`transform::DropReason::index`).
     pub filtered: [AtomicU64; TRANSFORM_REASON_SLOTS],
+    /// A forward output's counters per collector, set once at start (empty otherwise).
+    pub collectors: std::sync::OnceLock<Vec<CollectorStats>>,
+}
+
+/// Counters of one collector of a forward output. Per output, Σ `delivered` over its
+/// collectors = the output's `delivered`, Σ `resent` = its `resent`.
+#[derive(Debug, Default)]
+pub struct CollectorStats {
+    /// `host:port`, the `collector` label.
+    pub addr: String,
+    /// Records this collector acknowledged (and were released from the replay window).
+    pub delivered: AtomicU64,
+    /// Records written to this collector a second time or more (replayed after a break,
+    /// here or on another collector).
+    pub resent: AtomicU64,
+    /// Failed connection attempts and broken connections.
+    pub connection_failures: AtomicU64,
 }
 
 impl OutputStats {
@@ -125,6 +142,29 @@ impl OutputStats {
             g(&self.spilled),
             self.filtered.iter().map(g).sum::<u64>()
         )
+    }
+
+    /// With several collectors, one line per collector, logged after [`Self::summary`]:
+    /// `collector-counters: "forward a:1,b:2" collector=a:1 delivered=... resent=...
+    /// connection-failures=...`; none otherwise.
+    pub fn collector_summaries(&self, name: &str) -> Vec<String> {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        match self.collectors.get() {
+            Some(cs) if cs.len() > 1 => cs
+                .iter()
+                .map(|c| {
+                    format!(
+                        "collector-counters: {name:?} collector={} delivered={} resent={} \
+                         connection-failures={}",
+                        c.addr,
+                        g(&c.delivered),
+                        g(&c.resent),
+                        g(&c.connection_failures)
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 

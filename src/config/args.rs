@@ -148,9 +148,10 @@ pub struct LowArgs {
     #[arg(short = 'r', value_name = "FILE")]
     pub read_file: Option<PathBuf>,
 
-    /// Forward records to HOST:PORT over TCP, one JSON object per line, instead of stdout
-    /// (more keys under forward-to in the config file)
-    #[arg(short = 'f', value_name = "HOST:PORT")]
+    /// Forward records to HOST:PORT over TCP, one JSON object per line, instead of stdout;
+    /// several collectors comma-separated (HOST:PORT,HOST:PORT: failover by default, more
+    /// keys under forward-to in the config file)
+    #[arg(short = 'f', value_name = "HOST:PORT[,...]")]
     pub forward: Option<String>,
 
     /// I/O back-end for the inputs [default: auto]

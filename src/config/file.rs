@@ -171,6 +171,17 @@ pub struct ForwardToSpec {
     pub remote_address: Option<String>,
     /// Seed: the collector's port.
     pub remote_port: Option<u16>,
+    /// Several collectors, `HOST:PORT` each (instead of `remote-address` + `remote-port`).
+    pub remote: Option<Vec<String>>,
+    /// How records are spread over the collectors of `remote` [default: failover].
+    pub loadbalance: Option<LoadBalanceChoice>,
+    /// Connections to each collector [default: 1] (Filebeat's `worker`).
+    pub connections_per_host: Option<usize>,
+    /// With `loadbalance: hash`: what groups records [default: client-ip].
+    pub hash_key: Option<HashKeyChoice>,
+    /// With `hash-key: client-prefix`: prefix lengths [default: 24, 56].
+    pub hash_prefix_v4: Option<u8>,
+    pub hash_prefix_v6: Option<u8>,
     /// Line format sent [default: json].
     pub format: Option<FormatChoice>,
     pub tls: Option<bool>,
@@ -180,7 +191,13 @@ pub struct ForwardToSpec {
     pub tls_server_name: Option<String>,
     /// Seconds.
     pub connect_timeout: Option<f64>,
-    /// Longest wait between connection attempts, seconds.
+    /// First wait before reconnecting to a collector, seconds.
+    pub backoff_init: Option<f64>,
+    /// Seconds after which a connection is closed cleanly and opened again (0: never).
+    pub ttl: Option<f64>,
+    /// Longest wait between connection attempts, seconds (`backoff-max` is the same key
+    /// under Filebeat's name).
+    #[serde(alias = "backoff-max")]
     pub reconnect_max: Option<f64>,
     /// How long shutdown keeps trying to deliver, seconds.
     pub shutdown_timeout: Option<f64>,
@@ -197,6 +214,25 @@ pub struct ForwardToSpec {
     pub replay_window: Option<u64>,
     /// This output's own transforms.
     pub transforms: Option<TransformsSpec>,
+}
+
+/// `loadbalance:` of a forward output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadBalanceChoice {
+    Failover,
+    RoundRobin,
+    Hash,
+}
+
+/// `hash-key:` of a forward output with `loadbalance: hash`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HashKeyChoice {
+    ClientIp,
+    ClientPrefix,
+    Identity,
+    Qname,
 }
 
 /// `- stdout: {format: json}` in `outputs`.

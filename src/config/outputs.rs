@@ -15,11 +15,13 @@ use std::time::Duration;
 use super::addr::{parse_host_port, split_host_port};
 use super::args::{FormatChoice, OverflowChoice};
 use super::error::ConfigError;
-use super::file::{ForwardToSpec, OutputEntry};
+use super::file::{ForwardToSpec, HashKeyChoice, LoadBalanceChoice, OutputEntry};
 use super::transforms::{self, FilteringConf};
 use crate::format::FormatKind;
 use crate::sink::buffer::{BufferSpec, OverflowPolicy};
-use crate::sink::forward::{tls_client_config, ForwardConf, TlsConf};
+use crate::sink::forward::{
+    tls_client_config, CollectorAddr, ForwardConf, HashKey, LoadBalance, TlsConf,
+};
 use crate::sink::outputs::OutputConf;
 use crate::sink::spill::{SpillSpec, DEFAULT_SEGMENT_BYTES};
 
@@ -29,6 +31,8 @@ pub const DEFAULT_REPLAY_WINDOW: u64 = 8 << 20;
 pub const DEFAULT_SPILL_MAX: u64 = 1 << 30;
 pub const DEFAULT_CONNECT_TIMEOUT: f64 = 5.0;
 pub const DEFAULT_RECONNECT_MAX: f64 = 30.0;
+/// First reconnect wait, seconds (`backoff-init`).
+pub const DEFAULT_BACKOFF_INIT: f64 = 0.1;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_KEEPALIVE: f64 = 30.0;
 /// The CA bundle used when `tls-ca` is not given (Debian, Ubuntu, Alpine, Arch).
@@ -74,36 +78,16 @@ pub fn resolve_outputs_with_transforms(
     let fwd_on = flags.forward.is_some() || forward_to.is_some_and(|f| f.enable == Some(true));
     if fwd_on {
         let spec = forward_to.unwrap_or(&empty);
-        let (host, port, key_file) = match flags.forward {
-            Some(target) => {
-                let (h, p) = split_host_port(target).map_err(|r| err(None, "-f", r))?;
-                parse_host_port(target).map_err(|r| err(None, "-f", r))?;
-                (h, p, None)
-            }
-            None => {
-                let h = spec.remote_address.clone().ok_or_else(|| {
-                    err(
-                        file,
-                        "forward-to.remote-address",
-                        "missing (forwarding is enabled)",
-                    )
-                })?;
-                let p = spec.remote_port.ok_or_else(|| {
-                    err(
-                        file,
-                        "forward-to.remote-port",
-                        "missing (forwarding is enabled)",
-                    )
-                })?;
-                (h, p, file)
-            }
+        let collectors = match flags.forward {
+            Some(target) => flag_collectors(target)?,
+            None => spec_collectors(spec, "forward-to", file, " (forwarding is enabled)")?,
         };
         let fmt = spec
             .format
             .map(FormatChoice::kind)
             .or(flags.format)
             .unwrap_or(FormatKind::Json);
-        let mut c = forward_conf(spec, "forward-to", host, port, fmt, file, key_file)?;
+        let mut c = forward_conf(spec, "forward-to", collectors, fmt, file)?;
         if let Some(p) = flags.policy {
             c.buffer.policy = p;
             check_spill(&c, "--forward-policy", None)?;
@@ -131,15 +115,9 @@ pub fn resolve_outputs_with_transforms(
                     }
                     OutputEntry::Forward(f) => {
                         let fk = format!("{key}.forward");
-                        let h = f
-                            .remote_address
-                            .clone()
-                            .ok_or_else(|| err(file, &format!("{fk}.remote-address"), "missing"))?;
-                        let p = f
-                            .remote_port
-                            .ok_or_else(|| err(file, &format!("{fk}.remote-port"), "missing"))?;
+                        let cs = spec_collectors(f, &fk, file, "")?;
                         let fmt = f.format.map(FormatChoice::kind).unwrap_or(FormatKind::Json);
-                        let c = forward_conf(f, &fk, h, p, fmt, file, file)?;
+                        let c = forward_conf(f, &fk, cs, fmt, file)?;
                         list.push(OutputConf::Forward(Box::new(c)));
                         let k = format!("{fk}.transforms");
                         chains.push(transforms::resolve(f.transforms.as_ref(), &k, file)?);
@@ -221,32 +199,78 @@ fn seconds(
     Ok(Duration::from_secs_f64(s))
 }
 
-/// One forward output's settings; `prefix` is the key path of its section.
-fn forward_conf(
+/// `-f HOST:PORT[,HOST:PORT...]`: the collectors, each resolved now.
+fn flag_collectors(target: &str) -> Result<Vec<CollectorAddr>, ConfigError> {
+    let mut list = Vec::new();
+    for t in target.split(',').map(str::trim) {
+        let (host, port) =
+            split_host_port(t).map_err(|r| err(None, "-f", format!("collector {t:?}: {r}")))?;
+        parse_host_port(t).map_err(|r| err(None, "-f", format!("collector {t:?}: {r}")))?;
+        list.push(CollectorAddr { host, port });
+    }
+    Ok(list)
+}
+
+/// The collectors of a forward section: `remote: [HOST:PORT, ...]`, or the seed's
+/// `remote-address` + `remote-port` (a list of one). Each must resolve now (a typo should
+/// stop start-up); it is resolved again at every connection.
+fn spec_collectors(
     f: &ForwardToSpec,
     prefix: &str,
-    host: String,
-    port: u16,
-    format: FormatKind,
     file: Option<&Path>,
-    addr_file: Option<&Path>,
-) -> Result<ForwardConf, ConfigError> {
+    why: &str,
+) -> Result<Vec<CollectorAddr>, ConfigError> {
     let k = |name: &str| format!("{prefix}.{name}");
-    // The address must resolve now (a typo should stop start-up); it is resolved again at
-    // every connection.
+    if let Some(list) = &f.remote {
+        for (set, name) in [
+            (f.remote_address.is_some(), "remote-address"),
+            (f.remote_port.is_some(), "remote-port"),
+        ] {
+            if set {
+                return Err(err(
+                    file,
+                    &k(name),
+                    "set together with remote (use one or the other)",
+                ));
+            }
+        }
+        if list.is_empty() {
+            return Err(err(file, &k("remote"), "the list is empty"));
+        }
+        let mut out = Vec::with_capacity(list.len());
+        for (i, t) in list.iter().enumerate() {
+            let key = format!("{}[{i}]", k("remote"));
+            let (host, port) = split_host_port(t).map_err(|r| err(file, &key, r))?;
+            parse_host_port(t).map_err(|r| err(file, &key, r))?;
+            out.push(CollectorAddr { host, port });
+        }
+        return Ok(out);
+    }
+    let host = f
+        .remote_address
+        .clone()
+        .ok_or_else(|| err(file, &k("remote-address"), format!("missing{why}")))?;
+    let port = f
+        .remote_port
+        .ok_or_else(|| err(file, &k("remote-port"), format!("missing{why}")))?;
     let target = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    parse_host_port(&target).map_err(|r| {
-        let key = if addr_file.is_some() {
-            k("remote-address")
-        } else {
-            "-f".into()
-        };
-        err(addr_file, &key, r)
-    })?;
+    parse_host_port(&target).map_err(|r| err(file, &k("remote-address"), r))?;
+    Ok(vec![CollectorAddr { host, port }])
+}
+
+/// One forward output's settings; `prefix` is the key path of its section.
+fn forward_conf(
+    f: &ForwardToSpec,
+    prefix: &str,
+    collectors: Vec<CollectorAddr>,
+    format: FormatKind,
+    file: Option<&Path>,
+) -> Result<ForwardConf, ConfigError> {
+    let k = |name: &str| format!("{prefix}.{name}");
     let chunk_bytes = f.chunk_size.unwrap_or(DEFAULT_CHUNK_BYTES);
     if !(4096..=(16 << 20)).contains(&chunk_bytes) {
         return Err(err(
@@ -294,9 +318,23 @@ fn forward_conf(
             ca,
             cert: f.tls_cert.clone(),
             key: f.tls_key.clone(),
-            server_name: f.tls_server_name.clone().unwrap_or_else(|| host.clone()),
+            server_name: f.tls_server_name.clone(),
         };
         tls_client_config(&t).map_err(|r| err(file, &k("tls"), r))?;
+        if t.server_name.is_none() {
+            for c in &collectors {
+                rustls::pki_types::ServerName::try_from(c.host.clone()).map_err(|_| {
+                    err(
+                        file,
+                        &k("tls-server-name"),
+                        format!(
+                            "{:?} is not a valid server name (set tls-server-name)",
+                            c.host
+                        ),
+                    )
+                })?;
+            }
+        }
         Some(t)
     } else {
         for (set, name) in [
@@ -312,10 +350,27 @@ fn forward_conf(
         None
     };
     let c = ForwardConf {
-        host,
-        port,
+        collectors,
+        loadbalance: loadbalance(f, prefix, file)?,
+        connections_per_host: match f.connections_per_host {
+            None => 1,
+            Some(n @ 1..=16) => n,
+            Some(n) => {
+                return Err(err(
+                    file,
+                    &k("connections-per-host"),
+                    format!("{n} is not in 1..=16"),
+                ))
+            }
+        },
         format,
         tls,
+        backoff_init: seconds(
+            f.backoff_init,
+            DEFAULT_BACKOFF_INIT,
+            &k("backoff-init"),
+            file,
+        )?,
         connect_timeout: seconds(
             f.connect_timeout,
             DEFAULT_CONNECT_TIMEOUT,
@@ -328,6 +383,10 @@ fn forward_conf(
             &k("reconnect-max"),
             file,
         )?,
+        ttl: match f.ttl {
+            Some(t) if t != 0.0 => Some(seconds(f.ttl, t, &k("ttl"), file)?),
+            _ => None,
+        },
         shutdown_timeout: seconds(
             f.shutdown_timeout,
             DEFAULT_SHUTDOWN_TIMEOUT,
@@ -345,6 +404,68 @@ fn forward_conf(
     };
     check_spill(&c, &k("overflow"), file)?;
     Ok(c)
+}
+
+/// `loadbalance`, and with `hash` its key (`hash-key`, `hash-prefix-v4`, `hash-prefix-v6`).
+fn loadbalance(
+    f: &ForwardToSpec,
+    prefix: &str,
+    file: Option<&Path>,
+) -> Result<LoadBalance, ConfigError> {
+    let k = |name: &str| format!("{prefix}.{name}");
+    let is_hash = f.loadbalance == Some(LoadBalanceChoice::Hash);
+    let is_prefix = is_hash && f.hash_key == Some(HashKeyChoice::ClientPrefix);
+    for (set, name, needs) in [
+        (
+            f.hash_key.is_some() && !is_hash,
+            "hash-key",
+            "loadbalance: hash",
+        ),
+        (
+            f.hash_prefix_v4.is_some() && !is_prefix,
+            "hash-prefix-v4",
+            "hash-key: client-prefix",
+        ),
+        (
+            f.hash_prefix_v6.is_some() && !is_prefix,
+            "hash-prefix-v6",
+            "hash-key: client-prefix",
+        ),
+    ] {
+        if set {
+            return Err(err(
+                file,
+                &k(name),
+                format!("set, but only used with {needs}"),
+            ));
+        }
+    }
+    let v4 = f.hash_prefix_v4.unwrap_or(24);
+    if v4 > 32 {
+        return Err(err(
+            file,
+            &k("hash-prefix-v4"),
+            format!("{v4} is not in 0..=32"),
+        ));
+    }
+    let v6 = f.hash_prefix_v6.unwrap_or(56);
+    if v6 > 128 {
+        return Err(err(
+            file,
+            &k("hash-prefix-v6"),
+            format!("{v6} is not in 0..=128"),
+        ));
+    }
+    Ok(match f.loadbalance {
+        None | Some(LoadBalanceChoice::Failover) => LoadBalance::Failover,
+        Some(LoadBalanceChoice::RoundRobin) => LoadBalance::RoundRobin,
+        Some(LoadBalanceChoice::Hash) => LoadBalance::Hash(match f.hash_key {
+            None | Some(HashKeyChoice::ClientIp) => HashKey::ClientIp,
+            Some(HashKeyChoice::ClientPrefix) => HashKey::ClientPrefix { v4, v6 },
+            Some(HashKeyChoice::Identity) => HashKey::Identity,
+            Some(HashKeyChoice::Qname) => HashKey::Qname,
+        }),
+    })
 }
 
 fn check_spill(c: &ForwardConf, key: &str, file: Option<&Path>) -> Result<(), ConfigError> {
@@ -392,7 +513,10 @@ mod tests {
         let l = res(OutputFlags::default(), y).unwrap();
         assert_eq!(l.len(), 1, "no stdout while forwarding (seed)");
         let c = fwd(&l[0]);
-        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8192));
+        assert_eq!(
+            (c.collectors[0].host.as_str(), c.collectors[0].port),
+            ("127.0.0.1", 8192)
+        );
         assert_eq!(c.format, FormatKind::Json);
         assert_eq!(c.buffer.policy, OverflowPolicy::Block);
         assert_eq!(c.name(), "forward 127.0.0.1:8192");
@@ -407,7 +531,10 @@ mod tests {
         };
         let l = res(flags, y).unwrap();
         let c = fwd(&l[0]);
-        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 5140));
+        assert_eq!(
+            (c.collectors[0].host.as_str(), c.collectors[0].port),
+            ("127.0.0.1", 5140)
+        );
         assert_eq!(c.buffer.policy, OverflowPolicy::DropOldest);
         assert_eq!(c.format, FormatKind::JsonFull);
         // --format applies when the section does not choose.
@@ -418,7 +545,7 @@ mod tests {
         };
         let c = res(flags, "").unwrap().remove(0);
         let c = fwd(&c);
-        assert_eq!(c.host, "::1");
+        assert_eq!(c.collectors[0].host, "::1");
         assert_eq!(c.format, FormatKind::Yaml);
         assert_eq!(c.buffer.policy, OverflowPolicy::DropNewest);
     }
@@ -488,5 +615,72 @@ outputs:
         assert!(e.reason.contains("HOST:PORT"), "{e}");
         let y = "outputs:\n  - forward:\n      remote-address: 127.0.0.1\n      remote-port: 1\n      overflow: spill\n      spill-dir: /tmp/same\n  - forward:\n      remote-address: 127.0.0.1\n      remote-port: 2\n      overflow: spill\n      spill-dir: /tmp/same\n";
         assert_eq!(res(OutputFlags::default(), y).unwrap_err().key, "outputs");
+    }
+
+    #[test]
+    fn several_collectors_from_remote_and_from_f() {
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:5140, '[::1]:5141']\n  loadbalance: round-robin\n  backoff-init: 1\n  backoff-max: 60\n";
+        let l = res(OutputFlags::default(), y).unwrap();
+        let c = fwd(&l[0]);
+        assert_eq!(c.collectors.len(), 2);
+        assert_eq!(c.collectors[1].host, "::1");
+        assert_eq!(c.collectors[1].port, 5141);
+        assert_eq!(c.loadbalance, LoadBalance::RoundRobin);
+        assert_eq!(c.backoff_init, Duration::from_secs(1));
+        assert_eq!(c.reconnect_max, Duration::from_secs(60));
+        assert_eq!(c.name(), "forward 127.0.0.1:5140,[::1]:5141");
+        assert_eq!(c.ttl, None);
+        let y = "outputs:\n  - forward:\n      remote: [127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3]\n";
+        let c = res(OutputFlags::default(), y).unwrap();
+        assert_eq!(fwd(&c[0]).collectors.len(), 3);
+        assert_eq!(fwd(&c[0]).loadbalance, LoadBalance::Failover);
+        let flags = OutputFlags {
+            forward: Some("127.0.0.1:1, 127.0.0.1:2"),
+            ..OutputFlags::default()
+        };
+        let l = res(flags, "").unwrap();
+        assert_eq!(fwd(&l[0]).collectors[1].port, 2);
+    }
+
+    #[test]
+    fn a_bad_collector_is_named_with_its_key() {
+        let y = "outputs:\n  - forward:\n      remote: [127.0.0.1:1, 127.0.0.1:nope]\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "outputs[0].forward.remote[1]", "{e}");
+        assert!(e.reason.contains("nope"), "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: []\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.remote", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  remote-port: 2\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.remote-port", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  loadbalance: sometimes\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.loadbalance", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  connections-per-host: 0\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.connections-per-host", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  ttl: -1\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.ttl", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  hash-key: qname\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.hash-key", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  loadbalance: hash\n  hash-key: client-prefix\n  hash-prefix-v4: 33\n";
+        let e = res(OutputFlags::default(), y).unwrap_err();
+        assert_eq!(e.key, "forward-to.hash-prefix-v4", "{e}");
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1, 127.0.0.1:2]\n  loadbalance: hash\n  hash-key: client-prefix\n  hash-prefix-v6: 48\n";
+        let l = res(OutputFlags::default(), y).unwrap();
+        assert_eq!(
+            fwd(&l[0]).loadbalance,
+            LoadBalance::Hash(HashKey::ClientPrefix { v4: 24, v6: 48 })
+        );
+        let flags = OutputFlags {
+            forward: Some("127.0.0.1:1,bad"),
+            ..OutputFlags::default()
+        };
+        let e = res(flags, "").unwrap_err();
+        assert_eq!(e.key, "-f");
+        assert!(e.reason.contains("\"bad\""), "{e}");
     }
 }

@@ -91,6 +91,9 @@ pub struct Scrape {
     pub inputs: Vec<(String, InputCounts)>,
     /// Output name and counters.
     pub outputs: Vec<(String, OutputCounts)>,
+    /// A forward output's counters per collector (outputs with several collectors only;
+    /// the families are left out while empty).
+    pub collectors: Vec<CollectorCounts>,
     pub queue_depth: u64,
     pub queue_capacity: u64,
     pub pool_free: u64,
@@ -122,6 +125,11 @@ pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: &[Arc<TrafficShared>]
         .iter()
         .map(|(n, s)| (n.clone(), OutputCounts::from(&**s)))
         .collect();
+    let collectors = reg
+        .outputs()
+        .iter()
+        .flat_map(|(n, s)| CollectorCounts::of(n, s))
+        .collect();
     let inputs = reg
         .inputs()
         .iter()
@@ -129,6 +137,7 @@ pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: &[Arc<TrafficShared>]
         .collect();
     let totals = reg.snapshot();
     Scrape {
+        collectors,
         conn_error_kinds: reg.conn_error_kinds(),
         // `tls_failed` includes the client certificate refusals; each is counted once here.
         refused: vec![
@@ -202,6 +211,37 @@ impl From<&OutputStats> for OutputCounts {
             buffered: g(&s.buffered),
             spilled: g(&s.spilled),
             filtered: std::array::from_fn(|i| s.filtered.get(i).map_or(0, g)),
+        }
+    }
+}
+
+/// One collector of a forward output, read at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct CollectorCounts {
+    pub output: String,
+    pub collector: String,
+    pub delivered: u64,
+    pub resent: u64,
+    pub connection_failures: u64,
+}
+
+impl CollectorCounts {
+    /// The collectors of an output that has several (none otherwise: with one, the
+    /// output's own counters say it all).
+    fn of(output: &str, s: &OutputStats) -> Vec<CollectorCounts> {
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        match s.collectors.get() {
+            Some(cs) if cs.len() > 1 => cs
+                .iter()
+                .map(|c| CollectorCounts {
+                    output: output.to_string(),
+                    collector: c.addr.clone(),
+                    delivered: g(&c.delivered),
+                    resent: g(&c.resent),
+                    connection_failures: g(&c.connection_failures),
+                })
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -407,6 +447,7 @@ pub fn render(s: &Scrape) -> String {
 
     render_inputs(&mut t, &s.inputs);
     render_outputs(&mut t, &s.outputs);
+    render_collectors(&mut t, &s.collectors);
     if let Some(tr) = &s.traffic {
         render_traffic(&mut t, tr);
     }
@@ -451,6 +492,41 @@ fn render_inputs(t: &mut Text, inputs: &[(String, InputCounts)]) {
         t.family(name, kind, help);
         for (input, c) in inputs {
             t.sample(name, &[("input", input)], get(c));
+        }
+    }
+}
+
+fn render_collectors(t: &mut Text, collectors: &[CollectorCounts]) {
+    if collectors.is_empty() {
+        return;
+    }
+    type Get = fn(&CollectorCounts) -> u64;
+    let families: [(&str, &str, Get); 3] = [
+        (
+            "output_collector_records_written_total",
+            "Records a collector of a forward output acknowledged (per output and collector).",
+            |c| c.delivered,
+        ),
+        (
+            "output_collector_resent_total",
+            "Records written to this collector again (replayed after a break, here or on \
+             another collector).",
+            |c| c.resent,
+        ),
+        (
+            "output_collector_connection_failures_total",
+            "Failed connection attempts and broken connections, per collector.",
+            |c| c.connection_failures,
+        ),
+    ];
+    for (name, help, get) in families {
+        t.family(name, "counter", help);
+        for c in collectors {
+            t.sample(
+                name,
+                &[("output", &c.output), ("collector", &c.collector)],
+                get(c),
+            );
         }
     }
 }

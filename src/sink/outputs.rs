@@ -48,7 +48,9 @@ pub fn build_outputs(
             OutputConf::Forward(c) => {
                 let name = c.name();
                 let out = ForwardOutput::start(c, registry.register_output(&name))?;
-                built.buffers.push((out.buffer(), c.shutdown_timeout));
+                for b in out.buffers() {
+                    built.buffers.push((b, c.shutdown_timeout));
+                }
                 built.outputs.push(Box::new(out));
             }
             #[cfg(feature = "kafka")]

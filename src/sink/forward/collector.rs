@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 
 use super::backoff::Backoff;
-use super::conf::ForwardConf;
+use super::conf::{CollectorAddr, ForwardConf};
 use crate::sink::buffer::{Chunk, ChunkBuffer};
 use crate::sink::sockopt;
-use crate::stats::OutputStats;
+use crate::stats::{CollectorStats, OutputStats};
 use crate::{log_debug, log_warn};
 
 enum Conn {
@@ -52,8 +52,10 @@ pub(super) enum Step {
 /// One collector connection. Invariants: chunks in `sent` are in write order with
 /// non-decreasing `end`; `wire_acked <= wire_written`.
 pub(super) struct Collector {
-    /// The output's name, for log lines.
+    /// The output's name (with several collectors, plus this one's address), for log lines.
     name: String,
+    /// Index in the output's list (and in `stats.collectors`).
+    index: usize,
     host: String,
     port: u16,
     tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
@@ -68,6 +70,13 @@ pub(super) struct Collector {
     wire_acked: u64,
     backoff: Backoff,
     connected_once: bool,
+    failed_once: bool,
+    ttl: Option<Duration>,
+    connected_at: Instant,
+    /// The last connection was closed for its age: the next one is opened at once.
+    renew: bool,
+    /// Same, kept until the connection is made (not counted in `reconnects`).
+    renewed: bool,
     scratch: Vec<u8>,
 }
 
@@ -78,6 +87,8 @@ impl Collector {
     /// Not connected yet: the first [`Collector::connect`] does not wait.
     pub(super) fn new(
         name: String,
+        index: usize,
+        addr: &CollectorAddr,
         conf: &ForwardConf,
         tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
         buffer: Arc<ChunkBuffer>,
@@ -85,8 +96,9 @@ impl Collector {
     ) -> Collector {
         Collector {
             name,
-            host: conf.host.clone(),
-            port: conf.port,
+            index,
+            host: addr.host.clone(),
+            port: addr.port,
             tls,
             connect_timeout: conf.connect_timeout,
             keepalive: conf.keepalive,
@@ -97,10 +109,51 @@ impl Collector {
             sent: VecDeque::new(),
             wire_written: 0,
             wire_acked: 0,
-            backoff: Backoff::new(Duration::from_millis(100), conf.reconnect_max),
+            backoff: Backoff::new(conf.backoff_init, conf.reconnect_max),
             connected_once: false,
+            failed_once: false,
+            ttl: conf.ttl,
+            connected_at: Instant::now(),
+            renew: false,
+            renewed: false,
             scratch: vec![0; 16 << 10],
         }
+    }
+
+    /// This collector's own counters (when the output registered them).
+    fn own(&self) -> Option<&CollectorStats> {
+        self.stats.collectors.get().and_then(|v| v.get(self.index))
+    }
+
+    fn count_failure(&mut self) {
+        self.failed_once = true;
+        if let Some(c) = self.own() {
+            c.connection_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn released(&self, chunk: Chunk) {
+        if let Some(c) = self.own() {
+            c.delivered
+                .fetch_add(chunk.records as u64, Ordering::Relaxed);
+        }
+        self.buffer.delivered(chunk);
+    }
+
+    /// The connection has lived longer than `ttl`.
+    pub(super) fn expired(&self) -> bool {
+        self.conn.is_some() && self.ttl.is_some_and(|t| self.connected_at.elapsed() >= t)
+    }
+
+    /// After a clean close for age: the next connection is opened without waiting and is
+    /// not counted as a reconnect.
+    pub(super) fn renew(&mut self) {
+        self.renew = true;
+        self.renewed = true;
+    }
+
+    fn renewing_ok(&mut self) -> bool {
+        std::mem::take(&mut self.renewed)
     }
 
     pub(super) fn is_connected(&self) -> bool {
@@ -133,7 +186,7 @@ impl Collector {
 
     /// One connection attempt (after the backoff wait for a retry). True when connected.
     pub(super) fn connect(&mut self) -> bool {
-        if self.connected_once || self.stats.write_errors.load(Ordering::Relaxed) > 0 {
+        if (self.connected_once || self.failed_once) && !std::mem::take(&mut self.renew) {
             // Only a retry waits; the wait is cut short by shutdown.
             let wait = self.backoff.next();
             let until = Instant::now() + wait;
@@ -146,7 +199,8 @@ impl Collector {
         }
         match self.open() {
             Ok(conn) => {
-                if self.connected_once {
+                self.connected_at = Instant::now();
+                if self.connected_once && !self.renewing_ok() {
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
                 log_debug!("output {}: connected", self.name);
@@ -157,7 +211,9 @@ impl Collector {
                 true
             }
             Err(e) => {
+                self.renewed = false;
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                self.count_failure();
                 log_warn!("output {}: cannot connect: {e}", self.name);
                 false
             }
@@ -208,6 +264,9 @@ impl Collector {
             self.stats
                 .resent
                 .fetch_add(chunk.records as u64, Ordering::Relaxed);
+            if let Some(c) = self.own() {
+                c.resent.fetch_add(chunk.records as u64, Ordering::Relaxed);
+            }
         }
         let r = match self.conn.as_mut() {
             Some(Conn::Plain(s)) => write_plain(s, &chunk.data, &self.buffer),
@@ -299,7 +358,7 @@ impl Collector {
                 break;
             }
             if let Some(s) = self.sent.pop_front() {
-                self.buffer.delivered(s.chunk);
+                self.released(s.chunk);
             }
         }
         Step::Ok
@@ -308,6 +367,7 @@ impl Collector {
     /// The connection failed: everything written on it goes back to the front of the buffer.
     pub(super) fn broken(&mut self, e: &io::Error) {
         self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+        self.count_failure();
         let n: u64 = self.sent.iter().map(|s| s.chunk.records as u64).sum();
         log_warn!(
             "output {}: connection lost ({e}); {n} records written since the last confirmed \
@@ -323,10 +383,18 @@ impl Collector {
     /// acknowledged it all, then close. True when done; false when the connection broke
     /// (the caller reconnects and re-sends).
     pub(super) fn drain_and_close(&mut self) -> bool {
+        self.drain_and_close_by(None)
+    }
+
+    /// [`Self::drain_and_close`], giving up (false, still connected) at `limit`.
+    pub(super) fn drain_and_close_by(&mut self, limit: Option<Instant>) -> bool {
         if self.conn.is_none() {
             return self.sent.is_empty();
         }
         loop {
+            if limit.is_some_and(|l| Instant::now() >= l) {
+                return false;
+            }
             if let Step::Broken(e) = self.update_acks() {
                 self.broken(&e);
                 return false;
@@ -351,8 +419,9 @@ impl Collector {
         if let Some(c) = self.conn.take() {
             let _ = c.sock().shutdown(std::net::Shutdown::Write);
         }
-        for s in self.sent.drain(..) {
-            self.buffer.delivered(s.chunk);
+        let sent: Vec<Sent> = self.sent.drain(..).collect();
+        for s in sent {
+            self.released(s.chunk);
         }
         true
     }

@@ -1,19 +1,23 @@
-//! The forward output: records as lines (JSON by default) over one TCP or TLS connection to
-//! a collector (Logstash `tcp { codec => json_lines }`, syslog-ng, Vector...). This folder
-//! owns the chunking of formatted records, the sender thread, reconnection and the
-//! at-least-once replay; the overflow policy is [`crate::sink::buffer`]'s. Knows nothing of
-//! inputs.
+//! The forward output: records as lines (JSON by default) over TCP or TLS to one or several
+//! collectors (Logstash `tcp { codec => json_lines }`, syslog-ng, Vector...), one connection
+//! each. This folder owns the chunking of formatted records, the sender threads, the load
+//! balancing, reconnection and the at-least-once replay; the overflow policy is
+//! [`crate::sink::buffer`]'s. Knows nothing of inputs.
 //!
 //! Files, from the writer thread down to the socket:
 //! * `conf.rs`: [`ForwardConf`] and [`TlsConf`], the validated settings; `tls.rs` builds
 //!   the rustls client configuration from them once, at start-up.
 //! * `output.rs`: [`ForwardOutput`], what the writer thread calls: formats records into
-//!   chunks and pushes them to the [`ChunkBuffer`](crate::sink::buffer::ChunkBuffer); starts
-//!   and joins the sender thread.
-//! * `sender.rs`: the sender thread's loop: pops chunks, hands them to the collector, and
-//!   decides when shutdown is over. It holds one `Collector`; a
-//!   balancer over several collectors would sit between the two (same calls: connect,
-//!   `write_chunk`, `poll_peer`, `update_acks`, `broken`, `drain_and_close`).
+//!   chunks (once, whatever the number of collectors) and pushes them to the
+//!   [`ChunkBuffer`](crate::sink::buffer::ChunkBuffer) (with `hash`, to the buffer of the
+//!   collector the record's key picks, `hash.rs`); starts and joins one sender thread per
+//!   collector.
+//! * `balance.rs`: `loadbalance`: which senders may pull chunks now (`failover`: the one
+//!   whose turn it is; `round-robin`, `hash`: all), the turn passed on a failure, the
+//!   collectors' health that `hash` picks from.
+//! * `sender.rs`: one sender thread's loop: pops chunks, hands them to its collector, and
+//!   decides when shutdown is over; on a failure tells the balance (and with `hash` hands
+//!   its buffer's chunks to a healthy collector).
 //! * `collector.rs`: one collector connection: connect (timeout, keepalive, TLS), write,
 //!   SIOCOUTQ acknowledgements, the replay window, requeue on a break, clean close.
 //! * `backoff.rs`: the reconnect wait (exponential, with jitter).
@@ -27,6 +31,8 @@
 //!                 window are delivered (counted) and recycled
 //!                 broken connection → every chunk in `sent` goes back to the buffer's front
 //!                 (counted in `resent` when written again) → reconnect with backoff + jitter
+//!                 (one such thread per collector; the next healthy one takes what a
+//!                 failing one put back)
 //! ```
 //!
 //! At-least-once: a chunk stays in `sent` until the peer's TCP stack has acknowledged it
@@ -42,12 +48,15 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod balance;
 mod collector;
 mod conf;
+mod hash;
 mod output;
 mod sender;
 mod tls;
 
-pub use conf::{ForwardConf, TlsConf};
+pub use conf::{CollectorAddr, ForwardConf, LoadBalance, TlsConf};
+pub use hash::HashKey;
 pub use output::ForwardOutput;
 pub use tls::tls_client_config;

@@ -1,8 +1,10 @@
 //! [`ForwardOutput`]: the forward output as the writer thread sees it. Formats each record
 //! into the current chunk (whole records, up to chunk-size), pushes full chunks (and, on a
-//! flush, partial ones) to the [`ChunkBuffer`], whose overflow policy applies; starts the
-//! sender thread at start-up and joins it at shutdown within the shutdown timeout. Knows
-//! nothing of sockets: the sender thread and its collector own the connection.
+//! flush, partial ones) to the [`ChunkBuffer`], whose overflow policy applies; starts one
+//! sender thread per collector at start-up and joins them at shutdown within the shutdown
+//! timeout. With `loadbalance: hash` there is one buffer (and one chunk being filled) per
+//! collector, and each record goes to the chunk of the collector its key picks. Knows
+//! nothing of sockets: the sender threads and their collectors own the connections.
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -13,108 +15,203 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 
+use super::balance::Balance;
 use super::collector::Collector;
-use super::conf::ForwardConf;
+use super::conf::{ForwardConf, LoadBalance};
+use super::hash::{key_hash, pick, HashKey};
 use super::sender::Sender;
 use super::tls::tls_client_config;
 use crate::format::Formatter;
 use crate::log_debug;
 use crate::record::Record;
-use crate::sink::buffer::{Chunk, ChunkBuffer};
+use crate::sink::buffer::{BufferSpec, Chunk, ChunkBuffer};
 use crate::sink::Output;
-use crate::stats::OutputStats;
+use crate::stats::{CollectorStats, OutputStats};
+
+/// A chunk being filled and how many records it holds.
+#[derive(Debug)]
+struct Filling {
+    data: Vec<u8>,
+    records: u32,
+}
 
 /// The output the writer thread calls.
 #[derive(Debug)]
 pub struct ForwardOutput {
     name: String,
     formatter: Formatter,
-    chunk: Vec<u8>,
-    chunk_records: u32,
+    /// One per buffer (index-aligned with `buffers`).
+    chunks: Vec<Filling>,
     chunk_bytes: usize,
     shutdown_timeout: Duration,
-    buffer: Arc<ChunkBuffer>,
+    /// One shared by every collector, or (`hash`) one per collector.
+    buffers: Arc<Vec<Arc<ChunkBuffer>>>,
+    /// `hash`: the key and the collectors' health the pick reads.
+    hash: Option<(HashKey, Arc<Balance>)>,
     stats: Arc<OutputStats>,
-    sender: Option<JoinHandle<()>>,
+    /// One sender thread per collector.
+    senders: Vec<JoinHandle<()>>,
 }
 
 impl ForwardOutput {
-    /// Opens the buffer (and spill directory), builds TLS, and starts the sender thread. The
-    /// first connection is made by the sender; a collector that is down at start is not an
-    /// error (records wait in the buffer).
+    /// Opens the buffer(s) (and spill directory), builds TLS, and starts the sender
+    /// threads. The first connections are made by the senders; a collector that is down at
+    /// start is not an error (records wait in the buffer).
     pub fn start(conf: &ForwardConf, stats: Arc<OutputStats>) -> io::Result<ForwardOutput> {
         let name = conf.name();
-        let (buffer, recovered) = ChunkBuffer::new(&name, &conf.buffer, Arc::clone(&stats))?;
-        if let Some(r) = recovered.filter(|r| r.records > 0) {
-            log_debug!(
-                "output {name}: {} records in {} spill segments from a previous run, sent first",
-                r.records,
-                r.segments
-            );
-        }
-        let buffer = Arc::new(buffer);
-        let tls = match &conf.tls {
-            Some(t) => {
-                let cfg = tls_client_config(t).map_err(io::Error::other)?;
-                let sn = ServerName::try_from(t.server_name.clone())
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                Some((cfg, sn))
+        let n = conf.collectors.len().max(1);
+        let hash_key = match conf.loadbalance {
+            LoadBalance::Hash(k) if n > 1 => Some(k),
+            _ => None,
+        };
+        // `hash`: the memory bound and the spill bound are shared out; each collector
+        // spills into a directory of its own under `spill-dir`.
+        let specs: Vec<BufferSpec> = match hash_key {
+            None => vec![conf.buffer.clone()],
+            Some(_) => (0..n)
+                .map(|i| {
+                    let mut b = conf.buffer.clone();
+                    b.max_bytes = (b.max_bytes / n).max(conf.chunk_bytes + (64 << 10));
+                    if let Some(sp) = b.spill.as_mut() {
+                        sp.dir = sp.dir.join(format!("collector-{i}"));
+                        sp.max_bytes /= n as u64;
+                        sp.segment_bytes = sp.segment_bytes.min(sp.max_bytes / 4).max(1);
+                    }
+                    b
+                })
+                .collect(),
+        };
+        let mut buffers = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let (buffer, recovered) = ChunkBuffer::new(&name, spec, Arc::clone(&stats))?;
+            if let Some(r) = recovered.filter(|r| r.records > 0) {
+                log_debug!(
+                    "output {name}: {} records in {} spill segments from a previous run, sent first",
+                    r.records,
+                    r.segments
+                );
             }
+            buffers.push(Arc::new(buffer));
+        }
+        let buffers = Arc::new(buffers);
+        let tls_cfg = match &conf.tls {
+            Some(t) => Some(tls_client_config(t).map_err(io::Error::other)?),
             None => None,
         };
-        let collector = Collector::new(
-            name.clone(),
-            conf,
-            tls,
-            Arc::clone(&buffer),
-            Arc::clone(&stats),
+        let _ = stats.collectors.set(
+            conf.collectors
+                .iter()
+                .map(|a| CollectorStats {
+                    addr: a.to_string(),
+                    ..CollectorStats::default()
+                })
+                .collect(),
         );
-        let mut sender = Sender::new(name.clone(), Arc::clone(&buffer), collector);
-        let handle = std::thread::Builder::new()
-            .name("forward".into())
-            .spawn(move || sender.run())?;
+        let balance = Arc::new(Balance::new(
+            conf.loadbalance,
+            n,
+            n * conf.connections_per_host.max(1),
+        ));
+        let several = n > 1;
+        let mut senders = Vec::with_capacity(n);
+        for (i, addr) in conf.collectors.iter().enumerate() {
+            let tls = match (&conf.tls, &tls_cfg) {
+                (Some(t), Some(cfg)) => {
+                    let sn = t.server_name.clone().unwrap_or_else(|| addr.host.clone());
+                    let sn =
+                        ServerName::try_from(sn).map_err(|e| io::Error::other(e.to_string()))?;
+                    Some((Arc::clone(cfg), sn))
+                }
+                _ => None,
+            };
+            // With one collector the log lines name the output only (as before).
+            let cname = if several {
+                format!("{name} collector {addr}")
+            } else {
+                name.clone()
+            };
+            let buffer = &buffers[if hash_key.is_some() { i } else { 0 }];
+            // `connections-per-host`: that many connections (and sender threads) to this
+            // collector, pulling from the same buffer, counted together.
+            for _ in 0..conf.connections_per_host.max(1) {
+                let collector = Collector::new(
+                    cname.clone(),
+                    i,
+                    addr,
+                    conf,
+                    tls.clone(),
+                    Arc::clone(buffer),
+                    Arc::clone(&stats),
+                );
+                let mut sender = Sender::new(
+                    name.clone(),
+                    Arc::clone(buffer),
+                    collector,
+                    i,
+                    Arc::clone(&balance),
+                    hash_key.map(|_| Arc::clone(&buffers)),
+                );
+                senders.push(
+                    std::thread::Builder::new()
+                        .name("forward".into())
+                        .spawn(move || sender.run())?,
+                );
+            }
+        }
+        let chunks = buffers
+            .iter()
+            .map(|b| Filling {
+                data: b.take_vec(conf.chunk_bytes + (64 << 10)),
+                records: 0,
+            })
+            .collect();
         Ok(ForwardOutput {
             name,
             formatter: Formatter::new(conf.format),
-            chunk: buffer.take_vec(conf.chunk_bytes + (64 << 10)),
-            chunk_records: 0,
+            chunks,
             chunk_bytes: conf.chunk_bytes,
             shutdown_timeout: conf.shutdown_timeout,
-            buffer,
+            buffers,
+            hash: hash_key.map(|k| (k, balance)),
             stats,
-            sender: Some(handle),
+            senders,
         })
     }
 
-    /// The buffer, so that shutdown can set its give-up deadline
-    /// ([`ChunkBuffer::give_up_at`]) while the writer may still be blocked in it.
-    pub fn buffer(&self) -> Arc<ChunkBuffer> {
-        Arc::clone(&self.buffer)
+    /// The buffers, so that shutdown can set their give-up deadline
+    /// ([`ChunkBuffer::give_up_at`]) while the writer may still be blocked in one.
+    pub fn buffers(&self) -> Vec<Arc<ChunkBuffer>> {
+        self.buffers.iter().map(Arc::clone).collect()
     }
 
-    fn push_chunk(&mut self) {
-        if self.chunk_records == 0 {
+    fn push_chunk(&mut self, i: usize) {
+        let buffer = &self.buffers[i];
+        let f = &mut self.chunks[i];
+        if f.records == 0 {
             return;
         }
         // A small chunk (a flush at a low rate) is copied into an allocation of its own
         // size, so the buffer's memory bound (counted in allocated bytes) is not eaten by
         // mostly empty chunk-size allocations.
-        let data = if self.chunk.len() < self.chunk_bytes / 4 {
-            let small = self.chunk.as_slice().to_vec();
-            self.chunk.clear();
+        let data = if f.data.len() < self.chunk_bytes / 4 {
+            let small = f.data.as_slice().to_vec();
+            f.data.clear();
             small
         } else {
-            std::mem::replace(
-                &mut self.chunk,
-                self.buffer.take_vec(self.chunk_bytes + (64 << 10)),
-            )
+            std::mem::replace(&mut f.data, buffer.take_vec(self.chunk_bytes + (64 << 10)))
         };
-        let records = std::mem::take(&mut self.chunk_records);
-        self.buffer.push(Chunk {
+        let records = std::mem::take(&mut f.records);
+        buffer.push(Chunk {
             data,
             records,
             resend: false,
         });
+    }
+
+    fn push_all(&mut self) {
+        for i in 0..self.chunks.len() {
+            self.push_chunk(i);
+        }
     }
 }
 
@@ -125,32 +222,41 @@ impl Output for ForwardOutput {
 
     #[inline]
     fn record(&mut self, rec: &Record<'_>, _raw: &[u8]) -> io::Result<()> {
-        self.formatter.write(rec, &mut self.chunk);
-        self.chunk_records += 1;
+        let i = match &self.hash {
+            Some((key, balance)) => pick(key_hash(*key, rec), balance.healthy()),
+            None => 0,
+        };
+        let f = &mut self.chunks[i];
+        self.formatter.write(rec, &mut f.data);
+        f.records += 1;
         self.stats.records.fetch_add(1, Ordering::Relaxed);
-        if self.chunk.len() >= self.chunk_bytes || self.chunk_records == u32::MAX {
-            self.push_chunk();
+        if f.data.len() >= self.chunk_bytes || f.records == u32::MAX {
+            self.push_chunk(i);
         }
         Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.push_chunk();
+        self.push_all();
         Ok(())
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        self.push_chunk();
-        self.buffer
-            .give_up_at(Instant::now() + self.shutdown_timeout);
-        self.buffer.close();
-        if let Some(h) = self.sender.take() {
-            if h.join().is_err() {
-                return Err(io::Error::other(format!(
-                    "{}: sender thread panicked",
-                    self.name
-                )));
-            }
+        self.push_all();
+        let deadline = Instant::now() + self.shutdown_timeout;
+        for b in self.buffers.iter() {
+            b.give_up_at(deadline);
+            b.close();
+        }
+        let mut panicked = false;
+        for h in self.senders.drain(..) {
+            panicked |= h.join().is_err();
+        }
+        if panicked {
+            return Err(io::Error::other(format!(
+                "{}: sender thread panicked",
+                self.name
+            )));
         }
         Ok(())
     }
@@ -158,7 +264,7 @@ impl Output for ForwardOutput {
 
 impl Drop for ForwardOutput {
     fn drop(&mut self) {
-        if self.sender.is_some() {
+        if !self.senders.is_empty() {
             let _ = self.finish();
         }
     }
@@ -169,16 +275,23 @@ mod tests {
     use super::*;
     use crate::format::FormatKind;
     use crate::sink::buffer::{BufferSpec, OverflowPolicy};
+    use crate::sink::forward::{CollectorAddr, LoadBalance};
     use std::io::Read;
     use std::net::TcpListener;
 
     fn conf(port: u16, policy: OverflowPolicy) -> ForwardConf {
         ForwardConf {
-            host: "127.0.0.1".into(),
-            port,
+            collectors: vec![CollectorAddr {
+                host: "127.0.0.1".into(),
+                port,
+            }],
+            loadbalance: LoadBalance::Failover,
             format: FormatKind::Json,
             tls: None,
             connect_timeout: Duration::from_secs(2),
+            backoff_init: Duration::from_millis(100),
+            ttl: None,
+            connections_per_host: 1,
             reconnect_max: Duration::from_millis(400),
             shutdown_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(30),
@@ -330,5 +443,82 @@ mod tests {
         }
         assert_eq!(stats.reconnects.load(Ordering::Relaxed), 1);
         assert_eq!(stats.delivered.load(Ordering::Relaxed), 60);
+    }
+
+    #[test]
+    fn ttl_reopens_the_connection_without_a_loss_or_a_counted_reconnect() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stats = Arc::new(OutputStats::default());
+        let mut c = conf(port, OverflowPolicy::Block);
+        c.ttl = Some(Duration::from_millis(300));
+        let mut o = ForwardOutput::start(&c, stats.clone()).unwrap();
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+        // The first connection is read to its end (the receiver closes it after the ttl),
+        // then the second one.
+        let reader = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut first = Vec::new();
+            s.read_to_end(&mut first).unwrap();
+            closed_tx.send(()).unwrap();
+            (String::from_utf8(first).unwrap(), read_lines(&l, 20))
+        });
+        for i in 0..20 {
+            o.record(&rec(i), b"").unwrap();
+        }
+        o.flush().unwrap();
+        closed_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the first connection closed after its ttl");
+        for i in 20..40 {
+            o.record(&rec(i), b"").unwrap();
+        }
+        o.flush().unwrap();
+        let (first, second) = reader.join().unwrap();
+        o.finish().unwrap();
+        assert_eq!(first.lines().count(), 20, "{first}");
+        assert_eq!(second.len(), 20, "{second:?}");
+        assert!(second[0].contains("\"identity\": \"ns20\""), "{second:?}");
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 40);
+        assert_eq!(stats.reconnects.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.resent.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn connections_per_host_opens_that_many_and_delivers_each_record_once() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stats = Arc::new(OutputStats::default());
+        let mut c = conf(port, OverflowPolicy::Block);
+        c.connections_per_host = 2;
+        c.loadbalance = LoadBalance::RoundRobin;
+        let mut o = ForwardOutput::start(&c, stats.clone()).unwrap();
+        let reader = std::thread::spawn(move || {
+            let conns: Vec<_> = (0..2).map(|_| l.accept().unwrap().0).collect();
+            let readers: Vec<_> = conns
+                .into_iter()
+                .map(|mut s| {
+                    std::thread::spawn(move || {
+                        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        let mut all = Vec::new();
+                        s.read_to_end(&mut all).unwrap();
+                        String::from_utf8(all).unwrap()
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .map(|r| r.join().unwrap())
+                .collect::<Vec<String>>()
+        });
+        for i in 0..2000 {
+            o.record(&rec(i % 1000), b"").unwrap();
+        }
+        o.finish().unwrap();
+        let got = reader.join().unwrap();
+        let lines: usize = got.iter().map(|g| g.lines().count()).sum();
+        assert_eq!(lines, 2000);
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 2000);
     }
 }

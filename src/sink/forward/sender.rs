@@ -1,36 +1,122 @@
-//! The forward output's sender thread: pops chunks from the [`ChunkBuffer`] and hands them to
-//! the collector connection, keeps it polled and acknowledged while idle, and ends the thread
-//! when shutdown is over (everything acknowledged, or the shutdown deadline passed), handing
-//! what is still held back to the buffer (spilled or counted dropped). Knows nothing of
-//! sockets or TLS: that is [`Collector`]'s. A load balancer over several collectors would
-//! take the collector's place here.
+//! One sender thread of the forward output (one per collector): pops chunks from the
+//! [`ChunkBuffer`] when the [`Balance`] gives it the turn and hands them to its collector
+//! connection, keeps it polled and acknowledged while idle, reports failures to the balance,
+//! and ends the thread when shutdown is over (everything acknowledged, or the shutdown
+//! deadline passed), handing what is still held back to the buffer (spilled or counted
+//! dropped). Knows nothing of sockets or TLS: that is [`Collector`]'s.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::balance::Balance;
 use super::collector::{Collector, Step};
-use crate::log_warn;
 use crate::sink::buffer::{Chunk, ChunkBuffer, Popped};
+use crate::{log_debug, log_warn};
 
-/// The sender thread's state: the buffer it drains and the collector it writes to.
+/// The sender thread's state: the buffer it drains (shared with the output's other
+/// collectors' threads), the collector it writes to and its turn in the [`Balance`].
 pub(super) struct Sender {
     name: String,
     buffer: Arc<ChunkBuffer>,
     collector: Collector,
+    index: usize,
+    balance: Arc<Balance>,
+    /// `hash`: every collector's buffer, so that a failing collector hands its chunks to a
+    /// healthy one. `None` otherwise (the buffer is shared).
+    handoff: Option<Arc<Vec<Arc<ChunkBuffer>>>>,
+    /// Counted idle in the balance (lingering at shutdown).
+    idle: bool,
 }
 
 impl Sender {
-    pub(super) fn new(name: String, buffer: Arc<ChunkBuffer>, collector: Collector) -> Sender {
+    pub(super) fn new(
+        name: String,
+        buffer: Arc<ChunkBuffer>,
+        collector: Collector,
+        index: usize,
+        balance: Arc<Balance>,
+        handoff: Option<Arc<Vec<Arc<ChunkBuffer>>>>,
+    ) -> Sender {
         Sender {
             name,
             buffer,
             collector,
+            index,
+            balance,
+            handoff,
+            idle: false,
+        }
+    }
+
+    /// The collector is up.
+    fn up(&self) {
+        self.balance.set_healthy(self.index, true);
+    }
+
+    /// The collector failed: with `failover` the turn passes on; with `hash` what waits
+    /// in its buffer (the unconfirmed chunks included) moves to a healthy collector.
+    fn down(&self) {
+        self.balance.set_healthy(self.index, false);
+        self.balance.failed(self.index);
+        let Some(all) = &self.handoff else {
+            return;
+        };
+        let Some(j) = self.balance.next_healthy(self.index) else {
+            return;
+        };
+        let mut moved = Vec::new();
+        while let Popped::Chunk(c) = self.buffer.pop(Duration::ZERO) {
+            moved.push(c);
+        }
+        if !moved.is_empty() {
+            all[j].requeue_front(moved.into_iter());
         }
     }
 
     pub(super) fn run(&mut self) {
+        self.send();
+        self.balance.set_done(self.index);
+        if !self.idle {
+            self.balance.set_idle(true);
+        }
+    }
+
+    /// Shutdown, this sender done: with several senders pulling, wait while another one
+    /// still works, in case its collector fails and puts chunks back (true: chunks came
+    /// back, send them). Bounded by the shutdown deadline.
+    fn linger(&mut self) -> bool {
+        if !self.balance.lingers() {
+            return false;
+        }
+        self.balance.set_idle(true);
+        self.idle = true;
         loop {
+            let all_idle = self.balance.all_idle();
+            if self.buffer.queued().0 > 0 {
+                self.balance.set_idle(false);
+                self.idle = false;
+                return true;
+            }
+            if all_idle || self.past_deadline() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&mut self) {
+        loop {
+            if !self.collector.is_connected() && !self.balance.may_send(self.index) {
+                // Failover standby: wait for the turn; end once the active sender has
+                // ended after the producer closed (nothing is left for us).
+                if self.buffer_closed() && (self.balance.active_done() || self.past_deadline()) {
+                    self.collector.disconnect();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             if self.past_deadline() && self.buffer_closed() {
                 // Shutdown time is up: what is still held goes to the spill queue's front
                 // (or is counted dropped) in `finish`, connected or not.
@@ -50,15 +136,26 @@ impl Sender {
                     break;
                 }
                 if !self.collector.connect() {
+                    self.down();
                     continue;
                 }
+                self.up();
             }
             let chunk = match self.buffer.pop(Duration::from_millis(100)) {
                 Popped::Chunk(c) => Some(c),
                 Popped::Empty => None,
                 Popped::Finished => {
                     if self.collector.drain_and_close() {
+                        if self.linger() {
+                            // Chunks came back: connect again (at once) and send them.
+                            self.collector.renew();
+                            continue;
+                        }
+                        self.balance.set_done(self.index);
                         return self.finish(Vec::new());
+                    }
+                    if !self.collector.is_connected() {
+                        self.down();
                     }
                     continue;
                 }
@@ -73,6 +170,16 @@ impl Sender {
             };
             if let Step::Broken(e) = step {
                 self.collector.broken(&e);
+                self.down();
+            } else if self.collector.expired() {
+                // `ttl`: close once everything written is acknowledged (bounded), open again.
+                let limit = Instant::now() + Duration::from_secs(5);
+                if self.collector.drain_and_close_by(Some(limit)) {
+                    log_debug!("output {}: connection closed after its ttl", self.name);
+                    self.collector.renew();
+                } else if !self.collector.is_connected() {
+                    self.down();
+                }
             }
         }
         let leftovers = self.collector.take_sent();

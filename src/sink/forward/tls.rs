@@ -48,7 +48,9 @@ pub fn tls_client_config(t: &TlsConf) -> Result<Arc<rustls::ClientConfig>, Strin
         (None, None) => builder.with_no_client_auth(),
         _ => return Err("a client certificate needs both tls-cert and tls-key".into()),
     };
-    ServerName::try_from(t.server_name.clone())
-        .map_err(|_| format!("{:?} is not a valid server name", t.server_name))?;
+    if let Some(sn) = &t.server_name {
+        ServerName::try_from(sn.clone())
+            .map_err(|_| format!("{sn:?} is not a valid server name"))?;
+    }
     Ok(Arc::new(config))
 }

@@ -1,0 +1,522 @@
+//! The forward output over several collectors (`remote: [...]`, `loadbalance:`), against four
+//! real syslog-ng processes on loopback ports (each a TCP source, one JSON object per line,
+//! a file destination, as in tests/forward.rs). Checks that `round-robin` delivers every
+//! record exactly once and spreads them over the four; that `hash` by client address keeps
+//! each client on one collector; and that with `failover` and
+//! `round-robin` a collector killed mid-run and started again 10 s later loses nothing
+//! (every record arrives at least once; duplicates are counted and reported), and, with
+//! `round-robin`, takes records again once it is back.
+//!
+//! Without syslog-ng in `PATH` the tests skip with a NOTICE, or fail under `CI=true`
+//! (`support::skip`).
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dnstap_receiver::framestream::{write_control_frame, write_data_frame, ControlType};
+use support::receiver::{
+    free_port, metrics_page, send_bidi, wait_until, Ending, Receiver, Target, TempDir,
+};
+use support::skip;
+
+/// How long the killed collector stays away (the issue's figure).
+const OUTAGE: Duration = Duration::from_secs(10);
+
+fn have_syslog_ng(test: &str) -> bool {
+    skip::need_program_in(test, "syslog-ng", &[], "Debian package syslog-ng-core").is_some()
+}
+
+/// One syslog-ng collector: TCP source on 127.0.0.1:port, every line to `ok.log`.
+struct Collector {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Collector {
+    fn start(dir: &Path, port: u16) -> Collector {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = format!(
+            "@version: 3.38\n\
+             options {{ log-msg-size(1048576); stats-freq(0); }};\n\
+             source s_in {{ network(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") \
+               flags(no-parse) log-msg-size(1048576) max-connections(16) log-iw-size(1600)); }};\n\
+             destination d_ok {{ file(\"{d}/ok.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
+             log {{ source(s_in); destination(d_ok); }};\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("syslog-ng.conf"), conf).unwrap();
+        let mut c = Collector {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        c.spawn();
+        c
+    }
+
+    fn spawn(&mut self) {
+        let d = &self.dir;
+        let prog = skip::find_program("syslog-ng", &[]).expect("syslog-ng in PATH");
+        let child = Command::new(prog)
+            .arg("-F")
+            .arg("--no-caps")
+            .arg("-f")
+            .arg(d.join("syslog-ng.conf"))
+            .arg("-R")
+            .arg(d.join("syslog-ng.persist"))
+            .arg("-p")
+            .arg(d.join("syslog-ng.pid"))
+            .arg("-c")
+            .arg(d.join("syslog-ng.ctl"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("syslog-ng.stderr")).unwrap())
+            .spawn()
+            .expect("spawn syslog-ng");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until(
+            Duration::from_secs(20),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            || {
+                format!(
+                    "syslog-ng did not listen on {port}: {}",
+                    std::fs::read_to_string(d.join("syslog-ng.stderr")).unwrap_or_default()
+                )
+            },
+        );
+    }
+
+    /// SIGKILL: whatever syslog-ng held unwritten is lost (the replay window covers it).
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM once every connection it accepted is closed (it has read them to the end),
+    /// then wait (bounded): the file is complete.
+    fn drain(&mut self) {
+        let port = self.port;
+        wait_until(
+            Duration::from_secs(60),
+            || open_connections_on(port) == 0,
+            || format!("syslog-ng still holds a connection on port {port}"),
+        );
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let t0 = Instant::now();
+            while c.try_wait().unwrap().is_none() {
+                if t0.elapsed() > Duration::from_secs(20) {
+                    let _ = c.kill();
+                }
+                // A poll step; the loop has a deadline.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        std::fs::read(self.dir.join("ok.log"))
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    }
+
+    /// `(query name, client address)` of every line received.
+    fn records(&self) -> Vec<(String, String)> {
+        let b = std::fs::read(self.dir.join("ok.log")).unwrap_or_default();
+        support::receiver::lines(&b)
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+                let q = v["query-name"].as_str().expect("query-name").to_string();
+                let ip = v["source-ip"].as_str().unwrap_or("").to_string();
+                (q, ip)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// IPv4 TCP connections on local port `port` not closed by the local side yet.
+fn open_connections_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&local) && matches!(f[3], "01" | "08")
+        })
+        .count()
+}
+
+/// A dnstap CLIENT_QUERY for `q{i}.lb.test.` from client 10.0.{i/256 % 8}.{i % 256}:
+///
+/// ```text
+///  Dnstap   { identity(1) = "lb-test", type(15) = MESSAGE, message(14) = Message }
+///  Message  { type(1) = CLIENT_QUERY, socket_family(2) = INET, socket_protocol(3) = UDP,
+///             query_address(4), query_port(6), query_time_sec(8), query_message(10) }
+/// ```
+fn payload(i: u64) -> Vec<u8> {
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn bytes_field(tag: u8, b: &[u8], out: &mut Vec<u8>) {
+        out.push(tag);
+        varint(b.len() as u64, out);
+        out.extend_from_slice(b);
+    }
+    let mut dns = vec![(i >> 8) as u8, i as u8, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in [format!("q{i}").as_str(), "lb", "test"] {
+        dns.push(label.len() as u8);
+        dns.extend_from_slice(label.as_bytes());
+    }
+    dns.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut m = Vec::new();
+    m.push(0x08);
+    varint(5, &mut m);
+    m.extend_from_slice(&[0x10, 1, 0x18, 1]);
+    bytes_field(0x22, &[10, 0, ((i >> 8) % 8) as u8, i as u8], &mut m);
+    m.push(0x30);
+    varint(1024 + (i % 60000), &mut m);
+    m.push(0x40);
+    varint(1_764_000_000 + i / 1000, &mut m);
+    bytes_field(0x52, &dns, &mut m);
+    let mut d = Vec::new();
+    bytes_field(0x0a, b"lb-test", &mut d);
+    bytes_field(0x72, &m, &mut d);
+    d.extend_from_slice(&[0x78, 1]);
+    d
+}
+
+/// Four collectors and a receiver forwarding to them with `loadbalance`.
+struct Fleet {
+    _tmp: TempDir,
+    collectors: Vec<Collector>,
+    rx: Option<Receiver>,
+    rport: u16,
+    mport: u16,
+}
+
+impl Fleet {
+    fn start(tag: &str, loadbalance: &str) -> Fleet {
+        let tmp = TempDir::new(tag);
+        let collectors: Vec<Collector> = (0..4)
+            .map(|i| Collector::start(&tmp.path(&format!("c{i}")), free_port()))
+            .collect();
+        let remote: Vec<String> = collectors
+            .iter()
+            .map(|c| format!("127.0.0.1:{}", c.port))
+            .collect();
+        let conf = tmp.path("receiver.yaml");
+        std::fs::write(
+            &conf,
+            format!(
+                "forward-to:\n  enable: true\n  remote: [{}]\n  loadbalance: {loadbalance}\n  \
+                 chunk-size: 4096\n  buffer-size: 4194304\n  replay-window: 8388608\n  \
+                 backoff-init: 0.1\n  backoff-max: 1\n  shutdown-timeout: 20\n",
+                remote.join(", ")
+            ),
+        )
+        .unwrap();
+        let rport = free_port();
+        let mport = free_port();
+        let (rp, metrics) = (rport.to_string(), format!("127.0.0.1:{mport}"));
+        let rx = Receiver::start(&[
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &rp,
+            "--io",
+            "epoll",
+            "--threads",
+            "1",
+            "--metrics",
+            &metrics,
+            "-c",
+            conf.to_str().unwrap(),
+        ]);
+        Fleet {
+            _tmp: tmp,
+            collectors,
+            rx: Some(rx),
+            rport,
+            mport,
+        }
+    }
+
+    fn counts(&self) -> Vec<usize> {
+        self.collectors.iter().map(Collector::count).collect()
+    }
+
+    fn total(&self) -> usize {
+        self.counts().iter().sum()
+    }
+
+    /// Waits until every collector together holds at least `n` lines.
+    fn wait_total(&self, n: usize) {
+        wait_until(
+            Duration::from_secs(90),
+            || self.total() >= n,
+            || format!("collectors have {:?} lines, want {n} in all", self.counts()),
+        );
+    }
+
+    /// Stops the receiver (every record handed over) and drains the collectors; returns the
+    /// receiver's stderr and every collector's records.
+    fn finish(&mut self) -> (String, Received) {
+        let fin = self.rx.take().unwrap().stop();
+        assert_eq!(fin.code, Some(0), "{}", fin.stderr);
+        for c in &mut self.collectors {
+            c.drain();
+        }
+        let got = self.collectors.iter().map(Collector::records).collect();
+        (fin.stderr, got)
+    }
+}
+
+/// A Frame Streams connection to the receiver, records sent in paced batches.
+struct Feed {
+    conn: Box<dyn support::receiver::Conn>,
+    next: u64,
+}
+
+impl Feed {
+    fn open(port: u16) -> Feed {
+        Feed {
+            conn: send_bidi(&Target::Tcp(port), &[], Ending::Open).unwrap(),
+            next: 0,
+        }
+    }
+
+    /// Sends the next `n` records in batches of 500.
+    fn send(&mut self, n: u64) {
+        let end = self.next + n;
+        let mut out = Vec::new();
+        while self.next < end {
+            out.clear();
+            let to = (self.next + 500).min(end);
+            for i in self.next..to {
+                write_data_frame(&payload(i), &mut out);
+            }
+            self.conn.write_all(&out).unwrap();
+            self.next = to;
+            // Deliberate: a moderate pace, so that the run spans the collectors' events.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// STOP, then wait for FINISH (the receiver has read everything).
+    fn close(mut self) {
+        let mut out = Vec::new();
+        write_control_frame(ControlType::Stop, None, &mut out);
+        self.conn.write_all(&out).unwrap();
+        let mut b = [0u8; 64];
+        let mut got = 0;
+        let t0 = Instant::now();
+        while got < 12 && t0.elapsed() < Duration::from_secs(120) {
+            match self.conn.read(&mut b) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(_) => {}
+            }
+        }
+        assert!(got >= 12, "no FINISH from the receiver");
+    }
+}
+
+/// `(query name, client address)` of every line each collector received.
+type Received = Vec<Vec<(String, String)>>;
+
+/// How many times each of `0..total` arrived over all collectors; panics on a missing or
+/// foreign record.
+fn tally(got: &[Vec<(String, String)>], total: u64) -> Vec<u32> {
+    let mut seen = vec![0u32; total as usize];
+    for (q, _) in got.iter().flatten() {
+        let i: usize = q
+            .strip_prefix('q')
+            .and_then(|r| r.strip_suffix(".lb.test."))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected record {q}"));
+        seen[i] += 1;
+    }
+    let missing: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] == 0).collect();
+    assert!(
+        missing.is_empty(),
+        "{} records lost, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    seen
+}
+
+/// Per-collector counters from the final `-v` lines: `collector -> (key -> value)`.
+fn collector_counters(stderr: &str) -> HashMap<String, HashMap<String, u64>> {
+    let mut m = HashMap::new();
+    for l in stderr
+        .lines()
+        .filter(|l| l.contains("collector-counters: "))
+    {
+        let mut kv: HashMap<String, u64> = HashMap::new();
+        let mut name = String::new();
+        for (k, v) in l.split(' ').filter_map(|t| t.split_once('=')) {
+            if k == "collector" {
+                name = v.to_string();
+            } else if let Ok(n) = v.parse() {
+                kv.insert(k.to_string(), n);
+            }
+        }
+        m.insert(name, kv);
+    }
+    m
+}
+
+#[test]
+fn round_robin_spreads_every_record_exactly_once_over_four_collectors() {
+    if !have_syslog_ng("round_robin_spreads_every_record_exactly_once_over_four_collectors") {
+        return;
+    }
+    let total = 40_000u64;
+    let mut fleet = Fleet::start("lb-rr", "round-robin");
+    let mut feed = Feed::open(fleet.rport);
+    feed.send(total);
+    feed.close();
+    fleet.wait_total(total as usize);
+    let page = metrics_page(fleet.mport);
+    let (stderr, got) = fleet.finish();
+    let seen = tally(&got, total);
+    assert!(seen.iter().all(|&n| n == 1), "a record arrived twice");
+    let shares: Vec<f64> = got.iter().map(|g| g.len() as f64 / total as f64).collect();
+    eprintln!("round-robin shares {shares:?}");
+    for s in &shares {
+        assert!((0.15..=0.35).contains(s), "uneven spread {shares:?}");
+    }
+    // Per collector: what it acknowledged adds up to the output's delivered count.
+    let per = collector_counters(&stderr);
+    assert_eq!(per.len(), 4, "{stderr}");
+    let sum: u64 = per.values().map(|c| c["delivered"]).sum();
+    assert_eq!(sum, total, "{per:?}");
+    assert!(
+        page.contains("dnstap_receiver_output_collector_records_written_total{output=\"forward"),
+        "{page}"
+    );
+}
+
+#[test]
+fn hash_by_client_ip_keeps_each_client_on_one_collector() {
+    if !have_syslog_ng("hash_by_client_ip_keeps_each_client_on_one_collector") {
+        return;
+    }
+    let total = 40_000u64;
+    let mut fleet = Fleet::start("lb-hash", "hash\n  hash-key: client-ip");
+    let mut feed = Feed::open(fleet.rport);
+    feed.send(total);
+    feed.close();
+    fleet.wait_total(total as usize);
+    let (_stderr, got) = fleet.finish();
+    let seen = tally(&got, total);
+    assert!(seen.iter().all(|&n| n == 1), "a record arrived twice");
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    for (c, recs) in got.iter().enumerate() {
+        for (_, ip) in recs {
+            let o = *owner.entry(ip.as_str()).or_insert(c);
+            assert_eq!(o, c, "client {ip} on collectors {o} and {c}");
+        }
+    }
+    assert_eq!(owner.len(), 2048, "every client address seen");
+    let shares: Vec<f64> = got.iter().map(|g| g.len() as f64 / total as f64).collect();
+    eprintln!("hash shares {shares:?}");
+    for s in &shares {
+        assert!((0.10..=0.40).contains(s), "degenerate spread {shares:?}");
+    }
+}
+
+/// Records go out before, during and after a collector's outage; returns how many
+/// times each record arrived, the collectors' records, and the killed collector's index.
+fn outage_run(tag: &str, loadbalance: &str) -> (Vec<u32>, Received, usize) {
+    let mut fleet = Fleet::start(tag, loadbalance);
+    let mut feed = Feed::open(fleet.rport);
+    feed.send(20_000);
+    fleet.wait_total(20_000);
+    // Kill a collector that has records (with failover: the active one).
+    let counts = fleet.counts();
+    let victim = (0..4).max_by_key(|&i| counts[i]).unwrap();
+    fleet.collectors[victim].kill();
+    feed.send(20_000);
+    // Deliberate: the collector stays away for the whole outage.
+    std::thread::sleep(OUTAGE);
+    fleet.collectors[victim].spawn();
+    let before = fleet.collectors[victim].count();
+    let mut sent = 40_000;
+    if loadbalance == "round-robin" {
+        // Send until the restarted collector takes records again (bounded).
+        let t0 = Instant::now();
+        while fleet.collectors[victim].count() <= before {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "the restarted collector never received records again: {:?}",
+                fleet.counts()
+            );
+            feed.send(2_000);
+            sent += 2_000;
+        }
+    } else {
+        feed.send(10_000);
+        sent += 10_000;
+    }
+    feed.close();
+    // Every record has reached some collector (lines count duplicates too; `tally` checks
+    // each record once the receiver has stopped and handed over the rest).
+    fleet.wait_total(sent as usize);
+    let (stderr, got) = fleet.finish();
+    let seen = tally(&got, sent);
+    let dups: u32 = seen.iter().map(|&n| n - 1).sum();
+    eprintln!(
+        "{tag}: {sent} records, {dups} duplicates, per collector {:?}; {:?}",
+        got.iter().map(Vec::len).collect::<Vec<_>>(),
+        collector_counters(&stderr)
+    );
+    (seen, got, victim)
+}
+
+#[test]
+fn failover_loses_nothing_when_the_active_collector_is_killed() {
+    if !have_syslog_ng("failover_loses_nothing_when_the_active_collector_is_killed") {
+        return;
+    }
+    let (_seen, got, victim) = outage_run("lb-fo", "failover");
+    // Failover: after the kill, another collector took over.
+    let others: usize = (0..4).filter(|&i| i != victim).map(|i| got[i].len()).sum();
+    assert!(others > 0, "no collector took over");
+}
+
+#[test]
+fn round_robin_loses_nothing_when_a_collector_is_killed_and_comes_back() {
+    if !have_syslog_ng("round_robin_loses_nothing_when_a_collector_is_killed_and_comes_back") {
+        return;
+    }
+    let (_seen, got, _victim) = outage_run("lb-rr-kill", "round-robin");
+    assert!(got.iter().all(|g| !g.is_empty()));
+}
