@@ -47,7 +47,11 @@ fn oracle_records(m: &Message<[u8]>) -> Result<Vec<String>, String> {
             // domain parsed: owner, TTL, class and type, then nothing. The class is spelt as
             // RFC 2136 and dig do (domain prints ANY as `*`).
             if rec.rdlen() == 0 && (rec.class() == Class::ANY || rec.class() == Class::NONE) {
-                let class = if rec.class() == Class::ANY { "ANY" } else { "NONE" };
+                let class = if rec.class() == Class::ANY {
+                    "ANY"
+                } else {
+                    "NONE"
+                };
                 out.push(format!(
                     "{}. {} {class} {} ",
                     rec.owner(),

@@ -116,6 +116,9 @@ mod tests {
         assert!(show(16, 1, b"").is_err());
         assert!(show(1, 1, b"").is_err());
         // and a deletion of one RR (class NONE with rdata) is written as usual
-        assert_eq!(show(1, 254, &[192, 0, 2, 1]).unwrap(), ". 0 NONE A 192.0.2.1");
+        assert_eq!(
+            show(1, 254, &[192, 0, 2, 1]).unwrap(),
+            ". 0 NONE A 192.0.2.1"
+        );
     }
 }
