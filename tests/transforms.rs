@@ -929,6 +929,106 @@ fn per_output_chains_route_records_and_every_removal_is_counted() {
 }
 
 #[test]
+fn each_output_shows_its_own_sample_rate_and_samplers_nest() {
+    let Some(cap) = capture() else { return };
+    let refs = reference(&cap);
+    let dir = TempDir::new("sample-daemon");
+    let collector = TcpListener::bind("127.0.0.1:0").unwrap();
+    let cport = collector.local_addr().unwrap().port();
+    let received = std::thread::spawn(move || {
+        let (s, _) = collector.accept().unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        BufReader::new(s)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    // Global: 1 in 2; stdout: its own 1 in 6 on top (nested: 1 in 6 overall); forward:
+    // only the global one. Nothing saved by rcode, so the subsets nest exactly.
+    let conf = dir.write(
+        "conf.yaml",
+        &format!(
+            "transforms:\n  filtering:\n    downsample: 2\n    downsample-keep-rcodes: []\n\
+             outputs:\n  - stdout:\n      format: json-full\n      transforms:\n        filtering:\n          downsample: 6\n          downsample-keep-rcodes: []\n\
+             \x20 - forward:\n      remote-address: 127.0.0.1\n      remote-port: {cport}\n      format: json-full\n"
+        ),
+    );
+    let d = Daemon::start(&[
+        "-l",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "--metrics",
+        "127.0.0.1:0",
+        "-c",
+        conf.to_str().unwrap(),
+    ]);
+    d.wait_log("listening on tcp ");
+    let (maddr, iaddr) = (d.metrics_addr(), d.input_addr());
+    let bytes = std::fs::read(&cap).unwrap();
+    let mut s = TcpStream::connect(&iaddr).unwrap();
+    s.write_all(&bytes).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let _ = s.read_to_end(&mut Vec::new());
+    let n = refs.len() as u64;
+    let t0 = Instant::now();
+    let m = loop {
+        let m = scrape(&maddr);
+        let settled = get(&m, "frames_received_total") == n
+            && get(&m, "queue_depth") == 0
+            && get(&m, "messages_written_total")
+                + get(&m, "records_filtered_total{reason=\"sampled\"}")
+                == n;
+        if settled {
+            break m;
+        }
+        assert!(t0.elapsed() < DEADLINE, "not settled: {m:?}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = d.stop();
+    let got_forward = received.join().unwrap();
+    let got_stdout: Vec<&str> = std::str::from_utf8(&stdout).unwrap().lines().collect();
+    assert!(got_stdout
+        .iter()
+        .all(|l| l.contains(",\"filtering\":{\"sample-rate\":6},")));
+    assert!(got_forward
+        .iter()
+        .all(|l| l.contains(",\"filtering\":{\"sample-rate\":2},")));
+    let forward: std::collections::HashSet<String> =
+        got_forward.iter().map(|l| unsampled(l, 2)).collect();
+    let all: std::collections::HashSet<&str> = refs.iter().map(|r| r.line.as_str()).collect();
+    for l in &got_stdout {
+        let l = unsampled(l, 6);
+        assert!(all.contains(l.as_str()), "not in the reference: {l}");
+        assert!(
+            forward.contains(&l),
+            "stdout's sample is not inside forward's: {l}"
+        );
+    }
+    let written = get(&m, "messages_written_total");
+    assert_eq!(written, got_forward.len() as u64);
+    // About 1 in 2 and 1 in 6 (pairs go together, so the spread is wider than for single
+    // records; a loose bound: the exact rate is checked on a million messages above).
+    assert!(
+        written * 10 > n * 4 && written * 10 < n * 6,
+        "{written} of {n}"
+    );
+    let to_stdout = got_stdout.len() as u64;
+    assert!(
+        to_stdout * 100 > n * 12 && to_stdout * 100 < n * 22,
+        "{to_stdout} of {n}"
+    );
+    assert_eq!(
+        get(
+            &m,
+            "output_records_filtered_total{output=\"stdout\",reason=\"sampled\"}"
+        ),
+        written - to_stdout
+    );
+}
+
+#[test]
 fn several_writers_run_the_same_chains_in_order() {
     let Some(cap) = capture() else { return };
     let refs = reference(&cap);

@@ -130,14 +130,16 @@ impl Chain {
     }
 
     /// 1 in how many records this chain's sampling keeps (1: it does not sample): what the
-    /// full formats show as `filtering.sample-rate`.
+    /// full formats show as `filtering.sample-rate`. Every sampler hashes a record the same
+    /// way and keeps the hashes below `2^64 / rate`, so samplers in a row nest: together
+    /// they keep 1 in the largest rate, not the product.
     pub fn sample_rate(&self) -> u32 {
         self.steps
             .iter()
             .map(|s| match s {
                 Step::Filtering(f) => f.sample_rate(),
             })
-            .fold(1u32, u32::saturating_mul)
+            .fold(1u32, u32::max)
     }
 }
 
@@ -160,12 +162,10 @@ impl Chains {
         self.outputs.get(i).map_or(&EMPTY, |c| c)
     }
 
-    /// 1 in how many records output `i` gets by sampling: the global chain's rate times its
-    /// own (1: not sampled).
+    /// 1 in how many records output `i` gets by sampling (1: not sampled): the larger of
+    /// the global chain's rate and its own, as samplers nest ([`Chain::sample_rate`]).
     pub fn sample_rate(&self, i: usize) -> u32 {
-        self.global
-            .sample_rate()
-            .saturating_mul(self.output(i).sample_rate())
+        self.global.sample_rate().max(self.output(i).sample_rate())
     }
 
     /// Whether no chain has a step (the writer then skips the stage).
