@@ -2,7 +2,7 @@
 //! section under each output entry (that output only), checked into [`FilteringConf`]s at
 //! resolution (names turned into numbers, every value named in its error), then compiled
 //! into the [`Chains`] the writer runs: list files are read here, at start-up, into
-//! [`DomainSet`]s (an error names the key, the file and its line).
+//! [`DomainSet`]s and [`IpSet`]s (an error names the key, the file and its line).
 //!
 //! Key names follow DNS-collector's `filtering` transform (docs/transforms.md), so its
 //! users can move their configs over. Knows the written form and the transform floor's

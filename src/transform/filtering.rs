@@ -1,8 +1,9 @@
-//! The `filtering` transform: keep or drop a record by its dnstap message type, the DNS
-//! header's rcode, the first question's type, and domain lists (a domain and everything
-//! under it, or exact names). Compiled once from a [`FilteringSpec`] into bit sets and hash
-//! tables; a check is a few loads and, with a domain list, one look-up per label of the
-//! query name.
+//! The `filtering` transform: keep or drop a record by its dnstap message type, its client
+//! address (`query_address`, against [`IpSet`]s), the DNS header's rcode, the first
+//! question's type, and domain lists (a domain and everything under it, or exact names);
+//! then, last, sample what is left ([`Sampler`]). Compiled once from a [`FilteringSpec`]
+//! into bit sets, range tables and hash tables; a check is a few loads, a binary search per
+//! address list and, with a domain list, one look-up per label of the query name.
 //!
 //! Semantics (docs/transforms.md):
 //! - every `keep-*` key keeps only the records that match it, every `drop-*` key drops the
@@ -11,7 +12,9 @@
 //!   readable DNS message has no rcode, qtype or name: a `keep-*` on that field drops it, a
 //!   `drop-*` keeps it;
 //! - the DNS message is the one the record is about (the query for `*_QUERY` types, the
-//!   response otherwise), as in every format.
+//!   response otherwise), as in every format;
+//! - a record without a client address (or one that is not 4 or 16 bytes) fails a
+//!   `keep-queryip*` list and passes a `drop-queryip*` one, as above.
 //!
 //! Knows records and domain sets; nothing of files, counters or the configuration file.
 #![forbid(unsafe_code)]
