@@ -474,6 +474,9 @@ fn query_ip_lists_keep_what_the_oracle_keeps() {
     check(&cap, &refs, &dir, &body, |r| !listed(r, &edge));
 }
 
+/// What a query and its response share: client address, client port, DNS id.
+type PairKey = (Option<IpAddr>, Option<u64>, Option<u64>);
+
 /// Reference lines with the `filtering` key a sampled stream adds taken out.
 fn unsampled(line: &str, rate: u32) -> String {
     line.replacen(&format!(",\"filtering\":{{\"sample-rate\":{rate}}}"), "", 1)
@@ -500,8 +503,8 @@ fn sampling_keeps_queries_and_responses_together_and_kept_rcodes() {
     assert_eq!(kept.len(), got.len(), "duplicate lines");
     let saved = ["NXDOMAIN", "SERVFAIL", "REFUSED"];
     // The default keep list: such records are never sampled out.
-    let mut by_key: BTreeMap<(Option<IpAddr>, Option<u64>, Option<u64>), (usize, usize)> =
-        BTreeMap::new();
+    // (address, port, id) → (kept, dropped).
+    let mut by_key: BTreeMap<PairKey, (usize, usize)> = BTreeMap::new();
     let mut n_saved = 0;
     for r in &refs {
         let is_kept = kept.contains(&r.line);
