@@ -96,18 +96,17 @@ fn mask6(prefix: u8) -> u128 {
         .unwrap_or(0)
 }
 
-/// Disjoint, sorted, non-adjacent inclusive ranges `starts[i]..=ends[i]`, with an index by
-/// the top 16 bits of the address.
+/// Disjoint, sorted, non-adjacent inclusive ranges `(start, end)`, with an index by the
+/// top 16 bits of the address.
 ///
-/// Invariant: `starts.len() == ends.len()`; `starts[i] <= ends[i]`; `ends[i] + 1 <
-/// starts[i + 1]` (merged, so the range holding an address is the first whose end is not
-/// below it). `index` is empty, or has `BUCKETS + 1` entries: `index[b]` is the first range
+/// Invariant: `start <= end`; `ranges[i].1 + 1 < ranges[i + 1].0` (merged, so the range
+/// holding an address is the first whose end is not below it). `index` is empty, or has `BUCKETS + 1` entries: `index[b]` is the first range
 /// whose end is at or past the first address of bucket `b`, and `index[BUCKETS]` is the
 /// number of ranges.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Ranges<T> {
-    starts: Box<[T]>,
-    ends: Box<[T]>,
+    /// Start and end side by side: the last step of a look-up reads both from one line.
+    ranges: Box<[(T, T)]>,
     index: Box<[u32]>,
 }
 
@@ -130,21 +129,17 @@ impl<T: Copy + Ord + RangeBound> Ranges<T> {
                 _ => merged.push((s, e)),
             }
         }
-        let ends: Box<[T]> = merged.iter().map(|r| r.1).collect();
-        let index = if ends.len() >= INDEX_FROM {
-            let n = ends.len() as u32;
+        let ranges: Box<[(T, T)]> = merged.into_boxed_slice();
+        let index = if ranges.len() >= INDEX_FROM {
+            let n = ranges.len() as u32;
             (0..BUCKETS)
-                .map(|b| ends.partition_point(|&e| e < T::bucket_start(b)) as u32)
+                .map(|b| ranges.partition_point(|r| r.1 < T::bucket_start(b)) as u32)
                 .chain(std::iter::once(n))
                 .collect()
         } else {
             Box::default()
         };
-        Ranges {
-            starts: merged.iter().map(|r| r.0).collect(),
-            ends,
-            index,
-        }
+        Ranges { ranges, index }
     }
 
     #[inline]
@@ -157,17 +152,17 @@ impl<T: Copy + Ord + RangeBound> Ranges<T> {
             // before `lo` end before the bucket, and range `next` ends past it. Searching
             // `lo..next` finds it, or ends at `next` when none before reaches `a`.
             (Some(&lo), Some(&next)) => (lo as usize, next as usize),
-            _ => (0, self.ends.len()),
+            _ => (0, self.ranges.len()),
         };
-        let Some(ends) = self.ends.get(lo..hi) else {
+        let Some(bucket) = self.ranges.get(lo..hi) else {
             return false;
         };
-        let i = lo + ends.partition_point(|&e| e < a);
-        self.starts.get(i).is_some_and(|&s| s <= a)
+        let i = lo + bucket.partition_point(|r| r.1 < a);
+        self.ranges.get(i).is_some_and(|r| r.0 <= a)
     }
 
     fn len(&self) -> usize {
-        self.starts.len()
+        self.ranges.len()
     }
 }
 
