@@ -4,11 +4,17 @@
 //!
 //! The listed names are synthetic (`nNNN.zoneMMM.example`, plus the capture's own zones so
 //! some messages match); the query names are the capture's.
+//!
+//! The query-ip verdict with 10 k and 1 M networks (random IPv4 /16../32 and IPv6
+//! /32../128), on the same records given client addresses drawn half from the listed
+//! networks, half at random (the lab's captures have only 127.0.0.1 and ::1); and the
+//! sampling decision (`downsample: 10`) per record.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use dnstap_receiver::record::Record;
 use dnstap_receiver::transform::domains::{DomainSet, Match};
+use dnstap_receiver::transform::ipset::{Cidr, IpSet};
 use dnstap_receiver::transform::{Filtering, FilteringSpec, Verdict};
 
 mod common;
@@ -79,6 +85,32 @@ fn domain_lists(c: &mut Criterion) {
         drop_qtypes: vec![28],
         ..FilteringSpec::default()
     });
+    query_ip(&mut g, &records);
+    let sampled = Filtering::new(&FilteringSpec {
+        downsample: 10,
+        ..FilteringSpec::default()
+    });
+    let kept = records
+        .iter()
+        .filter(|r| sampled.check(r) == Verdict::Keep)
+        .count();
+    println!("downsample 10: {kept} of {} records kept", records.len());
+    g.bench_function("downsample_10", |b| {
+        b.iter(|| {
+            records
+                .iter()
+                .filter(|r| sampled.check(r) == Verdict::Keep)
+                .count()
+        })
+    });
+    common::print_cpu_ns_per_msg("transform/downsample_10", records.len(), || {
+        std::hint::black_box(
+            records
+                .iter()
+                .filter(|r| sampled.check(r) == Verdict::Keep)
+                .count(),
+        );
+    });
     g.bench_function("rcode_qtype", |b| {
         b.iter(|| {
             records
@@ -87,7 +119,120 @@ fn domain_lists(c: &mut Criterion) {
                 .count()
         })
     });
+    common::print_cpu_ns_per_msg("transform/rcode_qtype", records.len(), || {
+        std::hint::black_box(
+            records
+                .iter()
+                .filter(|r| rcodes.check(r) == Verdict::Keep)
+                .count(),
+        );
+    });
     g.finish();
+}
+
+/// xorshift64*: the networks and addresses are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// `n` random networks: 3 in 4 IPv4 (/16../32), the rest IPv6 (/32../128).
+fn networks(r: &mut Rng, n: usize) -> Vec<Cidr> {
+    (0..n)
+        .map(|_| {
+            let x = r.next();
+            let text = if x % 4 != 0 {
+                let a = std::net::Ipv4Addr::from((x >> 16) as u32);
+                format!("{a}/{}", 16 + (x >> 8) % 17)
+            } else {
+                let a = std::net::Ipv6Addr::from(u128::from(r.next()) << 64 | u128::from(x));
+                format!("{a}/{}", 32 + (x >> 8) % 97)
+            };
+            Cidr::parse(&text).expect("valid network")
+        })
+        .collect()
+}
+
+/// The address bytes of a host inside `net` (its network address with random host bits).
+fn host_in(r: &mut Rng, net: &Cidr) -> Vec<u8> {
+    match net.net() {
+        std::net::IpAddr::V4(a) => {
+            let host = (r.next() as u32)
+                .checked_shr(u32::from(net.prefix()))
+                .unwrap_or(0);
+            (u32::from(a) | host).to_be_bytes().to_vec()
+        }
+        std::net::IpAddr::V6(a) => {
+            let bits = u128::from(r.next()) << 64 | u128::from(r.next());
+            let host = bits.checked_shr(u32::from(net.prefix())).unwrap_or(0);
+            (u128::from(a) | host).to_be_bytes().to_vec()
+        }
+    }
+}
+
+fn query_ip(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    records: &[Record<'_>],
+) {
+    for (label, n) in [("10k", 10_000), ("1M", 1_000_000)] {
+        let mut r = Rng(0x5151_2024 + n as u64);
+        let nets = networks(&mut r, n);
+        // Client addresses: half inside a listed network, half random (v4 and v6 alike).
+        let addrs: Vec<Vec<u8>> = (0..records.len())
+            .map(|i| {
+                if i % 2 == 0 {
+                    let k = (r.next() % n as u64) as usize;
+                    host_in(&mut r, &nets[k])
+                } else if i % 4 == 1 {
+                    (r.next() as u32).to_be_bytes().to_vec()
+                } else {
+                    (u128::from(r.next()) << 64 | u128::from(r.next()))
+                        .to_be_bytes()
+                        .to_vec()
+                }
+            })
+            .collect();
+        let recs: Vec<Record<'_>> = records
+            .iter()
+            .zip(&addrs)
+            .map(|(rec, a)| {
+                let mut rec = rec.clone();
+                rec.query_address = Some(a);
+                rec
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let set = IpSet::new(nets);
+        println!(
+            "query-ip {label}: compiled in {:.2} s ({set:?})",
+            start.elapsed().as_secs_f64()
+        );
+        let f = Filtering::new(&FilteringSpec {
+            drop_queryip: Some(set),
+            ..FilteringSpec::default()
+        });
+        let dropped = recs.iter().filter(|r| f.check(r) != Verdict::Keep).count();
+        println!(
+            "query-ip {label}: {dropped} of {} records dropped",
+            recs.len()
+        );
+        g.bench_function(format!("drop_queryip_{label}"), |b| {
+            b.iter(|| recs.iter().filter(|r| f.check(r) == Verdict::Keep).count())
+        });
+        common::print_cpu_ns_per_msg(
+            &format!("transform/drop_queryip_{label}"),
+            recs.len(),
+            || {
+                std::hint::black_box(recs.iter().filter(|r| f.check(r) == Verdict::Keep).count());
+            },
+        );
+    }
 }
 
 criterion_group!(benches, domain_lists);

@@ -109,6 +109,10 @@ pub fn run_with(
 ) -> Result<OfflineStats, Box<dyn std::error::Error + Send + Sync>> {
     let mut stats = OfflineStats::default();
     let mut obuf: Vec<u8> = Vec::with_capacity(OUT_FLUSH + (64 << 10));
+    // The full formats show the rate at which the chains sample; samplers nest
+    // (transform::Chain::sample_rate): the larger rate is the stream's.
+    let rate = chains.global.sample_rate().max(chains.output.sample_rate());
+    let formatter = &formatter.clone().with_sample_rate(rate);
     let sink = Sink {
         chains,
         formatter,

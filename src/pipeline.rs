@@ -473,6 +473,13 @@ pub fn run_writer_with<O: Observer>(
     observer: &mut O,
 ) -> io::Result<()> {
     let _ = p.writer.set(std::thread::current());
+    // The full formats show the rate at which an output's records were sampled.
+    for (i, o) in outputs.iter_mut().enumerate() {
+        let rate = transforms.chains.sample_rate(i);
+        if rate > 1 {
+            o.set_sample_rate(rate);
+        }
+    }
     let mut result = writer_loop(p, outputs, transforms, stats, observer);
     for o in outputs.iter_mut() {
         let r = o.finish();

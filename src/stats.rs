@@ -49,7 +49,7 @@ pub const CONN_ERROR_SLOTS: usize = 24;
 /// Slots of the per-reason transform counters ([`ThreadStats::transform_filtered`],
 /// [`OutputStats::filtered`]): one per `transform::DropReason` (checked where they are
 /// filled).
-pub const TRANSFORM_REASON_SLOTS: usize = 5;
+pub const TRANSFORM_REASON_SLOTS: usize = 7;
 
 /// Counters of one listener, shared by every reader thread that serves its connections.
 /// Added to once per receive or per connection, never per frame.

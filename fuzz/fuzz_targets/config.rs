@@ -167,6 +167,13 @@ fuzz_target!(|data: &[u8]| {
         for &t in f.message_types.iter().flatten() {
             assert!((1..=63).contains(&t), "{}: message type {t}", f.key);
         }
+        for &r in f.downsample_keep_rcodes.iter().flatten() {
+            assert!(r <= 15, "{}: downsample-keep-rcodes {r}", f.key);
+        }
+        for c in f.drop_queryip.iter().chain(f.keep_queryip.iter().flatten()) {
+            let max = if c.net().is_ipv4() { 32 } else { 128 };
+            assert!(c.prefix() <= max, "{}: network {c}", f.key);
+        }
     }
     if resolved.policy == QueuePolicy::Drop {
         assert!(args.queue_policy.is_some() || file.queue.is_some());

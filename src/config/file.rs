@@ -88,6 +88,16 @@ pub struct FilteringFileSpec {
     /// A list of exact names.
     pub drop_fqdn_file: Option<PathBuf>,
     pub keep_fqdn_file: Option<PathBuf>,
+    /// Client addresses (`query_address`): a file of addresses and CIDR networks.
+    pub drop_queryip_file: Option<PathBuf>,
+    pub keep_queryip_file: Option<PathBuf>,
+    /// The same, inline.
+    pub drop_queryip: Option<Vec<String>>,
+    pub keep_queryip: Option<Vec<String>>,
+    /// Keep 1 record in N (0 or 1: off).
+    pub downsample: Option<u32>,
+    /// Rcodes never sampled out (default NXDOMAIN, SERVFAIL, REFUSED; `[]`: none).
+    pub downsample_keep_rcodes: Option<Vec<NumOrName>>,
 }
 
 /// `input-mode` (seed).

@@ -2,7 +2,7 @@
 //! section under each output entry (that output only), checked into [`FilteringConf`]s at
 //! resolution (names turned into numbers, every value named in its error), then compiled
 //! into the [`Chains`] the writer runs: list files are read here, at start-up, into
-//! [`DomainSet`]s (an error names the key, the file and its line).
+//! [`DomainSet`]s and [`IpSet`]s (an error names the key, the file and its line).
 //!
 //! Key names follow DNS-collector's `filtering` transform (docs/transforms.md), so its
 //! users can move their configs over. Knows the written form and the transform floor's
@@ -17,6 +17,7 @@ use super::file::{FilteringFileSpec, NumOrName, TransformsSpec};
 use crate::dns::types::{rcode_name, rtype_from_name};
 use crate::dnstap::MESSAGE_TYPE_NAMES;
 use crate::transform::domains::{DomainSet, Match};
+use crate::transform::ipset::{Cidr, IpSet};
 use crate::transform::{Chain, Chains, Filtering, FilteringSpec, Step};
 
 /// Message type numbers a filter can hold (the filter's set is 64 bits wide).
@@ -39,6 +40,8 @@ pub enum ListKind {
     KeepDomain,
     DropFqdn,
     KeepFqdn,
+    DropQueryIp,
+    KeepQueryIp,
 }
 
 impl ListKind {
@@ -48,18 +51,25 @@ impl ListKind {
             ListKind::KeepDomain => "keep-domain-file",
             ListKind::DropFqdn => "drop-fqdn-file",
             ListKind::KeepFqdn => "keep-fqdn-file",
+            ListKind::DropQueryIp => "drop-queryip-file",
+            ListKind::KeepQueryIp => "keep-queryip-file",
         }
     }
 
-    fn mode(self) -> Match {
+    /// How a domain list's names match; `None` for an address list.
+    fn mode(self) -> Option<Match> {
         match self {
-            ListKind::DropDomain | ListKind::KeepDomain => Match::Subdomains,
-            ListKind::DropFqdn | ListKind::KeepFqdn => Match::Exact,
+            ListKind::DropDomain | ListKind::KeepDomain => Some(Match::Subdomains),
+            ListKind::DropFqdn | ListKind::KeepFqdn => Some(Match::Exact),
+            ListKind::DropQueryIp | ListKind::KeepQueryIp => None,
         }
     }
 
     fn keeps(self) -> bool {
-        matches!(self, ListKind::KeepDomain | ListKind::KeepFqdn)
+        matches!(
+            self,
+            ListKind::KeepDomain | ListKind::KeepFqdn | ListKind::KeepQueryIp
+        )
     }
 }
 
@@ -75,6 +85,14 @@ pub struct FilteringConf {
     pub drop_qtypes: Vec<u16>,
     pub keep_qtypes: Option<Vec<u16>>,
     pub lists: Vec<(ListKind, PathBuf)>,
+    /// `drop-queryip` (inline; a `drop-queryip-file` adds to it when compiled).
+    pub drop_queryip: Vec<Cidr>,
+    /// `keep-queryip` (inline); `None` when neither it nor a file is given.
+    pub keep_queryip: Option<Vec<Cidr>>,
+    /// `downsample` (0 and 1: off).
+    pub downsample: u32,
+    /// `downsample-keep-rcodes`; `None`: the default list.
+    pub downsample_keep_rcodes: Option<Vec<u8>>,
 }
 
 /// Checks one `transforms:` section (`prefix` is its key path). `None` when it configures
@@ -119,6 +137,8 @@ pub fn resolve(
         (ListKind::KeepDomain, &f.keep_domain_file),
         (ListKind::DropFqdn, &f.drop_fqdn_file),
         (ListKind::KeepFqdn, &f.keep_fqdn_file),
+        (ListKind::DropQueryIp, &f.drop_queryip_file),
+        (ListKind::KeepQueryIp, &f.keep_queryip_file),
     ] {
         if let Some(p) = path {
             if p.as_os_str().is_empty() {
@@ -131,7 +151,42 @@ pub fn resolve(
             lists.push((kind, p));
         }
     }
+    let cidrs = |name: &str, v: &Option<Vec<String>>| -> Result<Option<Vec<Cidr>>, ConfigError> {
+        v.as_ref()
+            .map(|l| {
+                if l.is_empty() {
+                    return Err(err(
+                        name,
+                        format!("the list is empty (remove {name} to turn it off)"),
+                    ));
+                }
+                l.iter()
+                    .enumerate()
+                    .map(|(i, x)| Cidr::parse(x).map_err(|r| err(&format!("{name}[{i}]"), r)))
+                    .collect()
+            })
+            .transpose()
+    };
+    let downsample_keep_rcodes = match &f.downsample_keep_rcodes {
+        None => None,
+        Some(l) => {
+            let name = "downsample-keep-rcodes";
+            if f.downsample.is_none() {
+                return Err(err(name, "without downsample it keeps nothing back".into()));
+            }
+            // Empty is allowed here: sample every rcode.
+            let v = l
+                .iter()
+                .map(|x| rcode(x).map_err(|r| err(name, r)))
+                .collect::<Result<Vec<u8>, _>>()?;
+            Some(v)
+        }
+    };
     Ok(Some(FilteringConf {
+        drop_queryip: cidrs("drop-queryip", &f.drop_queryip)?.unwrap_or_default(),
+        keep_queryip: cidrs("keep-queryip", &f.keep_queryip)?,
+        downsample: f.downsample.unwrap_or(0),
+        downsample_keep_rcodes,
         message_types,
         drop_rcodes: rcodes("drop-rcodes", &f.drop_rcodes)?.unwrap_or_default(),
         keep_rcodes: rcodes("keep-rcodes", &f.keep_rcodes)?,
@@ -273,13 +328,31 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
         keep_rcodes: c.keep_rcodes.clone(),
         drop_qtypes: c.drop_qtypes.clone(),
         keep_qtypes: c.keep_qtypes.clone(),
+        downsample: c.downsample,
+        downsample_keep_rcodes: c.downsample_keep_rcodes.clone(),
         ..FilteringSpec::default()
     };
+    let mut drop_ips = c.drop_queryip.clone();
+    let mut keep_ips = c.keep_queryip.clone();
     for (kind, path) in &c.lists {
         let key = format!("{}.{}", c.key, kind.key());
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(file, &key, format!("{}: {e}", path.display())))?;
-        let set = DomainSet::parse(kind.mode(), &text).map_err(|e| ConfigError {
+        let Some(mode) = kind.mode() else {
+            let nets = IpSet::parse_list(&text).map_err(|(line, e)| ConfigError {
+                file: file.map(Path::to_path_buf),
+                key: key.clone(),
+                line: None,
+                reason: format!("{}: line {line}: {e}", path.display()),
+            })?;
+            if kind.keeps() {
+                keep_ips.get_or_insert_with(Vec::new).extend(nets);
+            } else {
+                drop_ips.extend(nets);
+            }
+            continue;
+        };
+        let set = DomainSet::parse(mode, &text).map_err(|e| ConfigError {
             file: file.map(Path::to_path_buf),
             key: key.clone(),
             line: None,
@@ -291,6 +364,10 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
             spec.drop_domains.push(set);
         }
     }
+    if !drop_ips.is_empty() {
+        spec.drop_queryip = Some(IpSet::new(drop_ips));
+    }
+    spec.keep_queryip = keep_ips.map(IpSet::new);
     Ok(spec)
 }
 
@@ -373,6 +450,52 @@ mod tests {
         let e = res("transforms:\n  filtering:\n    keep-rcode: [0]\n").unwrap_err();
         assert_eq!(e.key, "transforms.filtering.keep-rcode", "{e}");
         assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn query_ip_lists_and_downsample() {
+        let c = res("transforms:\n  filtering:\n    drop-queryip: [10.0.0.0/8, '::1']\n    keep-queryip-file: ips.txt\n    downsample: 20\n    downsample-keep-rcodes: []\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.drop_queryip.len(), 2);
+        assert_eq!(c.keep_queryip, None);
+        assert_eq!(
+            c.lists,
+            vec![(ListKind::KeepQueryIp, PathBuf::from("/etc/d/ips.txt"))]
+        );
+        assert_eq!((c.downsample, c.downsample_keep_rcodes), (20, Some(vec![])));
+        let e = res("transforms:\n  filtering:\n    keep-queryip: [10.0.0.0/8, 10.0.0.0/40]\n")
+            .unwrap_err();
+        assert_eq!(e.key, "transforms.filtering.keep-queryip[1]", "{e}");
+        let e =
+            res("transforms:\n  filtering:\n    downsample-keep-rcodes: [NXDOMAIN]\n").unwrap_err();
+        assert_eq!(e.key, "transforms.filtering.downsample-keep-rcodes", "{e}");
+    }
+
+    #[test]
+    fn query_ip_files_are_read_and_their_errors_name_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("xform-ip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("ips.txt");
+        std::fs::write(&good, "# clients\n192.0.2.0/24\n2001:db8::/32\n").unwrap();
+        let bad = dir.join("bad-ips.txt");
+        std::fs::write(&bad, "192.0.2.0/24\n\n192.0.2.300\n").unwrap();
+        let conf = |p: &Path| TransformsConf {
+            global: Some(FilteringConf {
+                key: "transforms.filtering".into(),
+                lists: vec![(ListKind::DropQueryIp, p.to_path_buf())],
+                ..FilteringConf::default()
+            }),
+            outputs: vec![],
+        };
+        assert!(!compile(&conf(&good), None).unwrap().global.is_empty());
+        let e = compile(&conf(&bad), None).unwrap_err();
+        assert_eq!(e.key, "transforms.filtering.drop-queryip-file", "{e}");
+        assert!(
+            e.reason.contains("bad-ips.txt") && e.reason.contains("line 3"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -13,17 +13,18 @@ use crate::format::escape;
 use crate::format::tree::Tree;
 use crate::record::{Policy, Record, Timestamp};
 
-/// One JSON object and a newline.
-pub fn write_json(rec: &Record<'_>, out: &mut Vec<u8>) {
-    write(rec, Tree::open(out, false));
+/// One JSON object and a newline. `sample_rate` above 1 adds `filtering.sample-rate` (the
+/// record's stream was sampled 1 in that many).
+pub fn write_json(rec: &Record<'_>, sample_rate: u32, out: &mut Vec<u8>) {
+    write(rec, sample_rate, Tree::open(out, false));
 }
 
 /// One YAML document (`---` first).
-pub fn write_yaml(rec: &Record<'_>, out: &mut Vec<u8>) {
-    write(rec, Tree::open(out, true));
+pub fn write_yaml(rec: &Record<'_>, sample_rate: u32, out: &mut Vec<u8>) {
+    write(rec, sample_rate, Tree::open(out, true));
 }
 
-fn write(rec: &Record<'_>, mut t: Tree<'_>) {
+fn write(rec: &Record<'_>, sample_rate: u32, mut t: Tree<'_>) {
     if let Some(v) = rec.identity {
         t.kv_bytes("identity", v);
     }
@@ -35,6 +36,12 @@ fn write(rec: &Record<'_>, mut t: Tree<'_>) {
     }
     if let Some(k) = rec.kind {
         t.kv_name_or_num("type", dnstap::dnstap_type_name(k), k.into());
+    }
+    if sample_rate > 1 {
+        t.key("filtering");
+        t.begin_map();
+        t.kv_num("sample-rate", sample_rate.into());
+        t.end_map();
     }
     t.key("message");
     t.begin_map();
@@ -400,13 +407,38 @@ mod tests {
 
     fn both(rec: &Record<'_>) -> Value {
         let mut j = Vec::new();
-        write_json(rec, &mut j);
+        write_json(rec, 1, &mut j);
         let mut y = Vec::new();
-        write_yaml(rec, &mut y);
+        write_yaml(rec, 1, &mut y);
         let j: Value = serde_json::from_slice(&j).unwrap();
         let y: Value = serde_saphyr::from_slice(&y).unwrap();
         assert_eq!(j, y);
         j
+    }
+
+    #[test]
+    fn sample_rate_beside_identity_only_when_sampled() {
+        let rec = Record {
+            identity: Some(b"ns1"),
+            message_type: Some(5),
+            ..Record::default()
+        };
+        assert!(both(&rec).get("filtering").is_none());
+        for yaml in [false, true] {
+            let mut out = Vec::new();
+            if yaml {
+                write_yaml(&rec, 20, &mut out);
+            } else {
+                write_json(&rec, 20, &mut out);
+            }
+            let v: Value = if yaml {
+                serde_saphyr::from_slice(&out).unwrap()
+            } else {
+                serde_json::from_slice(&out).unwrap()
+            };
+            assert_eq!(v["filtering"], json!({"sample-rate": 20}), "yaml {yaml}");
+            assert_eq!(v["identity"], json!("ns1"));
+        }
     }
 
     #[test]

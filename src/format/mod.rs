@@ -40,11 +40,24 @@ pub enum FormatKind {
 #[derive(Clone, Debug)]
 pub struct Formatter {
     pub kind: FormatKind,
+    /// 1 in how many records the transforms before this output keep by sampling (1: not
+    /// sampled). The full formats show it as `filtering.sample-rate`; the seed formats have
+    /// no place for it.
+    pub sample_rate: u32,
 }
 
 impl Formatter {
     pub fn new(kind: FormatKind) -> Formatter {
-        Formatter { kind }
+        Formatter {
+            kind,
+            sample_rate: 1,
+        }
+    }
+
+    /// The same format, for an output whose records are sampled 1 in `rate`.
+    pub fn with_sample_rate(mut self, rate: u32) -> Formatter {
+        self.sample_rate = rate.max(1);
+        self
     }
 
     /// Appends one record (with its trailing newline) to `out`.
@@ -54,8 +67,8 @@ impl Formatter {
             FormatKind::Text => text::write_record(rec, out),
             FormatKind::Json => json::write_record(rec, out),
             FormatKind::Yaml => yaml::write_record(rec, out),
-            FormatKind::JsonFull => full::write_json(rec, out),
-            FormatKind::YamlFull => full::write_yaml(rec, out),
+            FormatKind::JsonFull => full::write_json(rec, self.sample_rate, out),
+            FormatKind::YamlFull => full::write_yaml(rec, self.sample_rate, out),
         }
     }
 }

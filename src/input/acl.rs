@@ -6,7 +6,8 @@
 //! (never per message). IPv4 peers that reach a dual-stack `[::]` listener arrive as
 //! IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`); they are matched as the IPv4 address
 //! they are. Unix sockets are not subject to the list: their file mode, owner and group say
-//! who may connect.
+//! who may connect. The network type, [`Cidr`], lives in `transform::ipset` (the query-ip
+//! lists of the `filtering` transform parse the same notation).
 //!
 //! [`RefusalLog`] keeps a refused flood from flooding the log: the first refusal of each
 //! address is logged (up to a bounded number of remembered addresses), the rest are counted
@@ -15,83 +16,11 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// One `ADDR/PREFIX` network (`ADDR` alone means one host).
-///
-/// Invariant: `prefix <= 32` for IPv4, `<= 128` for IPv6, and `net` has no bits set past
-/// the prefix (so `192.0.2.7/24` is stored as `192.0.2.0/24`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    net: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Parses `192.0.2.0/24`, `2001:db8::/32`, `127.0.0.1` or `::1` (a host).
-    pub fn parse(s: &str) -> Result<Cidr, String> {
-        let s = s.trim();
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let ip: IpAddr = addr
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address or CIDR network"))?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => match p.parse::<u8>() {
-                Ok(n) if n <= max => n,
-                _ => return Err(format!("{s:?}: prefix length must be 0..={max}")),
-            },
-        };
-        Ok(Cidr {
-            net: mask(ip, prefix),
-            prefix,
-        })
-    }
-
-    /// True when `ip` lies in this network. An IPv4-mapped IPv6 address is taken as IPv4.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        if ip.is_ipv4() != self.net.is_ipv4() {
-            return false;
-        }
-        mask(ip, self.prefix) == self.net
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.net, self.prefix)
-    }
-}
-
-/// `ip` with every bit past `prefix` cleared.
-fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let m = u32::MAX
-                .checked_shl(32 - u32::from(prefix.min(32)))
-                .unwrap_or(0);
-            IpAddr::V4((bits & m).into())
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let m = u128::MAX
-                .checked_shl(128 - u32::from(prefix.min(128)))
-                .unwrap_or(0);
-            IpAddr::V6((bits & m).into())
-        }
-    }
-}
+pub use crate::transform::ipset::Cidr;
 
 /// The compiled `allow-from` list. Empty (the default) allows every peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -90,7 +90,7 @@ pub fn run_ordered_writers_with<W: Write + Send, O: Observer + Send>(
         turn: Mutex::new(Turn { next: 0, out }),
         turn_changed: Condvar::new(),
         failed: AtomicBool::new(false),
-        formatter,
+        formatter: formatter.with_sample_rate(chains.sample_rate(0)),
         out_stats,
         chains,
     };

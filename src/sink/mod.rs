@@ -48,6 +48,10 @@ pub trait Output: Send {
     /// is. Buffers as the output sees fit.
     fn record(&mut self, rec: &Record<'_>, raw: &[u8]) -> io::Result<()>;
 
+    /// The transforms before this output keep 1 record in `rate` by sampling: formats that
+    /// carry the rate (the full ones) show it. Called before the first `record`.
+    fn set_sample_rate(&mut self, _rate: u32) {}
+
     /// The writer has no more records for now (its queue is empty): write out what is
     /// buffered, so a quiet input still sees its records promptly.
     fn flush(&mut self) -> io::Result<()>;
@@ -111,6 +115,10 @@ impl<W: Write + Send> WriteOutput<W> {
 impl<W: Write + Send> Output for WriteOutput<W> {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn set_sample_rate(&mut self, rate: u32) {
+        self.formatter.sample_rate = rate.max(1);
     }
 
     #[inline]

@@ -1,8 +1,9 @@
-//! The `filtering` transform: keep or drop a record by its dnstap message type, the DNS
-//! header's rcode, the first question's type, and domain lists (a domain and everything
-//! under it, or exact names). Compiled once from a [`FilteringSpec`] into bit sets and hash
-//! tables; a check is a few loads and, with a domain list, one look-up per label of the
-//! query name.
+//! The `filtering` transform: keep or drop a record by its dnstap message type, its client
+//! address (`query_address`, against [`IpSet`]s), the DNS header's rcode, the first
+//! question's type, and domain lists (a domain and everything under it, or exact names);
+//! then, last, sample what is left ([`Sampler`]). Compiled once from a [`FilteringSpec`]
+//! into bit sets, range tables and hash tables; a check is a few loads, a binary search per
+//! address list and, with a domain list, one look-up per label of the query name.
 //!
 //! Semantics (docs/transforms.md):
 //! - every `keep-*` key keeps only the records that match it, every `drop-*` key drops the
@@ -11,7 +12,9 @@
 //!   readable DNS message has no rcode, qtype or name: a `keep-*` on that field drops it, a
 //!   `drop-*` keeps it;
 //! - the DNS message is the one the record is about (the query for `*_QUERY` types, the
-//!   response otherwise), as in every format.
+//!   response otherwise), as in every format;
+//! - a record without a client address (or one that is not 4 or 16 bytes) fails a
+//!   `keep-queryip*` list and passes a `drop-queryip*` one, as above.
 //!
 //! Knows records and domain sets; nothing of files, counters or the configuration file.
 #![forbid(unsafe_code)]
@@ -19,6 +22,8 @@
 use crate::dns::MessageView;
 use crate::record::Record;
 use crate::transform::domains::DomainSet;
+use crate::transform::ipset::IpSet;
+use crate::transform::sampling::{Sampler, DEFAULT_KEEP_RCODES};
 use crate::transform::{DropReason, Verdict};
 
 /// The filter as `config` hands it down: values already parsed and checked (names turned
@@ -38,6 +43,14 @@ pub struct FilteringSpec {
     pub drop_domains: Vec<DomainSet>,
     /// Keep only names in one of these sets; empty = no keep list.
     pub keep_domains: Vec<DomainSet>,
+    /// Drop records whose client address (`query_address`) is in this set.
+    pub drop_queryip: Option<IpSet>,
+    /// Keep only records whose client address is in this set.
+    pub keep_queryip: Option<IpSet>,
+    /// Keep 1 record in this many (0 and 1: no sampling).
+    pub downsample: u32,
+    /// Rcodes never sampled out; `None`: [`DEFAULT_KEEP_RCODES`].
+    pub downsample_keep_rcodes: Option<Vec<u8>>,
 }
 
 /// A set of small numbers: bit `n` of word `n / 64`.
@@ -103,8 +116,12 @@ pub struct Filtering {
     qtypes: KeepDrop,
     drop_domains: Vec<DomainSet>,
     keep_domains: Vec<DomainSet>,
+    drop_queryip: Option<IpSet>,
+    keep_queryip: Option<IpSet>,
     /// Whether any check needs the DNS message's question.
     needs_question: bool,
+    /// Last: it samples what the other keys kept.
+    sampler: Option<Sampler>,
 }
 
 /// Message types are checked in a 64-bit set; values past it match no list.
@@ -139,13 +156,31 @@ impl Filtering {
             qtypes,
             drop_domains: spec.drop_domains.clone(),
             keep_domains: spec.keep_domains.clone(),
+            drop_queryip: spec.drop_queryip.clone(),
+            keep_queryip: spec.keep_queryip.clone(),
             needs_question,
+            sampler: Sampler::new(
+                spec.downsample,
+                spec.downsample_keep_rcodes
+                    .as_deref()
+                    .unwrap_or(&DEFAULT_KEEP_RCODES),
+            ),
         }
+    }
+
+    /// 1 in how many records this filter's sampling keeps (1: no sampling).
+    pub fn sample_rate(&self) -> u32 {
+        self.sampler.as_ref().map_or(1, Sampler::rate)
     }
 
     /// Whether this filter keeps every record (nothing configured).
     pub fn is_noop(&self) -> bool {
-        self.message_types.is_none() && self.rcodes.is_noop() && !self.needs_question
+        self.message_types.is_none()
+            && self.rcodes.is_noop()
+            && !self.needs_question
+            && self.drop_queryip.is_none()
+            && self.keep_queryip.is_none()
+            && self.sampler.is_none()
     }
 
     #[inline]
@@ -155,6 +190,9 @@ impl Filtering {
             if !t.is_some_and(|t| types.has(t)) {
                 return Verdict::Drop(DropReason::MessageType);
             }
+        }
+        if !self.query_ip_passes(rec.query_address) {
+            return Verdict::Drop(DropReason::QueryIp);
         }
         let view: Option<&MessageView<'_>> = match &rec.dns {
             Some(Ok(v)) => Some(v),
@@ -166,26 +204,55 @@ impl Filtering {
         {
             return Verdict::Drop(DropReason::Rcode);
         }
-        if !self.needs_question {
-            return Verdict::Keep;
+        if self.needs_question {
+            if let Some(reason) = self.question_drops(view) {
+                return Verdict::Drop(reason);
+            }
         }
+        if let Some(s) = &self.sampler {
+            if !s.keeps(rec) {
+                return Verdict::Drop(DropReason::Sampled);
+            }
+        }
+        Verdict::Keep
+    }
+
+    /// The query-ip lists on the client address (4 or 16 bytes; any other length, or none,
+    /// is no address: a keep list drops it, a drop list keeps it).
+    #[inline]
+    fn query_ip_passes(&self, addr: Option<&[u8]>) -> bool {
+        let lookup = |set: &IpSet| addr.and_then(|a| set.contains_bytes(a));
+        if let Some(d) = &self.drop_queryip {
+            if lookup(d) == Some(true) {
+                return false;
+            }
+        }
+        match &self.keep_queryip {
+            Some(k) => lookup(k) == Some(true),
+            None => true,
+        }
+    }
+
+    /// The question's checks: qtype, then the domain lists.
+    #[inline]
+    fn question_drops(&self, view: Option<&MessageView<'_>>) -> Option<DropReason> {
         let question = view.and_then(|v| v.question.as_ref());
         if !self.qtypes.passes(question.map(|q| usize::from(q.qtype))) {
-            return Verdict::Drop(DropReason::Qtype);
+            return Some(DropReason::Qtype);
         }
         for set in &self.drop_domains {
             if question.is_some_and(|q| set.matches(q.name.labels())) {
-                return Verdict::Drop(set_reason(set));
+                return Some(set_reason(set));
             }
         }
         if let Some(first) = self.keep_domains.first() {
             let kept = question
                 .is_some_and(|q| self.keep_domains.iter().any(|s| s.matches(q.name.labels())));
             if !kept {
-                return Verdict::Drop(set_reason(first));
+                return Some(set_reason(first));
             }
         }
-        Verdict::Keep
+        None
     }
 }
 

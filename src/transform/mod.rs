@@ -17,6 +17,8 @@
 
 pub mod domains;
 pub mod filtering;
+pub mod ipset;
+pub mod sampling;
 
 use std::sync::Arc;
 
@@ -39,16 +41,22 @@ pub enum DropReason {
     Domain,
     /// `drop-fqdn-file` / `keep-fqdn-file`
     Fqdn,
+    /// `drop-queryip*` / `keep-queryip*`
+    QueryIp,
+    /// `downsample`
+    Sampled,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`DropReason::index`].
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::MessageType,
         DropReason::Rcode,
         DropReason::Qtype,
         DropReason::Domain,
         DropReason::Fqdn,
+        DropReason::QueryIp,
+        DropReason::Sampled,
     ];
 
     /// The reason's label in metrics and logs.
@@ -59,6 +67,8 @@ impl DropReason {
             DropReason::Qtype => "qtype",
             DropReason::Domain => "domain",
             DropReason::Fqdn => "fqdn",
+            DropReason::QueryIp => "query-ip",
+            DropReason::Sampled => "sampled",
         }
     }
 
@@ -118,6 +128,19 @@ impl Chain {
         }
         Verdict::Keep
     }
+
+    /// 1 in how many records this chain's sampling keeps (1: it does not sample): what the
+    /// full formats show as `filtering.sample-rate`. Every sampler hashes a record the same
+    /// way and keeps the hashes below `2^64 / rate`, so samplers in a row nest: together
+    /// they keep 1 in the largest rate, not the product.
+    pub fn sample_rate(&self) -> u32 {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Filtering(f) => f.sample_rate(),
+            })
+            .fold(1u32, u32::max)
+    }
 }
 
 /// The empty chain, for outputs without one.
@@ -137,6 +160,12 @@ impl Chains {
     /// The chain of output `i` (empty when it has none).
     pub fn output(&self, i: usize) -> &Chain {
         self.outputs.get(i).map_or(&EMPTY, |c| c)
+    }
+
+    /// 1 in how many records output `i` gets by sampling (1: not sampled): the larger of
+    /// the global chain's rate and its own, as samplers nest ([`Chain::sample_rate`]).
+    pub fn sample_rate(&self, i: usize) -> u32 {
+        self.global.sample_rate().max(self.output(i).sample_rate())
     }
 
     /// Whether no chain has a step (the writer then skips the stage).

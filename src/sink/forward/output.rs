@@ -220,6 +220,10 @@ impl Output for ForwardOutput {
         &self.name
     }
 
+    fn set_sample_rate(&mut self, rate: u32) {
+        self.formatter.sample_rate = rate.max(1);
+    }
+
     #[inline]
     fn record(&mut self, rec: &Record<'_>, _raw: &[u8]) -> io::Result<()> {
         let i = match &self.hash {

@@ -475,6 +475,12 @@ impl Output for KafkaOutput {
         &self.name
     }
 
+    fn set_sample_rate(&mut self, rate: u32) {
+        if let Value::Format(f) = &mut self.value {
+            f.sample_rate = rate.max(1);
+        }
+    }
+
     fn record(&mut self, rec: &Record<'_>, raw: &[u8]) -> io::Result<()> {
         self.stats.records.fetch_add(1, Ordering::Relaxed);
         let has_key = self.write_key(rec);
