@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_dnstap_receiver");
 const DEADLINE: Duration = Duration::from_secs(60);
 /// Its messages: client, forwarder and resolver queries and responses; NOERROR, NXDOMAIN,
@@ -32,23 +34,14 @@ const CAPTURE: &str = "unbound-tcp.fstrm";
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-/// The lab's captures: `LAB_DIR`, else `<repo>/lab`. `None` (with a NOTICE) when they are
-/// missing outside CI; in CI a missing lab is a failure.
+/// The lab capture the tests read (`<repo>/lab/captures`). `None` when it is missing, as
+/// decided by the tests' one skip helper (a NOTICE by hand, a failure under `CI=true`).
 fn capture() -> Option<PathBuf> {
-    let lab = std::env::var_os("LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("lab"));
-    let p = lab.join("captures").join(CAPTURE);
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "lab capture {} missing",
-        p.display()
-    );
-    eprintln!("NOTICE: {} missing; transform tests skipped", p.display());
-    None
+    let p = support::lab::lab_dir().join("captures").join(CAPTURE);
+    support::skip::require(p.exists(), "transforms", || {
+        format!("lab capture {} missing", p.display())
+    })
+    .then_some(p)
 }
 
 /// A fresh directory, removed on drop.
