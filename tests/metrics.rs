@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::lab::{capture, capture_payloads};
-use support::receiver::{free_port, send_bidi, Ending, Receiver, Target, TempDir, BIN};
+use support::receiver::{
+    free_port, http_get, send_bidi, split_response, Ending, Receiver, Target, TempDir, BIN,
+};
 use support::skip;
 
 /// True when `tool` runs; else the skip helper decides (a NOTICE by hand, a failure under
@@ -31,52 +33,6 @@ fn have(tool: &str, test: &str) -> bool {
     skip::require(ok, test, || {
         format!("{tool} not found in PATH (Debian package prometheus / openssl)")
     })
-}
-
-/// A plain HTTP/1.1 GET: (status code, body). Bounded by timeouts.
-fn http_get(port: u16, path: &str, auth: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    if let Some(a) = auth {
-        req.push_str(&format!("Authorization: Basic {a}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    split_response(&resp)
-}
-
-fn split_response(resp: &[u8]) -> (u16, String) {
-    let resp = String::from_utf8_lossy(resp).into_owned();
-    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP head");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return (status, dechunk(body));
-    }
-    (status, body.to_string())
-}
-
-/// Prometheus answers its API in chunks.
-fn dechunk(mut b: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = b.split_once("\r\n") {
-        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        b = &rest[n + 2..];
-    }
-    out
 }
 
 /// The value of an unlabelled sample, or the sum over every label set of a family.
