@@ -146,18 +146,6 @@ fn finish(h: u64) -> u64 {
 const FAST_LABELS: usize = 16;
 
 impl DomainSet {
-    /// An empty set.
-    pub fn new(mode: Match) -> DomainSet {
-        DomainSet {
-            mode,
-            arena: Vec::new(),
-            slots: vec![Slot::default(); 16],
-            len: 0,
-            min_labels: usize::MAX,
-            max_labels: 0,
-        }
-    }
-
     /// Parses a list: one name a line in presentation form (`example.com` or
     /// `example.com.`), blank lines and `#` comments (whole line or after the name) ignored.
     /// Duplicates are stored once. The first line that is not a name is the error.
