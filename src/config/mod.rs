@@ -83,6 +83,8 @@ pub struct Resolved {
     pub threads: usize,
     /// Writer threads (≥ 1; more than one only with stdout as the only output).
     pub writers: usize,
+    /// Whether `writers` was given (flag or key) rather than chosen.
+    pub writers_set: bool,
     pub queue_capacity: usize,
     pub policy: QueuePolicy,
     pub buffer_size: usize,
@@ -145,6 +147,23 @@ impl Settings {
             max_data_frame: resolved.max_frame_size,
         };
         let transforms = transforms::compile(&resolved.transforms, file)?;
+        let mut resolved = resolved;
+        if transforms.is_stateful() && resolved.writers > 1 {
+            // A stateful transform (reducer, latency matching) sees every record in one
+            // place: one writer runs it.
+            if resolved.writers_set {
+                return Err(ConfigError::new(
+                    file,
+                    "writers",
+                    format!(
+                        "{} writers cannot run the stateful transforms (reducer, latency \
+                         matching): they need one writer",
+                        resolved.writers
+                    ),
+                ));
+            }
+            resolved.writers = 1;
+        }
         let security = if resolved.offline.is_some() {
             InputSecurity::default()
         } else {
@@ -273,6 +292,7 @@ pub fn resolve(
         io,
         threads,
         writers,
+        writers_set: args.writers.or(fc.writers).is_some(),
         queue_capacity,
         policy,
         buffer_size,
