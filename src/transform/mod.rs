@@ -18,6 +18,7 @@
 pub mod domains;
 pub mod filtering;
 pub mod ipset;
+pub mod latency;
 pub mod sampling;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use std::time::Instant;
 use crate::record::{Enrichment, Record};
 
 pub use filtering::{Filtering, FilteringSpec};
+pub use latency::{Latency, LatencySpec};
 
 /// Why a transform removed a record. The label is the `reason` of the
 /// `records_filtered_total` metric and of the `-v` line; the list is closed so the counters
@@ -131,13 +133,16 @@ pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 #[derive(Debug)]
 pub enum Step {
     Filtering(Filtering),
+    /// Query→response latency and unanswered queries (stateful: a matching table).
+    Latency(Latency),
 }
 
 impl Step {
     #[inline]
-    fn apply(&self, rec: &Record<'_>, _en: &mut Enrichment, _now: Instant) -> Verdict {
+    fn apply(&self, rec: &Record<'_>, en: &mut Enrichment, now: Instant) -> Verdict {
         match self {
             Step::Filtering(f) => f.check(rec),
+            Step::Latency(l) => l.apply(rec, en, now),
         }
     }
 
@@ -146,6 +151,7 @@ impl Step {
     fn is_stateful(&self) -> bool {
         match self {
             Step::Filtering(_) => false,
+            Step::Latency(_) => true,
         }
     }
 
@@ -153,18 +159,20 @@ impl Step {
     /// with its payload, its enrichment and where it comes from.
     fn drain(
         &self,
-        _now: Instant,
-        _all: bool,
-        _emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
+        now: Instant,
+        all: bool,
+        emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
     ) {
         match self {
             Step::Filtering(_) => {}
+            Step::Latency(l) => l.drain(now, all, emit),
         }
     }
 
     fn sample_rate(&self) -> u32 {
         match self {
             Step::Filtering(f) => f.sample_rate(),
+            Step::Latency(_) => 1,
         }
     }
 }
@@ -253,6 +261,14 @@ impl Chain {
         }
     }
 
+    /// The chain's latency steps (for their counters: metrics page, `-v` lines).
+    pub fn latency_steps(&self) -> impl Iterator<Item = &Latency> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Latency(l) => Some(l),
+            _ => None,
+        })
+    }
+
     /// 1 in how many records this chain's sampling keeps (1: it does not sample): what the
     /// full formats show as `filtering.sample-rate`. Every sampler hashes a record the same
     /// way and keeps the hashes below `2^64 / rate`, so samplers in a row nest: together
@@ -294,6 +310,20 @@ impl Chains {
     /// the writer drains it).
     pub fn is_stateful(&self) -> bool {
         self.global.is_stateful() || self.outputs.iter().any(|c| c.is_stateful())
+    }
+
+    /// Every latency step of every chain, with the chain's name (`global`, or `output N`
+    /// counting from 0), for the metrics page and the `-v` lines.
+    pub fn latency_steps(&self) -> Vec<(String, &Latency)> {
+        let mut v: Vec<(String, &Latency)> = self
+            .global
+            .latency_steps()
+            .map(|l| ("global".to_string(), l))
+            .collect();
+        for (i, c) in self.outputs.iter().enumerate() {
+            v.extend(c.latency_steps().map(|l| (format!("output {i}"), l)));
+        }
+        v
     }
 
     /// Whether no chain has a step (the writer then skips the stage).
