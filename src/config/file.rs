@@ -63,6 +63,8 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TransformsSpec {
     pub filtering: Option<Box<FilteringFileSpec>>,
+    /// `latency` (see `config/latency.rs`).
+    pub latency: Option<super::latency::LatencyFileSpec>,
 }
 
 /// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply

@@ -26,6 +26,7 @@ pub mod error;
 pub mod file;
 pub mod input;
 pub mod kafka;
+pub mod latency;
 pub mod metrics;
 pub mod outputs;
 pub mod transforms;

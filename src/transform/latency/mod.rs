@@ -15,7 +15,13 @@
 //!   table keeps its record for that ([`encode`]).
 //!
 //! Every response also takes its query out of the table when it carries both times, so a
-//! query answered that way never times out. The latency of each response is counted in a
+//! query answered that way never times out. And once a sender (identity and message-type
+//! pair, e.g. unbound's FORWARDER messages) has sent a response with both times, its
+//! later queries are not put in the table at all, and those already there leave it
+//! unreported at their timeout (counted as `self-timed`): such a sender's responses do
+//! not always carry their query's client port (unbound logs its upstream queries with
+//! another port than their responses), so pairing them would report answered queries as
+//! unanswered. The latency of each response is counted in a
 //! histogram per identity (the first [`IDENTITY_CAP`] identities, then `other`), read by the
 //! metrics page through [`Latency::snapshot`].
 //!
@@ -110,6 +116,9 @@ pub struct LatencyCounts {
     pub timed_out: u64,
     /// `TIMEOUT` records emitted for them (`unanswered-queries`).
     pub reported: u64,
+    /// Pending queries taken out at their timeout without a report, because their sender
+    /// turned out to put both times in its responses.
+    pub self_timed: u64,
 }
 
 /// The latency histogram of one identity (`identity: None` is `other`).
@@ -153,6 +162,9 @@ struct State {
     scratch: Vec<u8>,
     /// What a `TIMEOUT` record carries.
     en: Enrichment,
+    /// Per identity slot ([`Histograms::slot`], except `other`), the message-type pairs
+    /// (bit `pair`) whose responses carried both times.
+    self_timed: [u8; IDENTITY_CAP + 1],
 }
 
 /// Histograms by identity slot: slot 0 is `other`, slot `i + 1` is `ids[i]`.
@@ -193,8 +205,7 @@ impl Histograms {
     }
 
     #[inline]
-    fn observe(&mut self, id: &[u8], ns: u64) {
-        let s = self.slot(id);
+    fn observe_slot(&mut self, s: usize, ns: u64) {
         let b = BOUNDS_NS
             .iter()
             .position(|&le| ns <= le)
@@ -267,6 +278,7 @@ impl Latency {
             hist: Histograms::new(),
             scratch: Vec::with_capacity(1024),
             en: Enrichment::default(),
+            self_timed: [0; IDENTITY_CAP + 1],
         };
         Latency {
             spec,
@@ -298,22 +310,33 @@ impl Latency {
         let key = key::of(rec, pair, self.seeds);
         let mut st = self.lock();
         let now_ns = now.saturating_duration_since(st.base).as_nanos() as u64;
+        let slot = st.hist.slot(rec.identity.unwrap_or_default());
+        // The sender class: identity slot and pair (slot 0, `other`, is never marked).
+        let class = (slot as u16) << 3 | u16::from(pair);
+        let marked = |st: &State| st.self_timed.get(slot).is_some_and(|m| m & 1 << pair != 0);
         if query {
             if let Some(key) = key {
-                self.on_query(&mut st, rec, key, now_ns);
+                if !marked(&st) {
+                    self.on_query(&mut st, rec, key, class, now_ns);
+                }
             }
             return Verdict::Keep;
         }
         let pending = key.and_then(|k| st.table.take(&k, now_ns));
         let latency = match (rec.query_time, rec.response_time) {
-            (Some(q), Some(r)) => Some((diff_ns(q, r), true)),
+            (Some(q), Some(r)) => {
+                if slot != 0 {
+                    if let Some(m) = st.self_timed.get_mut(slot) {
+                        *m |= 1 << pair;
+                    }
+                }
+                Some((diff_ns(q, r), true))
+            }
             (_, Some(r)) => match pending {
-                Some(Entry { query_ns, .. }) if query_ns != u64::MAX => Some((
-                    ns_of(r)
-                        .ok_or(())
-                        .and_then(|r| r.checked_sub(query_ns).ok_or(())),
-                    false,
-                )),
+                Some(Entry { query_ns, .. }) if query_ns != u64::MAX => {
+                    let d = ns_of(r).and_then(|r| r.checked_sub(query_ns)).ok_or(());
+                    Some((d, false))
+                }
                 _ => None,
             },
             _ => None,
@@ -325,7 +348,7 @@ impl Latency {
                 } else {
                     st.counts.matched += 1;
                 }
-                st.hist.observe(rec.identity.unwrap_or_default(), ns);
+                st.hist.observe_slot(slot, ns);
                 if self.spec.measure {
                     en.latency_ns = Some(ns);
                 }
@@ -336,7 +359,7 @@ impl Latency {
         Verdict::Keep
     }
 
-    fn on_query(&self, st: &mut State, rec: &Record<'_>, key: Key, now_ns: u64) {
+    fn on_query(&self, st: &mut State, rec: &Record<'_>, key: Key, class: u16, now_ns: u64) {
         let State {
             table,
             counts,
@@ -352,7 +375,7 @@ impl Latency {
         if table.stores_records() {
             encode::write(rec, scratch);
         }
-        table.insert(key, query_ns, deadline, scratch, &mut |_| {
+        table.insert(key, class, query_ns, deadline, scratch, &mut |_| {
             counts.evicted += 1
         });
     }
@@ -369,7 +392,11 @@ impl Latency {
         let mut st = self.lock();
         let now_ns = now.saturating_duration_since(st.base).as_nanos() as u64;
         let State {
-            table, counts, en, ..
+            table,
+            counts,
+            en,
+            self_timed,
+            ..
         } = &mut *st;
         while let Some(e) = table.oldest() {
             if e.is_alive() && e.deadline > now_ns && !all {
@@ -378,6 +405,11 @@ impl Latency {
             let Some(e) = table.pop_oldest() else {
                 continue;
             };
+            let (slot, pair) = (usize::from(e.class >> 3), e.class & 7);
+            if self_timed.get(slot).is_some_and(|m| m & 1 << pair != 0) {
+                counts.self_timed += 1;
+                continue;
+            }
             counts.timed_out += 1;
             if !self.spec.unanswered {
                 continue;
@@ -413,7 +445,7 @@ impl LatencySnapshot {
         let c = &self.counts;
         format!(
             "in-message={} matched={} unmatched={} negative={} duplicate={} evicted={} \
-             timed-out={} reported={} pending={}",
+             timed-out={} reported={} self-timed={} pending={}",
             c.in_message,
             c.matched,
             c.unmatched,
@@ -422,6 +454,7 @@ impl LatencySnapshot {
             c.evicted,
             c.timed_out,
             c.reported,
+            c.self_timed,
             self.pending
         )
     }
@@ -520,7 +553,7 @@ mod tests {
             &mut en,
             t0 + Duration::from_secs(1),
         );
-        l.apply(&rec(6, &b, 1, Some(2), Some(9)), &mut en, t0);
+        l.apply(&rec(6, &b, 1, None, Some(9)), &mut en, t0);
         let drained = |at: Instant, all: bool| {
             let mut got = Vec::new();
             l.drain(at, all, &mut |r, p, en, o| {
@@ -592,6 +625,33 @@ mod tests {
     }
 
     #[test]
+    fn a_sender_that_times_its_responses_is_not_reported_as_unanswered() {
+        // unbound's upstream queries: logged with one port, answered with another.
+        let l = Latency::new(spec(true, 100));
+        let t0 = Instant::now();
+        let m = msg(9);
+        let mut en = Enrichment::default();
+        l.apply(&rec(3, &m, 1111, Some(1), None), &mut en, t0);
+        l.apply(&rec(4, &m, 2222, Some(1), Some(8)), &mut en, t0);
+        assert_eq!(en.latency_ns, Some(7));
+        assert_eq!(
+            l.snapshot().pending,
+            1,
+            "the first query was already waiting"
+        );
+        l.apply(&rec(3, &m, 3333, Some(1), None), &mut en, t0);
+        assert_eq!(l.snapshot().pending, 1, "later ones are not kept");
+        // Another pair of the same sender is still matched.
+        l.apply(&rec(5, &m, 1, Some(1), None), &mut en, t0);
+        assert_eq!(l.snapshot().pending, 2);
+        let mut reported = Vec::new();
+        l.drain(t0, true, &mut |r, _, _, _| reported.push(r.message_type));
+        assert_eq!(reported, vec![Some(5)]);
+        let c = l.snapshot().counts;
+        assert_eq!((c.self_timed, c.timed_out, c.reported), (1, 1, 1));
+    }
+
+    #[test]
     fn negative_latency_is_counted_not_shown_and_identities_are_capped() {
         let l = Latency::new(spec(false, 10));
         let m = msg(1);
@@ -607,9 +667,14 @@ mod tests {
             r.identity = Some(n);
             l.apply(&r, &mut en, Instant::now());
         }
+        // ns1 took the first slot (with no latency in it): 63 more, then `other`.
         let h = l.snapshot().histograms;
         assert_eq!(h.len(), IDENTITY_CAP + 1);
+        assert_eq!(
+            (h[0].identity.as_deref(), h[0].count),
+            (Some(&b"ns1"[..]), 0)
+        );
         assert_eq!(h.last().unwrap().identity, None);
-        assert_eq!(h.last().unwrap().count, 5);
+        assert_eq!(h.last().unwrap().count, 6);
     }
 }

@@ -9,7 +9,7 @@
 //!        │
 //!        ▼
 //!  ring (max-pending entries of 40 bytes, oldest at `head`)
-//!   | key (16) | query time ns (8) | deadline ns (8) | arena end (4) | stored length (4) |
+//!   | key (16) | query time ns (8) | deadline ns (8) | arena end (4) | stored length (2) | class (2) |
 //!        │ (stored length > 0)
 //!        ▼
 //!  arena (byte ring; a query's record ends at `arena end`, modulo 2^32)
@@ -39,7 +39,9 @@ pub struct Entry {
     /// Where its stored record ends in the arena (a position modulo 2^32).
     arena_end: u32,
     /// Length of its stored record; 0 when none is stored.
-    pub stored: u32,
+    pub stored: u16,
+    /// The caller's tag (the latency step's sender class).
+    pub class: u16,
 }
 
 impl Entry {
@@ -264,10 +266,12 @@ impl Table {
     /// Adds a pending query: `key` must not be alive (the caller takes it first). Makes
     /// room by dropping the oldest entries; each alive one is handed to `pushed` (evicted).
     /// `record` is kept when the table stores records and it fits in a quarter of the
-    /// arena (else the entry stores none).
+    /// arena and in 64 KiB (else the entry stores none).
+    #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
         key: Key,
+        class: u16,
         query_ns: u64,
         deadline: u64,
         record: &[u8],
@@ -284,11 +288,13 @@ impl Table {
             deadline,
             arena_end: 0,
             stored: 0,
+            class,
         };
-        let storable = self
-            .arena
-            .as_ref()
-            .is_some_and(|a| !record.is_empty() && record.len() as u32 <= a.cap() / 4);
+        let storable = self.arena.as_ref().is_some_and(|a| {
+            !record.is_empty()
+                && record.len() <= usize::from(u16::MAX)
+                && record.len() as u32 <= a.cap() / 4
+        });
         if storable {
             let n = record.len() as u32;
             loop {
@@ -308,7 +314,7 @@ impl Table {
                 }
                 a.write = start.wrapping_add(n);
                 entry.arena_end = a.write;
-                entry.stored = n;
+                entry.stored = n as u16;
             }
         } else if let Some(a) = &self.arena {
             // No bytes, but the arena's read position still moves past this entry.
@@ -344,7 +350,7 @@ mod tests {
         let mut t = Table::new(100, 0);
         let mut pushed = Vec::new();
         for i in 1..=50 {
-            t.insert(k(i), i, 1000 + i, &[], &mut |e| pushed.push(e));
+            t.insert(k(i), 0, i, 1000 + i, &[], &mut |e| pushed.push(e));
         }
         assert!(pushed.is_empty());
         assert_eq!(t.live(), 50);
@@ -359,7 +365,7 @@ mod tests {
         assert_eq!(t.live(), 0);
         assert_eq!(t.take(&k(1), 0), None);
         // Past its deadline an entry is not found (it waits for the drain).
-        t.insert(k(60), 1, 500, &[], &mut |_| {});
+        t.insert(k(60), 0, 1, 500, &[], &mut |_| {});
         assert_eq!(t.take(&k(60), 500), None);
         assert_eq!(t.oldest().map(|e| e.deadline), Some(1001));
     }
@@ -369,13 +375,13 @@ mod tests {
         let mut t = Table::new(4, 0);
         let mut pushed = Vec::new();
         for i in 1..=4 {
-            t.insert(k(i), i, 100, &[], &mut |e| pushed.push(e.query_ns));
+            t.insert(k(i), 0, i, 100, &[], &mut |e| pushed.push(e.query_ns));
         }
         t.take(&k(1), 0).unwrap();
         // The oldest slot is dead: reused silently.
-        t.insert(k(5), 5, 100, &[], &mut |e| pushed.push(e.query_ns));
+        t.insert(k(5), 0, 5, 100, &[], &mut |e| pushed.push(e.query_ns));
         assert!(pushed.is_empty());
-        t.insert(k(6), 6, 100, &[], &mut |e| pushed.push(e.query_ns));
+        t.insert(k(6), 0, 6, 100, &[], &mut |e| pushed.push(e.query_ns));
         assert_eq!(pushed, vec![2]);
         assert_eq!(t.live(), 4);
         for i in 3..=6 {
@@ -389,15 +395,17 @@ mod tests {
         let mut pushed = Vec::new();
         for i in 1..=6u8 {
             let rec = vec![i; 10];
-            t.insert(k(u64::from(i)), 0, 100, &rec, &mut |e| pushed.push(e.key));
+            t.insert(k(u64::from(i)), 0, 0, 100, &rec, &mut |e| {
+                pushed.push(e.key)
+            });
         }
         // 6 × 10 bytes fit in 64; the 7th does not fit before the end, starts over at 0,
         // and needs the first record's bytes.
         assert!(pushed.is_empty());
-        t.insert(k(7), 0, 100, &[7; 10], &mut |e| pushed.push(e.key));
+        t.insert(k(7), 0, 0, 100, &[7; 10], &mut |e| pushed.push(e.key));
         assert_eq!(pushed, vec![k(1)]);
         // Too large (over a quarter of the arena): kept without a record.
-        t.insert(k(8), 0, 100, &[8; 17], &mut |e| pushed.push(e.key));
+        t.insert(k(8), 0, 0, 100, &[8; 17], &mut |e| pushed.push(e.key));
         assert_eq!(pushed.len(), 1);
         let mut seen = Vec::new();
         while t.oldest().is_some() {
@@ -430,7 +438,7 @@ mod tests {
                 assert_eq!(got, m.remove(&key), "step {step}");
             } else if !m.contains_key(&key) {
                 let mut pushed = Vec::new();
-                t.insert(key, step, u64::MAX, &[], &mut |e| pushed.push(e.key));
+                t.insert(key, 0, step, u64::MAX, &[], &mut |e| pushed.push(e.key));
                 // The model: a ring of 64 slots in arrival order, dead ones included.
                 order.push_back(key);
                 let old = if order.len() > 64 {
