@@ -15,6 +15,7 @@ use dnstap_receiver::format::Formatter;
 use dnstap_receiver::input::signals::{self, Signals};
 use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
 use dnstap_receiver::metrics::http::MetricsServer;
+use dnstap_receiver::metrics::latency as metrics_latency;
 use dnstap_receiver::metrics::traffic::TrafficCounter;
 use dnstap_receiver::pipeline::ordered::{self, WriterSlot};
 use dnstap_receiver::pipeline::{self, Pipeline, Pool, WriterTransforms};
@@ -83,6 +84,16 @@ fn run(args: &LowArgs) -> Result<ExitCode, BoxError> {
             reasons(&st.transform_filtered),
             reasons(&st.output_filtered)
         );
+        let names: Vec<String> = settings
+            .resolved
+            .outputs
+            .iter()
+            .map(outputs::describe)
+            .collect();
+        for l in metrics_latency::summaries(&metrics_latency::collect(&settings.transforms, &names))
+        {
+            log_debug!("{l}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     daemon(settings)
@@ -360,12 +371,12 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         let addr = server.local_addr()?;
         let scheme = server.scheme();
         let (reg, pipe) = (Arc::clone(&registry), Arc::clone(&pipeline));
+        let chains = transforms.clone();
         server.spawn(move || {
-            dnstap_receiver::metrics::render(&dnstap_receiver::metrics::collect(
-                &reg,
-                &pipe,
-                &traffic_shared,
-            ))
+            let mut s = dnstap_receiver::metrics::collect(&reg, &pipe, &traffic_shared);
+            let names: Vec<String> = s.outputs.iter().map(|(n, _)| n.clone()).collect();
+            s.latency = metrics_latency::collect(&chains, &names);
+            dnstap_receiver::metrics::render(&s)
         })?;
         log_debug!("metrics: {scheme}://{addr}/metrics");
     }
@@ -437,6 +448,10 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                     ),
                 );
             }
+            let names: Vec<String> = registry.outputs().into_iter().map(|(n, _)| n).collect();
+            for l in metrics_latency::summaries(&metrics_latency::collect(&transforms, &names)) {
+                stats::log_line("INFO", format_args!("{l}"));
+            }
             for (name, o) in registry.outputs() {
                 stats::log_line("INFO", format_args!("{}", o.summary(&name)));
                 for l in o.collector_summaries(&name) {
@@ -497,6 +512,10 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         for l in o.collector_summaries(&name) {
             log_debug!("{l}");
         }
+    }
+    let names: Vec<String> = registry.outputs().into_iter().map(|(n, _)| n).collect();
+    for l in metrics_latency::summaries(&metrics_latency::collect(&transforms, &names)) {
+        log_debug!("{l}");
     }
     Ok(if failed {
         ExitCode::from(1)

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod latency;
 pub mod traffic;
 
 use std::fmt::Write as _;
@@ -102,6 +103,8 @@ pub struct Scrape {
     pub lost_at_reader_exit: u64,
     /// `None` when traffic is not counted.
     pub traffic: Option<TrafficSnapshot>,
+    /// The latency transform's counters, per chain that has one ([`latency::collect`]).
+    pub latency: Vec<(String, crate::transform::latency::LatencySnapshot)>,
 }
 
 /// Reads every counter once, for one scrape.
@@ -155,6 +158,8 @@ pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: &[Arc<TrafficShared>]
         lost_at_reader_exit: p.lost_at_reader_exit(),
         traffic,
         totals,
+        // Filled by the caller, who has the chains (latency::collect).
+        latency: Vec::new(),
     }
 }
 
@@ -451,6 +456,7 @@ pub fn render(s: &Scrape) -> String {
     if let Some(tr) = &s.traffic {
         render_traffic(&mut t, tr);
     }
+    latency::render(&mut t, &s.latency);
     t.out
 }
 

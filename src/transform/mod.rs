@@ -312,16 +312,13 @@ impl Chains {
         self.global.is_stateful() || self.outputs.iter().any(|c| c.is_stateful())
     }
 
-    /// Every latency step of every chain, with the chain's name (`global`, or `output N`
-    /// counting from 0), for the metrics page and the `-v` lines.
-    pub fn latency_steps(&self) -> Vec<(String, &Latency)> {
-        let mut v: Vec<(String, &Latency)> = self
-            .global
-            .latency_steps()
-            .map(|l| ("global".to_string(), l))
-            .collect();
+    /// Every latency step of every chain, with its chain: `None` for the global one, else
+    /// the output's index (for the metrics page and the `-v` lines).
+    pub fn latency_steps(&self) -> Vec<(Option<usize>, &Latency)> {
+        let mut v: Vec<(Option<usize>, &Latency)> =
+            self.global.latency_steps().map(|l| (None, l)).collect();
         for (i, c) in self.outputs.iter().enumerate() {
-            v.extend(c.latency_steps().map(|l| (format!("output {i}"), l)));
+            v.extend(c.latency_steps().map(|l| (Some(i), l)));
         }
         v
     }

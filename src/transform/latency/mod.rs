@@ -193,6 +193,8 @@ impl Histograms {
         }
         let slot = match self.ids.iter().position(|x| **x == *id) {
             Some(i) => i + 1,
+            // An identity named `other` would share its label with slot 0.
+            None if id == b"other" => 0,
             None if self.ids.len() < IDENTITY_CAP => {
                 // At most IDENTITY_CAP times in the life of the step.
                 self.ids.push(id.into());
