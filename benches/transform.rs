@@ -235,5 +235,55 @@ fn query_ip(
     }
 }
 
-criterion_group!(benches, domain_lists);
+/// The latency transform per message (queries and responses alike), its table kept across
+/// passes: unbound's records (responses carry both times; its client queries are paired
+/// and taken out, its upstream ones not kept), knot's (every response paired with its
+/// query), and knot's with `unanswered-queries` (each query's record kept in the arena).
+fn latency(c: &mut Criterion) {
+    use dnstap_receiver::record::Enrichment;
+    use dnstap_receiver::transform::latency::key::Seeds;
+    use dnstap_receiver::transform::{Latency, LatencySpec};
+
+    let mut g = c.benchmark_group("transform");
+    for (label, capture, unanswered) in [
+        ("latency_in_message", "unbound-unix.fstrm", false),
+        ("latency_matched", "knot-unix.fstrm", false),
+        ("latency_unanswered", "knot-unix.fstrm", true),
+    ] {
+        let (bytes, frames) = common::capture(capture);
+        let records: Vec<Record<'_>> = frames
+            .iter()
+            .filter_map(|r| Record::parse(&bytes[r.clone()]).ok())
+            .collect();
+        g.throughput(Throughput::Elements(records.len() as u64));
+        let l = Latency::with_seeds(
+            LatencySpec {
+                unanswered,
+                ..LatencySpec::default()
+            },
+            Seeds::fixed(1, 2),
+        );
+        let now = std::time::Instant::now();
+        let mut en = Enrichment::default();
+        let mut pass = || {
+            let mut n = 0u64;
+            for r in &records {
+                en.reset();
+                l.apply(r, &mut en, now);
+                n += en.latency_ns.unwrap_or(0);
+            }
+            l.drain(now, false, &mut |_, _, _, _| {});
+            n
+        };
+        pass();
+        println!("{label}: {}", l.snapshot().summary());
+        g.bench_function(label, |b| b.iter(&mut pass));
+        common::print_cpu_ns_per_msg(&format!("transform/{label}"), records.len(), || {
+            std::hint::black_box(pass());
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, domain_lists, latency);
 criterion_main!(benches);
