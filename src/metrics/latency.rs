@@ -19,6 +19,9 @@ use crate::transform::latency::{
 };
 use crate::transform::Chains;
 
+/// One counter of a family: its label value and how to read it from a snapshot.
+type Row = (&'static str, fn(&LatencySnapshot) -> u64);
+
 /// The histogram's name (unprefixed).
 pub const HISTOGRAM: &str = "dnstap_latency_seconds";
 
@@ -60,12 +63,16 @@ fn merged(steps: &[(String, LatencySnapshot)]) -> Vec<(String, IdentityHistogram
                 None => &mut other,
                 Some(id) => {
                     let label = identity_label(id);
-                    match out.iter().position(|(l, _)| *l == label) {
-                        Some(i) => &mut out[i].1,
+                    let i = match out.iter().position(|(l, _)| *l == label) {
+                        Some(i) => i,
                         None => {
                             out.push((label, IdentityHistogram::default()));
-                            &mut out.last_mut().expect("just pushed").1
+                            out.len() - 1
                         }
+                    };
+                    match out.get_mut(i) {
+                        Some(x) => &mut x.1,
+                        None => continue,
                     }
                 }
             };
@@ -87,12 +94,7 @@ pub(super) fn render(t: &mut Text, steps: &[(String, LatencySnapshot)]) {
     if steps.is_empty() {
         return;
     }
-    let by_chain = |t: &mut Text,
-                    name: &str,
-                    kind: &str,
-                    help: &str,
-                    label: &str,
-                    rows: &[(&str, fn(&LatencySnapshot) -> u64)]| {
+    let by_chain = |t: &mut Text, name: &str, kind: &str, help: &str, label: &str, rows: &[Row]| {
         t.family(name, kind, help);
         for (chain, s) in steps {
             for (v, get) in rows {

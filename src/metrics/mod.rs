@@ -763,6 +763,17 @@ mod tests {
             refused: vec![("allow_list", 2), ("tls", 1)],
             outputs: vec![("stdout".into(), OutputCounts::default())],
             traffic: Some(shared.snapshot()),
+            latency: vec![(
+                "global".into(),
+                crate::transform::latency::LatencySnapshot {
+                    histograms: vec![crate::transform::latency::IdentityHistogram {
+                        identity: Some(b"ns2".to_vec()),
+                        count: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )],
             ..Scrape::default()
         }
     }

@@ -122,6 +122,10 @@ pub struct Emission<'r, 's> {
 /// The emission callback of [`Chain::drain`].
 pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 
+/// The emission callback of one step's drain: the record, its payload, what it carries,
+/// where it comes from.
+pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) + 'e;
+
 /// One compiled transform. An enum rather than trait objects: the set is closed and the
 /// writer's loop stays monomorphic.
 ///
@@ -130,6 +134,9 @@ pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 /// state across records (matching tables, reducer windows) keep it behind interior
 /// mutability, as a chain is shared by every writer thread; they say so in
 /// [`Step::is_stateful`] and release what they hold from [`Step::drain`].
+// The variants' sizes differ (a filter's sets, a latency table's handle); steps are built
+// once at start-up and sit in a Vec, so boxing would only add an indirection per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Step {
     Filtering(Filtering),
@@ -157,12 +164,7 @@ impl Step {
 
     /// Emits what the step holds and is due at `now` (everything when `all`): each record
     /// with its payload, its enrichment and where it comes from.
-    fn drain(
-        &self,
-        now: Instant,
-        all: bool,
-        emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
-    ) {
+    fn drain(&self, now: Instant, all: bool, emit: &mut StepEmit<'_>) {
         match self {
             Step::Filtering(_) => {}
             Step::Latency(l) => l.drain(now, all, emit),

@@ -1,10 +1,11 @@
 //! Latency (`transforms.latency`): how long each response took, and which queries were
 //! never answered.
 //!
-//! - A response that carries both `query_time` and `response_time` (bind, unbound,
-//!   dnsdist, pdns-recursor) gets `response_time - query_time`; nothing is remembered for
-//!   it.
-//! - Otherwise (knot, knot-resolver, nsd) each query waits in a bounded [`table::Table`]
+//! - A response that carries both `query_time` and `response_time` (dnsdist,
+//!   pdns-recursor; bind's and unbound's upstream responses) gets `response_time -
+//!   query_time`; nothing is remembered for it.
+//! - Otherwise (knot, knot-resolver, nsd; bind's and unbound's client responses) each
+//!   query waits in a bounded [`table::Table`]
 //!   keyed by identity, message-type pair, client address and port, DNS id, qname and
 //!   qtype ([`key`]); its response takes it out and gets `response_time` minus the
 //!   query's `query_time`. A query leaves the table unanswered when `queries-timeout`
@@ -40,7 +41,7 @@ use crate::record::{Enrichment, Record, Timestamp};
 
 use self::key::{Key, Seeds};
 use self::table::{Entry, Table};
-use super::{Origin, Verdict};
+use super::{Origin, StepEmit, Verdict};
 
 /// `transforms.latency`, compiled form of the user's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -385,12 +386,7 @@ impl Latency {
     /// Takes out the queries whose timeout has passed at `now` (every pending one when
     /// `all`, at the end of the stream) and, with `unanswered-queries`, emits each one's
     /// record with rcode `TIMEOUT`.
-    pub fn drain(
-        &self,
-        now: Instant,
-        all: bool,
-        emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
-    ) {
+    pub fn drain(&self, now: Instant, all: bool, emit: &mut StepEmit<'_>) {
         let mut st = self.lock();
         let now_ns = now.saturating_duration_since(st.base).as_nanos() as u64;
         let State {

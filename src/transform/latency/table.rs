@@ -267,7 +267,6 @@ impl Table {
     /// room by dropping the oldest entries; each alive one is handed to `pushed` (evicted).
     /// `record` is kept when the table stores records and it fits in a quarter of the
     /// arena and in 64 KiB (else the entry stores none).
-    #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
         key: Key,
