@@ -892,3 +892,41 @@ fn the_step_allocates_nothing_per_message() {
     assert_eq!(reported, 300);
     assert_eq!(n, 0, "allocations over {} messages", records.len());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Configuration errors.
+
+#[test]
+fn bad_values_and_several_writers_are_refused_naming_the_key() {
+    let dir = TempDir::new("conf");
+    for (yaml, needles) in [
+        (
+            "transforms:\n  latency:\n    queries-timeout: 0\n",
+            &["transforms.latency.queries-timeout", ":3:"][..],
+        ),
+        (
+            "outputs:\n  - stdout:\n      transforms:\n        latency:\n          max-pending: 0\n",
+            &["outputs[0].stdout.transforms.latency.max-pending"][..],
+        ),
+        (
+            "transforms:\n  latency:\n    max-pending: 1000\n    unanswered: true\n",
+            &["unanswered"][..],
+        ),
+        (
+            "writers: 2\ntransforms:\n  latency: {}\n",
+            &["writers", "one writer"][..],
+        ),
+    ] {
+        let conf = dir.write("bad.yaml", yaml.as_bytes());
+        let out = Command::new(BIN)
+            .arg("--check-config")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{yaml}: {stderr}");
+        for n in needles {
+            assert!(stderr.contains(n), "{yaml}: no {n:?} in {stderr}");
+        }
+    }
+}
