@@ -1,6 +1,5 @@
 //! The forward output over several collectors (`remote: [...]`, `loadbalance:`), against four
-//! real syslog-ng processes on loopback ports (each a TCP source, one JSON object per line,
-//! a file destination, as in tests/forward.rs). Checks that `round-robin` delivers every
+//! real syslog-ng processes on loopback ports (`support::syslog`, as in tests/forward.rs). Checks that `round-robin` delivers every
 //! record exactly once and spreads them over the four; that `hash` by client address keeps
 //! each client on one collector; and that with `failover` and
 //! `round-robin` a collector killed mid-run and started again 10 s later loses nothing
@@ -14,8 +13,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,150 +20,23 @@ use dnstap_receiver::framestream::{write_control_frame, write_data_frame, Contro
 use support::receiver::{
     free_port, metrics_page, send_bidi, wait_until, Ending, Receiver, Target, TempDir,
 };
-use support::skip;
+use support::syslog::{have_syslog_ng, Collector};
 
 /// How long the killed collector stays away (the issue's figure).
 const OUTAGE: Duration = Duration::from_secs(10);
 
-fn have_syslog_ng(test: &str) -> bool {
-    skip::need_program_in(test, "syslog-ng", &[], "Debian package syslog-ng-core").is_some()
-}
-
-/// One syslog-ng collector: TCP source on 127.0.0.1:port, every line to `ok.log`.
-struct Collector {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Collector {
-    fn start(dir: &Path, port: u16) -> Collector {
-        std::fs::create_dir_all(dir).unwrap();
-        let conf = format!(
-            "@version: 3.38\n\
-             options {{ log-msg-size(1048576); stats-freq(0); }};\n\
-             source s_in {{ network(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") \
-               flags(no-parse) log-msg-size(1048576) max-connections(16) log-iw-size(1600)); }};\n\
-             destination d_ok {{ file(\"{d}/ok.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
-             log {{ source(s_in); destination(d_ok); }};\n",
-            d = dir.display()
-        );
-        std::fs::write(dir.join("syslog-ng.conf"), conf).unwrap();
-        let mut c = Collector {
-            dir: dir.to_path_buf(),
-            port,
-            child: None,
-        };
-        c.spawn();
-        c
-    }
-
-    fn spawn(&mut self) {
-        let d = &self.dir;
-        let prog = skip::find_program("syslog-ng", &[]).expect("syslog-ng in PATH");
-        let child = Command::new(prog)
-            .arg("-F")
-            .arg("--no-caps")
-            .arg("-f")
-            .arg(d.join("syslog-ng.conf"))
-            .arg("-R")
-            .arg(d.join("syslog-ng.persist"))
-            .arg("-p")
-            .arg(d.join("syslog-ng.pid"))
-            .arg("-c")
-            .arg(d.join("syslog-ng.ctl"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("syslog-ng.stderr")).unwrap())
-            .spawn()
-            .expect("spawn syslog-ng");
-        self.child = Some(child);
-        let port = self.port;
-        wait_until(
-            Duration::from_secs(20),
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-            || {
-                format!(
-                    "syslog-ng did not listen on {port}: {}",
-                    std::fs::read_to_string(d.join("syslog-ng.stderr")).unwrap_or_default()
-                )
-            },
-        );
-    }
-
-    /// SIGKILL: whatever syslog-ng held unwritten is lost (the replay window covers it).
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// SIGTERM once every connection it accepted is closed (it has read them to the end),
-    /// then wait (bounded): the file is complete.
-    fn drain(&mut self) {
-        let port = self.port;
-        wait_until(
-            Duration::from_secs(60),
-            || open_connections_on(port) == 0,
-            || format!("syslog-ng still holds a connection on port {port}"),
-        );
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let t0 = Instant::now();
-            while c.try_wait().unwrap().is_none() {
-                if t0.elapsed() > Duration::from_secs(20) {
-                    let _ = c.kill();
-                }
-                // A poll step; the loop has a deadline.
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-
-    fn count(&self) -> usize {
-        std::fs::read(self.dir.join("ok.log"))
-            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-            .unwrap_or(0)
-    }
-
-    /// `(query name, client address)` of every line received.
-    fn records(&self) -> Vec<(String, String)> {
-        let b = std::fs::read(self.dir.join("ok.log")).unwrap_or_default();
-        support::receiver::lines(&b)
-            .iter()
-            .map(|l| {
-                let v: serde_json::Value =
-                    serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
-                let q = v["query-name"].as_str().expect("query-name").to_string();
-                let ip = v["source-ip"].as_str().unwrap_or("").to_string();
-                (q, ip)
-            })
-            .collect()
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// IPv4 TCP connections on local port `port` not closed by the local side yet.
-fn open_connections_on(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let local = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1].ends_with(&local) && matches!(f[3], "01" | "08")
+/// `(query name, client address)` of every line `c` received.
+fn records(c: &Collector) -> Vec<(String, String)> {
+    c.lines()
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            let q = v["query-name"].as_str().expect("query-name").to_string();
+            let ip = v["source-ip"].as_str().unwrap_or("").to_string();
+            (q, ip)
         })
-        .count()
+        .collect()
 }
 
 /// A dnstap CLIENT_QUERY for `q{i}.lb.test.` from client 10.0.{i/256 % 8}.{i % 256}:
@@ -301,8 +171,9 @@ impl Fleet {
         assert_eq!(fin.code, Some(0), "{}", fin.stderr);
         for c in &mut self.collectors {
             c.drain();
+            assert_eq!(c.bad(), "", "every line parses as JSON");
         }
-        let got = self.collectors.iter().map(Collector::records).collect();
+        let got = self.collectors.iter().map(records).collect();
         (fin.stderr, got)
     }
 }
