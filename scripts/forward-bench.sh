@@ -128,7 +128,7 @@ fleet_run() { # n label destination-options count receiver-port
   local c0=0 p
   for p in "${pids[@]}"; do c0=$((c0 + $(ticks $p))); done
   local r0=$(ticks $RP) t0=$(date +%s.%N)
-  $L --tcp 127.0.0.1:$rport --count $count --json $CAP > $D/lg.json
+  $L --tcp 127.0.0.1:$rport --count $count --json $CAP > $D/lg.json 2> $D/lg.err
   local total=0 deadline=$((SECONDS + 600))
   while :; do
     total=0
@@ -159,12 +159,14 @@ EOPY
 }
 fleet() {
   local port=17300
+  echo "fleet: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   for n in 1 2 4; do
     fleet_run $n unthrottled "" $FLEET_COUNT $((port++))
   done
   for n in 1 2 4; do
     fleet_run $n "throttled-$THROTTLE/s" "throttle($THROTTLE)" $THROTTLED_COUNT $((port++))
   done
+  echo "fleet: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 case $WHAT in
