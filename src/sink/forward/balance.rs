@@ -248,7 +248,7 @@ impl Balance {
     fn live(&self, r: &Rotation, s: usize) -> bool {
         self.healthy[s / r.per_host].load(Ordering::Relaxed)
             && !r.ended[s].load(Ordering::Acquire)
-            && !(r.stalled[s].load(Ordering::Acquire) && !r.at_gate[s].load(Ordering::Acquire))
+            && (!r.stalled[s].load(Ordering::Acquire) || r.at_gate[s].load(Ordering::Acquire))
     }
 
     /// The turn moves from `from` to the next live slot in list order (back to `from` when
