@@ -38,6 +38,18 @@ pub enum FormatChoice {
     Yaml,
     JsonFull,
     YamlFull,
+    /// DNS-collector's JSON record.
+    #[value(name = "dnscollector-json")]
+    #[serde(rename = "dnscollector-json")]
+    DnscollectorJson,
+    /// DNS-collector's flat JSON record.
+    #[value(name = "dnscollector-flat-json")]
+    #[serde(rename = "dnscollector-flat-json")]
+    DnscollectorFlatJson,
+    /// python dnstap_receiver 4.7's JSON line.
+    #[value(name = "dr4-json")]
+    #[serde(rename = "dr4-json")]
+    Dr4Json,
 }
 
 impl FormatChoice {
@@ -49,6 +61,9 @@ impl FormatChoice {
             FormatChoice::Yaml => FormatKind::Yaml,
             FormatChoice::JsonFull => FormatKind::JsonFull,
             FormatChoice::YamlFull => FormatKind::YamlFull,
+            FormatChoice::DnscollectorJson => FormatKind::DnsCollectorJson,
+            FormatChoice::DnscollectorFlatJson => FormatKind::DnsCollectorFlatJson,
+            FormatChoice::Dr4Json => FormatKind::Dr4Json,
         }
     }
 }
