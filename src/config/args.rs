@@ -177,6 +177,15 @@ pub struct LowArgs {
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
     pub format: Option<FormatChoice>,
 
+    /// A line of DNS-collector text directives instead of --format, e.g. "timestamp-rfc3339ns
+    /// identity operation rcode queryip qname qtype" (docs/formats.md lists them)
+    #[arg(long = "text-format", value_name = "DIRECTIVES")]
+    pub text_format: Option<String>,
+
+    /// Between the fields of --text-format [default: one space]
+    #[arg(long = "text-format-delimiter", value_name = "TEXT")]
+    pub text_format_delimiter: Option<String>,
+
     /// When output is slower than input: block the readers, or drop batches and count them
     /// [default: block]
     #[arg(long = "queue-policy", value_enum, value_name = "POLICY")]
