@@ -884,3 +884,68 @@ fn dr4_json_matches_dnstap_receiver_4_7() {
     eprintln!("dr4-json: {compared} records compared; known differences: {known:?}");
     assert!(compared > 30_000);
 }
+
+// ---- text-format in the configuration ----
+
+/// An unknown directive stops the start-up with the config error style
+/// (`config file PATH:LINE: KEY: reason`), naming the closest directive.
+#[test]
+fn unknown_directive_is_a_start_up_error_with_file_line_and_key() {
+    let tmp = support::receiver::TempDir::new("textfmt");
+    let conf = tmp.path("dnstap.yaml");
+    for (yaml, line, key) in [
+        (
+            "verbose: false\ntext-format: \"timestamp qnmae\"\n",
+            2,
+            "text-format",
+        ),
+        (
+            "outputs:\n  - stdout:\n      format: json\n  - stdout:\n      text-format: \"{x} oepration\"\n",
+            5,
+            "outputs[1].stdout.text-format",
+        ),
+    ] {
+        std::fs::write(&conf, yaml).unwrap();
+        let out = Command::new(support::receiver::BIN)
+            .arg("--check-config")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        let closest = if key == "text-format" { "qname" } else { "operation" };
+        let bad = if key == "text-format" { "qnmae" } else { "oepration" };
+        let want = format!(
+            "config file {}:{line}: {key}: unknown directive \"{bad}\" (closest valid: \"{closest}\")",
+            conf.display()
+        );
+        assert!(err.contains(&want), "{err}\nwanted: {want}");
+    }
+    // On the command line: the flag is the key.
+    let out = Command::new(support::receiver::BIN)
+        .args(["--check-config", "--text-format", "identity qtyp"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--text-format: unknown directive \"qtyp\" (closest valid: \"qtype\")"),
+        "{err}"
+    );
+    // And a valid one runs offline, delimiter included.
+    let out = Command::new(support::receiver::BIN)
+        .arg("-r")
+        .arg(capture("nsd-unix.fstrm"))
+        .args([
+            "--text-format",
+            "operation {->} qname qtype",
+            "--text-format-delimiter",
+            "|",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert_eq!(first.split('|').count(), 4, "{first}");
+    assert!(first.starts_with("AUTH_QUERY|->|"), "{first}");
+}
