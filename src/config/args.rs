@@ -38,6 +38,9 @@ pub enum FormatChoice {
     Yaml,
     JsonFull,
     YamlFull,
+    GolangText,
+    GolangYaml,
+    GolangJson,
 }
 
 impl FormatChoice {
@@ -49,6 +52,9 @@ impl FormatChoice {
             FormatChoice::Yaml => FormatKind::Yaml,
             FormatChoice::JsonFull => FormatKind::JsonFull,
             FormatChoice::YamlFull => FormatKind::YamlFull,
+            FormatChoice::GolangText => FormatKind::GolangText,
+            FormatChoice::GolangYaml => FormatKind::GolangYaml,
+            FormatChoice::GolangJson => FormatKind::GolangJson,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`text`]: the seed's line, fields separated by one space.
 //! - [`json`], [`yaml`]: the seed's eleven keys.
 //! - [`full`]: every decoded field, nested, as JSON or YAML.
+//! - [`golang`]: what the golang `dnstap` CLI prints (`-q`, `-y`, `-j`), byte for byte.
 //!
 //! The seed formats share one field extraction ([`seed`]) written through a small
 //! [`seed::Emit`] trait, monomorphised per format so no per-field branch is taken at run time.
@@ -13,6 +14,7 @@
 
 pub mod escape;
 pub mod full;
+pub mod golang;
 pub mod json;
 pub mod seed;
 pub mod text;
@@ -34,6 +36,12 @@ pub enum FormatKind {
     JsonFull,
     /// Every decoded field, nested, one YAML document per record.
     YamlFull,
+    /// The golang `dnstap` CLI's quiet text (`dnstap -q`).
+    GolangText,
+    /// The golang `dnstap` CLI's YAML (`dnstap -y`).
+    GolangYaml,
+    /// The golang `dnstap` CLI's JSON (`dnstap -j`).
+    GolangJson,
 }
 
 /// A compiled output format.
@@ -69,6 +77,9 @@ impl Formatter {
             FormatKind::Yaml => yaml::write_record(rec, out),
             FormatKind::JsonFull => full::write_json(rec, self.sample_rate, out),
             FormatKind::YamlFull => full::write_yaml(rec, self.sample_rate, out),
+            FormatKind::GolangText => golang::write_text(rec, out),
+            FormatKind::GolangYaml => golang::write_yaml(rec, out),
+            FormatKind::GolangJson => golang::write_json(rec, out),
         }
     }
 }

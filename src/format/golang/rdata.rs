@@ -1,0 +1,773 @@
+//! Record data as miekg/dns (the `dnstap` CLI's DNS library) reads and prints it: its
+//! unpacking rules (a record may stop at any field boundary, the fields left out print
+//! as zero or empty; a field cut in the middle fails the whole message with miekg's
+//! error text) and each type's `String()`. Names are read with [`Name::parse`] against
+//! the message cut at the end of the rdata, as miekg cuts it.
+//!
+//! Types miekg decodes that are not written here (LOC, APL, CERT, HIP, ...) fall back to
+//! its generic form (`\# <len> <hex>`) and differ from the CLI; docs/formats.md lists them.
+#![forbid(unsafe_code)]
+
+use crate::dns::{write_u64, DnsError, DnsErrorKind, Name};
+
+use super::gofmt::{
+    write_base32hex, write_base64, write_hex_lower, write_hex_upper, write_ip,
+};
+use super::tables::{algorithm_name, ede_name, hash_name, write_rtype};
+
+/// A miekg error, as its `Error()` text.
+pub(super) type Fail = &'static str;
+
+pub(super) const ERR_U8: Fail = "dns: overflow unpacking uint8";
+pub(super) const ERR_U16: Fail = "dns: overflow unpacking uint16";
+pub(super) const ERR_U32: Fail = "dns: overflow unpacking uint32";
+pub(super) const ERR_BUF: Fail = "dns: buffer size too small";
+pub(super) const ERR_RDLENGTH: Fail = "dns: bad rdlength";
+
+/// miekg's error for a name that [`Name::parse`] rejects. (miekg also follows forward
+/// compression pointers, which [`Name::parse`] never does: such a message is reported as
+/// a pointer error here.)
+pub(super) fn name_error(e: DnsError) -> Fail {
+    match e.kind {
+        DnsErrorKind::Truncated => ERR_BUF,
+        DnsErrorKind::BadLabel => "dns: bad rdata",
+        DnsErrorKind::NameTooLong => "dns: domain name exceeded 255 wire-format octets",
+        _ => "dns: too many compression pointers",
+    }
+}
+
+/// A name as miekg's `UnpackDomainName` and `sprintName` write it: labels joined by `.`,
+/// a trailing `.`, `.` ` ` `'` `@` `;` `(` `)` `"` `\` escaped with a backslash, bytes
+/// outside `!`..`~` as `\DDD`; the root is `.`.
+pub(super) fn write_name(name: &Name<'_>, out: &mut Vec<u8>) {
+    let mut any = false;
+    for label in name.labels() {
+        any = true;
+        for &b in label {
+            match b {
+                b'.' | b' ' | b'\'' | b'@' | b';' | b'(' | b')' | b'"' | b'\\' => {
+                    out.push(b'\\');
+                    out.push(b);
+                }
+                b'!'..=b'~' => out.push(b),
+                _ => write_ddd(b, out),
+            }
+        }
+        out.push(b'.');
+    }
+    if !any {
+        out.push(b'.');
+    }
+}
+
+/// `\DDD`: three decimal digits.
+pub(super) fn write_ddd(b: u8, out: &mut Vec<u8>) {
+    out.push(b'\\');
+    out.push(b'0' + b / 100);
+    out.push(b'0' + b / 10 % 10);
+    out.push(b'0' + b % 10);
+}
+
+/// One byte of a quoted string (miekg's `writeTXTStringByte`).
+fn txt_byte(b: u8, out: &mut Vec<u8>) {
+    match b {
+        b'"' | b'\\' => {
+            out.push(b'\\');
+            out.push(b);
+        }
+        b' '..=b'~' => out.push(b),
+        _ => write_ddd(b, out),
+    }
+}
+
+/// A character-string in quotes, every byte escaped by [`txt_byte`] (TXT, HINFO).
+fn write_txt(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &b in s {
+        txt_byte(b, out);
+    }
+    out.push(b'"');
+}
+
+/// A character-string as miekg's `unpackString` keeps it (NAPTR fields, CAA tag): `"`
+/// and `\` escaped, other bytes outside ` `..`~` as `\DDD`.
+fn write_unpacked_string(s: &[u8], out: &mut Vec<u8>) {
+    for &b in s {
+        txt_byte(b, out);
+    }
+}
+
+/// miekg's `sprintTxtOctet` over raw bytes (CAA value, URI target): the raw bytes are
+/// read as if they were presentation text, so a backslash escapes what follows it
+/// (`\DDD` is a byte, `\.` stays as it is, a lone trailing `\` is dropped).
+fn write_txt_octet(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'\\' && s.get(i + 1) == Some(&b'.') {
+            out.extend_from_slice(b"\\.");
+            i += 2;
+            continue;
+        }
+        match next_byte(s, i) {
+            None => i += 1,
+            Some((b, n)) => {
+                txt_byte(b, out);
+                i += n;
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// miekg's `nextByte`: the byte at `i` and how many input bytes it took, reading a
+/// backslash escape (`\X` or `\DDD`); `None` for a dangling backslash.
+fn next_byte(s: &[u8], i: usize) -> Option<(u8, usize)> {
+    let b = *s.get(i)?;
+    if b != b'\\' {
+        return Some((b, 1));
+    }
+    match s.len() - i {
+        1 => None,
+        2 | 3 => Some((s[i + 1], 2)),
+        _ => {
+            let d = &s[i + 1..i + 4];
+            if d.iter().all(u8::is_ascii_digit) {
+                let v = (d[0] - b'0') as u32 * 100 + (d[1] - b'0') as u32 * 10 + (d[2] - b'0') as u32;
+                Some((v as u8, 4))
+            } else {
+                Some((s[i + 1], 2))
+            }
+        }
+    }
+}
+
+/// A cursor over one rdata in the message cut at the rdata's end (`msg.len()` is the
+/// end). miekg stops a record at any field boundary: once `pos == msg.len()`, every
+/// later field reads as zero or empty (`done`).
+struct Reader<'a> {
+    msg: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn done(&self) -> bool {
+        self.pos >= self.msg.len()
+    }
+    fn take(&mut self, n: usize, err: Fail) -> Result<&'a [u8], Fail> {
+        if self.done() {
+            return Ok(&[]);
+        }
+        let b = self.msg.get(self.pos..self.pos + n).ok_or(err)?;
+        self.pos += n;
+        Ok(b)
+    }
+    fn u8(&mut self) -> Result<u8, Fail> {
+        Ok(self.take(1, ERR_U8)?.first().copied().unwrap_or(0))
+    }
+    fn u16(&mut self) -> Result<u16, Fail> {
+        Ok(match *self.take(2, ERR_U16)? {
+            [a, b] => u16::from_be_bytes([a, b]),
+            _ => 0,
+        })
+    }
+    fn u32(&mut self) -> Result<u32, Fail> {
+        Ok(match *self.take(4, ERR_U32)? {
+            [a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
+            _ => 0,
+        })
+    }
+    /// A name, written; nothing when the record already ended.
+    fn name(&mut self, out: &mut Vec<u8>) -> Result<(), Fail> {
+        if self.done() {
+            return Ok(());
+        }
+        let (n, end) = Name::parse(self.msg, self.pos).map_err(name_error)?;
+        self.pos = end;
+        write_name(&n, out);
+        Ok(())
+    }
+    fn rest(&mut self) -> &'a [u8] {
+        let r = self.msg.get(self.pos..).unwrap_or(&[]);
+        self.pos = self.msg.len();
+        r
+    }
+    /// A `<character-string>` (length byte and bytes).
+    fn char_string(&mut self, err: Fail) -> Result<&'a [u8], Fail> {
+        if self.done() {
+            return Ok(&[]);
+        }
+        let n = self.u8()? as usize;
+        let b = self.msg.get(self.pos..self.pos + n).ok_or(err)?;
+        self.pos += n;
+        Ok(b)
+    }
+}
+
+fn num(n: impl Into<u64>, out: &mut Vec<u8>) {
+    write_u64(n.into(), out);
+}
+
+fn sp(out: &mut Vec<u8>) {
+    out.push(b' ');
+}
+
+/// Writes the rdata of a record of `rtype` at `start..msg.len()` as miekg's `String()`
+/// does after the header (`msg` is cut at the rdata's end). `Err` is miekg's unpack
+/// error for the whole message; `out` then holds a partial write the caller drops.
+pub(super) fn write_rdata(msg: &[u8], start: usize, rtype: u16, out: &mut Vec<u8>) -> Result<(), Fail> {
+    let mut r = Reader { msg, pos: start };
+    write_known(rtype, &mut r, out)?;
+    if r.pos != msg.len() {
+        return Err(ERR_RDLENGTH);
+    }
+    Ok(())
+}
+
+fn write_known(rtype: u16, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+    match rtype {
+        1 => {
+            let a = r.take(4, "dns: overflow unpacking a")?;
+            if !a.is_empty() {
+                write_ip(a, out);
+            }
+        }
+        28 => {
+            let a = r.take(16, "dns: overflow unpacking aaaa")?;
+            if !a.is_empty() {
+                write_ip(a, out);
+            }
+        }
+        // NS, MD, MF, CNAME, MB, MG, MR, PTR, DNAME
+        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 39 => r.name(out)?,
+        // MX, AFSDB, RT, KX
+        15 | 18 | 21 | 36 => {
+            num(r.u16()?, out);
+            sp(out);
+            r.name(out)?;
+        }
+        // MINFO, RP
+        14 | 17 => {
+            r.name(out)?;
+            sp(out);
+            r.name(out)?;
+        }
+        6 => {
+            r.name(out)?;
+            sp(out);
+            r.name(out)?;
+            for _ in 0..5 {
+                sp(out);
+                num(r.u32()?, out);
+            }
+        }
+        // TXT, SPF, AVC
+        16 | 99 | 258 => {
+            let mut first = true;
+            while !r.done() {
+                if !first {
+                    sp(out);
+                }
+                write_txt(r.char_string("dns: overflow unpacking txt")?, out);
+                first = false;
+            }
+        }
+        13 => {
+            let cpu = r.char_string("dns: overflow unpacking txt")?;
+            let os = r.char_string("dns: overflow unpacking txt")?;
+            write_txt(cpu, out);
+            sp(out);
+            write_txt(os, out);
+        }
+        33 => {
+            for _ in 0..3 {
+                num(r.u16()?, out);
+                sp(out);
+            }
+            r.name(out)?;
+        }
+        35 => {
+            num(r.u16()?, out);
+            sp(out);
+            num(r.u16()?, out);
+            for _ in 0..3 {
+                out.extend_from_slice(b" \"");
+                write_unpacked_string(r.char_string("dns: overflow unpacking txt")?, out);
+                out.push(b'"');
+            }
+            sp(out);
+            r.name(out)?;
+        }
+        257 => {
+            num(r.u8()?, out);
+            sp(out);
+            write_unpacked_string(r.char_string("dns: overflow unpacking txt")?, out);
+            sp(out);
+            write_txt_octet(r.rest(), out);
+        }
+        // DS, CDS, TA, DLV
+        43 | 59 | 32768 | 32769 => {
+            num(r.u16()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            write_hex_upper(r.rest(), out);
+        }
+        // DNSKEY, CDNSKEY, KEY
+        48 | 60 | 25 => {
+            num(r.u16()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            write_base64(r.rest(), out);
+        }
+        // RRSIG, SIG
+        46 | 24 => {
+            write_rtype(r.u16()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u32()?, out);
+            sp(out);
+            write_sig_time(r.u32()?, out);
+            sp(out);
+            write_sig_time(r.u32()?, out);
+            sp(out);
+            num(r.u16()?, out);
+            sp(out);
+            r.name(out)?;
+            sp(out);
+            write_base64(r.rest(), out);
+        }
+        47 => {
+            r.name(out)?;
+            write_type_bitmap(r, out)?;
+        }
+        50 => {
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u16()?, out);
+            sp(out);
+            let salt_len = r.u8()? as usize;
+            let salt = r.take(salt_len, "dns: overflow unpacking hex")?;
+            write_salt(salt, out);
+            sp(out);
+            let hash_len = r.u8()? as usize;
+            let hash = r.take(hash_len, "dns: overflow unpacking base32")?;
+            write_base32hex(hash, out);
+            write_type_bitmap(r, out)?;
+        }
+        51 => {
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u16()?, out);
+            sp(out);
+            let salt_len = r.u8()? as usize;
+            let salt = r.take(salt_len, "dns: overflow unpacking hex")?;
+            write_salt(salt, out);
+        }
+        44 => {
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            write_hex_upper(r.rest(), out);
+        }
+        // TLSA, SMIMEA: the data in lower case, as miekg keeps it.
+        52 | 53 => {
+            for _ in 0..3 {
+                num(r.u8()?, out);
+                sp(out);
+            }
+            write_hex_lower(r.rest(), out);
+        }
+        256 => {
+            num(r.u16()?, out);
+            sp(out);
+            num(r.u16()?, out);
+            sp(out);
+            write_txt_octet(r.rest(), out);
+        }
+        64 | 65 => write_svcb(r, out)?,
+        _ => {
+            let data = r.rest();
+            out.extend_from_slice(b"\\# ");
+            num(data.len() as u64, out);
+            sp(out);
+            write_hex_lower(data, out);
+        }
+    }
+    Ok(())
+}
+
+/// NSEC3 salt: `-` when empty, else upper-case hex.
+fn write_salt(salt: &[u8], out: &mut Vec<u8>) {
+    if salt.is_empty() {
+        out.push(b'-');
+    } else {
+        write_hex_upper(salt, out);
+    }
+}
+
+/// RRSIG times: `YYYYMMDDHHmmSS` in UTC. (miekg adjusts by RFC 1982 serial arithmetic
+/// against the clock, which changes nothing for any 32-bit time before 2106 while the
+/// clock is before 2038 + 68 years.)
+fn write_sig_time(t: u32, out: &mut Vec<u8>) {
+    let sec = t as i64;
+    let (y, m, d) = crate::format::escape::civil_from_days(sec.div_euclid(86_400));
+    let rem = sec.rem_euclid(86_400) as u32;
+    let two = |v: u32, out: &mut Vec<u8>| {
+        out.push(b'0' + (v / 10 % 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    };
+    two((y / 100) as u32, out);
+    two((y % 100) as u32, out);
+    two(m, out);
+    two(d, out);
+    two(rem / 3600, out);
+    two(rem / 60 % 60, out);
+    two(rem % 60, out);
+}
+
+/// The NSEC/NSEC3 type bitmap, each type preceded by a space; miekg's checks and texts.
+fn write_type_bitmap(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+    let mut last: i32 = -1;
+    while !r.done() {
+        let (Some(&window), Some(&len)) = (r.msg.get(r.pos), r.msg.get(r.pos + 1)) else {
+            return Err("dns: overflow unpacking nsecx");
+        };
+        r.pos += 2;
+        if (window as i32) <= last {
+            return Err("dns: out of order NSEC block");
+        }
+        if len == 0 {
+            return Err("dns: empty NSEC block");
+        }
+        if len > 32 {
+            return Err("dns: NSEC block too long");
+        }
+        let bits = r
+            .msg
+            .get(r.pos..r.pos + len as usize)
+            .ok_or("dns: overflowing NSEC block")?;
+        r.pos += len as usize;
+        last = window as i32;
+        for (i, &byte) in bits.iter().enumerate() {
+            for bit in 0..8u16 {
+                if byte & (0x80 >> bit) != 0 {
+                    sp(out);
+                    write_rtype((window as u16) << 8 | (i as u16 * 8 + bit), out);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SVCB/HTTPS: priority, target, then each parameter as `key="value"`.
+fn write_svcb(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+    num(r.u16()?, out);
+    sp(out);
+    r.name(out)?;
+    let mut last: Option<u16> = None;
+    while !r.done() {
+        let hdr = r.msg.get(r.pos..r.pos + 4).ok_or("dns: overflow unpacking SVCB")?;
+        let key = u16::from_be_bytes([hdr[0], hdr[1]]);
+        let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+        let value = r
+            .msg
+            .get(r.pos + 4..r.pos + 4 + len)
+            .ok_or("dns: overflow unpacking SVCB")?;
+        if key == 65535 {
+            return Err("dns: bad SVCB key");
+        }
+        sp(out);
+        write_svc_key(key, out);
+        out.extend_from_slice(b"=\"");
+        write_svc_value(key, value, out)?;
+        out.push(b'"');
+        if last.is_some_and(|k| key <= k) {
+            return Err("dns: SVCB keys not in strictly increasing order");
+        }
+        last = Some(key);
+        r.pos += 4 + len;
+    }
+    Ok(())
+}
+
+fn write_svc_key(key: u16, out: &mut Vec<u8>) {
+    let name: &[u8] = match key {
+        0 => b"mandatory",
+        1 => b"alpn",
+        2 => b"no-default-alpn",
+        3 => b"port",
+        4 => b"ipv4hint",
+        5 => b"ech",
+        6 => b"ipv6hint",
+        7 => b"dohpath",
+        _ => {
+            out.extend_from_slice(b"key");
+            num(key, out);
+            return;
+        }
+    };
+    out.extend_from_slice(name);
+}
+
+fn write_svc_value(key: u16, v: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
+    match key {
+        0 => {
+            if v.len() % 2 != 0 {
+                return Err("dns: svcbmandatory: value length is not a multiple of 2");
+            }
+            for (i, k) in v.chunks_exact(2).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_svc_key(u16::from_be_bytes([k[0], k[1]]), out);
+            }
+        }
+        1 => {
+            let mut i = 0;
+            let mut first = true;
+            while i < v.len() {
+                let n = v[i] as usize;
+                let id = v
+                    .get(i + 1..i + 1 + n)
+                    .ok_or("dns: svcbalpn: alpn array overflowing")?;
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(id);
+                i += 1 + n;
+            }
+        }
+        2 => {
+            if !v.is_empty() {
+                return Err("dns: svcbnodefaultalpn: no-default-alpn must have no value");
+            }
+        }
+        3 => {
+            let &[a, b] = v else {
+                return Err("dns: svcbport: port length is not exactly 2 octets");
+            };
+            num(u16::from_be_bytes([a, b]), out);
+        }
+        4 => {
+            if v.is_empty() || v.len() % 4 != 0 {
+                return Err(
+                    "dns: svcbipv4hint: ipv4 address byte array length is not a multiple of 4",
+                );
+            }
+            for (i, a) in v.chunks_exact(4).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_ip(a, out);
+            }
+        }
+        5 => write_base64(v, out),
+        6 => {
+            if v.is_empty() || v.len() % 16 != 0 {
+                return Err(
+                    "dns: svcbipv6hint: ipv6 address byte array length not a multiple of 16",
+                );
+            }
+            for (i, a) in v.chunks_exact(16).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_ip(a, out);
+            }
+        }
+        _ => {
+            for &b in v {
+                match b {
+                    b'"' | b';' | b' ' | b'\\' => {
+                        out.push(b'\\');
+                        out.push(b);
+                    }
+                    b' '..=b'~' => out.push(b),
+                    _ => write_ddd(b, out),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The EDNS options of an OPT record at `start..msg.len()`, each on its own line as
+/// miekg's `OPT.String()` writes them (options it does not know print as `LOCAL OPT`).
+pub(super) fn write_edns_options(msg: &[u8], start: usize, out: &mut Vec<u8>) -> Result<(), Fail> {
+    let mut pos = start;
+    while pos < msg.len() {
+        let hdr = msg.get(pos..pos + 4).ok_or("dns: overflow unpacking opt")?;
+        let code = u16::from_be_bytes([hdr[0], hdr[1]]);
+        let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
+        let data = msg
+            .get(pos + 4..pos + 4 + len)
+            .ok_or("dns: overflow unpacking opt")?;
+        write_option(code, data, out)?;
+        pos += 4 + len;
+    }
+    Ok(())
+}
+
+fn write_option(code: u16, d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
+    match code {
+        3 => {
+            out.extend_from_slice(b"\n; NSID: ");
+            write_hex_lower(d, out);
+            // Each byte as the character of that code point, in parentheses.
+            out.extend_from_slice(b"  ");
+            for &b in d {
+                out.push(b'(');
+                if b < 0x80 {
+                    out.push(b);
+                } else {
+                    out.push(0xc0 | b >> 6);
+                    out.push(0x80 | (b & 0x3f));
+                }
+                out.push(b')');
+            }
+        }
+        8 => {
+            out.extend_from_slice(b"\n; SUBNET: ");
+            write_subnet(d, out)?;
+        }
+        10 => {
+            out.extend_from_slice(b"\n; COOKIE: ");
+            write_hex_lower(d, out);
+        }
+        9 => {
+            out.extend_from_slice(b"\n; EXPIRE: ");
+            match *d {
+                [] => {}
+                [a, b, c, e] => num(u32::from_be_bytes([a, b, c, e]), out),
+                _ => return Err(ERR_BUF),
+            }
+        }
+        11 => {
+            out.extend_from_slice(b"\n; KEEPALIVE: use tcp keep-alive");
+            match *d {
+                [] => out.extend_from_slice(b", timeout omitted"),
+                [a, b] => {
+                    let t = u16::from_be_bytes([a, b]);
+                    if t == 0 {
+                        out.extend_from_slice(b", timeout omitted");
+                    } else {
+                        out.extend_from_slice(b", timeout ");
+                        num(u64::from(t) * 100, out);
+                        out.extend_from_slice(b"ms");
+                    }
+                }
+                _ => return Err("dns: length mismatch, want 0/2 but got more"),
+            }
+        }
+        2 => {
+            out.extend_from_slice(b"\n; UPDATE LEASE: ");
+            match *d {
+                [a, b, c, e] => num(u32::from_be_bytes([a, b, c, e]), out),
+                _ => return Err(ERR_BUF),
+            }
+        }
+        5 | 6 | 7 => {
+            out.extend_from_slice(match code {
+                5 => b"\n; DNSSEC ALGORITHM UNDERSTOOD: ".as_slice(),
+                6 => b"\n; DS HASH UNDERSTOOD: ",
+                _ => b"\n; NSEC3 HASH UNDERSTOOD: ",
+            });
+            for &a in d {
+                sp(out);
+                let name = if code == 5 { algorithm_name(a) } else { hash_name(a) };
+                match name {
+                    Some(s) => out.extend_from_slice(s.as_bytes()),
+                    None => num(a, out),
+                }
+            }
+        }
+        12 => {
+            out.extend_from_slice(b"\n; PADDING: ");
+            write_hex_upper(d, out);
+        }
+        15 => {
+            out.extend_from_slice(b"\n; EDE: ");
+            let (Some(&a), Some(&b)) = (d.first(), d.get(1)) else {
+                return Err(ERR_BUF);
+            };
+            let info = u16::from_be_bytes([a, b]);
+            num(info, out);
+            if let Some(name) = ede_name(info) {
+                out.extend_from_slice(b" (");
+                out.extend_from_slice(name.as_bytes());
+                out.push(b')');
+            }
+            out.extend_from_slice(b": (");
+            out.extend_from_slice(&d[2..]);
+            out.push(b')');
+        }
+        _ => {
+            out.extend_from_slice(b"\n; LOCAL OPT: ");
+            num(code, out);
+            out.extend_from_slice(b":0x");
+            write_hex_lower(d, out);
+        }
+    }
+    Ok(())
+}
+
+/// EDNS Client Subnet (RFC 7871): `address/source/scope`, an IPv6 address in brackets.
+fn write_subnet(d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
+    let &[f0, f1, source, scope, ref addr @ ..] = d else {
+        return Err(ERR_BUF);
+    };
+    let family = u16::from_be_bytes([f0, f1]);
+    let mut a = [0u8; 16];
+    match family {
+        0 => {
+            if source != 0 {
+                return Err("dns: bad address family");
+            }
+            out.extend_from_slice(b"0.0.0.0");
+        }
+        1 => {
+            if source > 32 || scope > 32 {
+                return Err("dns: bad netmask");
+            }
+            let n = addr.len().min(4);
+            a[..n].copy_from_slice(&addr[..n]);
+            write_ip(&a[..4], out);
+        }
+        2 => {
+            if source > 128 || scope > 128 {
+                return Err("dns: bad netmask");
+            }
+            let n = addr.len().min(16);
+            a[..n].copy_from_slice(&addr[..n]);
+            if a[..10].iter().all(|&b| b == 0) && a[10] == 0xff && a[11] == 0xff {
+                write_ip(&a, out);
+            } else {
+                out.push(b'[');
+                write_ip(&a, out);
+                out.push(b']');
+            }
+        }
+        _ => return Err("dns: bad address family"),
+    }
+    out.push(b'/');
+    num(source, out);
+    out.push(b'/');
+    num(scope, out);
+    Ok(())
+}
