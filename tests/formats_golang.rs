@@ -40,7 +40,12 @@ fn cli(path: &Path, flag: &str) -> Vec<u8> {
         .arg(flag)
         .output()
         .expect("run dnstap");
-    assert!(out.status.success(), "dnstap {flag} {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dnstap {flag} {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -59,9 +64,22 @@ fn assert_same(what: &str, got: &[u8], want: &[u8]) {
     if got == want {
         return;
     }
+    // To read the whole of both outputs: FORMATS_GOLANG_DIFF_DIR=/some/dir.
+    if let Some(dir) = std::env::var_os("FORMATS_GOLANG_DIFF_DIR") {
+        let stem: String = what
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        std::fs::write(Path::new(&dir).join(format!("{stem}.ours")), got).unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{stem}.cli")), want).unwrap();
+    }
     let g: Vec<&[u8]> = got.split(|&b| b == b'\n').collect();
     let w: Vec<&[u8]> = want.split(|&b| b == b'\n').collect();
-    let i = g.iter().zip(&w).position(|(a, b)| a != b).unwrap_or(g.len().min(w.len()));
+    let i = g
+        .iter()
+        .zip(&w)
+        .position(|(a, b)| a != b)
+        .unwrap_or(g.len().min(w.len()));
     let show = |v: &[&[u8]]| {
         v[i.saturating_sub(12)..(i + 3).min(v.len())]
             .iter()
@@ -82,8 +100,16 @@ fn assert_same(what: &str, got: &[u8], want: &[u8]) {
 fn check_file(path: &Path) {
     for (kind, flag) in FORMATS {
         let want = cli(path, flag);
-        assert!(!want.is_empty(), "{}: the CLI printed nothing", path.display());
-        assert_same(&format!("{} {flag}", path.display()), &ours(path, kind), &want);
+        assert!(
+            !want.is_empty(),
+            "{}: the CLI printed nothing",
+            path.display()
+        );
+        assert_same(
+            &format!("{} {flag}", path.display()),
+            &ours(path, kind),
+            &want,
+        );
     }
 }
 
@@ -120,7 +146,11 @@ fn synthetic_corpus_matches_the_cli() {
         .arg(&path)
         .output()
         .expect("run loadgen");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     check_file(&path);
 }
 
@@ -354,8 +384,20 @@ mod zoo {
     /// Every rdata type of src/dns/rdata.rs, several shapes each.
     fn rdata_cases() -> Vec<(u16, Vec<Vec<u8>>)> {
         let target = name("target.example.");
-        let odd_name = [&b"\x05a b.c"[..], b"\x04@;()", b"\x04\"\\$'", b"\x03\x00\x7f\xff", b"\x00"].concat();
-        let bitmap = [&[0u8, 6, 0x40, 0x01, 0, 0, 0, 0x03][..], &[1, 1, 0x80], &[0xff, 1, 1]].concat();
+        let odd_name = [
+            &b"\x05a b.c"[..],
+            b"\x04@;()",
+            b"\x04\"\\$'",
+            b"\x03\x00\x7f\xff",
+            b"\x00",
+        ]
+        .concat();
+        let bitmap = [
+            &[0u8, 6, 0x40, 0x01, 0, 0, 0, 0x03][..],
+            &[1, 1, 0x80],
+            &[0xff, 1, 1],
+        ]
+        .concat();
         let key: Vec<u8> = (0u8..67).collect();
         vec![
             (1, vec![vec![192, 0, 2, 7], vec![0, 0, 0, 0]]),
@@ -365,58 +407,172 @@ mod zoo {
             (5, vec![target.clone(), vec![0xc0, 12]]),
             (
                 6,
-                vec![cat(&[&name("ns1.example."), &name("host\\.master.example."), &u32b(2026120101), &u32b(7200), &u32b(1800), &u32b(1209600), &u32b(4294967295)])],
+                vec![cat(&[
+                    &name("ns1.example."),
+                    &name("host\\.master.example."),
+                    &u32b(2026120101),
+                    &u32b(7200),
+                    &u32b(1800),
+                    &u32b(1209600),
+                    &u32b(4294967295),
+                ])],
             ),
             (7, vec![target.clone()]),
             (8, vec![target.clone()]),
             (9, vec![target.clone()]),
             (12, vec![target.clone(), odd_name.clone()]),
-            (13, vec![cat(&[&cs(b"INTEL-386"), &cs(b"Linux \"x\"")]), cat(&[&cs(b""), &cs(b"\x00\xff")])]),
+            (
+                13,
+                vec![
+                    cat(&[&cs(b"INTEL-386"), &cs(b"Linux \"x\"")]),
+                    cat(&[&cs(b""), &cs(b"\x00\xff")]),
+                ],
+            ),
             (14, vec![cat(&[&name("r.example."), &name("e.example.")])]),
             (15, vec![cat(&[&u16b(10), &target]), cat(&[&u16b(0), &[0]])]),
             (
                 16,
                 vec![
                     cs(b"v=spf1 -all"),
-                    cat(&[&cs(b"a"), &cs(b""), &cs(b"quote \" back \\ semi ; tab\t nul\x00 hi\xff")]),
+                    cat(&[
+                        &cs(b"a"),
+                        &cs(b""),
+                        &cs(b"quote \" back \\ semi ; tab\t nul\x00 hi\xff"),
+                    ]),
                     cs(&[b'x'; 255]),
                 ],
             ),
-            (17, vec![cat(&[&name("mbox.example."), &name("txt.example.")])]),
+            (
+                17,
+                vec![cat(&[&name("mbox.example."), &name("txt.example.")])],
+            ),
             (18, vec![cat(&[&u16b(1), &target])]),
             (
                 24,
-                vec![cat(&[&u16b(1), &[8, 2], &u32b(3600), &u32b(1767225600), &u32b(1764547200), &u16b(12345), &name("example."), &key])],
+                vec![cat(&[
+                    &u16b(1),
+                    &[8, 2],
+                    &u32b(3600),
+                    &u32b(1767225600),
+                    &u32b(1764547200),
+                    &u16b(12345),
+                    &name("example."),
+                    &key,
+                ])],
             ),
             (25, vec![cat(&[&u16b(256), &[3, 8], &key])]),
-            (28, vec![vec![0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], vec![0; 16], cat(&[&[0; 10], &[0xff, 0xff, 10, 0, 0, 1]]), vec![0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]]),
-            (33, vec![cat(&[&u16b(0), &u16b(5), &u16b(5060), &target]), cat(&[&u16b(1), &u16b(2), &u16b(3), &[0]])]),
+            (
+                28,
+                vec![
+                    vec![0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                    vec![0; 16],
+                    cat(&[&[0; 10], &[0xff, 0xff, 10, 0, 0, 1]]),
+                    vec![0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
+                ],
+            ),
+            (
+                33,
+                vec![
+                    cat(&[&u16b(0), &u16b(5), &u16b(5060), &target]),
+                    cat(&[&u16b(1), &u16b(2), &u16b(3), &[0]]),
+                ],
+            ),
             (
                 35,
-                vec![cat(&[&u16b(100), &u16b(10), &cs(b"S"), &cs(b"SIP+D2U"), &cs(b"!^.*$!sip:info@example.com!"), &name("_sip._udp.example.")]), cat(&[&u16b(1), &u16b(2), &cs(b"u"), &cs(b"E2U+sip"), &cs(b"a\"b\\c"), &[0]])],
+                vec![
+                    cat(&[
+                        &u16b(100),
+                        &u16b(10),
+                        &cs(b"S"),
+                        &cs(b"SIP+D2U"),
+                        &cs(b"!^.*$!sip:info@example.com!"),
+                        &name("_sip._udp.example."),
+                    ]),
+                    cat(&[
+                        &u16b(1),
+                        &u16b(2),
+                        &cs(b"u"),
+                        &cs(b"E2U+sip"),
+                        &cs(b"a\"b\\c"),
+                        &[0],
+                    ]),
+                ],
             ),
             (36, vec![cat(&[&u16b(5), &target])]),
             (39, vec![target.clone()]),
-            (43, vec![cat(&[&u16b(60485), &[5, 1], &[0x2b, 0xb1, 0x83, 0xaf, 0x5f, 0x22, 0x58, 0x81, 0x79, 0xa5, 0x3b, 0x0a, 0x98, 0x63, 0x1f, 0xad, 0x1a, 0x29, 0x21, 0x18]])]),
+            (
+                43,
+                vec![cat(&[
+                    &u16b(60485),
+                    &[5, 1],
+                    &[
+                        0x2b, 0xb1, 0x83, 0xaf, 0x5f, 0x22, 0x58, 0x81, 0x79, 0xa5, 0x3b, 0x0a,
+                        0x98, 0x63, 0x1f, 0xad, 0x1a, 0x29, 0x21, 0x18,
+                    ],
+                ])],
+            ),
             (44, vec![cat(&[&[4, 2], &[0xab; 32]])]),
             (
                 46,
                 vec![
-                    cat(&[&u16b(1), &[13, 2], &u32b(3600), &u32b(1767225600), &u32b(1764547200), &u16b(2371), &name("example."), &key]),
-                    cat(&[&u16b(65280), &[253, 0], &u32b(0), &u32b(0), &u32b(4294967295), &u16b(0), &[0], &[1]]),
+                    cat(&[
+                        &u16b(1),
+                        &[13, 2],
+                        &u32b(3600),
+                        &u32b(1767225600),
+                        &u32b(1764547200),
+                        &u16b(2371),
+                        &name("example."),
+                        &key,
+                    ]),
+                    cat(&[
+                        &u16b(65280),
+                        &[253, 0],
+                        &u32b(0),
+                        &u32b(0),
+                        &u32b(4294967295),
+                        &u16b(0),
+                        &[0],
+                        &[1],
+                    ]),
                 ],
             ),
-            (47, vec![cat(&[&name("next.example."), &bitmap]), name("next.example.")]),
-            (48, vec![cat(&[&u16b(257), &[3, 15], &key[..32]]), cat(&[&u16b(256), &[3, 8], &key[..1]])]),
+            (
+                47,
+                vec![
+                    cat(&[&name("next.example."), &bitmap]),
+                    name("next.example."),
+                ],
+            ),
+            (
+                48,
+                vec![
+                    cat(&[&u16b(257), &[3, 15], &key[..32]]),
+                    cat(&[&u16b(256), &[3, 8], &key[..1]]),
+                ],
+            ),
             (
                 50,
                 vec![
-                    cat(&[&[1, 1], &u16b(10), &[4, 0xaa, 0xbb, 0xcc, 0xdd], &[20], &[0x5a; 20], &bitmap]),
+                    cat(&[
+                        &[1, 1],
+                        &u16b(10),
+                        &[4, 0xaa, 0xbb, 0xcc, 0xdd],
+                        &[20],
+                        &[0x5a; 20],
+                        &bitmap,
+                    ]),
                     cat(&[&[1, 0], &u16b(0), &[0], &[20], &[0x01; 20]]),
                     cat(&[&[1, 0], &u16b(0), &[0], &[7], &[0xfe; 7], &[0, 1, 0x40]]),
                 ],
             ),
-            (51, vec![cat(&[&[1, 0], &u16b(10), &[2, 0xab, 0xcd]]), cat(&[&[1, 0], &u16b(0), &[0]])]),
+            (
+                51,
+                vec![
+                    cat(&[&[1, 0], &u16b(10), &[2, 0xab, 0xcd]]),
+                    cat(&[&[1, 0], &u16b(0), &[0]]),
+                ],
+            ),
             (52, vec![cat(&[&[3, 1, 1], &[0xde, 0xad, 0xbe, 0xef]])]),
             (53, vec![cat(&[&[3, 0, 2], &[0x0a; 12]])]),
             (59, vec![cat(&[&u16b(2371), &[13, 2], &[0x11; 32]])]),
@@ -425,21 +581,146 @@ mod zoo {
                 64,
                 vec![
                     cat(&[&u16b(0), &target]),
-                    cat(&[&u16b(1), &[0], &u16b(0), &u16b(4), &u16b(1), &u16b(3), &u16b(1), &u16b(6), &cs(b"h2"), &cs(b"h3"), &u16b(2), &u16b(0), &u16b(3), &u16b(2), &u16b(8443), &u16b(4), &u16b(8), &[192, 0, 2, 1, 192, 0, 2, 2]]),
-                    cat(&[&u16b(2), &target, &u16b(5), &u16b(5), b"hello", &u16b(6), &u16b(16), &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], &u16b(9999), &u16b(7), b"a\"b c\x01"]),
+                    cat(&[
+                        &u16b(1),
+                        &[0],
+                        &u16b(0),
+                        &u16b(4),
+                        &u16b(1),
+                        &u16b(3),
+                        &u16b(1),
+                        &u16b(6),
+                        &cs(b"h2"),
+                        &cs(b"h3"),
+                        &u16b(2),
+                        &u16b(0),
+                        &u16b(3),
+                        &u16b(2),
+                        &u16b(8443),
+                        &u16b(4),
+                        &u16b(8),
+                        &[192, 0, 2, 1, 192, 0, 2, 2],
+                    ]),
+                    cat(&[
+                        &u16b(2),
+                        &target,
+                        &u16b(5),
+                        &u16b(5),
+                        b"hello",
+                        &u16b(6),
+                        &u16b(16),
+                        &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                        &u16b(9999),
+                        &u16b(7),
+                        b"a\"b c\x01",
+                    ]),
                 ],
             ),
             (
                 65,
-                vec![cat(&[&u16b(1), &[0], &u16b(1), &u16b(3), &cs(b"h2"), &u16b(4), &u16b(4), &[198, 51, 100, 1]])],
+                vec![cat(&[
+                    &u16b(1),
+                    &[0],
+                    &u16b(1),
+                    &u16b(3),
+                    &cs(b"h2"),
+                    &u16b(4),
+                    &u16b(4),
+                    &[198, 51, 100, 1],
+                ])],
             ),
             (99, vec![cs(b"v=spf1 include:example.com ~all")]),
-            (256, vec![cat(&[&u16b(10), &u16b(1), b"https://www.example.com/path"]), cat(&[&u16b(1), &u16b(0), b"a\"b\\065\x01"])]),
-            (257, vec![cat(&[&[0], &cs(b"issue"), b"ca.example.net; account=230123"]), cat(&[&[128], &cs(b"iodef"), b"mailto:security@example.com"]), cat(&[&[0], &cs(b"issuewild"), b";"])]),
+            (
+                256,
+                vec![
+                    cat(&[&u16b(10), &u16b(1), b"https://www.example.com/path"]),
+                    cat(&[&u16b(1), &u16b(0), b"a\"b\\065\x01"]),
+                ],
+            ),
+            (
+                257,
+                vec![
+                    cat(&[&[0], &cs(b"issue"), b"ca.example.net; account=230123"]),
+                    cat(&[&[128], &cs(b"iodef"), b"mailto:security@example.com"]),
+                    cat(&[&[0], &cs(b"issuewild"), b";"]),
+                ],
+            ),
             (32769, vec![cat(&[&u16b(60485), &[5, 1], &[0x01; 20]])]),
             // types the receiver prints generically, and the zero-length forms of a few
             (10, vec![vec![1, 2, 3]]),
             (65280, vec![vec![0xde, 0xad], vec![]]),
+            (19, vec![cs(b"311061700956")]),
+            (
+                26,
+                vec![cat(&[&u16b(10), &name("a.example."), &name("b.example.")])],
+            ),
+            (
+                27,
+                vec![cat(&[&cs(b"-32.6882"), &cs(b"116.8652"), &cs(b"10.0")])],
+            ),
+            (31, vec![vec![0xab, 0xcd]]),
+            (32, vec![vec![0x12]]),
+            (49, vec![key[..20].to_vec()]),
+            (56, vec![cat(&[&cs(b"info"), &cs(b"more")])]),
+            (57, vec![cat(&[&u16b(0), &[3, 1], &key[..10]])]),
+            (
+                58,
+                vec![cat(&[&name("prev.example."), &name("next.example.")])],
+            ),
+            (61, vec![key[..30].to_vec()]),
+            (100, vec![cs(b"user info")]),
+            (101, vec![u32b(1000).to_vec()]),
+            (102, vec![u32b(100).to_vec()]),
+            (
+                104,
+                vec![cat(&[
+                    &u16b(10),
+                    &[0xff, 0xee, 0, 0, 0x12, 0x34, 0x56, 0x78],
+                ])],
+            ),
+            (
+                105,
+                vec![cat(&[&u16b(10), &[10, 1, 2, 3]]), u16b(5).to_vec()],
+            ),
+            (
+                106,
+                vec![cat(&[
+                    &u16b(10),
+                    &[0x20, 0x01, 0x0d, 0xb8, 0x14, 0x03, 0, 0],
+                ])],
+            ),
+            (107, vec![cat(&[&u16b(10), &name("l64.example.")])]),
+            (108, vec![vec![0, 0, 0x5e, 0, 0x53, 0x2a]]),
+            (109, vec![vec![0, 0, 0x5e, 0xef, 0x10, 0, 0, 0x2a]]),
+            (
+                249,
+                vec![cat(&[
+                    &name("gss.example."),
+                    &u32b(1764547200),
+                    &u32b(1767225600),
+                    &u16b(3),
+                    &u16b(0),
+                    &u16b(2),
+                    &[0xab, 0xcd],
+                    &u16b(1),
+                    &[0xef],
+                ])],
+            ),
+            (
+                250,
+                vec![cat(&[
+                    &name("hmac-sha256."),
+                    &[0, 0, 0x69, 0x2d, 0x1f, 0x80],
+                    &u16b(300),
+                    &u16b(4),
+                    &[0xde, 0xad, 0xbe, 0xef],
+                    &u16b(0x1234),
+                    &u16b(0),
+                    &u16b(0),
+                ])],
+            ),
+            (255, vec![vec![]]),
+            (103, vec![vec![7]]),
             (15, vec![vec![]]),
             (1, vec![vec![]]),
             (6, vec![vec![]]),
@@ -474,8 +755,13 @@ mod zoo {
             (15, b"\x00\x12blocked <by> policy & \"x\""),
             (15, &[0, 99]),
             (65001, &[0xca, 0xfe]),
+            (2, &[0, 0, 0x0e, 0x10]),
+            (1, &[0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         ];
-        for (i, flags) in [0x0100u16, 0x8580, 0xffff, 0x7a40, 0x2810, 0x9383].iter().enumerate() {
+        for (i, flags) in [0x0100u16, 0x8580, 0xffff, 0x7a40, 0x2810, 0x9383]
+            .iter()
+            .enumerate()
+        {
             let mut m = header(i as u16, *flags, [1, 0, 0, 1]);
             m.extend_from_slice(&name("flags.example."));
             m.extend_from_slice(&[0, 1, 0, 1]);
@@ -489,7 +775,11 @@ mod zoo {
         }
         // Questions with odd names, classes and types; an update; sections at once.
         for (qname, qtype, qclass) in [
-            (&b"\x05a b.c\x04@;()\x04\"\\$'\x03\x00\x7f\xff\x00"[..], 1u16, 3u16),
+            (
+                &b"\x05a b.c\x04@;()\x04\"\\$'\x03\x00\x7f\xff\x00"[..],
+                1u16,
+                3u16,
+            ),
             (b"\x00", 2, 255),
             (b"\x01x\x00", 65535, 254),
             (b"\x01x\x00", 0, 4),
@@ -530,9 +820,15 @@ mod zoo {
             ..Msg::default()
         };
         for mtype in 1..=14 {
-            v.push(Msg { mtype, ..base.clone() });
+            v.push(Msg {
+                mtype,
+                ..base.clone()
+            });
         }
-        v.push(Msg { mtype: 99, ..base.clone() });
+        v.push(Msg {
+            mtype: 99,
+            ..base.clone()
+        });
         v.push(Msg {
             mtype: 5,
             family: None,
@@ -552,7 +848,9 @@ mod zoo {
             mtype: 6,
             family: Some(2),
             protocol: Some(4),
-            query_address: Some(vec![0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x35]),
+            query_address: Some(vec![
+                0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x35,
+            ]),
             response_address: Some(cat(&[&[0; 10], &[0xff, 0xff, 127, 0, 0, 1]])),
             query_port: Some(0),
             response_time: Some((1_700_000_001, 0)),
@@ -602,7 +900,11 @@ mod zoo {
             header(17, 0x0100, [2, 0, 0, 0]),
             cat(&[&header(18, 0x0100, [1, 0, 0, 0]), &name("a.b.")]),
             cat(&[&header(19, 0x0100, [1, 0, 0, 0]), &name("a.b."), &[0]]),
-            cat(&[&header(20, 0x0100, [2, 0, 0, 0]), &name("a.b."), &[0, 1, 0, 1]]),
+            cat(&[
+                &header(20, 0x0100, [2, 0, 0, 0]),
+                &name("a.b."),
+                &[0, 1, 0, 1],
+            ]),
             cat(&[&header(21, 0x0100, [1, 0, 0, 0]), &[3, b'a', b'b']]),
             short_rr,
             over,

@@ -22,8 +22,10 @@
 
 use crate::dns::{write_u64, Name};
 
+use super::gofmt::write_hex_lower;
 use super::rdata::{
-    name_error, write_edns_options, write_name, write_rdata, Fail, ERR_BUF, ERR_U16, ERR_U32,
+    header_prefix, miekg_knows, name_error, write_edns_options, write_name, write_rdata, Fail,
+    ERR_BUF, ERR_U16, ERR_U32,
 };
 use super::tables::{opcode_name, rcode_name, write_class, write_rtype};
 
@@ -247,23 +249,48 @@ pub(super) fn write_message(msg: &[u8], s: &Scan, out: &mut Vec<u8>) -> Result<(
                 }
                 continue;
             }
-            write_name(&rr.name, out);
-            out.push(b'\t');
-            write_u64(rr.ttl.into(), out);
-            out.push(b'\t');
-            write_class(rr.class, out);
-            out.push(b'\t');
-            write_rtype(rr.rtype, out);
-            out.push(b'\t');
-            if rr.no_rdata() {
-                write_empty_rdata(rr.rtype, out);
-            } else {
-                write_rdata(&msg[..rr.rdata_end], rr.rdata_start, rr.rtype, out)?;
-            }
+            write_rr(msg, &rr, out)?;
             out.push(b'\n');
         }
     }
     Ok(())
+}
+
+/// One record's `String()`: the header (`name TTL class type`, tab-separated) and rdata.
+fn write_rr(msg: &[u8], rr: &RrHead<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+    out.extend_from_slice(header_prefix(rr.rtype));
+    write_name(&rr.name, out);
+    out.push(b'\t');
+    write_u64(rr.ttl.into(), out);
+    out.push(b'\t');
+    if !miekg_knows(rr.rtype) {
+        // RFC 3597 record: numeric class and type, the rdata in lower-case hex.
+        out.extend_from_slice(b"CLASS");
+        write_u64(rr.class.into(), out);
+        out.extend_from_slice(b"\tTYPE");
+        write_u64(rr.rtype.into(), out);
+        out.push(b'\t');
+        let data = if rr.no_rdata() {
+            &[][..]
+        } else {
+            &msg[rr.rdata_start..rr.rdata_end]
+        };
+        out.extend_from_slice(b"\\# ");
+        write_u64(data.len() as u64, out);
+        out.push(b' ');
+        write_hex_lower(data, out);
+        return Ok(());
+    }
+    write_class(rr.class, out);
+    out.push(b'\t');
+    write_rtype(rr.rtype, out);
+    out.push(b'\t');
+    if rr.no_rdata() {
+        write_empty_rdata(rr.rtype, out);
+        Ok(())
+    } else {
+        write_rdata(&msg[..rr.rdata_end], rr.rdata_start, rr.rtype, out)
+    }
 }
 
 /// A record without rdata: the type's `String()` of its zero value.

@@ -59,7 +59,11 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
         return;
     };
     let query = t % 2 == 1;
-    let time = if query { rec.query_time } else { rec.response_time };
+    let time = if query {
+        rec.query_time
+    } else {
+        rec.response_time
+    };
     match time {
         Some(Timestamp { sec, nsec }) => gofmt::write_quiet_time(sec, nsec, out),
         None => out.extend_from_slice(b"??:??:??.??????"),
@@ -82,7 +86,12 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
         write_enum(Some(p), protocol_name, out);
     }
     out.push(b' ');
-    let msg = if query { rec.query_message } else { rec.response_message }.unwrap_or(&[]);
+    let msg = if query {
+        rec.query_message
+    } else {
+        rec.response_message
+    }
+    .unwrap_or(&[]);
     write_u64(msg.len() as u64, out);
     out.extend_from_slice(b"b ");
     // The question is printed only when miekg unpacks the whole message.
@@ -269,9 +278,12 @@ fn indent_from(out: &mut Vec<u8>, from: usize, mut to: usize) {
 pub fn write_json(rec: &Record<'_>, out: &mut Vec<u8>) {
     let mark = out.len();
     out.extend_from_slice(b"{\"type\":\"");
-    write_enum(rec.kind, dnstap_type_name, out);
+    write_json_enum(rec.kind, dnstap_type_name, out);
     out.push(b'"');
-    for (key, v) in [(&b",\"identity\":\""[..], rec.identity), (b",\"version\":\"", rec.version)] {
+    for (key, v) in [
+        (&b",\"identity\":\""[..], rec.identity),
+        (b",\"version\":\"", rec.version),
+    ] {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
             out.extend_from_slice(key);
             gofmt::write_json_body(v, out);
@@ -279,7 +291,7 @@ pub fn write_json(rec: &Record<'_>, out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(b",\"message\":{\"type\":\"");
-    write_enum(rec.message_type, message_type_name, out);
+    write_json_enum(rec.message_type, message_type_name, out);
     out.push(b'"');
     for (key, ts) in [
         (&b",\"query_time\":\""[..], rec.query_time),
@@ -292,9 +304,9 @@ pub fn write_json(rec: &Record<'_>, out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(b",\"socket_family\":\"");
-    write_enum(rec.socket_family, family_name, out);
+    write_json_enum(rec.socket_family, family_name, out);
     out.extend_from_slice(b"\",\"socket_protocol\":\"");
-    write_enum(rec.socket_protocol, protocol_name, out);
+    write_json_enum(rec.socket_protocol, protocol_name, out);
     out.push(b'"');
     for (key, a) in [
         (&b",\"query_address\":\""[..], rec.query_address),
@@ -362,6 +374,14 @@ pub fn write_json(rec: &Record<'_>, out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(b"}}\n");
+}
+
+/// [`write_enum`] inside a JSON string, where Go escapes the `<>` of `<nil>`.
+fn write_json_enum(v: Option<u32>, name: fn(u32) -> Option<&'static str>, out: &mut Vec<u8>) {
+    match v {
+        None => out.extend_from_slice(b"\\u003cnil\\u003e"),
+        Some(_) => write_enum(v, name, out),
+    }
 }
 
 /// Appends the JSON string body of `out[from..to]`.

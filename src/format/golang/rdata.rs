@@ -10,9 +10,7 @@
 
 use crate::dns::{write_u64, DnsError, DnsErrorKind, Name};
 
-use super::gofmt::{
-    write_base32hex, write_base64, write_hex_lower, write_hex_upper, write_ip,
-};
+use super::gofmt::{write_base32hex, write_base64, write_hex_lower, write_hex_upper, write_ip};
 use super::tables::{algorithm_name, ede_name, hash_name, write_rtype};
 
 /// A miekg error, as its `Error()` text.
@@ -133,7 +131,8 @@ fn next_byte(s: &[u8], i: usize) -> Option<(u8, usize)> {
         _ => {
             let d = &s[i + 1..i + 4];
             if d.iter().all(u8::is_ascii_digit) {
-                let v = (d[0] - b'0') as u32 * 100 + (d[1] - b'0') as u32 * 10 + (d[2] - b'0') as u32;
+                let v =
+                    (d[0] - b'0') as u32 * 100 + (d[1] - b'0') as u32 * 10 + (d[2] - b'0') as u32;
                 Some((v as u8, 4))
             } else {
                 Some((s[i + 1], 2))
@@ -171,6 +170,12 @@ impl<'a> Reader<'a> {
             _ => 0,
         })
     }
+    fn u64(&mut self) -> Result<u64, Fail> {
+        Ok(match self.take(8, "dns: overflow unpacking uint64")? {
+            [] => 0,
+            b => b.iter().fold(0u64, |v, &x| v << 8 | u64::from(x)),
+        })
+    }
     fn u32(&mut self) -> Result<u32, Fail> {
         Ok(match *self.take(4, ERR_U32)? {
             [a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
@@ -204,6 +209,41 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The types miekg/dns has a record type for (its `TypeToRR`); every other type is
+/// unpacked and printed in the RFC 3597 form with `CLASS<n>` and `TYPE<n>` in the header.
+pub(super) fn miekg_knows(t: u16) -> bool {
+    matches!(
+        t,
+        1..=10
+            | 12..=19
+            | 21
+            | 23..=29
+            | 31..=33
+            | 35..=37
+            | 39
+            | 41..=44
+            | 46..=53
+            | 55..=65
+            | 99..=102
+            | 104..=109
+            | 249
+            | 250
+            | 255..=258
+            | 32768
+            | 32769
+    )
+}
+
+/// What miekg prints before the record header for a type: `;` for the types without a
+/// presentation format (NULL, TKEY), the TSIG pseudosection's title for TSIG.
+pub(super) fn header_prefix(t: u16) -> &'static [u8] {
+    match t {
+        10 | 249 => b";",
+        250 => b"\n;; TSIG PSEUDOSECTION:\n; ",
+        _ => b"",
+    }
+}
+
 fn num(n: impl Into<u64>, out: &mut Vec<u8>) {
     write_u64(n.into(), out);
 }
@@ -215,7 +255,12 @@ fn sp(out: &mut Vec<u8>) {
 /// Writes the rdata of a record of `rtype` at `start..msg.len()` as miekg's `String()`
 /// does after the header (`msg` is cut at the rdata's end). `Err` is miekg's unpack
 /// error for the whole message; `out` then holds a partial write the caller drops.
-pub(super) fn write_rdata(msg: &[u8], start: usize, rtype: u16, out: &mut Vec<u8>) -> Result<(), Fail> {
+pub(super) fn write_rdata(
+    msg: &[u8],
+    start: usize,
+    rtype: u16,
+    out: &mut Vec<u8>,
+) -> Result<(), Fail> {
     let mut r = Reader { msg, pos: start };
     write_known(rtype, &mut r, out)?;
     if r.pos != msg.len() {
@@ -399,6 +444,98 @@ fn write_known(rtype: u16, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), 
             write_txt_octet(r.rest(), out);
         }
         64 | 65 => write_svcb(r, out)?,
+        // NULL: the bytes as they are
+        10 => out.extend_from_slice(r.rest()),
+        // X25: the PSDN address as miekg keeps a character-string, unquoted
+        19 => write_unpacked_string(r.char_string("dns: overflow unpacking txt")?, out),
+        // PX: preference, MAP822, MAPX400
+        26 => {
+            num(r.u16()?, out);
+            sp(out);
+            r.name(out)?;
+            sp(out);
+            r.name(out)?;
+        }
+        // GPOS: three character-strings, unquoted
+        27 => {
+            for i in 0..3 {
+                if i > 0 {
+                    sp(out);
+                }
+                write_unpacked_string(r.char_string("dns: overflow unpacking txt")?, out);
+            }
+        }
+        // EID, NIMLOC: upper-case hex
+        31 | 32 => write_hex_upper(r.rest(), out),
+        // DHCID, OPENPGPKEY: base64
+        49 | 61 => write_base64(r.rest(), out),
+        // NINFO: character-strings as TXT
+        56 => {
+            let mut first = true;
+            while !r.done() {
+                if !first {
+                    sp(out);
+                }
+                write_txt(r.char_string("dns: overflow unpacking txt")?, out);
+                first = false;
+            }
+        }
+        // RKEY: as DNSKEY
+        57 => {
+            num(r.u16()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            write_base64(r.rest(), out);
+        }
+        // TALINK: previous and next name
+        58 => {
+            r.name(out)?;
+            sp(out);
+            r.name(out)?;
+        }
+        // UINFO: one character-string, quoted
+        100 => write_txt(r.char_string("dns: overflow unpacking txt")?, out),
+        // UID, GID
+        101 | 102 => num(r.u32()?, out),
+        // NID, L64: preference and a 64-bit identifier in four hex groups (L64's in
+        // upper case)
+        104 | 106 => {
+            num(r.u16()?, out);
+            sp(out);
+            let v = r.u64()?;
+            write_hex_groups(v, rtype == 106, out);
+        }
+        // L32: preference and an IPv4 locator (nothing after the preference without one)
+        105 => {
+            num(r.u16()?, out);
+            let a = r.take(4, "dns: overflow unpacking a")?;
+            if !a.is_empty() {
+                sp(out);
+                write_ip(a, out);
+            }
+        }
+        // LP: preference and a name
+        107 => {
+            num(r.u16()?, out);
+            sp(out);
+            r.name(out)?;
+        }
+        // EUI48, EUI64: hex pairs joined by dashes
+        108 => {
+            let v = match r.take(6, "dns: overflow unpacking uint64 as uint48")? {
+                [] => [0; 6],
+                b => [b[0], b[1], b[2], b[3], b[4], b[5]],
+            };
+            write_eui(&v, out);
+        }
+        109 => write_eui(&r.u64()?.to_be_bytes(), out),
+        249 => write_tkey(r, out)?,
+        250 => write_tsig(r, out)?,
+        // ANY: no rdata at all (any byte is then a bad rdlength)
+        255 => {}
         _ => {
             let data = r.rest();
             out.extend_from_slice(b"\\# ");
@@ -407,6 +544,89 @@ fn write_known(rtype: u16, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), 
             write_hex_lower(data, out);
         }
     }
+    Ok(())
+}
+
+/// `%0.16x` of a 64-bit value cut into four groups of four digits.
+fn write_hex_groups(v: u64, upper: bool, out: &mut Vec<u8>) {
+    for (i, pair) in v.to_be_bytes().chunks(2).enumerate() {
+        if i > 0 {
+            out.push(b':');
+        }
+        if upper {
+            write_hex_upper(pair, out);
+        } else {
+            write_hex_lower(pair, out);
+        }
+    }
+}
+
+fn write_eui(bytes: &[u8], out: &mut Vec<u8>) {
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(b'-');
+        }
+        write_hex_lower(std::slice::from_ref(b), out);
+    }
+}
+
+/// TKEY (no presentation format; miekg's `String()` fields).
+fn write_tkey(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+    sp(out);
+    r.name(out)?;
+    sp(out);
+    write_sig_time(r.u32()?, out);
+    sp(out);
+    write_sig_time(r.u32()?, out);
+    for _ in 0..2 {
+        sp(out);
+        num(r.u16()?, out);
+    }
+    let key_len = r.u16()?;
+    sp(out);
+    num(key_len, out);
+    sp(out);
+    write_hex_lower(r.take(key_len.into(), "dns: overflow unpacking hex")?, out);
+    let other_len = r.u16()?;
+    sp(out);
+    num(other_len, out);
+    sp(out);
+    write_hex_lower(
+        r.take(other_len.into(), "dns: overflow unpacking hex")?,
+        out,
+    );
+    Ok(())
+}
+
+/// TSIG (RFC 8945; no presentation format; miekg's `String()` fields).
+fn write_tsig(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+    sp(out);
+    r.name(out)?;
+    sp(out);
+    let t = match r.take(6, "dns: overflow unpacking uint64 as uint48")? {
+        [] => 0,
+        b => b.iter().fold(0u64, |v, &x| v << 8 | u64::from(x)),
+    };
+    write_sig_time_u64(t, out);
+    sp(out);
+    num(r.u16()?, out);
+    let mac_len = r.u16()?;
+    sp(out);
+    num(mac_len, out);
+    sp(out);
+    write_hex_upper(r.take(mac_len.into(), "dns: overflow unpacking hex")?, out);
+    for _ in 0..2 {
+        sp(out);
+        num(r.u16()?, out);
+    }
+    let other_len = r.u16()?;
+    sp(out);
+    num(other_len, out);
+    sp(out);
+    write_hex_lower(
+        r.take(other_len.into(), "dns: overflow unpacking hex")?,
+        out,
+    );
     Ok(())
 }
 
@@ -423,6 +643,10 @@ fn write_salt(salt: &[u8], out: &mut Vec<u8>) {
 /// against the clock, which changes nothing for any 32-bit time before 2106 while the
 /// clock is before 2038 + 68 years.)
 fn write_sig_time(t: u32, out: &mut Vec<u8>) {
+    write_sig_time_u64(t.into(), out);
+}
+
+fn write_sig_time_u64(t: u64, out: &mut Vec<u8>) {
     let sec = t as i64;
     let (y, m, d) = crate::format::escape::civil_from_days(sec.div_euclid(86_400));
     let rem = sec.rem_euclid(86_400) as u32;
@@ -444,22 +668,22 @@ fn write_type_bitmap(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> 
     let mut last: i32 = -1;
     while !r.done() {
         let (Some(&window), Some(&len)) = (r.msg.get(r.pos), r.msg.get(r.pos + 1)) else {
-            return Err("dns: overflow unpacking nsecx");
+            return Err("dns: overflow unpacking NSEC(3)");
         };
         r.pos += 2;
         if (window as i32) <= last {
-            return Err("dns: out of order NSEC block");
+            return Err("dns: out of order NSEC(3) block in type bitmap");
         }
         if len == 0 {
-            return Err("dns: empty NSEC block");
+            return Err("dns: empty NSEC(3) block in type bitmap");
         }
         if len > 32 {
-            return Err("dns: NSEC block too long");
+            return Err("dns: NSEC(3) block too long in type bitmap");
         }
         let bits = r
             .msg
             .get(r.pos..r.pos + len as usize)
-            .ok_or("dns: overflowing NSEC block")?;
+            .ok_or("dns: overflowing NSEC(3) block in type bitmap")?;
         r.pos += len as usize;
         last = window as i32;
         for (i, &byte) in bits.iter().enumerate() {
@@ -481,7 +705,10 @@ fn write_svcb(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
     r.name(out)?;
     let mut last: Option<u16> = None;
     while !r.done() {
-        let hdr = r.msg.get(r.pos..r.pos + 4).ok_or("dns: overflow unpacking SVCB")?;
+        let hdr = r
+            .msg
+            .get(r.pos..r.pos + 4)
+            .ok_or("dns: overflow unpacking SVCB")?;
         let key = u16::from_be_bytes([hdr[0], hdr[1]]);
         let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
         let value = r
@@ -650,12 +877,10 @@ fn write_option(code: u16, d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
             out.extend_from_slice(b"\n; COOKIE: ");
             write_hex_lower(d, out);
         }
+        // EXPIRE: unpacked (and checked) but not among the options miekg 1.1 prints.
         9 => {
-            out.extend_from_slice(b"\n; EXPIRE: ");
-            match *d {
-                [] => {}
-                [a, b, c, e] => num(u32::from_be_bytes([a, b, c, e]), out),
-                _ => return Err(ERR_BUF),
+            if !matches!(d.len(), 0 | 4) {
+                return Err(ERR_BUF);
             }
         }
         11 => {
@@ -677,10 +902,37 @@ fn write_option(code: u16, d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
         }
         2 => {
             out.extend_from_slice(b"\n; UPDATE LEASE: ");
-            match *d {
-                [a, b, c, e] => num(u32::from_be_bytes([a, b, c, e]), out),
+            let (lease, key_lease) = match *d {
+                [a, b, c, e] => (u32::from_be_bytes([a, b, c, e]), 0),
+                [a, b, c, e, f, g, h, i] => (
+                    u32::from_be_bytes([a, b, c, e]),
+                    u32::from_be_bytes([f, g, h, i]),
+                ),
                 _ => return Err(ERR_BUF),
+            };
+            num(lease, out);
+            sp(out);
+            num(key_lease, out);
+        }
+        1 => {
+            out.extend_from_slice(b"\n; LONG LIVED QUERIES: ");
+            if d.len() < 18 {
+                return Err(ERR_BUF);
             }
+            let be16 = |i: usize| u16::from_be_bytes([d[i], d[i + 1]]);
+            for i in [0, 2, 4] {
+                num(be16(i), out);
+                sp(out);
+            }
+            num(
+                u64::from_be_bytes(d[6..14].try_into().unwrap_or_default()),
+                out,
+            );
+            sp(out);
+            num(
+                u32::from_be_bytes(d[14..18].try_into().unwrap_or_default()),
+                out,
+            );
         }
         5 | 6 | 7 => {
             out.extend_from_slice(match code {
@@ -690,7 +942,11 @@ fn write_option(code: u16, d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
             });
             for &a in d {
                 sp(out);
-                let name = if code == 5 { algorithm_name(a) } else { hash_name(a) };
+                let name = if code == 5 {
+                    algorithm_name(a)
+                } else {
+                    hash_name(a)
+                };
                 match name {
                     Some(s) => out.extend_from_slice(s.as_bytes()),
                     None => num(a, out),
