@@ -20,18 +20,18 @@
 //! writes, decoding rdata, which can still fail the message.
 #![forbid(unsafe_code)]
 
-use crate::dns::{write_u64, Name};
+use crate::dns::write_u64;
 
 use super::gofmt::write_hex_lower;
 use super::rdata::{
-    header_prefix, miekg_knows, name_error, write_edns_options, write_name, write_rdata, Fail,
-    ERR_BUF, ERR_U16, ERR_U32,
+    header_prefix, miekg_knows, parse_name, write_edns_options, write_name, write_rdata, Fail,
+    WireName, ERR_BUF, ERR_U16, ERR_U32,
 };
 use super::tables::{opcode_name, rcode_name, write_class, write_rtype};
 
 /// One record's header, as miekg's `unpackHeader` reads it.
-struct RrHead<'a> {
-    name: Name<'a>,
+struct RrHead {
+    name: WireName,
     rtype: u16,
     class: u16,
     ttl: u32,
@@ -40,18 +40,13 @@ struct RrHead<'a> {
     rdata_end: usize,
 }
 
-impl RrHead<'_> {
-    /// Where miekg reads the next record: after the rdata, except that a record of class
-    /// ANY is taken to carry no rdata whatever its length says (miekg's `noRdata`).
+impl RrHead {
+    /// Where the next record starts.
     fn next(&self) -> usize {
-        if self.no_rdata() {
-            self.rdata_start
-        } else {
-            self.rdata_end
-        }
+        self.rdata_end
     }
     fn no_rdata(&self) -> bool {
-        self.class == 255 || self.rdata_start == self.rdata_end
+        self.rdata_start == self.rdata_end
     }
 }
 
@@ -64,11 +59,11 @@ fn u16_at(msg: &[u8], pos: usize) -> Result<u16, Fail> {
 
 /// The record starting at `pos`; `None` when the message ends exactly there (miekg
 /// then stops the section without error, whatever the header's count said).
-fn read_rr(msg: &[u8], pos: usize) -> Result<Option<RrHead<'_>>, Fail> {
+fn read_rr(msg: &[u8], pos: usize) -> Result<Option<RrHead>, Fail> {
     if pos == msg.len() {
         return Ok(None);
     }
-    let (name, pos) = Name::parse(msg, pos).map_err(name_error)?;
+    let (name, pos) = parse_name(msg, pos)?;
     let rtype = u16_at(msg, pos)?;
     let class = u16_at(msg, pos + 2)?;
     let ttl = match msg.get(pos + 4..pos + 8) {
@@ -79,7 +74,7 @@ fn read_rr(msg: &[u8], pos: usize) -> Result<Option<RrHead<'_>>, Fail> {
     let rdata_start = pos + 10;
     let rdata_end = rdata_start + rdlength;
     if rdata_end > msg.len() {
-        return Err("dns: overflowing header size");
+        return Err(Fail::new("dns: overflowing header size"));
     }
     Ok(Some(RrHead {
         name,
@@ -93,8 +88,8 @@ fn read_rr(msg: &[u8], pos: usize) -> Result<Option<RrHead<'_>>, Fail> {
 
 /// A question as miekg's `unpackQuestion` reads it: the type and class may be cut off by
 /// the end of the message (they read as 0). Returns `(name, type, class, next)`.
-fn read_question(msg: &[u8], pos: usize) -> Result<(Name<'_>, u16, u16, usize), Fail> {
-    let (name, pos) = Name::parse(msg, pos).map_err(name_error)?;
+fn read_question(msg: &[u8], pos: usize) -> Result<(WireName, u16, u16, usize), Fail> {
+    let (name, pos) = parse_name(msg, pos)?;
     if pos == msg.len() {
         return Ok((name, 0, 0, pos));
     }
@@ -123,7 +118,7 @@ pub(super) struct Scan {
 
 impl Scan {
     /// The first question's name, type and class (the quiet text's question).
-    pub fn first_question<'a>(&self, msg: &'a [u8]) -> Option<(Name<'a>, u16, u16)> {
+    pub fn first_question(&self, msg: &[u8]) -> Option<(WireName, u16, u16)> {
         if self.counts[0] == 0 {
             return None;
         }
@@ -216,7 +211,7 @@ pub(super) fn write_message(msg: &[u8], s: &Scan, out: &mut Vec<u8>) -> Result<(
         for _ in 0..s.counts[0] {
             let (name, qtype, qclass, next) = read_question(msg, pos)?;
             out.push(b';');
-            write_name(&name, out);
+            write_name(msg, name, out);
             out.push(b'\t');
             write_class(qclass, out);
             out.extend_from_slice(b"\t ");
@@ -257,9 +252,9 @@ pub(super) fn write_message(msg: &[u8], s: &Scan, out: &mut Vec<u8>) -> Result<(
 }
 
 /// One record's `String()`: the header (`name TTL class type`, tab-separated) and rdata.
-fn write_rr(msg: &[u8], rr: &RrHead<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+fn write_rr(msg: &[u8], rr: &RrHead, out: &mut Vec<u8>) -> Result<(), Fail> {
     out.extend_from_slice(header_prefix(rr.rtype));
-    write_name(&rr.name, out);
+    write_name(msg, rr.name, out);
     out.push(b'\t');
     write_u64(rr.ttl.into(), out);
     out.push(b'\t');
@@ -325,7 +320,7 @@ pub(super) fn write_zone(zone: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
     if zone.is_empty() {
         return Err(ERR_BUF);
     }
-    let (name, _) = Name::parse(zone, 0).map_err(name_error)?;
-    write_name(&name, out);
+    let (name, _) = parse_name(zone, 0)?;
+    write_name(zone, name, out);
     Ok(())
 }

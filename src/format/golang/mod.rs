@@ -104,7 +104,7 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
     match question {
         Some((name, qtype, qclass)) => {
             out.push(b'"');
-            rdata::write_name(&name, out);
+            rdata::write_name(msg, name, out);
             out.extend_from_slice(b"\" ");
             tables::write_class(qclass, out);
             out.push(b' ');
@@ -117,7 +117,7 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
 
 /// Writes the dig text of `msg` at the end of `out`; `Err` (miekg's error text) leaves
 /// `out` as it was.
-fn write_dig(msg: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
+fn write_dig(msg: &[u8], out: &mut Vec<u8>) -> Result<(), rdata::Fail> {
     let mark = out.len();
     let s = dig::scan(msg)?;
     dig::write_message(msg, &s, out).inspect_err(|_| out.truncate(mark))
@@ -198,7 +198,7 @@ pub fn write_yaml(rec: &Record<'_>, out: &mut Vec<u8>) {
             Err(e) => {
                 out.truncate(mark);
                 out.extend_from_slice(b"  # query_zone: parse failed: ");
-                out.extend_from_slice(e.as_bytes());
+                e.write(out);
                 out.push(b'\n');
             }
         }
@@ -223,7 +223,7 @@ pub fn write_yaml(rec: &Record<'_>, out: &mut Vec<u8>) {
                 out.extend_from_slice(b"  # ");
                 out.extend_from_slice(key.as_bytes());
                 out.extend_from_slice(b": parse failed: ");
-                out.extend_from_slice(e.as_bytes());
+                e.write(out);
                 out.push(b'\n');
             }
         }
@@ -346,7 +346,7 @@ pub fn write_json(rec: &Record<'_>, out: &mut Vec<u8>) {
             Err(e) => {
                 out.truncate(start);
                 out.extend_from_slice(b",\"query_zone\":\"parse failed: ");
-                out.extend_from_slice(e.as_bytes());
+                e.write(out);
                 out.push(b'"');
             }
         }
@@ -368,7 +368,7 @@ pub fn write_json(rec: &Record<'_>, out: &mut Vec<u8>) {
             Err(e) => {
                 out.extend_from_slice(key);
                 out.extend_from_slice(b"parse failed: ");
-                out.extend_from_slice(e.as_bytes());
+                e.write(out);
                 out.push(b'"');
             }
         }

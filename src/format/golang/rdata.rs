@@ -8,38 +8,108 @@
 //! its generic form (`\# <len> <hex>`) and differ from the CLI; docs/formats.md lists them.
 #![forbid(unsafe_code)]
 
-use crate::dns::{write_u64, DnsError, DnsErrorKind, Name};
+use crate::dns::write_u64;
 
 use super::gofmt::{write_base32hex, write_base64, write_hex_lower, write_hex_upper, write_ip};
 use super::tables::{algorithm_name, ede_name, hash_name, write_rtype};
 
-/// A miekg error, as its `Error()` text.
-pub(super) type Fail = &'static str;
+/// A miekg unpacking error: its `Error()` text, and the number a few of them end with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Fail {
+    text: &'static str,
+    number: Option<usize>,
+}
 
-pub(super) const ERR_U8: Fail = "dns: overflow unpacking uint8";
-pub(super) const ERR_U16: Fail = "dns: overflow unpacking uint16";
-pub(super) const ERR_U32: Fail = "dns: overflow unpacking uint32";
-pub(super) const ERR_BUF: Fail = "dns: buffer size too small";
-pub(super) const ERR_RDLENGTH: Fail = "dns: bad rdlength";
-
-/// miekg's error for a name that [`Name::parse`] rejects. (miekg also follows forward
-/// compression pointers, which [`Name::parse`] never does: such a message is reported as
-/// a pointer error here.)
-pub(super) fn name_error(e: DnsError) -> Fail {
-    match e.kind {
-        DnsErrorKind::Truncated => ERR_BUF,
-        DnsErrorKind::BadLabel => "dns: bad rdata",
-        DnsErrorKind::NameTooLong => "dns: domain name exceeded 255 wire-format octets",
-        _ => "dns: too many compression pointers",
+impl Fail {
+    pub(super) const fn new(text: &'static str) -> Fail {
+        Fail { text, number: None }
     }
+    /// Writes the error text.
+    pub(super) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.text.as_bytes());
+        if let Some(n) = self.number {
+            write_u64(n as u64, out);
+        }
+    }
+}
+
+pub(super) const ERR_U8: Fail = Fail::new("dns: overflow unpacking uint8");
+pub(super) const ERR_U16: Fail = Fail::new("dns: overflow unpacking uint16");
+pub(super) const ERR_U32: Fail = Fail::new("dns: overflow unpacking uint32");
+pub(super) const ERR_BUF: Fail = Fail::new("dns: buffer size too small");
+pub(super) const ERR_RDLENGTH: Fail = Fail::new("dns: bad rdlength");
+
+/// A name inside a message, as miekg's `UnpackDomainName` reads it: labels, and
+/// compression pointers in any direction (a loop ends at the 127th pointer), at most 255
+/// octets in wire form. (`dns::Name` takes backward pointers only, as RFC 1035 has them;
+/// miekg follows forward ones too, and the CLI prints what it finds there.)
+#[derive(Clone, Copy, Debug)]
+pub(super) struct WireName {
+    /// The offset of the name's first byte in the message it was read from.
+    start: usize,
+}
+
+/// miekg's `maxCompressionPointers`.
+const MAX_POINTERS: usize = 126;
+
+/// Walks the name at `off`, handing each label to `label`; returns the offset just past
+/// the name in place (after its first pointer, if any).
+fn walk_name<'a>(
+    msg: &'a [u8],
+    mut off: usize,
+    mut label: impl FnMut(&'a [u8]),
+) -> Result<usize, Fail> {
+    let mut end = None;
+    // Octets left for labels and their length bytes (the root byte is not counted).
+    let mut budget = 255isize;
+    let mut pointers = 0;
+    loop {
+        let c = *msg.get(off).ok_or(ERR_BUF)? as usize;
+        off += 1;
+        match c & 0xc0 {
+            0x00 => {
+                if c == 0 {
+                    break;
+                }
+                let l = msg.get(off..off + c).ok_or(ERR_BUF)?;
+                budget -= c as isize + 1;
+                if budget <= 0 {
+                    return Err(Fail::new(
+                        "dns: domain name exceeded 255 wire-format octets",
+                    ));
+                }
+                label(l);
+                off += c;
+            }
+            0xc0 => {
+                let low = *msg.get(off).ok_or(ERR_BUF)? as usize;
+                off += 1;
+                end.get_or_insert(off);
+                pointers += 1;
+                if pointers > MAX_POINTERS {
+                    return Err(Fail::new("dns: too many compression pointers"));
+                }
+                off = (c & 0x3f) << 8 | low;
+            }
+            _ => return Err(Fail::new("dns: bad rdata")),
+        }
+    }
+    Ok(end.unwrap_or(off))
+}
+
+/// Reads the name at `off` in `msg`: the name and the offset after it.
+pub(super) fn parse_name(msg: &[u8], off: usize) -> Result<(WireName, usize), Fail> {
+    let end = walk_name(msg, off, |_| {})?;
+    Ok((WireName { start: off }, end))
 }
 
 /// A name as miekg's `UnpackDomainName` and `sprintName` write it: labels joined by `.`,
 /// a trailing `.`, `.` ` ` `'` `@` `;` `(` `)` `"` `\` escaped with a backslash, bytes
-/// outside `!`..`~` as `\DDD`; the root is `.`.
-pub(super) fn write_name(name: &Name<'_>, out: &mut Vec<u8>) {
+/// outside `!`..`~` as `\DDD`; the root is `.`. `msg` is the one `name` was read from.
+pub(super) fn write_name(msg: &[u8], name: WireName, out: &mut Vec<u8>) {
     let mut any = false;
-    for label in name.labels() {
+    // The name was read from `msg` already: the walk cannot fail.
+    let _ = walk_name(msg, name.start, |label| {
         any = true;
         for &b in label {
             match b {
@@ -52,7 +122,7 @@ pub(super) fn write_name(name: &Name<'_>, out: &mut Vec<u8>) {
             }
         }
         out.push(b'.');
-    }
+    });
     if !any {
         out.push(b'.');
     }
@@ -153,19 +223,19 @@ impl<'a> Reader<'a> {
     fn done(&self) -> bool {
         self.pos >= self.msg.len()
     }
-    fn take(&mut self, n: usize, err: Fail) -> Result<&'a [u8], Fail> {
+    fn take(&mut self, n: usize, err: &'static str) -> Result<&'a [u8], Fail> {
         if self.done() {
             return Ok(&[]);
         }
-        let b = self.msg.get(self.pos..self.pos + n).ok_or(err)?;
+        let b = self.msg.get(self.pos..self.pos + n).ok_or(Fail::new(err))?;
         self.pos += n;
         Ok(b)
     }
     fn u8(&mut self) -> Result<u8, Fail> {
-        Ok(self.take(1, ERR_U8)?.first().copied().unwrap_or(0))
+        Ok(self.take(1, ERR_U8.text)?.first().copied().unwrap_or(0))
     }
     fn u16(&mut self) -> Result<u16, Fail> {
-        Ok(match *self.take(2, ERR_U16)? {
+        Ok(match *self.take(2, ERR_U16.text)? {
             [a, b] => u16::from_be_bytes([a, b]),
             _ => 0,
         })
@@ -177,7 +247,7 @@ impl<'a> Reader<'a> {
         })
     }
     fn u32(&mut self) -> Result<u32, Fail> {
-        Ok(match *self.take(4, ERR_U32)? {
+        Ok(match *self.take(4, ERR_U32.text)? {
             [a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
             _ => 0,
         })
@@ -187,9 +257,9 @@ impl<'a> Reader<'a> {
         if self.done() {
             return Ok(());
         }
-        let (n, end) = Name::parse(self.msg, self.pos).map_err(name_error)?;
+        let (n, end) = parse_name(self.msg, self.pos)?;
         self.pos = end;
-        write_name(&n, out);
+        write_name(self.msg, n, out);
         Ok(())
     }
     fn rest(&mut self) -> &'a [u8] {
@@ -198,12 +268,12 @@ impl<'a> Reader<'a> {
         r
     }
     /// A `<character-string>` (length byte and bytes).
-    fn char_string(&mut self, err: Fail) -> Result<&'a [u8], Fail> {
+    fn char_string(&mut self, err: &'static str) -> Result<&'a [u8], Fail> {
         if self.done() {
             return Ok(&[]);
         }
         let n = self.u8()? as usize;
-        let b = self.msg.get(self.pos..self.pos + n).ok_or(err)?;
+        let b = self.msg.get(self.pos..self.pos + n).ok_or(Fail::new(err))?;
         self.pos += n;
         Ok(b)
     }
@@ -536,6 +606,63 @@ fn write_known(rtype: u16, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), 
         250 => write_tsig(r, out)?,
         // ANY: no rdata at all (any byte is then a bad rdlength)
         255 => {}
+        // NSAP-PTR (miekg's number for it is 23): a name
+        23 => r.name(out)?,
+        // CERT: type (mnemonic or number), key tag, algorithm (mnemonic or number), base64
+        37 => {
+            let t = r.u16()?;
+            match cert_type_name(t) {
+                Some(n) => out.extend_from_slice(n.as_bytes()),
+                None => num(t, out),
+            }
+            sp(out);
+            num(r.u16()?, out);
+            sp(out);
+            let a = r.u8()?;
+            match algorithm_name(a) {
+                Some(n) => out.extend_from_slice(n.as_bytes()),
+                None => num(a, out),
+            }
+            sp(out);
+            write_base64(r.rest(), out);
+        }
+        29 => write_loc(r, out)?,
+        42 => write_apl(r, out)?,
+        // HIP: algorithm, HIT (lower-case hex), public key, rendezvous servers
+        55 => {
+            let hit_len = r.u8()?;
+            let alg = r.u8()?;
+            let key_len = r.u16()?;
+            num(alg, out);
+            sp(out);
+            write_hex_lower(r.take(hit_len.into(), "dns: overflow unpacking hex")?, out);
+            sp(out);
+            write_base64(
+                r.take(key_len.into(), "dns: overflow unpacking base64")?,
+                out,
+            );
+            while !r.done() {
+                sp(out);
+                r.name(out)?;
+            }
+        }
+        // CSYNC: SOA serial, flags, type bitmap
+        62 => {
+            num(r.u32()?, out);
+            sp(out);
+            num(r.u16()?, out);
+            write_type_bitmap(r, out)?;
+        }
+        // ZONEMD: serial, scheme, hash algorithm, digest (lower-case hex)
+        63 => {
+            num(r.u32()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            num(r.u8()?, out);
+            sp(out);
+            write_hex_lower(r.rest(), out);
+        }
         _ => {
             let data = r.rest();
             out.extend_from_slice(b"\\# ");
@@ -543,6 +670,151 @@ fn write_known(rtype: u16, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), 
             sp(out);
             write_hex_lower(data, out);
         }
+    }
+    Ok(())
+}
+
+/// miekg's `CertTypeToString`.
+fn cert_type_name(t: u16) -> Option<&'static str> {
+    Some(match t {
+        1 => "PKIX",
+        2 => "SPKI",
+        3 => "PGP",
+        4 => "IPIX",
+        5 => "ISPKI",
+        6 => "IPGP",
+        7 => "ACPKIX",
+        8 => "IACPKIX",
+        253 => "URI",
+        254 => "OID",
+        _ => return None,
+    })
+}
+
+/// LOC (RFC 1876) as miekg prints it: `d m s.sss N|S d m s.sss E|W altm sizem hpm vpm`.
+fn write_loc(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+    const EQUATOR: u32 = 1 << 31;
+    let _version = r.u8()?;
+    let size = r.u8()?;
+    let horiz = r.u8()?;
+    let vert = r.u8()?;
+    let lat = r.u32()?;
+    let lon = r.u32()?;
+    let alt = r.u32()?;
+    for (v, pos, neg) in [(lat, b'N', b'S'), (lon, b'E', b'W')] {
+        let (v, hemi) = if v > EQUATOR {
+            (v - EQUATOR, pos)
+        } else {
+            (EQUATOR - v, neg)
+        };
+        let (deg, rest) = (v / 3_600_000, v % 3_600_000);
+        let (min, ms) = (rest / 60_000, rest % 60_000);
+        pad2(deg, out);
+        sp(out);
+        pad2(min, out);
+        sp(out);
+        // %0.3f of the milliseconds / 1000: exact in decimal.
+        num(ms / 1000, out);
+        out.push(b'.');
+        pad3(ms % 1000, out);
+        sp(out);
+        out.push(hemi);
+        sp(out);
+    }
+    // Altitude: centimetres above 100 km below the WGS 84 spheroid; %.2f or %.0f metres.
+    let cm = i64::from(alt) - 10_000_000;
+    if cm < 0 {
+        out.push(b'-');
+    }
+    num(cm.unsigned_abs() / 100, out);
+    if alt % 100 != 0 {
+        out.push(b'.');
+        pad2((cm.unsigned_abs() % 100) as u32, out);
+    }
+    out.extend_from_slice(b"m ");
+    for (i, v) in [size, horiz, vert].into_iter().enumerate() {
+        if i > 0 {
+            sp(out);
+        }
+        let (m, e) = (v >> 4, v & 15);
+        if e < 2 {
+            out.extend_from_slice(b"0.");
+            pad2(u32::from(if e == 1 { m.wrapping_mul(10) } else { m }), out);
+        } else {
+            num(m, out);
+            for _ in 2..e {
+                out.push(b'0');
+            }
+        }
+        out.push(b'm');
+    }
+    Ok(())
+}
+
+/// `%02d`.
+fn pad2(v: u32, out: &mut Vec<u8>) {
+    if v < 10 {
+        out.push(b'0');
+    }
+    num(v, out);
+}
+
+/// `%03d`.
+fn pad3(v: u32, out: &mut Vec<u8>) {
+    if v < 100 {
+        out.push(b'0');
+    }
+    pad2(v, out);
+}
+
+/// APL (RFC 3123): `[!]family:address/prefix`, space-separated.
+fn write_apl(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
+    let mut first = true;
+    while !r.done() {
+        let family = r.u16()?;
+        let prefix = r.u8()?;
+        let n = r.u8()?;
+        let size = match family {
+            1 => 4,
+            2 => 16,
+            _ => return Err(Fail::new("dns: unrecognized APL address family")),
+        };
+        if usize::from(prefix) > 8 * size {
+            return Err(Fail::new("dns: APL prefix too long"));
+        }
+        let afd = usize::from(n & 0x7f);
+        if afd > size {
+            return Err(Fail::new("dns: APL length too long"));
+        }
+        let bytes = r.take(afd, "dns: overflow unpacking APL address")?;
+        if bytes.last() == Some(&0) {
+            return Err(Fail::new("dns: extra APL address bits"));
+        }
+        let mut ip = [0u8; 16];
+        ip[..bytes.len()].copy_from_slice(bytes);
+        // Bits past the prefix must be zero.
+        for (i, b) in ip[..size].iter().enumerate() {
+            let keep = (usize::from(prefix).saturating_sub(8 * i)).min(8);
+            let mask = if keep == 0 { 0 } else { 0xffu8 << (8 - keep) };
+            if b & !mask != 0 {
+                return Err(Fail::new("dns: invalid APL address length"));
+            }
+        }
+        if !first {
+            sp(out);
+        }
+        first = false;
+        if n & 0x80 != 0 {
+            out.push(b'!');
+        }
+        out.push(if size == 4 { b'1' } else { b'2' });
+        out.push(b':');
+        if size == 16 && ip[..10].iter().all(|&b| b == 0) && ip[10] == 0xff && ip[11] == 0xff {
+            out.extend_from_slice(b"::ffff:");
+        }
+        write_ip(&ip[..size], out);
+        out.push(b'/');
+        num(prefix, out);
     }
     Ok(())
 }
@@ -668,22 +940,22 @@ fn write_type_bitmap(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> 
     let mut last: i32 = -1;
     while !r.done() {
         let (Some(&window), Some(&len)) = (r.msg.get(r.pos), r.msg.get(r.pos + 1)) else {
-            return Err("dns: overflow unpacking NSEC(3)");
+            return Err(Fail::new("dns: overflow unpacking NSEC(3)"));
         };
         r.pos += 2;
         if (window as i32) <= last {
-            return Err("dns: out of order NSEC(3) block in type bitmap");
+            return Err(Fail::new("dns: out of order NSEC(3) block in type bitmap"));
         }
         if len == 0 {
-            return Err("dns: empty NSEC(3) block in type bitmap");
+            return Err(Fail::new("dns: empty NSEC(3) block in type bitmap"));
         }
         if len > 32 {
-            return Err("dns: NSEC(3) block too long in type bitmap");
+            return Err(Fail::new("dns: NSEC(3) block too long in type bitmap"));
         }
         let bits = r
             .msg
             .get(r.pos..r.pos + len as usize)
-            .ok_or("dns: overflowing NSEC(3) block in type bitmap")?;
+            .ok_or(Fail::new("dns: overflowing NSEC(3) block in type bitmap"))?;
         r.pos += len as usize;
         last = window as i32;
         for (i, &byte) in bits.iter().enumerate() {
@@ -708,15 +980,15 @@ fn write_svcb(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
         let hdr = r
             .msg
             .get(r.pos..r.pos + 4)
-            .ok_or("dns: overflow unpacking SVCB")?;
+            .ok_or(Fail::new("dns: overflow unpacking SVCB"))?;
         let key = u16::from_be_bytes([hdr[0], hdr[1]]);
         let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
         let value = r
             .msg
             .get(r.pos + 4..r.pos + 4 + len)
-            .ok_or("dns: overflow unpacking SVCB")?;
+            .ok_or(Fail::new("dns: overflow unpacking SVCB"))?;
         if key == 65535 {
-            return Err("dns: bad SVCB key");
+            return Err(Fail::new("dns: bad SVCB key"));
         }
         sp(out);
         write_svc_key(key, out);
@@ -724,7 +996,7 @@ fn write_svcb(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
         write_svc_value(key, value, out)?;
         out.push(b'"');
         if last.is_some_and(|k| key <= k) {
-            return Err("dns: SVCB keys not in strictly increasing order");
+            return Err(Fail::new("dns: SVCB keys not in strictly increasing order"));
         }
         last = Some(key);
         r.pos += 4 + len;
@@ -755,7 +1027,9 @@ fn write_svc_value(key: u16, v: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
     match key {
         0 => {
             if v.len() % 2 != 0 {
-                return Err("dns: svcbmandatory: value length is not a multiple of 2");
+                return Err(Fail::new(
+                    "dns: svcbmandatory: value length is not a multiple of 2",
+                ));
             }
             for (i, k) in v.chunks_exact(2).enumerate() {
                 if i > 0 {
@@ -771,31 +1045,47 @@ fn write_svc_value(key: u16, v: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
                 let n = v[i] as usize;
                 let id = v
                     .get(i + 1..i + 1 + n)
-                    .ok_or("dns: svcbalpn: alpn array overflowing")?;
+                    .ok_or(Fail::new("dns: svcbalpn: alpn array overflowing"))?;
                 if !first {
                     out.push(b',');
                 }
                 first = false;
-                out.extend_from_slice(id);
+                // Commas and backslashes doubly escaped, as miekg writes them.
+                for &b in id {
+                    match b {
+                        b'"' | b';' | b' ' => {
+                            out.push(b'\\');
+                            out.push(b);
+                        }
+                        b',' => out.extend_from_slice(b"\\\\\\044"),
+                        b'\\' => out.extend_from_slice(b"\\\\\\092"),
+                        b'!'..=b'~' => out.push(b),
+                        _ => write_ddd(b, out),
+                    }
+                }
                 i += 1 + n;
             }
         }
         2 => {
             if !v.is_empty() {
-                return Err("dns: svcbnodefaultalpn: no-default-alpn must have no value");
+                return Err(Fail::new(
+                    "dns: svcbnodefaultalpn: no-default-alpn must have no value",
+                ));
             }
         }
         3 => {
             let &[a, b] = v else {
-                return Err("dns: svcbport: port length is not exactly 2 octets");
+                return Err(Fail::new(
+                    "dns: svcbport: port length is not exactly 2 octets",
+                ));
             };
             num(u16::from_be_bytes([a, b]), out);
         }
         4 => {
             if v.is_empty() || v.len() % 4 != 0 {
-                return Err(
+                return Err(Fail::new(
                     "dns: svcbipv4hint: ipv4 address byte array length is not a multiple of 4",
-                );
+                ));
             }
             for (i, a) in v.chunks_exact(4).enumerate() {
                 if i > 0 {
@@ -807,11 +1097,14 @@ fn write_svc_value(key: u16, v: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
         5 => write_base64(v, out),
         6 => {
             if v.is_empty() || v.len() % 16 != 0 {
-                return Err(
+                return Err(Fail::new(
                     "dns: svcbipv6hint: ipv6 address byte array length not a multiple of 16",
-                );
+                ));
             }
             for (i, a) in v.chunks_exact(16).enumerate() {
+                if a[..10].iter().all(|&b| b == 0) && a[10] == 0xff && a[11] == 0xff {
+                    return Err(Fail::new("dns: svcbipv6hint: expected ipv6, got ipv4"));
+                }
                 if i > 0 {
                     out.push(b',');
                 }
@@ -839,12 +1132,14 @@ fn write_svc_value(key: u16, v: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
 pub(super) fn write_edns_options(msg: &[u8], start: usize, out: &mut Vec<u8>) -> Result<(), Fail> {
     let mut pos = start;
     while pos < msg.len() {
-        let hdr = msg.get(pos..pos + 4).ok_or("dns: overflow unpacking opt")?;
+        let hdr = msg
+            .get(pos..pos + 4)
+            .ok_or(Fail::new("dns: overflow unpacking opt"))?;
         let code = u16::from_be_bytes([hdr[0], hdr[1]]);
         let len = u16::from_be_bytes([hdr[2], hdr[3]]) as usize;
         let data = msg
             .get(pos + 4..pos + 4 + len)
-            .ok_or("dns: overflow unpacking opt")?;
+            .ok_or(Fail::new("dns: overflow unpacking opt"))?;
         write_option(code, data, out)?;
         pos += 4 + len;
     }
@@ -897,7 +1192,12 @@ fn write_option(code: u16, d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
                         out.extend_from_slice(b"ms");
                     }
                 }
-                _ => return Err("dns: length mismatch, want 0/2 but got more"),
+                _ => {
+                    return Err(Fail {
+                        text: "dns: length mismatch, want 0/2 but got ",
+                        number: Some(d.len()),
+                    })
+                }
             }
         }
         2 => {
@@ -993,13 +1293,13 @@ fn write_subnet(d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
     match family {
         0 => {
             if source != 0 {
-                return Err("dns: bad address family");
+                return Err(Fail::new("dns: bad address family"));
             }
             out.extend_from_slice(b"0.0.0.0");
         }
         1 => {
             if source > 32 || scope > 32 {
-                return Err("dns: bad netmask");
+                return Err(Fail::new("dns: bad netmask"));
             }
             let n = addr.len().min(4);
             a[..n].copy_from_slice(&addr[..n]);
@@ -1007,7 +1307,7 @@ fn write_subnet(d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
         }
         2 => {
             if source > 128 || scope > 128 {
-                return Err("dns: bad netmask");
+                return Err(Fail::new("dns: bad netmask"));
             }
             let n = addr.len().min(16);
             a[..n].copy_from_slice(&addr[..n]);
@@ -1019,7 +1319,7 @@ fn write_subnet(d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
                 out.push(b']');
             }
         }
-        _ => return Err("dns: bad address family"),
+        _ => return Err(Fail::new("dns: bad address family")),
     }
     out.push(b'/');
     num(source, out);
