@@ -163,6 +163,75 @@ fn every_decoded_rdata_type_matches_the_cli() {
     let path = dir.path("zoo.fstrm");
     std::fs::write(&path, zoo::file()).unwrap();
     check_file(&path);
+    // The corpus reaches what it was built for (the CLI's own output says so).
+    let yaml = String::from_utf8_lossy(&cli(&path, "-y")).into_owned();
+    for t in [
+        "A",
+        "NS",
+        "MD",
+        "MF",
+        "CNAME",
+        "SOA",
+        "MB",
+        "MG",
+        "MR",
+        "PTR",
+        "HINFO",
+        "MINFO",
+        "MX",
+        "TXT",
+        "RP",
+        "AFSDB",
+        "RT",
+        "SIG",
+        "KEY",
+        "AAAA",
+        "SRV",
+        "NAPTR",
+        "KX",
+        "DNAME",
+        "DS",
+        "SSHFP",
+        "RRSIG",
+        "NSEC",
+        "DNSKEY",
+        "NSEC3",
+        "NSEC3PARAM",
+        "TLSA",
+        "SMIMEA",
+        "CDS",
+        "CDNSKEY",
+        "SVCB",
+        "HTTPS",
+        "SPF",
+        "URI",
+        "CAA",
+        "DLV",
+        "LOC",
+        "APL",
+        "CERT",
+        "HIP",
+    ] {
+        assert!(
+            yaml.contains(&format!("\tIN\t{t}\t")),
+            "no {t} record in the corpus"
+        );
+    }
+    for marker in [
+        "; SUBNET: [2001:db8::]/56/48",
+        "; NSID: ",
+        "; EDE: 18 (Prohibited): (blocked <by> policy",
+        "; LONG LIVED QUERIES: ",
+        ";; TSIG PSEUDOSECTION:",
+        "parse failed: dns: svcbipv6hint: expected ipv6, got ipv4",
+        "parse failed: dns: domain name exceeded 255 wire-format octets",
+        "parse failed: dns: too many compression pointers",
+        "parse failed: dns: length mismatch, want 0/2 but got 1",
+        "# query_zone: parse failed",
+        "CLASS1\tTYPE65280",
+    ] {
+        assert!(yaml.contains(marker), "the corpus has no {marker:?}");
+    }
 }
 
 /// A Frame Streams file of dnstap messages built by hand: one response per rdata type the
@@ -447,6 +516,7 @@ mod zoo {
                 vec![cat(&[&name("mbox.example."), &name("txt.example.")])],
             ),
             (18, vec![cat(&[&u16b(1), &target])]),
+            (21, vec![cat(&[&u16b(2), &target])]),
             (
                 24,
                 vec![cat(&[
@@ -893,6 +963,20 @@ mod zoo {
         let mut no_class = header(15, 0x0100, [1, 0, 0, 0]);
         no_class.extend_from_slice(&name("x."));
         no_class.extend_from_slice(&[0, 1, 0]);
+        for m in edge_cases() {
+            v.push(Msg {
+                mtype: 5,
+                query_message: Some(m),
+                ..base.clone()
+            });
+        }
+        for zone in [&[0xc0u8, 0][..], b"\x03a\\b\x01\"\x00", b""] {
+            v.push(Msg {
+                mtype: 3,
+                query_zone: Some(zone.to_vec()),
+                ..base.clone()
+            });
+        }
         for m in [
             Vec::new(),
             vec![1, 2, 3],
@@ -917,6 +1001,249 @@ mod zoo {
                 query_message: Some(m),
                 ..base.clone()
             });
+        }
+        v
+    }
+
+    /// Messages at the edges of miekg's unpacking: names (forward pointers, loops, the
+    /// 255-octet limit), rdata cut at or inside a field, records without rdata, odd
+    /// SVCB parameters and EDNS options, misplaced OPT records, counts that lie.
+    fn edge_cases() -> Vec<Vec<u8>> {
+        let q = cat(&[&name("x.example."), &u16b(1), &u16b(1)]);
+        let resp = |rrs: &[Vec<u8>]| {
+            cat(&[
+                &header(1, 0x8180, [1, rrs.len() as u16, 0, 0]),
+                &q,
+                &rrs.concat(),
+            ])
+        };
+        let ans = |t: u16, rd: &[u8]| rr(&[0xc0, 12], t, 1, 60, rd);
+        let query_opt = |options: &[(u16, &[u8])]| {
+            cat(&[&header(2, 0x0100, [1, 0, 0, 1]), &q, &opt(1232, 0, options)])
+        };
+        let mut v = vec![
+            // class ANY with rdata; rdata too long for its type
+            cat(&[
+                &header(3, 0x2800, [1, 2, 0, 0]),
+                &q,
+                &rr(&[0xc0, 12], 1, 255, 0, &[1, 2, 3, 4]),
+                &rr(&[0xc0, 12], 1, 1, 0, &[1, 2, 3, 4]),
+            ]),
+            resp(&[rr(
+                &[0xc0, 12],
+                1,
+                255,
+                0,
+                &[0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0],
+            )]),
+            // a forward pointer into bytes after the last record; one past the end; a loop
+            cat(&[
+                &header(4, 0x8180, [1, 1, 0, 0]),
+                &q,
+                &rr(&[0xc0, 43], 1, 1, 0, &[1, 2, 3, 4]),
+                b"\x01a\xc0\x0c",
+            ]),
+            cat(&[
+                &header(5, 0x8180, [1, 1, 0, 0]),
+                &q,
+                &rr(&[0xc0, 0x30], 1, 1, 0, &[1, 2, 3, 4]),
+                b"\x01a\x00",
+            ]),
+            cat(&[
+                &header(6, 0x8180, [1, 1, 0, 0]),
+                &q,
+                &[0xc0, 27],
+                &u16b(1),
+                &u16b(1),
+                &u32b(0),
+                &u16b(0),
+            ]),
+            // names of 255 and 256 octets
+            cat(&[
+                &header(7, 0x0100, [1, 0, 0, 0]),
+                &[&[63u8][..], &[b'a'; 63]].concat().repeat(3),
+                &[61],
+                &[b'b'; 61],
+                &[0, 0, 1, 0, 1],
+            ]),
+            cat(&[
+                &header(8, 0x0100, [1, 0, 0, 0]),
+                &[&[63u8][..], &[b'a'; 63]].concat().repeat(3),
+                &[62],
+                &[b'b'; 62],
+                &[0, 0, 1, 0, 1],
+            ]),
+            // a reserved label type
+            cat(&[&header(9, 0x0100, [1, 0, 0, 0]), &[0x41, 0], &[0, 1, 0, 1]]),
+            // misplaced and repeated OPT records
+            resp(&[opt(1232, 0, &[(10, &[1, 2])])]),
+            cat(&[
+                &header(10, 0x8180, [1, 0, 0, 2]),
+                &q,
+                &opt(1232, 0, &[(10, &[1, 2])]),
+                &opt(1232, 0x0100_8000, &[(10, &[3, 4])]),
+            ]),
+            // counts larger than the message, trailing bytes
+            header(11, 0x0100, [3, 2, 0, 0]),
+            cat(&[&header(12, 0x0100, [1, 0, 0, 0]), &q, &[0xff, 0xff, 0xff]]),
+            cat(&[
+                &header(13, 0x8180, [1, 1, 0, 0]),
+                &q,
+                &ans(1, &[1, 2, 3, 4]),
+                b"junk",
+            ]),
+        ];
+        // rdata cut at a field boundary (the rest reads as zero) or inside a field (fails)
+        for (t, rd) in [
+            (15, &u16b(10)[..]),
+            (15, &[0]),
+            (1, &[1, 2, 3]),
+            (6, &name("a.")),
+            (6, &cat(&[&name("a."), &name("b."), &u32b(1)])),
+            (6, &cat(&[&name("a."), &name("b."), &u32b(1), &[0]])),
+            (16, b"\x03ab"),
+            (33, &[0, 1, 0, 2]),
+            (43, &[0, 1, 2]),
+            (48, &[1, 0]),
+            (46, &[0, 1, 2, 3, 0, 0, 0, 1]),
+            (13, b"\x01a"),
+            (257, &[0]),
+            (257, b"\x00\x05issue"),
+            (256, &[0, 1]),
+            (52, &[1, 2, 3]),
+            (44, &[1, 2]),
+            (50, &[1, 0, 0, 1, 2, 0xab]),
+            (51, &[1, 0, 0, 1, 1]),
+            (47, &cat(&[&name("n."), &[0]])),
+            (47, &cat(&[&name("n."), &[1, 1, 0x40, 0, 1, 0x40]])),
+            (47, &cat(&[&name("n."), &[0, 33], &[0; 33]])),
+            (47, &cat(&[&name("n."), &[0, 4, 1]])),
+            (64, &[0, 1]),
+            (64, &[0, 1, 0, 0, 1]),
+            (35, b"\x00\x01\x00\x02\x01S"),
+            (104, &[0, 1, 2]),
+            (108, &[1, 2, 3]),
+            (250, &[0]),
+        ] {
+            v.push(resp(&[ans(t, rd)]));
+        }
+        // more types miekg prints its own way
+        for (t, rd) in [
+            (
+                42,
+                &cat(&[
+                    &[0, 1, 24, 3, 192, 0, 2],
+                    &[0, 2, 64, 0x84, 0x20, 1, 0xd, 0xb8],
+                ])[..],
+            ),
+            (42, &[0, 2, 0, 0]),
+            (42, &[0, 1, 33, 0]),
+            (42, &[0, 3, 0, 0]),
+            (42, &[0, 1, 8, 1, 0]),
+            (37, &cat(&[&u16b(1), &u16b(12345), &[8], b"abcdef"])),
+            (37, &[0, 0xfd, 0, 0, 0xfe, b'x', b'y']),
+            (37, &[0, 99, 0, 1, 200]),
+            (62, &cat(&[&u32b(5), &u16b(3), &[0, 1, 0x40]])),
+            (
+                55,
+                &cat(&[
+                    &[2, 8],
+                    &u16b(3),
+                    &[0xab, 0xcd],
+                    &[1, 2, 3],
+                    &name("rvs.example."),
+                ]),
+            ),
+            (
+                29,
+                &[
+                    0, 0x12, 0x16, 0x13, 0x89, 0x3b, 0x5e, 0x2c, 0x70, 0x3d, 0x3e, 0x1f, 0x00,
+                    0x98, 0x96, 0x80,
+                ],
+            ),
+            (
+                29,
+                &[
+                    0, 0x00, 0x01, 0x99, 0x70, 0, 0, 0, 0x90, 0, 0, 0, 0x00, 0x98, 0x96, 0x4b,
+                ],
+            ),
+            (
+                29,
+                &[
+                    0, 0x00, 0x01, 0x99, 0x70, 0, 0, 0, 0x90, 0, 0, 0, 0x00, 0, 0, 0x32,
+                ],
+            ),
+            (
+                63,
+                &cat(&[&u32b(1), &[1, 1], &(0u8..48).collect::<Vec<u8>>()]),
+            ),
+            (23, &name("nsap.")),
+            (258, b"\x03abc"),
+            (32768, &[0, 1, 2, 3, 0xaa]),
+        ] {
+            v.push(resp(&[ans(t, rd)]));
+        }
+        // SVCB parameters: escaped ALPN, dohpath, key 65535, order, hints, lengths
+        for params in [
+            &cat(&[&u16b(1), &u16b(7), b"\x06h2,h\\3"])[..],
+            &cat(&[&u16b(7), &u16b(11), b"/q{?dns}\xff\x01"]),
+            &cat(&[&u16b(65535), &u16b(0)]),
+            &cat(&[&u16b(3), &u16b(2), &u16b(1), &u16b(1), &u16b(3), b"\x02h2"]),
+            &cat(&[&u16b(6), &u16b(16), &[0; 10], &[0xff, 0xff, 1, 2, 3, 4]]),
+            &cat(&[&u16b(0), &u16b(4), &u16b(1), &u16b(3)]),
+            &cat(&[&u16b(2), &u16b(1), &[0]]),
+            &cat(&[&u16b(3), &u16b(1), &[0]]),
+            &cat(&[&u16b(4), &u16b(0)]),
+            &cat(&[&u16b(1), &u16b(0)]),
+            &cat(&[&u16b(1), &u16b(3), b"\x05h2"]),
+            &cat(&[&u16b(0), &u16b(3), &[0, 1, 0]]),
+            &cat(&[&u16b(1), &u16b(9)]),
+        ] {
+            v.push(resp(&[ans(65, &cat(&[&u16b(1), &[0], params]))]));
+        }
+        // EDNS options: odd texts, every ECS shape, wrong lengths
+        let opts: [&[u8]; 21] = [
+            b"\x00\x01line1\nline2\xff\xc3\xa9 \"q\" <b> end  ",
+            &[0],
+            &[0, 0, 0, 0],
+            &[0, 0, 8, 0],
+            &[0, 3, 0, 0],
+            &[0, 1, 33, 0, 1, 2, 3, 4, 5],
+            &[
+                0, 2, 128, 0, 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+            &[0, 2, 96, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2],
+            &[0, 1],
+            &[],
+            &[0],
+            &[0, 0],
+            &[0, 0, 0],
+            &[0, 0, 0, 1, 0, 0, 0, 2],
+            &[0; 17],
+            &[0; 19],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[1, 2, 3, 4, 5],
+            &[0xff; 3],
+            &[0, 20],
+            &[0x7f, 0x80, 0xff],
+        ];
+        let codes: [u16; 21] = [
+            15, 15, 8, 8, 8, 8, 8, 8, 8, 3, 11, 11, 9, 2, 1, 1, 2, 12, 3, 15, 3,
+        ];
+        for (code, d) in codes.iter().zip(opts) {
+            v.push(query_opt(&[(*code, d)]));
+        }
+        v.push(cat(&[
+            &header(14, 0x0100, [1, 0, 0, 1]),
+            &q,
+            &rr(&[0], 41, 1232, 0, &[0, 10, 0]),
+        ]));
+        // records without rdata, for every type
+        for t in [
+            16, 2, 5, 6, 13, 15, 28, 33, 35, 43, 44, 46, 47, 48, 50, 51, 52, 64, 65, 256, 257, 10,
+            19, 255, 249, 250, 105, 108, 109, 104, 29, 42, 55, 37, 62, 63, 23, 99,
+        ] {
+            v.push(resp(&[ans(t, &[])]));
         }
         v
     }
