@@ -35,8 +35,20 @@ pub struct Extras {
     /// 1 in how many records were kept by sampling; written as `filtering.sample-rate`
     /// when above 1.
     pub sample_rate: u32,
-    /// Query to response time in nanoseconds, from the latency transform (none yet).
+    /// Query to response time in nanoseconds, from the latency transform.
     pub latency_ns: Option<u64>,
+    /// A query the latency transform reports unanswered: `dns.rcode` is `TIMEOUT`.
+    pub timeout: bool,
+}
+
+/// `dns.rcode` ([`DcView::write_rcode`]), or `TIMEOUT` for a query the latency transform
+/// reports unanswered (as DNS-collector's latency transform does).
+pub fn write_rcode_of(v: &DcView<'_, '_>, ex: &Extras, p: &mut impl Put) {
+    if ex.timeout {
+        p.put(crate::format::seed::TIMEOUT);
+    } else {
+        v.write_rcode(p);
+    }
 }
 
 /// Where the pieces of a string value go: escaped for JSON, or as they are for text.
@@ -1042,7 +1054,7 @@ pub fn write_json(rec: &Record<'_>, ex: &Extras, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"opcode\":");
     dns::write_u64(h.opcode().into(), out);
     out.extend_from_slice(b",\"rcode\":");
-    json_value(out, |p| v.write_rcode(p));
+    json_value(out, |p| write_rcode_of(&v, ex, p));
     out.extend_from_slice(b",\"qname\":");
     json_value(out, |p| v.write_qname(p));
     out.extend_from_slice(b",\"qclass\":");
