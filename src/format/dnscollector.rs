@@ -12,9 +12,8 @@
 //! the caller's buffer through [`Put`], escaped as DNS-collector's JSON writer escapes
 //! (`"`, `\`, control bytes; invalid UTF-8 bytes become U+FFFD).
 //!
-//! Transforms we do not have yet (latency, public suffix, reducer): their values go in
-//! [`Extras`], the one place a transform's result reaches these writers; today only the
-//! sampling rate (`filtering.sample-rate`) is filled.
+//! What transforms add (sampling rate, latency, and later public suffix and reducer)
+//! reaches these writers through [`Extras`], the one place for it.
 #![forbid(unsafe_code)]
 
 use crate::dns::edns::Edns;
@@ -26,10 +25,10 @@ use crate::record::{Record, Timestamp};
 /// The value DNS-collector prints for an absent string.
 pub const ABSENT: &[u8] = b"-";
 
-/// Values that transforms add to a record, as DNS-collector names them. Latency (`dnstap.
-/// latency`, `latency_ms`), public suffix (`publicsuffix.*`) and reducer (`reducer.*`) are
-/// written from here once those transforms exist; the writers already print the latency
-/// fields (0 until then, as DNS-collector does without its latency transform).
+/// Values that transforms add to a record, as DNS-collector names them: latency
+/// (`dnstap.latency`, `latency_ms`; 0 without the latency transform, as DNS-collector
+/// does) and the `TIMEOUT` rcode; public suffix (`publicsuffix.*`) and reducer
+/// (`reducer.*`) will be written from here once those transforms exist.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Extras {
     /// 1 in how many records were kept by sampling; written as `filtering.sample-rate`
