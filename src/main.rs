@@ -21,6 +21,8 @@ use dnstap_receiver::pipeline::{self, Pipeline, Pool, WriterTransforms};
 use dnstap_receiver::sink::outputs::{self, BuiltOutputs, OutputConf};
 use dnstap_receiver::sink::StdoutSink;
 use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
+use dnstap_receiver::sys::activation;
+use dnstap_receiver::sys::notify::Notifier;
 use dnstap_receiver::transform::{Chain, DropReason};
 use dnstap_receiver::{log_debug, log_error, log_warn, offline};
 
@@ -247,12 +249,16 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     let r = &settings.resolved;
     let backend = choose_backend(r.io)?;
 
-    let listeners = r
-        .inputs
+    // Sockets a systemd .socket unit passed replace binding (docs/operations.md).
+    let activated = activation::take_listen_fds()?;
+    let notifier = Notifier::from_env()?;
+    let opened = Listener::open_all(&r.inputs, &settings.security, activated)?;
+    let passed: Vec<String> = opened
         .iter()
-        .map(|i| Listener::bind_with(i, &settings.security))
-        .collect::<Result<Vec<_>, _>>()?;
-    let listeners = Arc::new(listeners);
+        .filter(|(_, passed)| *passed)
+        .map(|(l, _)| l.describe())
+        .collect();
+    let listeners = Arc::new(opened.into_iter().map(|(l, _)| l).collect::<Vec<_>>());
 
     let readers = r.threads;
     let pool = Pool::new(
@@ -270,7 +276,12 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
 
     log_debug!("dnstap_receiver {} starting", env!("CARGO_PKG_VERSION"));
     for l in listeners.iter() {
-        log_debug!("listening on {}", l.describe());
+        let from = if passed.contains(&l.describe()) {
+            " (socket from the service manager)"
+        } else {
+            ""
+        };
+        log_debug!("listening on {}{from}", l.describe());
     }
     log_debug!(
         "io back-end: {backend}, {readers} reader thread(s), {} writer thread(s)",
@@ -402,6 +413,10 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         reader_threads.push(t);
     }
 
+    if let Err(e) = notifier.ready(&format!("receiving on {} input(s)", listeners.len())) {
+        log_warn!("cannot notify the service manager (NOTIFY_SOCKET): {e}");
+    }
+
     // The main thread: signals and statistics.
     let mut failed = false;
     let mut last = Instant::now();
@@ -459,6 +474,7 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         }
     }
     stop.store(true, Ordering::Release);
+    let _ = notifier.stopping("stopping: finishing received frames");
     // Outputs that wait for a collector get their shutdown budget from now on.
     for (b, grace) in &output_buffers {
         b.give_up_at(Instant::now() + *grace);

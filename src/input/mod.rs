@@ -45,6 +45,7 @@ use self::conn::{ConnError, Connection, CONN_ERROR_KINDS};
 use self::security::InputSecurity;
 pub use self::spec::InputSpec;
 use self::tls::{FailureKind, TlsSession};
+use crate::sys::activation::{ActivatedListener, ActivatedSocket};
 
 /// A bound, non-blocking listening socket.
 #[derive(Debug)]
@@ -53,6 +54,9 @@ pub enum Listener {
     Unix {
         listener: UnixListener,
         path: PathBuf,
+        /// False for a socket the service manager created (socket activation): its file
+        /// outlives this process and is not removed at exit.
+        remove_at_exit: bool,
     },
     /// TCP whose connections speak TLS (the server config is in [`InputSecurity`]).
     Tls(TcpListener),
@@ -104,6 +108,7 @@ impl Listener {
                 Listener::Unix {
                     listener: l,
                     path: path.clone(),
+                    remove_at_exit: true,
                 }
             }
         };
@@ -136,7 +141,7 @@ impl Listener {
             Listener::Tls(l) => l
                 .accept()
                 .map(|(s, a)| (Stream::Tcp(s), format!("tls {a}"))),
-            Listener::Unix { listener, path } => listener
+            Listener::Unix { listener, path, .. } => listener
                 .accept()
                 .map(|(s, _)| (Stream::Unix(s), format!("unix {}", path.display()))),
         };
@@ -185,11 +190,90 @@ impl Listener {
         }
     }
 
-    /// Removes the socket file of a unix listener (at exit).
+    /// Removes the socket file of a unix listener (at exit), unless the service manager
+    /// made it.
     pub fn cleanup(&self) {
-        if let Listener::Unix { path, .. } = self {
+        if let Listener::Unix {
+            path,
+            remove_at_exit: true,
+            ..
+        } = self
+        {
             let _ = std::fs::remove_file(path);
         }
+    }
+
+    /// Opens every input: a listening socket passed by the service manager (socket
+    /// activation, `activated`) whose address is the input's is used as it is; the other
+    /// inputs are bound. A passed socket that matches no input is an error, so that a unit
+    /// and a config that disagree are noticed at start rather than leaving senders queued on
+    /// a socket nobody accepts from. Returns each listener and whether it was passed.
+    pub fn open_all(
+        specs: &[InputSpec],
+        security: &InputSecurity,
+        activated: Vec<ActivatedSocket>,
+    ) -> io::Result<Vec<(Listener, bool)>> {
+        let mut left: Vec<Option<ActivatedSocket>> = activated.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let found = left
+                .iter_mut()
+                .find(|a| {
+                    a.as_ref()
+                        .is_some_and(|a| activated_matches(spec, &a.listener))
+                })
+                .and_then(Option::take);
+            out.push(match found {
+                Some(a) => (Listener::from_activated(spec, a.listener)?, true),
+                None => (Listener::bind_with(spec, security)?, false),
+            });
+        }
+        let unused: Vec<String> = left.iter().flatten().map(|a| a.describe()).collect();
+        if !unused.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "socket activation: no configured input listens on {} (configure an \
+                     input with that address, or remove it from the .socket unit)",
+                    unused.join(", ")
+                ),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn from_activated(spec: &InputSpec, l: ActivatedListener) -> io::Result<Listener> {
+        Ok(match (spec, l) {
+            (InputSpec::Tcp(_), ActivatedListener::Tcp(l, _)) => Listener::Tcp(l),
+            (InputSpec::Tls(_), ActivatedListener::Tcp(l, _)) => Listener::Tls(l),
+            (InputSpec::Unix(path), ActivatedListener::Unix(l, _)) => Listener::Unix {
+                listener: l,
+                path: path.clone(),
+                remove_at_exit: false,
+            },
+            (spec, _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("socket activation: passed socket does not fit {spec}"),
+                ))
+            }
+        })
+    }
+}
+
+/// True when a passed socket listens where `spec` would: the same path, or the same
+/// address and port. An input on the unspecified address (`0.0.0.0:6000`, the default)
+/// also takes `[::]:6000`, which is what `ListenStream=6000` binds (dual-stack).
+fn activated_matches(spec: &InputSpec, l: &ActivatedListener) -> bool {
+    match (spec, l) {
+        (InputSpec::Tcp(want) | InputSpec::Tls(want), ActivatedListener::Tcp(_, have)) => {
+            want == have
+                || (want.port() == have.port()
+                    && want.ip().is_unspecified()
+                    && have.ip().is_unspecified())
+        }
+        (InputSpec::Unix(want), ActivatedListener::Unix(_, Some(have))) => want == have,
+        _ => false,
     }
 }
 
