@@ -36,6 +36,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let mut args = LowArgs::parse_env();
+    if let Some(dir) = args.generate_assets.take() {
+        return generate_assets(&dir);
+    }
     if let Some(file) = args.check_config.take() {
         return check_config(args, file);
     }
@@ -44,6 +47,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             log_error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--generate-assets DIR` (hidden): the man page and completions, for the package.
+fn generate_assets(dir: &std::path::Path) -> ExitCode {
+    use clap::CommandFactory;
+    match dnstap_receiver::config::assets::write_assets(LowArgs::command(), dir) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log_error!("--generate-assets {}: {e}", dir.display());
             ExitCode::from(1)
         }
     }

@@ -22,6 +22,7 @@
 
 pub mod addr;
 pub mod args;
+pub mod assets;
 pub mod error;
 pub mod file;
 pub mod input;
