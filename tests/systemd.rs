@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use dnstap_receiver::framestream::{
     write_control_frame, write_data_frame, ControlType, DNSTAP_CONTENT_TYPE,
 };
-use support::receiver::{free_port, signal, wait_until, TempDir, BIN, DEADLINE};
+use support::receiver::{backends, free_port, signal, wait_until, TempDir, BIN, DEADLINE};
 
 const RESTARTS: usize = 5;
 const PER_BATCH: usize = 50;
@@ -306,7 +306,7 @@ impl Drop for Activate {
 const SUPERVISOR: &str = r#"
 n=0
 while :; do
-  sh -c 'echo $$ > "$DIR/last-pid"; LISTEN_PID=$$ exec "$BIN" -v -c "$CONF" --format json' \
+  sh -c 'echo $$ > "$DIR/last-pid"; LISTEN_PID=$$ exec "$BIN" -v -c "$CONF" --format json --io "$IO"' \
     >>"$DIR/out.jsonl" 2>>"$DIR/receiver.log"
   n=$((n+1))
   waited=0
@@ -327,6 +327,12 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
     ) {
         return;
     }
+    for io in backends("socket activation restarts") {
+        restarts_with(io);
+    }
+}
+
+fn restarts_with(io: &str) {
     let dir = TempDir::new("sockact");
     let port = free_port();
     let sock = dir.path("d.sock");
@@ -357,6 +363,8 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         .arg(env("DIR", dir.0.to_str().unwrap()))
         .arg("-E")
         .arg(env("NOTIFY_SOCKET", notify_path.to_str().unwrap()))
+        .arg("-E")
+        .arg(env("IO", io))
         .arg("-E")
         .arg(env("PATH", &std::env::var("PATH").unwrap_or_default()))
         .args(["sh", "-c", SUPERVISOR])
@@ -481,11 +489,27 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
             }
         }
     }
+    // Nothing in the output that no sender sent: only confirmed batches, and the one batch
+    // per sender that was under way when the sender stopped or was cut.
+    let expected: std::collections::HashSet<String> = all
+        .iter()
+        .flat_map(|(tag, b)| batch_ids(tag, *b))
+        .chain(["tcp", "unix"].iter().flat_map(|tag| {
+            let next = all.iter().filter(|(t, _)| t == tag).count() as u64;
+            batch_ids(tag, next)
+        }))
+        .collect();
+    let stray: Vec<&String> = got.iter().filter(|id| !expected.contains(*id)).collect();
+    assert!(
+        stray.is_empty(),
+        "records no sender sent: {:?}",
+        &stray[..stray.len().min(5)]
+    );
     let refused = ledger.refused.load(Ordering::Relaxed);
     let broken = ledger.broken.load(Ordering::Relaxed);
     let dup = count.values().filter(|&&n| n > 1).count();
     eprintln!(
-        "socket activation: {RESTARTS} restarts, {} confirmed batches ({} records), {} \
+        "socket activation (--io {io}): {RESTARTS} restarts, {} confirmed batches ({} records), {} \
          output lines, {refused} refused, {broken} connections cut before FINISH (resent), \
          {dup} records written twice (from resent batches)",
         all.len(),
