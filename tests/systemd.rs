@@ -82,6 +82,44 @@ fn units_pass_systemd_analyze_verify() {
     assert!(ours.is_empty(), "systemd-analyze verify warns:\n{said}");
 }
 
+#[test]
+fn service_exposure_stays_low() {
+    if !support::skip::require(have("systemd-analyze"), "systemd unit security", || {
+        "systemd-analyze not found (Debian package systemd)".into()
+    }) {
+        return;
+    }
+    let dir = TempDir::new("units-security");
+    let unit = "dnstap-receiver.service";
+    let text = std::fs::read_to_string(repo().join("docs/systemd").join(unit)).unwrap();
+    std::fs::write(
+        dir.path(unit),
+        text.replace("/usr/bin/dnstap_receiver", BIN),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(dir.path(unit))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    // "→ Overall exposure level for dnstap-receiver.service: 1.2 OK 🙂" (0 best, 10 worst)
+    let level: f64 = said
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for dnstap-receiver.service: ")
+                .nth(1)
+        })
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{said}"));
+    eprintln!("systemd-analyze security: exposure {level}");
+    assert!(
+        level <= 2.0,
+        "the service's exposure rose to {level}:\n{said}"
+    );
+}
+
 /// A dnstap `Dnstap { identity, type: MESSAGE, message: Message { type: CLIENT_QUERY } }`,
 /// encoded by hand (dnstap.proto field numbers).
 fn dnstap_payload(identity: &str) -> Vec<u8> {
