@@ -19,12 +19,14 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::filter::{Filter, Verdict};
 use crate::format::Formatter;
 use crate::framestream::{Decoder, DecoderConfig, Event, DATA_FRAME_MAX_LIMIT};
+use crate::record::Enrichment;
 use crate::record::Record;
-use crate::transform::{Chain, ReasonCounts, Verdict as Kept};
+use crate::transform::{Chain, Origin, ReasonCounts, Verdict as Kept};
 
 /// What one file held.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +43,12 @@ pub struct OfflineStats {
     pub transform_filtered: ReasonCounts,
     /// Records the output's own chain withheld, by `DropReason::index`.
     pub output_filtered: ReasonCounts,
+    /// Records a stateful transform took, released later, and made (as the daemon's
+    /// `transform_held` / `_released` / `_generated`); at the end of the file every held
+    /// record has been released.
+    pub held: u64,
+    pub released: u64,
+    pub generated: u64,
 }
 
 /// The chains a record goes through before it is written: the global one, then the one of
@@ -153,6 +161,13 @@ fn pump(
         formatter,
         out,
     } = sink;
+    let mut stage = Stage {
+        chains,
+        formatter,
+        en: Enrichment::default(),
+        en_out: Enrichment::default(),
+        stateful: chains.global.is_stateful() || chains.output.is_stateful(),
+    };
     let err = |offset: u64, what: String| OfflineError {
         path: path.to_path_buf(),
         offset,
@@ -194,6 +209,8 @@ fn pump(
                     }
                     buf.resize((buf.len() * 2).min(cap), 0);
                 }
+                // Time passes for the stateful transforms between reads.
+                stage.drain(Instant::now(), false, obuf, stats);
                 let n = read_some(&mut file, &mut buf[end..])
                     .map_err(|e| err(base + end as u64, format!("read failed: {e}")))?;
                 if n == 0 {
@@ -231,16 +248,7 @@ fn pump(
                 }
                 match Record::parse(p) {
                     Ok(rec) => {
-                        if let Kept::Drop(r) = chains.global.check(&rec) {
-                            stats.transform_filtered[r.index()] += 1;
-                            continue;
-                        }
-                        if let Kept::Drop(r) = chains.output.check(&rec) {
-                            stats.output_filtered[r.index()] += 1;
-                            continue;
-                        }
-                        formatter.write(&rec, obuf);
-                        stats.written += 1;
+                        stage.record(&rec, p, Instant::now(), obuf, stats);
                         if obuf.len() >= OUT_FLUSH {
                             out.write_all(obuf)
                                 .map_err(|e| err(offset, format!("write to output failed: {e}")))?;
@@ -252,7 +260,100 @@ fn pump(
             }
         }
     }
+    // End of the file: what the stateful transforms still hold goes out.
+    stage.drain(Instant::now(), true, obuf, stats);
     Ok(base + end as u64)
+}
+
+/// The transform chains and the format, as one writer runs them.
+struct Stage<'a> {
+    chains: OfflineChains<'a>,
+    formatter: &'a Formatter,
+    /// What the global chain changed in the current record, and the output's chain on top.
+    en: Enrichment,
+    en_out: Enrichment,
+    stateful: bool,
+}
+
+impl Stage<'_> {
+    /// The global chain, then the output's.
+    fn record(
+        &mut self,
+        rec: &Record<'_>,
+        _payload: &[u8],
+        now: Instant,
+        obuf: &mut Vec<u8>,
+        stats: &mut OfflineStats,
+    ) {
+        self.en.reset();
+        match self.chains.global.apply(rec, &mut self.en, now) {
+            Kept::Keep => self.output(rec, now, obuf, stats),
+            Kept::Drop(r) => stats.transform_filtered[r.index()] += 1,
+            Kept::Held => stats.held += 1,
+        }
+    }
+
+    /// The output's chain on a record the global chain kept (its changes in `en`), then
+    /// the format.
+    fn output(
+        &mut self,
+        rec: &Record<'_>,
+        now: Instant,
+        obuf: &mut Vec<u8>,
+        stats: &mut OfflineStats,
+    ) {
+        self.en_out.clone_from(&self.en);
+        match self.chains.output.apply(rec, &mut self.en_out, now) {
+            Kept::Keep => {
+                if self.en_out.is_clear() {
+                    self.formatter.write(rec, obuf);
+                } else {
+                    self.formatter.write(&rec.overlaid(&self.en_out), obuf);
+                }
+                stats.written += 1;
+            }
+            Kept::Drop(r) => stats.output_filtered[r.index()] += 1,
+            Kept::Held => stats.held += 1,
+        }
+    }
+
+    /// Emits what the stateful chains hold and is due (everything when `all`).
+    fn drain(&mut self, now: Instant, all: bool, obuf: &mut Vec<u8>, stats: &mut OfflineStats) {
+        if !self.stateful {
+            return;
+        }
+        let chains = self.chains;
+        chains.global.drain(now, all, &mut |e| {
+            count_origin(stats, e.origin);
+            match e.verdict {
+                Kept::Keep => {
+                    self.en.clone_from(e.en);
+                    self.output(e.rec, now, obuf, stats);
+                }
+                Kept::Drop(r) => stats.transform_filtered[r.index()] += 1,
+                Kept::Held => stats.held += 1,
+            }
+        });
+        let formatter = self.formatter;
+        chains.output.drain(now, all, &mut |e| {
+            count_origin(stats, e.origin);
+            match e.verdict {
+                Kept::Keep => {
+                    formatter.write(e.rec, obuf);
+                    stats.written += 1;
+                }
+                Kept::Drop(r) => stats.output_filtered[r.index()] += 1,
+                Kept::Held => stats.held += 1,
+            }
+        });
+    }
+}
+
+fn count_origin(stats: &mut OfflineStats, origin: Origin) {
+    match origin {
+        Origin::Released => stats.released += 1,
+        Origin::Generated => stats.generated += 1,
+    }
 }
 
 /// One read, retried on `Interrupted`.

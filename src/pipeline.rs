@@ -30,10 +30,11 @@ use crossbeam_queue::ArrayQueue;
 
 pub mod ordered;
 
+use crate::record::Enrichment;
 use crate::record::{DecodeError, Record};
 use crate::sink::Output;
 use crate::stats::{OutputStats, ThreadStats, TRANSFORM_REASON_SLOTS};
-use crate::transform::{Chains, DropReason, ReasonCounts, Verdict};
+use crate::transform::{Chains, DropReason, Origin, ReasonCounts, Verdict};
 
 // The counters in `stats` have one slot per transform drop reason.
 const _: () = assert!(DropReason::ALL.len() == TRANSFORM_REASON_SLOTS);
@@ -315,8 +316,9 @@ impl Pipeline {
     }
 }
 
-/// The transform stage as one writer thread runs it: the shared, immutable chains, the
-/// counters of what they remove, and the per-batch tallies published to those counters.
+/// The transform stage as one writer thread runs it: the shared chains, the scratch the
+/// steps write their changes into, the counters of what the chains remove, hold and make,
+/// and the per-batch tallies published to those counters.
 #[derive(Debug, Default)]
 pub struct WriterTransforms {
     chains: Chains,
@@ -326,6 +328,34 @@ pub struct WriterTransforms {
     global: ReasonCounts,
     /// Withheld by each output's chain in the current batch.
     per_output: Vec<ReasonCounts>,
+    /// Held / released / made by the global chain, and by each output's chain.
+    flow: Flow,
+    per_output_flow: Vec<Flow>,
+    /// Records the global chain's drains handed to the outputs in the current batch.
+    emitted: u64,
+    /// What the global chain changed in the current record (reset per record).
+    en: Enrichment,
+    /// What an output's chain changed on top of `en`.
+    en_out: Enrichment,
+    /// Whether a chain keeps state: the writer then drains it as time passes.
+    stateful: bool,
+}
+
+/// Records a chain held, released and made (see [`ThreadStats::transform_held`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Flow {
+    held: u64,
+    released: u64,
+    generated: u64,
+}
+
+impl Flow {
+    fn count(&mut self, origin: Origin) {
+        match origin {
+            Origin::Released => self.released += 1,
+            Origin::Generated => self.generated += 1,
+        }
+    }
 }
 
 impl WriterTransforms {
@@ -333,11 +363,19 @@ impl WriterTransforms {
     /// (and of `chains.outputs`).
     pub fn new(chains: Chains, output_stats: Vec<Arc<OutputStats>>) -> WriterTransforms {
         let per_output = vec![ReasonCounts::default(); output_stats.len()];
+        let per_output_flow = vec![Flow::default(); output_stats.len()];
+        let stateful = chains.is_stateful();
         WriterTransforms {
             chains,
             output_stats,
             global: ReasonCounts::default(),
             per_output,
+            flow: Flow::default(),
+            per_output_flow,
+            emitted: 0,
+            en: Enrichment::default(),
+            en_out: Enrichment::default(),
+            stateful,
         }
     }
 
@@ -347,38 +385,126 @@ impl WriterTransforms {
     }
 
     /// Runs the global chain: whether the record goes on to the outputs (counted when not).
+    /// What the chain changed is left in `self.en` for [`Self::deliver`].
     #[inline]
-    fn keep_global(&mut self, rec: &Record<'_>) -> bool {
-        match self.chains.global.check(rec) {
+    fn keep_global(&mut self, rec: &Record<'_>, now: Instant) -> bool {
+        self.en.reset();
+        match self.chains.global.apply(rec, &mut self.en, now) {
             Verdict::Keep => true,
             Verdict::Drop(r) => {
                 self.global[r.index()] += 1;
                 false
             }
-        }
-    }
-
-    /// Runs output `i`'s chain: whether the output gets the record (counted when not).
-    #[inline]
-    fn keep_for(&mut self, i: usize, rec: &Record<'_>) -> bool {
-        let chain = self.chains.output(i);
-        if chain.is_empty() {
-            return true;
-        }
-        match chain.check(rec) {
-            Verdict::Keep => true,
-            Verdict::Drop(r) => {
-                if let Some(c) = self.per_output.get_mut(i) {
-                    c[r.index()] += 1;
-                }
+            Verdict::Held => {
+                self.flow.held += 1;
                 false
             }
         }
     }
 
-    /// Records the global chain removed in this batch.
+    /// Hands a record the global chain kept (its changes in `self.en`) to every output
+    /// whose own chain keeps it; the outputs see the changed values.
+    #[inline]
+    fn deliver(
+        &mut self,
+        outputs: &mut [Box<dyn Output>],
+        rec: &Record<'_>,
+        payload: &[u8],
+        now: Instant,
+    ) -> io::Result<()> {
+        let WriterTransforms {
+            chains,
+            per_output,
+            per_output_flow,
+            en,
+            en_out,
+            ..
+        } = self;
+        let overlaid;
+        let seen: &Record<'_> = if en.is_clear() {
+            rec
+        } else {
+            overlaid = rec.overlaid(en);
+            &overlaid
+        };
+        for (i, o) in outputs.iter_mut().enumerate() {
+            let chain = chains.output(i);
+            if chain.is_empty() {
+                o.record(seen, payload)?;
+                continue;
+            }
+            en_out.clone_from(en);
+            match chain.apply(rec, en_out, now) {
+                Verdict::Keep if en_out.is_clear() => o.record(rec, payload)?,
+                Verdict::Keep => o.record(&rec.overlaid(en_out), payload)?,
+                Verdict::Drop(r) => {
+                    if let Some(c) = per_output.get_mut(i) {
+                        c[r.index()] += 1;
+                    }
+                }
+                Verdict::Held => {
+                    if let Some(f) = per_output_flow.get_mut(i) {
+                        f.held += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits what the stateful chains hold and is due at `now` (everything when `all`):
+    /// the global chain's records go to every output through their own chains, an
+    /// output chain's records to that output. Counted like records from the queue.
+    fn drain(
+        &mut self,
+        outputs: &mut [Box<dyn Output>],
+        now: Instant,
+        all: bool,
+    ) -> io::Result<()> {
+        if !self.stateful {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        let global = Arc::clone(&self.chains.global);
+        global.drain(now, all, &mut |e| {
+            self.flow.count(e.origin);
+            match e.verdict {
+                Verdict::Keep => {
+                    self.emitted += 1;
+                    self.en.clone_from(e.en);
+                    if result.is_ok() {
+                        result = self.deliver(outputs, e.rec, e.payload, now);
+                    }
+                }
+                Verdict::Drop(r) => self.global[r.index()] += 1,
+                Verdict::Held => self.flow.held += 1,
+            }
+        });
+        for (i, o) in outputs.iter_mut().enumerate() {
+            let chain = Arc::clone(self.chains.outputs.get(i).unwrap_or(&self.chains.global));
+            if i >= self.chains.outputs.len() || !chain.is_stateful() {
+                continue;
+            }
+            let (counts, flow) = (&mut self.per_output[i], &mut self.per_output_flow[i]);
+            chain.drain(now, all, &mut |e| {
+                flow.count(e.origin);
+                match e.verdict {
+                    Verdict::Keep => {
+                        if result.is_ok() {
+                            result = o.record(e.rec, e.payload);
+                        }
+                    }
+                    Verdict::Drop(r) => counts[r.index()] += 1,
+                    Verdict::Held => flow.held += 1,
+                }
+            });
+        }
+        result
+    }
+
+    /// Records the global chain removed or held in this batch.
     fn global_removed(&self) -> u64 {
-        self.global.iter().sum()
+        self.global.iter().sum::<u64>() + self.flow.held
     }
 
     /// Adds this batch's global tallies to `stats` and clears them.
@@ -386,19 +512,48 @@ impl WriterTransforms {
         for (a, n) in stats.transform_filtered.iter().zip(&mut self.global) {
             ThreadStats::add(a, std::mem::take(n));
         }
+        let f = std::mem::take(&mut self.flow);
+        ThreadStats::add(&stats.transform_held, f.held);
+        ThreadStats::add(&stats.transform_released, f.released);
+        ThreadStats::add(&stats.transform_generated, f.generated);
     }
 
     /// Adds this batch's per-output tallies to the outputs' counters and clears them
     /// (`keep`: false when the batch was lost with the writer, then they are only cleared).
     fn publish_outputs(&mut self, keep: bool) {
-        for (counts, out) in self.per_output.iter_mut().zip(&self.output_stats) {
+        let outs = self.per_output.iter_mut().zip(&mut self.per_output_flow);
+        for ((counts, flow), out) in outs.zip(&self.output_stats) {
             for (a, n) in out.filtered.iter().zip(counts.iter_mut()) {
                 let n = std::mem::take(n);
                 if keep {
                     ThreadStats::add(a, n);
                 }
             }
+            let f = std::mem::take(flow);
+            if keep {
+                ThreadStats::add(&out.held, f.held);
+                ThreadStats::add(&out.released, f.released);
+                ThreadStats::add(&out.generated, f.generated);
+            }
         }
+    }
+
+    /// Drains the chains and publishes what that changed (`written` gets what the global
+    /// chain emitted and the outputs took).
+    fn drain_and_publish(
+        &mut self,
+        outputs: &mut [Box<dyn Output>],
+        stats: &ThreadStats,
+        all: bool,
+    ) -> io::Result<()> {
+        if !self.stateful {
+            return Ok(());
+        }
+        let r = self.drain(outputs, Instant::now(), all);
+        ThreadStats::add(&stats.written, std::mem::take(&mut self.emitted));
+        self.publish_global(stats);
+        self.publish_outputs(true);
+        r
     }
 }
 
@@ -481,6 +636,10 @@ pub fn run_writer_with<O: Observer>(
         }
     }
     let mut result = writer_loop(p, outputs, transforms, stats, observer);
+    if result.is_ok() {
+        // End of the stream: what the stateful transforms still hold goes out now.
+        result = transforms.drain_and_publish(outputs, stats, true);
+    }
     for o in outputs.iter_mut() {
         let r = o.finish();
         if let Err(e) = r {
@@ -528,8 +687,12 @@ fn writer_loop<O: Observer>(
             p.pool.give(b);
             p.wake_readers_if_starved();
             r?;
+            transforms.drain_and_publish(outputs, stats, false)?;
             continue;
         }
+        // Time passes for the stateful transforms (windows close, queries time out) even
+        // when nothing arrives.
+        transforms.drain_and_publish(outputs, stats, false)?;
         // Queue empty: let every output write what it holds, then sleep until a reader
         // pushes.
         for o in outputs.iter_mut() {
@@ -582,17 +745,13 @@ fn write_batch_transformed<O: Observer>(
     stats: &ThreadStats,
     observer: &mut O,
 ) -> io::Result<()> {
+    let now = Instant::now();
     let (decoded, errors, result) = decode_batch(b, |rec, payload| {
         observer.observe(rec, payload);
-        if !t.keep_global(rec) {
+        if !t.keep_global(rec, now) {
             return Ok(());
         }
-        for (i, o) in outputs.iter_mut().enumerate() {
-            if t.keep_for(i, rec) {
-                o.record(rec, payload)?;
-            }
-        }
-        Ok(())
+        t.deliver(outputs, rec, payload, now)
     });
     let removed = t.global_removed();
     let written = decoded - removed;

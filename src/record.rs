@@ -14,6 +14,10 @@
 //! the `dnstap` CLI.
 #![forbid(unsafe_code)]
 
+mod enrich;
+
+pub use enrich::{Addr, Enrichment, Reduced};
+
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -105,6 +109,10 @@ pub struct Record<'a> {
     /// The DNS message the record is about (query for query types, response otherwise),
     /// with its header and question parsed; `Err` when it is malformed.
     pub dns: Option<Result<dns::MessageView<'a>, dns::DnsError>>,
+    /// What the transforms added or changed ([`Enrichment`]); `None` for a record as
+    /// decoded. Set only on the overlaid record a transform chain hands to the outputs
+    /// ([`Record::overlaid`]): the fields above already carry the changed values.
+    pub enrich: Option<&'a Enrichment>,
 }
 
 impl<'a> Record<'a> {
@@ -233,6 +241,7 @@ impl<'a> Record<'a> {
             policy,
             http_protocol: m.http_protocol,
             dns: None,
+            enrich: None,
         })
     }
 

@@ -41,6 +41,15 @@ pub struct ThreadStats {
     /// Decoded records the global transform chain removed, by reason: the index is the
     /// caller's (`transform::DropReason::index`). Not in `written`.
     pub transform_filtered: [AtomicU64; TRANSFORM_REASON_SLOTS],
+    /// Decoded records a stateful step of the global chain took to emit later (the
+    /// reducer). Not in `written` until released.
+    pub transform_held: AtomicU64,
+    /// Held records emitted since (each then counted in `written` or, when a later step
+    /// removed it, in `transform_filtered`).
+    pub transform_released: AtomicU64,
+    /// Records the global chain made (the latency transform's `TIMEOUT` records), counted
+    /// in `written` (or `transform_filtered`) too.
+    pub transform_generated: AtomicU64,
 }
 
 /// Slots of [`ThreadStats::conn_error_kinds`].
@@ -49,7 +58,7 @@ pub const CONN_ERROR_SLOTS: usize = 24;
 /// Slots of the per-reason transform counters ([`ThreadStats::transform_filtered`],
 /// [`OutputStats::filtered`]): one per `transform::DropReason` (checked where they are
 /// filled).
-pub const TRANSFORM_REASON_SLOTS: usize = 7;
+pub const TRANSFORM_REASON_SLOTS: usize = 8;
 
 /// Counters of one listener, shared by every reader thread that serves its connections.
 /// Added to once per receive or per connection, never per frame.
@@ -104,6 +113,11 @@ pub struct OutputStats {
     /// Records the output's own transform chain withheld (never handed to it), by reason
     /// (`transform::DropReason::index`).
     pub filtered: [AtomicU64; TRANSFORM_REASON_SLOTS],
+    /// Records the output's own chain holds or held, released since, and made: as the
+    /// `transform_*` counters of [`ThreadStats`], for this output's chain.
+    pub held: AtomicU64,
+    pub released: AtomicU64,
+    pub generated: AtomicU64,
     /// A forward output's counters per collector, set once at start (empty otherwise).
     pub collectors: std::sync::OnceLock<Vec<CollectorStats>>,
 }
@@ -187,12 +201,20 @@ pub struct Snapshot {
     pub dropped_writer_gone: u64,
     /// Records the global transform chain removed, by reason slot.
     pub transform_filtered: [u64; TRANSFORM_REASON_SLOTS],
+    pub transform_held: u64,
+    pub transform_released: u64,
+    pub transform_generated: u64,
 }
 
 impl Snapshot {
     /// Records the global transform chain removed, all reasons.
     pub fn transform_filtered_total(&self) -> u64 {
         self.transform_filtered.iter().sum()
+    }
+
+    /// Records a stateful transform holds now (held, not yet released).
+    pub fn transform_holding(&self) -> u64 {
+        self.transform_held.saturating_sub(self.transform_released)
     }
 
     /// Connections open now.
@@ -210,7 +232,8 @@ impl Snapshot {
         format!(
             "stats: connections open={} accepted={} closed={} errors={} frames={} bytes={} \
              written={} msgs/s={:.0} filtered={} dropped={} decode-errors={} refused-acl={} \
-             tls-failed={} refused-cert={} handshake-timeouts={} transform-filtered={}",
+             tls-failed={} refused-cert={} handshake-timeouts={} transform-filtered={} \
+             transform-holding={} transform-generated={}",
             self.open(),
             self.accepted,
             self.closed,
@@ -226,7 +249,9 @@ impl Snapshot {
             self.tls_failed,
             self.refused_cert,
             self.handshake_timeouts,
-            self.transform_filtered_total()
+            self.transform_filtered_total(),
+            self.transform_holding(),
+            self.transform_generated
         )
     }
 }
@@ -320,6 +345,9 @@ impl StatsRegistry {
             for (sum, a) in s.transform_filtered.iter_mut().zip(&t.transform_filtered) {
                 *sum += get(a);
             }
+            s.transform_held += get(&t.transform_held);
+            s.transform_released += get(&t.transform_released);
+            s.transform_generated += get(&t.transform_generated);
         }
         s
     }

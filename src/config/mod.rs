@@ -84,6 +84,8 @@ pub struct Resolved {
     pub threads: usize,
     /// Writer threads (≥ 1; more than one only with stdout as the only output).
     pub writers: usize,
+    /// Whether `writers` was given (flag or key) rather than chosen.
+    pub writers_set: bool,
     pub queue_capacity: usize,
     pub policy: QueuePolicy,
     pub buffer_size: usize,
@@ -146,6 +148,23 @@ impl Settings {
             max_data_frame: resolved.max_frame_size,
         };
         let transforms = transforms::compile(&resolved.transforms, file)?;
+        let mut resolved = resolved;
+        if transforms.is_stateful() && resolved.writers > 1 {
+            // A stateful transform (reducer, latency matching) sees every record in one
+            // place: one writer runs it.
+            if resolved.writers_set {
+                return Err(ConfigError::new(
+                    file,
+                    "writers",
+                    format!(
+                        "{} writers cannot run the stateful transforms (reducer, latency \
+                         matching): they need one writer",
+                        resolved.writers
+                    ),
+                ));
+            }
+            resolved.writers = 1;
+        }
         let security = if resolved.offline.is_some() {
             InputSecurity::default()
         } else {
@@ -226,9 +245,23 @@ pub fn resolve(
         identities: ff.and_then(|f| f.dnstap_identities.clone()),
     };
 
-    let format = match args.format {
-        Some(choice) => choice.kind(),
-        None => file_format(fc.output_format.as_ref()),
+    // Flags over the file; in each, `text-format` over the named formats.
+    let flag_text = outputs::text_format(
+        args.text_format.as_deref(),
+        args.text_format_delimiter.as_deref(),
+        "--text-format",
+        None,
+    )?;
+    let format = match (flag_text, args.format) {
+        (Some(t), _) => t,
+        (None, Some(choice)) => choice.kind(),
+        (None, None) => outputs::text_format(
+            fc.text_format.as_deref(),
+            fc.text_format_delimiter.as_deref(),
+            "text-format",
+            path,
+        )?
+        .unwrap_or_else(|| file_format(fc.output_format.as_ref())),
     };
     let (outputs, output_transforms) = outputs::resolve_outputs_with_transforms(
         outputs::OutputFlags {
@@ -274,6 +307,7 @@ pub fn resolve(
         io,
         threads,
         writers,
+        writers_set: args.writers.or(fc.writers).is_some(),
         queue_capacity,
         policy,
         buffer_size,

@@ -24,10 +24,11 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{decode_batch, Batch, Observer, Pipeline};
 use crate::format::Formatter;
+use crate::record::Enrichment;
 use crate::stats::{OutputStats, ThreadStats};
 use crate::transform::{Chain, Chains, ReasonCounts, Verdict};
 
@@ -143,6 +144,7 @@ fn worker<W: Write + Send, O: Observer>(
     primary: bool,
 ) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut scratch = (Enrichment::default(), Enrichment::default());
     loop {
         if shared.failed.load(Ordering::Acquire) {
             return Ok(());
@@ -178,6 +180,7 @@ fn worker<W: Write + Send, O: Observer>(
             &mut buf,
             &mut slot.observer,
             &mut tally,
+            &mut scratch,
         );
         slot.observer.publish();
         let decoded = tally.formatted + tally.output_removed() + tally.global_removed();
@@ -185,6 +188,7 @@ fn worker<W: Write + Send, O: Observer>(
         for (a, n) in slot.stats.transform_filtered.iter().zip(tally.global) {
             ThreadStats::add(a, n);
         }
+        ThreadStats::add(&slot.stats.transform_held, tally.global_held);
         p.pool.give(b);
         p.wake_readers_if_starved();
         let r = guard.commit(&buf, &tally, &slot.stats);
@@ -249,6 +253,7 @@ impl<W: Write> TicketGuard<'_, W> {
             for (a, n) in out.filtered.iter().zip(tally.output) {
                 ThreadStats::add(a, n);
             }
+            ThreadStats::add(&out.held, tally.output_held);
             out.records.fetch_add(records, Ordering::Relaxed);
             let r = if buf.is_empty() {
                 Ok(())
@@ -302,15 +307,18 @@ struct Tally {
     formatted: u64,
     global: ReasonCounts,
     output: ReasonCounts,
+    /// Held by a stateful step (never with several writers: the configuration refuses it).
+    global_held: u64,
+    output_held: u64,
 }
 
 impl Tally {
     fn global_removed(&self) -> u64 {
-        self.global.iter().sum()
+        self.global.iter().sum::<u64>() + self.global_held
     }
 
     fn output_removed(&self) -> u64 {
-        self.output.iter().sum()
+        self.output.iter().sum::<u64>() + self.output_held
     }
 }
 
@@ -323,24 +331,54 @@ fn format_batch<O: Observer>(
     buf: &mut Vec<u8>,
     observer: &mut O,
     tally: &mut Tally,
+    scratch: &mut (Enrichment, Enrichment),
 ) {
     let global: &Chain = &chains.global;
     let own = chains.output(0);
+    let now = Instant::now();
+    let (en, en_out) = (&mut scratch.0, &mut scratch.1);
     let _ = decode_batch(b, |rec, payload| {
         observer.observe(rec, payload);
+        en.reset();
         if !global.is_empty() {
-            if let Verdict::Drop(r) = global.check(rec) {
-                tally.global[r.index()] += 1;
-                return Ok(());
+            match global.apply(rec, en, now) {
+                Verdict::Keep => {}
+                Verdict::Drop(r) => {
+                    tally.global[r.index()] += 1;
+                    return Ok(());
+                }
+                Verdict::Held => {
+                    // Stateful chains run with one writer (the configuration refuses
+                    // more); counted all the same.
+                    tally.global_held += 1;
+                    return Ok(());
+                }
             }
         }
+        let mut seen = if en.is_clear() {
+            None
+        } else {
+            Some(rec.overlaid(en))
+        };
         if !own.is_empty() {
-            if let Verdict::Drop(r) = own.check(rec) {
-                tally.output[r.index()] += 1;
-                return Ok(());
+            en_out.clone_from(en);
+            match own.apply(rec, en_out, now) {
+                Verdict::Keep => {
+                    if !en_out.is_clear() {
+                        seen = Some(rec.overlaid(en_out));
+                    }
+                }
+                Verdict::Drop(r) => {
+                    tally.output[r.index()] += 1;
+                    return Ok(());
+                }
+                Verdict::Held => {
+                    tally.output_held += 1;
+                    return Ok(());
+                }
             }
         }
-        formatter.write(rec, buf);
+        formatter.write(seen.as_ref().unwrap_or(rec), buf);
         tally.formatted += 1;
         Ok(())
     });

@@ -21,8 +21,9 @@ pub mod ipset;
 pub mod sampling;
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::record::Record;
+use crate::record::{Enrichment, Record};
 
 pub use filtering::{Filtering, FilteringSpec};
 
@@ -45,11 +46,13 @@ pub enum DropReason {
     QueryIp,
     /// `downsample`
     Sampled,
+    /// Folded by the reducer into the record it emits for its key
+    Reduced,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`DropReason::index`].
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::MessageType,
         DropReason::Rcode,
         DropReason::Qtype,
@@ -57,6 +60,7 @@ impl DropReason {
         DropReason::Fqdn,
         DropReason::QueryIp,
         DropReason::Sampled,
+        DropReason::Reduced,
     ];
 
     /// The reason's label in metrics and logs.
@@ -69,6 +73,7 @@ impl DropReason {
             DropReason::Fqdn => "fqdn",
             DropReason::QueryIp => "query-ip",
             DropReason::Sampled => "sampled",
+            DropReason::Reduced => "reduced",
         }
     }
 
@@ -83,13 +88,85 @@ impl DropReason {
 pub enum Verdict {
     Keep,
     Drop(DropReason),
+    /// A stateful step (the reducer) took the record and will emit it later, from
+    /// [`Chain::drain`]; until then it is counted as held.
+    Held,
 }
+
+/// Where a record a chain emits from [`Chain::drain`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A record the chain held earlier ([`Verdict::Held`]), now released.
+    Released,
+    /// A record the chain made (the latency transform's `TIMEOUT` record of an unanswered
+    /// query).
+    Generated,
+}
+
+/// One record a chain emits from [`Chain::drain`], after the steps that follow the one
+/// that emitted it. `rec` already carries `en` ([`Record::overlaid`]) when `verdict` is
+/// `Keep`; the output stage runs it through what comes next (the outputs' own chains).
+pub struct Emission<'r, 's> {
+    pub rec: &'r Record<'s>,
+    /// The dnstap payload the record was decoded from (what raw outputs send).
+    pub payload: &'r [u8],
+    /// What the record carries besides its decoded fields.
+    pub en: &'r Enrichment,
+    pub origin: Origin,
+    /// What the rest of the chain decided: only a kept record goes on.
+    pub verdict: Verdict,
+}
+
+/// The emission callback of [`Chain::drain`].
+pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 
 /// One compiled transform. An enum rather than trait objects: the set is closed and the
 /// writer's loop stays monomorphic.
+///
+/// Every step reads the record as decoded (`rec`) plus what the steps before it wrote in
+/// `en`, and writes its own changes into `en` (never into the frame). Steps that keep
+/// state across records (matching tables, reducer windows) keep it behind interior
+/// mutability, as a chain is shared by every writer thread; they say so in
+/// [`Step::is_stateful`] and release what they hold from [`Step::drain`].
 #[derive(Debug)]
 pub enum Step {
     Filtering(Filtering),
+}
+
+impl Step {
+    #[inline]
+    fn apply(&self, rec: &Record<'_>, _en: &mut Enrichment, _now: Instant) -> Verdict {
+        match self {
+            Step::Filtering(f) => f.check(rec),
+        }
+    }
+
+    /// Whether the step keeps records or state across records, so that it must be drained
+    /// ([`Chain::drain`]) and cannot run split over several ordered writers.
+    fn is_stateful(&self) -> bool {
+        match self {
+            Step::Filtering(_) => false,
+        }
+    }
+
+    /// Emits what the step holds and is due at `now` (everything when `all`): each record
+    /// with its payload, its enrichment and where it comes from.
+    fn drain(
+        &self,
+        _now: Instant,
+        _all: bool,
+        _emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
+    ) {
+        match self {
+            Step::Filtering(_) => {}
+        }
+    }
+
+    fn sample_rate(&self) -> u32 {
+        match self {
+            Step::Filtering(f) => f.sample_rate(),
+        }
+    }
 }
 
 /// The transforms one output runs, in order; empty = keep everything.
@@ -115,18 +192,65 @@ impl Chain {
         self.steps.is_empty()
     }
 
-    /// Runs every step on the record; the first step that drops it decides.
+    /// Whether a step keeps state across records (see [`Step::is_stateful`]).
+    pub fn is_stateful(&self) -> bool {
+        self.steps.iter().any(Step::is_stateful)
+    }
+
+    /// Runs every step on the record; the first step that drops (or holds) it decides.
+    /// What the steps change is written into `en` (reset by the caller before each
+    /// record); a kept record goes on as `rec.overlaid(en)` when `en` is not clear.
     #[inline]
-    pub fn check(&self, rec: &Record<'_>) -> Verdict {
-        for step in &self.steps {
-            let v = match step {
-                Step::Filtering(f) => f.check(rec),
-            };
+    pub fn apply(&self, rec: &Record<'_>, en: &mut Enrichment, now: Instant) -> Verdict {
+        self.apply_from(0, rec, en, now)
+    }
+
+    #[inline]
+    fn apply_from(
+        &self,
+        first: usize,
+        rec: &Record<'_>,
+        en: &mut Enrichment,
+        now: Instant,
+    ) -> Verdict {
+        for step in self.steps.iter().skip(first) {
+            let v = step.apply(rec, en, now);
             if v != Verdict::Keep {
                 return v;
             }
         }
         Verdict::Keep
+    }
+
+    /// The verdict of the stateless steps alone, on a record as decoded (what the filters
+    /// decide; for tests and callers that change nothing).
+    pub fn check(&self, rec: &Record<'_>) -> Verdict {
+        let mut en = Enrichment::default();
+        self.apply(rec, &mut en, Instant::now())
+    }
+
+    /// Emits what the stateful steps hold and is due at `now` (everything when `all`, at
+    /// the end of the stream), each record run through the steps after the one that
+    /// emitted it. A chain without stateful steps emits nothing and costs a loop over its
+    /// steps.
+    pub fn drain(&self, now: Instant, all: bool, emit: &mut Emit<'_>) {
+        for (k, step) in self.steps.iter().enumerate() {
+            if !step.is_stateful() {
+                continue;
+            }
+            step.drain(now, all, &mut |rec, payload, en, origin| {
+                let verdict = self.apply_from(k + 1, rec, en, now);
+                let en: &Enrichment = en;
+                let out = rec.overlaid(en);
+                emit(Emission {
+                    rec: &out,
+                    payload,
+                    en,
+                    origin,
+                    verdict,
+                });
+            });
+        }
     }
 
     /// 1 in how many records this chain's sampling keeps (1: it does not sample): what the
@@ -136,9 +260,7 @@ impl Chain {
     pub fn sample_rate(&self) -> u32 {
         self.steps
             .iter()
-            .map(|s| match s {
-                Step::Filtering(f) => f.sample_rate(),
-            })
+            .map(Step::sample_rate)
             .fold(1u32, u32::max)
     }
 }
@@ -166,6 +288,12 @@ impl Chains {
     /// the global chain's rate and its own, as samplers nest ([`Chain::sample_rate`]).
     pub fn sample_rate(&self, i: usize) -> u32 {
         self.global.sample_rate().max(self.output(i).sample_rate())
+    }
+
+    /// Whether a chain keeps state across records (then only one writer may run it, and
+    /// the writer drains it).
+    pub fn is_stateful(&self) -> bool {
+        self.global.is_stateful() || self.outputs.iter().any(|c| c.is_stateful())
     }
 
     /// Whether no chain has a step (the writer then skips the stage).
