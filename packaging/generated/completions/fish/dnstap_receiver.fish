@@ -12,7 +12,12 @@ complete -c dnstap_receiver -l format -d 'Output format [default: text]' -r -f -
 json\t''
 yaml\t''
 json-full\t''
-yaml-full\t''"
+yaml-full\t''
+dnscollector-json\t'DNS-collector\'s JSON record'
+dnscollector-flat-json\t'DNS-collector\'s flat JSON record'
+dr4-json\t'python dnstap_receiver 4.7\'s JSON line'"
+complete -c dnstap_receiver -l text-format -d 'A line of DNS-collector text directives instead of --format, e.g. "timestamp-rfc3339ns identity operation rcode queryip qname qtype" (docs/formats.md lists them)' -r
+complete -c dnstap_receiver -l text-format-delimiter -d 'Between the fields of --text-format [default: one space]' -r
 complete -c dnstap_receiver -l queue-policy -d 'When output is slower than input: block the readers, or drop batches and count them [default: block]' -r -f -a "block\t'Readers stop reading; back-pressure reaches the senders\' sockets'
 drop\t'The batch is dropped and counted'"
 complete -c dnstap_receiver -l threads -d 'Input threads, each with its own event loop [default: number of CPUs]' -r
