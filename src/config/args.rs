@@ -50,6 +50,9 @@ pub enum FormatChoice {
     #[value(name = "dr4-json")]
     #[serde(rename = "dr4-json")]
     Dr4Json,
+    GolangText,
+    GolangYaml,
+    GolangJson,
 }
 
 impl FormatChoice {
@@ -64,6 +67,9 @@ impl FormatChoice {
             FormatChoice::DnscollectorJson => FormatKind::DnsCollectorJson,
             FormatChoice::DnscollectorFlatJson => FormatKind::DnsCollectorFlatJson,
             FormatChoice::Dr4Json => FormatKind::Dr4Json,
+            FormatChoice::GolangText => FormatKind::GolangText,
+            FormatChoice::GolangYaml => FormatKind::GolangYaml,
+            FormatChoice::GolangJson => FormatKind::GolangJson,
         }
     }
 }

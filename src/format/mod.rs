@@ -9,6 +9,7 @@
 //! - [`dnscollector`], [`dnscollector_flat`]: DNS-collector's JSON record, nested and flat.
 //! - [`directives`]: `text-format`, a line built from DNS-collector's text directives.
 //! - [`dr4`]: python dnstap_receiver 4.7's JSON line.
+//! - [`golang`]: what the golang `dnstap` CLI prints (`-q`, `-y`, `-j`), byte for byte.
 //!
 //! The seed formats share one field extraction ([`seed`]) written through a small
 //! [`seed::Emit`] trait, monomorphised per format so no per-field branch is taken at run time.
@@ -20,6 +21,7 @@ pub mod dnscollector_flat;
 pub mod dr4;
 pub mod escape;
 pub mod full;
+pub mod golang;
 pub mod json;
 pub mod seed;
 pub mod text;
@@ -51,6 +53,12 @@ pub enum FormatKind {
     /// (config leaks each compiled format once, at start-up or reload), which keeps this
     /// enum `Copy` for the config and output code that passes it around.
     Directives(&'static directives::TextFormat),
+    /// The golang `dnstap` CLI's quiet text (`dnstap -q`).
+    GolangText,
+    /// The golang `dnstap` CLI's YAML (`dnstap -y`).
+    GolangYaml,
+    /// The golang `dnstap` CLI's JSON (`dnstap -j`).
+    GolangJson,
 }
 
 /// A compiled output format.
@@ -96,6 +104,9 @@ impl Formatter {
             }
             FormatKind::Dr4Json => dr4::write_record(rec, &extras(), out),
             FormatKind::Directives(t) => t.write(rec, &extras(), out),
+            FormatKind::GolangText => golang::write_text(rec, out),
+            FormatKind::GolangYaml => golang::write_yaml(rec, out),
+            FormatKind::GolangJson => golang::write_json(rec, out),
         }
     }
 }
