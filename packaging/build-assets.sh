@@ -2,7 +2,8 @@
 # Regenerates packaging/generated/ (man pages and shell completions) from the clap
 # definitions of the two binaries, with their hidden --generate-assets flag. The files are
 # committed so that `cargo deb` alone builds the package; tests/package.rs fails when they
-# differ from what the current flags generate (run this script then).
+# document other flags than the binaries have (run this script then). CI runs it before
+# `cargo deb`, so the package it builds is exact even when a value list changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=packaging/generated

@@ -15,7 +15,10 @@ json-full\t''
 yaml-full\t''
 dnscollector-json\t'DNS-collector\'s JSON record'
 dnscollector-flat-json\t'DNS-collector\'s flat JSON record'
-dr4-json\t'python dnstap_receiver 4.7\'s JSON line'"
+dr4-json\t'python dnstap_receiver 4.7\'s JSON line'
+golang-text\t''
+golang-yaml\t''
+golang-json\t''"
 complete -c dnstap_receiver -l text-format -d 'A line of DNS-collector text directives instead of --format, e.g. "timestamp-rfc3339ns identity operation rcode queryip qname qtype" (docs/formats.md lists them)' -r
 complete -c dnstap_receiver -l text-format-delimiter -d 'Between the fields of --text-format [default: one space]' -r
 complete -c dnstap_receiver -l queue-policy -d 'When output is slower than input: block the readers, or drop batches and count them [default: block]' -r -f -a "block\t'Readers stop reading; back-pressure reaches the senders\' sockets'
