@@ -344,11 +344,7 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
             let run = move || {
                 ordered::run_ordered_writers_reloading(&wpipe, slots, sink, out_stats, gen, reload)
             };
-            (
-                Box::new(run),
-                Vec::new(),
-                WriterReload::Ordered(published),
-            )
+            (Box::new(run), Vec::new(), WriterReload::Ordered(published))
         }
         None => {
             let BuiltOutputs {
@@ -357,7 +353,12 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
             } = outputs::build_outputs(&resolved.outputs, &registry)?;
             // build_outputs registered one set of counters per output, in order.
             let out_stats: Vec<_> = registry.outputs().into_iter().map(|(_, s)| s).collect();
-            let running = resolved.outputs.iter().cloned().zip(out_stats.clone()).collect();
+            let running = resolved
+                .outputs
+                .iter()
+                .cloned()
+                .zip(out_stats.clone())
+                .collect();
             let mut wt = WriterTransforms::new(transforms.clone(), out_stats);
             let (wstats, traffic) = (registry.register(), observer());
             let handoff = Arc::new(Handoff::new(0));
@@ -617,9 +618,11 @@ impl Reloader {
         let settings = Settings::build(&self.args).map_err(|e| e.to_string())?;
         let new = &settings.resolved;
         if self.tls_listeners && settings.security.tls.is_none() {
-            return Err("a TLS input runs and the new configuration has no certificate for it \
+            return Err(
+                "a TLS input runs and the new configuration has no certificate for it \
                  (input-mode.tls-server-cert)"
-                .into());
+                    .into(),
+            );
         }
         let mut restart = reload::restart_only(&self.running, new);
         if new.writers != self.running.writers {
@@ -782,7 +785,8 @@ fn plan_outputs(
                 };
                 outputs::build_output(conf, Arc::clone(&stats), &mut built)
                     .map_err(|e| format!("output {}: {e}", outputs::describe(conf)))?;
-                plan.slots.extend(built.outputs.into_iter().map(OutputSlot::New));
+                plan.slots
+                    .extend(built.outputs.into_iter().map(OutputSlot::New));
                 plan.buffers.extend(built.buffers);
                 log_debug!("reload: output {} starts", outputs::describe(conf));
                 stats

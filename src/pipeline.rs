@@ -681,7 +681,15 @@ pub fn run_writer_reloading<O: Observer>(
         }
     }
     let mut retiring = Vec::new();
-    let mut result = writer_loop(p, outputs, transforms, stats, observer, reload, &mut retiring);
+    let mut result = writer_loop(
+        p,
+        outputs,
+        transforms,
+        stats,
+        observer,
+        reload,
+        &mut retiring,
+    );
     if result.is_ok() {
         // End of the stream: what the stateful transforms still hold goes out now.
         result = transforms.drain_and_publish(outputs, stats, true);

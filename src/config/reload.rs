@@ -49,11 +49,7 @@ pub fn restart_only(running: &Resolved, new: &Resolved) -> Vec<RestartOnly> {
         format!("[{}]", v.join(", "))
     };
     check("inputs", inputs(running), inputs(new));
-    check(
-        "io",
-        format!("{:?}", running.io),
-        format!("{:?}", new.io),
-    );
+    check("io", format!("{:?}", running.io), format!("{:?}", new.io));
     check(
         "threads",
         running.threads.to_string(),

@@ -372,10 +372,7 @@ impl ReaderCtx {
         self.filter = Arc::clone(&conf.filter);
         self.security = Arc::clone(&conf.security);
         self.generation = g;
-        crate::log_debug!(
-            "reader {}: configuration generation {g} in force",
-            self.id
-        );
+        crate::log_debug!("reader {}: configuration generation {g} in force", self.id);
     }
 
     /// [`ReaderCtx::new_connection`] for a connection accepted on listener `li`: its bytes,

@@ -255,7 +255,10 @@ impl<W> Shared<W> {
 /// show it).
 fn with_rate(gen: &OrderedGen) -> Arc<OrderedGen> {
     Arc::new(OrderedGen {
-        formatter: gen.formatter.clone().with_sample_rate(gen.chains.sample_rate(0)),
+        formatter: gen
+            .formatter
+            .clone()
+            .with_sample_rate(gen.chains.sample_rate(0)),
         chains: gen.chains.clone(),
     })
 }
