@@ -615,8 +615,7 @@ impl Reloader {
     }
 
     fn try_reload(&mut self) -> Result<(), String> {
-        let settings = Settings::build(&self.args).map_err(|e| e.to_string())?;
-        let new = &settings.resolved;
+        let mut settings = Settings::build(&self.args).map_err(|e| e.to_string())?;
         if self.tls_listeners && settings.security.tls.is_none() {
             return Err(
                 "a TLS input runs and the new configuration has no certificate for it \
@@ -624,14 +623,19 @@ impl Reloader {
                     .into(),
             );
         }
-        let mut restart = reload::restart_only(&self.running, new);
-        if new.writers != self.running.writers {
+        let wanted_writers = settings.resolved.writers;
+        let mut restart = reload::restart_only(&self.running, &settings.resolved);
+        if wanted_writers != self.running.writers {
             restart.push(reload::RestartOnly {
                 key: "writers",
                 running: self.running.writers.to_string(),
-                wanted: new.writers.to_string(),
+                wanted: wanted_writers.to_string(),
             });
         }
+        // From here on the settings say what will run: what needs a restart keeps its
+        // running value.
+        settings.resolved = keep_restart_only(&self.running, settings.resolved);
+        let new = &settings.resolved;
         let next = self.generation + 1;
         // The writer's side first: it is the part that can still refuse.
         match &mut self.writer {
@@ -657,7 +661,7 @@ impl Reloader {
             }
             WriterReload::Ordered(published) => {
                 let kind = match new.outputs.as_slice() {
-                    [OutputConf::Stdout(kind)] if new.writers > 1 => *kind,
+                    [OutputConf::Stdout(kind)] if wanted_writers > 1 => *kind,
                     _ => {
                         return Err(format!(
                             "{} writer threads run stdout; the new outputs or transforms need \
@@ -696,7 +700,7 @@ impl Reloader {
         for r in &restart {
             log_warn!("reload: {r}");
         }
-        self.running = keep_restart_only(&self.running, resolved);
+        self.running = resolved;
         self.generation = next;
         stats::log_line(
             "INFO",

@@ -740,3 +740,73 @@ fn the_oracle_refuses_what_no_switch_point_explains() {
     let r = std::panic::catch_unwind(|| check_stream("t", &lost, &gens));
     assert!(r.is_err(), "a lost record was accepted");
 }
+
+/// With several writer threads (stdout only), a reload changes the format and the chains at
+/// one batch: everything sent before is written the old way, everything sent after the
+/// reload the new way. A reload that would need one writer (a forward output) is refused.
+#[test]
+fn several_writers_take_a_new_format_and_chain_at_one_batch() {
+    let dir = TempDir::new("reload-ordered");
+    let port = free_port();
+    let cfg = dir.path("receiver.yaml");
+    let base = format!(
+        "threads: 1\nwriters: 2\ninputs:\n  - tcp: 127.0.0.1:{port}\n\
+         outputs:\n  - stdout:\n      format: json\n"
+    );
+    std::fs::write(&cfg, &base).unwrap();
+    let cfg_s = cfg.to_str().unwrap().to_owned();
+    let r = Launch::new(&["-c", &cfg_s]).start();
+    let batch = |who: &str| -> Vec<Vec<u8>> {
+        (0..50u64)
+            .map(|i| {
+                let (qtype, _) = QTYPES[(i % 5) as usize];
+                frame(who, &format!("n{i}.{who}.test."), qtype, i as u16)
+            })
+            .collect()
+    };
+    send_bidi(&Target::Tcp(port), &batch("before"), Ending::Stop);
+    r.wait_lines(50, DEADLINE);
+
+    let text = base.replace("format: json", "format: text")
+        + "transforms:\n  filtering:\n    drop-qtypes: [AAAA]\n";
+    std::fs::write(&cfg, &text).unwrap();
+    signal(r.pid(), "HUP");
+    r.wait_log("reload: configuration generation 1 applied");
+    send_bidi(&Target::Tcp(port), &batch("after"), Ending::Stop);
+    r.wait_lines(90, DEADLINE);
+    r.wait_log("writers: configuration generation 1 in force");
+
+    // Needs one writer (no `writers:` key, a forward output): refused, the running
+    // configuration kept.
+    let fwd = format!(
+        "threads: 1\ninputs:\n  - tcp: 127.0.0.1:{port}\noutputs:\n  - stdout:\n      \
+         format: text\n  - forward:\n      remote: [127.0.0.1:{}]\n",
+        free_port()
+    );
+    std::fs::write(&cfg, fwd).unwrap();
+    signal(r.pid(), "HUP");
+    r.wait_log("reload refused");
+    assert!(
+        r.stderr().contains("writer threads run stdout"),
+        "{}",
+        r.stderr()
+    );
+
+    let done = r.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let lines = support::receiver::lines(&done.stdout);
+    assert_eq!(lines.len(), 90, "{}", done.counters());
+    assert!(
+        lines[..50]
+            .iter()
+            .all(|l| l.starts_with('{') && l.contains("\"before\"")),
+        "{lines:?}"
+    );
+    assert!(
+        lines[50..]
+            .iter()
+            .all(|l| !l.starts_with('{') && l.contains("after") && !l.contains(" AAAA ")),
+        "{lines:?}"
+    );
+    assert_eq!(done.stat("transform-filtered"), 10, "{}", done.counters());
+}
