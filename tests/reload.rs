@@ -810,3 +810,76 @@ fn several_writers_take_a_new_format_and_chain_at_one_batch() {
     );
     assert_eq!(done.stat("transform-filtered"), 10, "{}", done.counters());
 }
+
+/// A list file is read again at each reload: a new list applies from the reload on; a list
+/// that fails to load is refused with its file and line, and the list in force stays.
+#[test]
+fn list_files_reload_and_a_broken_list_keeps_the_old_one() {
+    let dir = TempDir::new("reload-lists");
+    let port = free_port();
+    let list = dir.path("drop.txt");
+    std::fs::write(&list, "# dropped domains\na.test\n").unwrap();
+    let cfg = dir.path("receiver.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "threads: 1\nwriters: 1\ninputs:\n  - tcp: 127.0.0.1:{port}\n\
+             outputs:\n  - stdout:\n      format: json\n\
+             transforms:\n  filtering:\n    drop-domain-file: {}\n",
+            list.display()
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.to_str().unwrap().to_owned();
+    let r = Launch::new(&["-c", &cfg_s]).start();
+    // One name under each domain, per round; the round is in the identity.
+    let round = |n: u32| -> Vec<Vec<u8>> {
+        ["x.a.test.", "x.b.test.", "x.c.test."]
+            .iter()
+            .map(|q| frame(&format!("round{n}"), q, 1, 1))
+            .collect()
+    };
+    send_bidi(&Target::Tcp(port), &round(0), Ending::Stop);
+    r.wait_lines(2, DEADLINE);
+
+    std::fs::write(&list, "b.test\n").unwrap();
+    signal(r.pid(), "HUP");
+    r.wait_log("writer: configuration generation 1 in force");
+    send_bidi(&Target::Tcp(port), &round(1), Ending::Stop);
+    r.wait_lines(4, DEADLINE);
+
+    std::fs::write(&list, "c.test\nbad..name\n").unwrap();
+    signal(r.pid(), "HUP");
+    r.wait_log("reload refused");
+    let log = r.stderr();
+    let line = log.lines().find(|l| l.contains("reload refused")).unwrap();
+    assert!(
+        line.contains(&format!("{}: line 2", list.display())),
+        "file and line named: {line}"
+    );
+    send_bidi(&Target::Tcp(port), &round(2), Ending::Stop);
+    r.wait_lines(6, DEADLINE);
+
+    let done = r.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let mut got: Vec<(String, String)> = support::receiver::lines(&done.stdout)
+        .iter()
+        .map(|l| {
+            let p = parse(l);
+            (p.identity, p.qname)
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, String)> = [
+        ("round0", "x.b.test."),
+        ("round0", "x.c.test."),
+        ("round1", "x.a.test."),
+        ("round1", "x.c.test."),
+        ("round2", "x.a.test."),
+        ("round2", "x.c.test."),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want, "{}", done.stderr);
+}
