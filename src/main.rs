@@ -744,6 +744,15 @@ fn keep_restart_only(running: &Resolved, new: Resolved) -> Resolved {
     }
 }
 
+/// The spill directory of an output, if it has one.
+fn spill_dir(o: &OutputConf) -> Option<&std::path::Path> {
+    match o {
+        OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| s.dir.as_path()),
+        OutputConf::Kafka(k) => k.spill.as_ref().map(|s| s.dir.as_path()),
+        OutputConf::Stdout(_) => None,
+    }
+}
+
 /// The single writer's outputs after a reload.
 struct OutputPlan {
     /// In the new order: a running output kept (same settings, same files' bytes), or a
@@ -763,21 +772,45 @@ fn plan_outputs(
     wanted: &[OutputConf],
     registry: &StatsRegistry,
 ) -> Result<OutputPlan, String> {
+    // Which running output each wanted one is (same settings), if any.
     let mut taken = vec![false; running.len()];
+    let same: Vec<Option<usize>> = wanted
+        .iter()
+        .map(|conf| {
+            let j = (0..running.len()).find(|&j| !taken[j] && running[j].0 == *conf)?;
+            taken[j] = true;
+            Some(j)
+        })
+        .collect();
+    // A spill directory has one owner: the output being removed still uses it until it
+    // has finished, so a new output cannot open it in the same reload.
+    for (conf, same) in wanted.iter().zip(&same) {
+        let Some(dir) = same.is_none().then(|| spill_dir(conf)).flatten() else {
+            continue;
+        };
+        let old = running
+            .iter()
+            .zip(&taken)
+            .find(|((c, _), kept)| !**kept && spill_dir(c) == Some(dir));
+        if let Some(((old, _), _)) = old {
+            return Err(format!(
+                "output {}: its spill directory {} is still used by {}, which this reload \
+                 replaces: restart to apply, or give the new output another spill-dir",
+                outputs::output_name(conf),
+                dir.display(),
+                outputs::output_name(old)
+            ));
+        }
+    }
     let mut plan = OutputPlan {
         slots: Vec::with_capacity(wanted.len()),
         stats: Vec::with_capacity(wanted.len()),
         running: Vec::with_capacity(wanted.len()),
         buffers: Vec::new(),
     };
-    for conf in wanted {
-        let same = running
-            .iter()
-            .enumerate()
-            .position(|(j, (c, _))| !taken[j] && c == conf);
+    for (conf, same) in wanted.iter().zip(same) {
         let stats = match same {
             Some(j) => {
-                taken[j] = true;
                 plan.slots.push(OutputSlot::Keep(j));
                 Arc::clone(&running[j].1)
             }

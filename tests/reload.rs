@@ -883,3 +883,33 @@ fn list_files_reload_and_a_broken_list_keeps_the_old_one() {
     .collect();
     assert_eq!(got, want, "{}", done.stderr);
 }
+
+/// A forward output replaced by a reload keeps its spill directory until it has finished:
+/// a new output cannot open the same directory in that reload, which is refused.
+#[test]
+fn a_replaced_output_keeps_its_spill_directory_to_itself() {
+    let dir = TempDir::new("reload-spill");
+    let (port, collector) = (free_port(), free_port());
+    let cfg = dir.path("receiver.yaml");
+    let text = |format: &str| {
+        format!(
+            "threads: 1\ninputs:\n  - tcp: 127.0.0.1:{port}\noutputs:\n  - forward:\n      \
+             remote: [127.0.0.1:{collector}]\n      format: {format}\n      overflow: spill\n      \
+             spill-dir: {}\n",
+            dir.path("spill").display()
+        )
+    };
+    std::fs::write(&cfg, text("json")).unwrap();
+    let cfg_s = cfg.to_str().unwrap().to_owned();
+    let r = Launch::new(&["-c", &cfg_s]).start();
+    std::fs::write(&cfg, text("text")).unwrap();
+    signal(r.pid(), "HUP");
+    r.wait_log("reload refused");
+    assert!(r.stderr().contains("spill directory"), "{}", r.stderr());
+    // The same output unchanged is kept as it runs: no conflict.
+    std::fs::write(&cfg, text("json")).unwrap();
+    signal(r.pid(), "HUP");
+    r.wait_log("reload: configuration generation 1 applied");
+    let done = r.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+}
