@@ -521,6 +521,10 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
     // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
     while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
         if let Some(sig) = signals.wait(Duration::from_millis(100)) {
+            if signals::is_reload(sig) {
+                log_warn!("SIGHUP during shutdown: no reload");
+                continue;
+            }
             log_error!(
                 "{}: second signal during shutdown; exiting now",
                 signals::name(sig)
