@@ -913,3 +913,57 @@ fn a_replaced_output_keeps_its_spill_directory_to_itself() {
     let done = r.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
 }
+
+/// On each I/O back-end, the readers take a new prefilter and a new `allow-from` between
+/// receives: a connection open across the reload stays open and its next frames meet the
+/// new prefilter; a new connection meets the new `allow-from`.
+#[test]
+fn readers_take_a_new_prefilter_and_allow_from_without_closing_a_connection() {
+    for io in support::receiver::backends("reload readers") {
+        let dir = TempDir::new("reload-readers");
+        let port = free_port();
+        let cfg = dir.path("receiver.yaml");
+        let base =
+            format!("threads: 1\nwriters: 1\nio: {io}\ninputs:\n  - tcp: 127.0.0.1:{port}\n");
+        std::fs::write(&cfg, &base).unwrap();
+        let cfg_s = cfg.to_str().unwrap().to_owned();
+        let r = Launch::new(&["-c", &cfg_s, "--format", "json"]).start();
+        let one = |q: &str| vec![frame(io, q, 1, 1)];
+        let mut open = send_bidi(&Target::Tcp(port), &one("q1.test."), Ending::Open).unwrap();
+        r.wait_lines(1, DEADLINE);
+
+        std::fs::write(
+            &cfg,
+            format!("{base}filter:\n  qname-regex: q\nallow-from: [192.0.2.0/24]\n"),
+        )
+        .unwrap();
+        signal(r.pid(), "HUP");
+        r.wait_log("reader 0: configuration generation 1 in force");
+        // The open connection: its next frames meet the new prefilter.
+        send_data(
+            &mut open,
+            false,
+            &[one("m2.test.").remove(0), one("q2.test.").remove(0)],
+            true,
+        )
+        .unwrap_or_else(|e| panic!("{io}: the open connection: {e}: {}", r.stderr()));
+        drop(open);
+        r.wait_lines(2, DEADLINE);
+        // A new connection from 127.0.0.1 is not in the new allow-from.
+        let mut c = support::receiver::connect(&Target::Tcp(port));
+        let mut b = [0u8; 16];
+        let n = std::io::Read::read(&mut c, &mut b).unwrap_or(0);
+        assert_eq!(n, 0, "{io}: refused by the new allow-from");
+
+        let done = r.stop();
+        assert_eq!(done.code, Some(0), "{io}: {}", done.stderr);
+        let names: Vec<String> = support::receiver::lines(&done.stdout)
+            .iter()
+            .map(|l| parse(l).qname)
+            .collect();
+        assert_eq!(names, ["q1.test.", "q2.test."], "{io}: {}", done.stderr);
+        assert_eq!(done.stat("filtered"), 1, "{io}: {}", done.counters());
+        assert_eq!(done.stat("refused-acl"), 1, "{io}: {}", done.counters());
+        assert_eq!(done.stat("errors"), 0, "{io}: {}", done.counters());
+    }
+}
