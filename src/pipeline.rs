@@ -1207,4 +1207,107 @@ mod tests {
             "range past the buffer is refused"
         );
     }
+
+    /// An output that keeps the identities it is handed and says when it was finished.
+    struct Collect {
+        seen: Arc<Mutex<Vec<String>>>,
+        finished: Arc<AtomicBool>,
+    }
+
+    impl Collect {
+        fn new() -> (Box<dyn Output>, Arc<Mutex<Vec<String>>>, Arc<AtomicBool>) {
+            let (seen, finished) = (Arc::default(), Arc::default());
+            let o = Collect {
+                seen: Arc::clone(&seen),
+                finished: Arc::clone(&finished),
+            };
+            (Box::new(o), seen, finished)
+        }
+    }
+
+    impl Output for Collect {
+        fn name(&self) -> &str {
+            "collect"
+        }
+        fn record(&mut self, rec: &Record<'_>, _raw: &[u8]) -> io::Result<()> {
+            let id = String::from_utf8_lossy(rec.identity.unwrap_or_default()).into_owned();
+            self.seen.lock().unwrap().push(id);
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> io::Result<()> {
+            self.finished.store(true, Ordering::Release);
+            Ok(())
+        }
+    }
+
+    /// A dnstap payload with identity `id` and type MESSAGE.
+    fn identity_payload(id: &str) -> Vec<u8> {
+        let mut v = vec![0x0a, id.len() as u8];
+        v.extend_from_slice(id.as_bytes());
+        v.extend_from_slice(&[0x78, 0x01]);
+        v
+    }
+
+    fn wait(what: &str, cond: impl Fn() -> bool) {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn the_writer_takes_new_outputs_between_batches_and_finishes_the_removed_ones() {
+        let p = Pipeline::new(Pool::new(8, 4096), 4, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let handoff = Handoff::new(0);
+        let (a, a_seen, a_done) = Collect::new();
+        let (b, b_seen, b_done) = Collect::new();
+        let (c, c_seen, c_done) = Collect::new();
+        let batch = |ids: &[&str]| {
+            let payloads: Vec<Vec<u8>> = ids.iter().map(|i| identity_payload(i)).collect();
+            let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            filled(&p.pool, &refs)
+        };
+        let gen = |outputs: Vec<OutputSlot>| WriterGen {
+            chains: Chains::default(),
+            output_stats: outputs.iter().map(|_| Arc::default()).collect(),
+            outputs,
+        };
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                let mut outputs = vec![a];
+                let mut t = WriterTransforms::default();
+                run_writer_reloading(&p, &mut outputs, &mut t, &stats, &mut (), Some(&handoff))
+            });
+            p.ship(batch(&["1", "1"]), &stats);
+            wait("batch 1", || a_seen.lock().unwrap().len() == 2);
+
+            // a stays, b is added.
+            assert!(handoff
+                .offer(1, gen(vec![OutputSlot::Keep(0), OutputSlot::New(b)]))
+                .is_ok());
+            wait("generation 1 taken", || handoff.taken() == 1);
+            p.ship(batch(&["2", "2", "2"]), &stats);
+            wait("batch 2", || b_seen.lock().unwrap().len() == 3);
+
+            // Both replaced by c: they are finished, c gets what follows.
+            assert!(handoff.offer(2, gen(vec![OutputSlot::New(c)])).is_ok());
+            wait("generation 2 taken", || handoff.taken() == 2);
+            wait("a and b finished", || {
+                a_done.load(Ordering::Acquire) && b_done.load(Ordering::Acquire)
+            });
+            p.ship(batch(&["3"]), &stats);
+            p.reader_done();
+            writer.join().unwrap().unwrap();
+        });
+        assert_eq!(*a_seen.lock().unwrap(), ["1", "1", "2", "2", "2"]);
+        assert_eq!(*b_seen.lock().unwrap(), ["2", "2", "2"]);
+        assert_eq!(*c_seen.lock().unwrap(), ["3"]);
+        assert!(c_done.load(Ordering::Acquire));
+        assert_eq!(stats.written.load(Ordering::Relaxed), 6);
+    }
 }
