@@ -1215,7 +1215,7 @@ mod tests {
     }
 
     impl Collect {
-        fn new() -> (Box<dyn Output>, Arc<Mutex<Vec<String>>>, Arc<AtomicBool>) {
+        fn boxed() -> (Box<dyn Output>, Arc<Mutex<Vec<String>>>, Arc<AtomicBool>) {
             let (seen, finished) = (Arc::default(), Arc::default());
             let o = Collect {
                 seen: Arc::clone(&seen),
@@ -1264,9 +1264,9 @@ mod tests {
         let p = Pipeline::new(Pool::new(8, 4096), 4, QueuePolicy::Block, 1);
         let stats = ThreadStats::default();
         let handoff = Handoff::new(0);
-        let (a, a_seen, a_done) = Collect::new();
-        let (b, b_seen, b_done) = Collect::new();
-        let (c, c_seen, c_done) = Collect::new();
+        let (a, a_seen, a_done) = Collect::boxed();
+        let (b, b_seen, b_done) = Collect::boxed();
+        let (c, c_seen, c_done) = Collect::boxed();
         let batch = |ids: &[&str]| {
             let payloads: Vec<Vec<u8>> = ids.iter().map(|i| identity_payload(i)).collect();
             let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
