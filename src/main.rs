@@ -186,10 +186,12 @@ fn check_config(mut args: LowArgs, file: Option<std::path::PathBuf>) -> ExitCode
             _ => args.config = Some(file),
         }
     }
-    let settings = match Settings::build(&args) {
+    let settings = match Settings::build_all(&args) {
         Ok(s) => s,
-        Err(e) => {
-            log_error!("configuration invalid: {e}");
+        Err(errors) => {
+            for e in errors {
+                log_error!("configuration invalid: {e}");
+            }
             return ExitCode::from(1);
         }
     };
@@ -613,13 +615,23 @@ impl Reloader {
             }
             Err(why) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                log_error!("reload refused, the running configuration is kept: {why}");
+                // One line per error, each with its file, line and key.
+                for e in why {
+                    log_error!("reload refused, the running configuration is kept: {e}");
+                }
             }
         }
     }
 
-    fn try_reload(&mut self) -> Result<(), String> {
-        let mut settings = Settings::build(&self.args).map_err(|e| e.to_string())?;
+    /// Every reason a reload is refused, one line each.
+    fn try_reload(&mut self) -> Result<(), Vec<String>> {
+        let settings = Settings::build_all(&self.args)
+            .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+        self.apply(settings).map_err(|e| vec![e])
+    }
+
+    /// Hands built settings over (or says why not).
+    fn apply(&mut self, mut settings: Settings) -> Result<(), String> {
         if self.tls_listeners && settings.security.tls.is_none() {
             return Err(
                 "a TLS input runs and the new configuration has no certificate for it \

@@ -212,7 +212,9 @@ fn config(p: &Ports, s: &Step) -> String {
         t.push_str("filter:\n  qname-regex: q\n");
     }
     if s.invalid {
+        // Two errors in two sections: both are reported.
         t.push_str("transforms:\n  filtering:\n    drop-qtypes: [NOT-A-TYPE]\n");
+        t.push_str("allow-from: [10.0.0.0/33]\n");
     } else {
         t.push_str(&s.chain.yaml());
     }
@@ -509,14 +511,22 @@ fn reload_under_load_loses_nothing_and_closes_no_sender() {
         std::fs::write(&cfg, config(&ports, s)).unwrap();
         signal(r.pid(), "HUP");
         if s.invalid {
-            r.wait_log("reload refused");
+            r.wait_log_count("reload refused", 2);
             let log = r.stderr();
-            let line = log.lines().find(|l| l.contains("reload refused")).unwrap();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("reload refused"))
+                .collect();
+            for key in ["transforms.filtering.drop-qtypes", "allow-from[0]"] {
+                assert!(
+                    lines.iter().any(|l| l.contains(key)),
+                    "{key} is named: {lines:?}"
+                );
+            }
             assert!(
-                line.contains("transforms.filtering.drop-qtypes"),
-                "the key is named: {line}"
+                lines.iter().all(|l| l.contains(&cfg_s)),
+                "the file is named: {lines:?}"
             );
-            assert!(line.contains(&cfg_s), "the file is named: {line}");
             let page = metrics_page(m);
             assert_eq!(
                 metric(&page, "dnstap_receiver_config_reload_failures_total"),
