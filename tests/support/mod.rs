@@ -12,4 +12,5 @@ pub mod dns;
 pub mod lab;
 pub mod receiver;
 pub mod skip;
+pub mod syslog;
 pub mod tls;
