@@ -304,23 +304,35 @@ pub fn resolve_all(
         identities: ff.and_then(|f| f.dnstap_identities.clone()),
     };
 
-    // Flags over the file; in each, `text-format` over the named formats.
-    let flag_text = outputs::text_format(
+    // Flags over the file; in each, `text-format` over the named formats. The outputs
+    // depend on the format: a bad one ends the checks here.
+    let flag_text = match outputs::text_format(
         args.text_format.as_deref(),
         args.text_format_delimiter.as_deref(),
         "--text-format",
         None,
-    )?;
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(e);
+            return Err(errors);
+        }
+    };
     let format = match (flag_text, args.format) {
         (Some(t), _) => t,
         (None, Some(choice)) => choice.kind(),
-        (None, None) => outputs::text_format(
+        (None, None) => match outputs::text_format(
             fc.text_format.as_deref(),
             fc.text_format_delimiter.as_deref(),
             "text-format",
             path,
-        )?
-        .unwrap_or_else(|| file_format(fc.output_format.as_ref())),
+        ) {
+            Ok(t) => t.unwrap_or_else(|| file_format(fc.output_format.as_ref())),
+            Err(e) => {
+                errors.push(e);
+                return Err(errors);
+            }
+        },
     };
     let outputs = keep(
         &mut errors,
