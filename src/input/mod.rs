@@ -37,10 +37,11 @@ use std::time::Instant;
 
 use crate::filter::Filter;
 use crate::framestream::DecoderConfig;
+use crate::pipeline::reload::Published;
 use crate::pipeline::{Pipeline, Shipper};
 use crate::stats::{InputStats, ThreadStats};
 
-use self::acl::LogDecision;
+use self::acl::{LogDecision, RefusalLog};
 use self::conn::{ConnError, Connection, CONN_ERROR_KINDS};
 use self::security::InputSecurity;
 pub use self::spec::InputSpec;
@@ -402,6 +403,16 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// What a reload can change on the input side: the prefilters and the input security
+/// (TLS certificates and keys, `allow-from`, the handshake timeout). Readers pick a new one
+/// up between receives ([`ReaderCtx::refresh`]); connections already open keep their TLS
+/// session, new handshakes use the new certificate.
+#[derive(Debug)]
+pub struct ReaderConf {
+    pub filter: Arc<Filter>,
+    pub security: Arc<InputSecurity>,
+}
+
 /// Everything one reader thread needs.
 #[derive(Debug, Clone)]
 pub struct ReaderCtx {
@@ -416,9 +427,38 @@ pub struct ReaderCtx {
     pub security: Arc<InputSecurity>,
     /// Per-listener counters, by listener index (may be empty: then only `stats` counts).
     pub input_stats: Arc<Vec<Arc<InputStats>>>,
+    /// The log of `allow-from` refusals (which addresses were reported): shared by every
+    /// reader, and kept across reloads.
+    pub refusals: Arc<RefusalLog>,
+    /// Where reloads publish `filter` and `security` (None: they never change).
+    pub live: Option<Arc<Published<ReaderConf>>>,
+    /// The generation `filter` and `security` come from.
+    pub generation: u64,
+}
+
+/// A log of refused connections with the default summary interval.
+pub fn refusal_log() -> Arc<RefusalLog> {
+    Arc::new(RefusalLog::new(security::REFUSAL_SUMMARY_EVERY))
 }
 
 impl ReaderCtx {
+    /// Picks up the filter and security a reload published, if any: called by the event
+    /// loops between receives. PERF: one atomic load when nothing changed.
+    #[inline]
+    pub fn refresh(&mut self) {
+        let Some(live) = &self.live else {
+            return;
+        };
+        if live.generation() == self.generation {
+            return;
+        }
+        let (g, conf) = live.load();
+        self.filter = Arc::clone(&conf.filter);
+        self.security = Arc::clone(&conf.security);
+        self.generation = g;
+        crate::log_debug!("reader {}: configuration generation {g} in force", self.id);
+    }
+
     /// [`ReaderCtx::new_connection`] for a connection accepted on listener `li`: its bytes,
     /// frames and connection counts also go to that listener's counters.
     pub fn new_connection_on(&self, li: usize, peer: String) -> Connection {
@@ -456,7 +496,7 @@ impl ReaderCtx {
             crate::log_warn!("{peer}: refused (peer address unknown; allow-from is set)");
             return false;
         };
-        match self.security.refusals.on_refused(ip, Instant::now()) {
+        match self.refusals.on_refused(ip, Instant::now()) {
             LogDecision::First => {
                 crate::log_warn!("{peer}: refused: {ip} is not in allow-from (further refusals of this address are summed up)")
             }
