@@ -122,8 +122,8 @@ pub struct Emission<'r, 's> {
 /// The emission callback of [`Chain::drain`].
 pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 
-/// The emission callback of one step's drain: the record, its payload, what it carries,
-/// where it comes from.
+/// The emission callback of [`Step::drain`]: a record, its payload, its enrichment (the
+/// chain runs the later steps on it) and where it comes from.
 pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) + 'e;
 
 /// One compiled transform. An enum rather than trait objects: the set is closed and the
