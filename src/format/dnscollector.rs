@@ -23,6 +23,11 @@ use crate::dnstap;
 use crate::format::escape;
 use crate::record::{Record, Timestamp};
 
+/// Rdata of a type DNS-collector decodes that it cannot read (the tool then drops the
+/// section it is in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreadable;
+
 /// The value DNS-collector prints for an absent string.
 pub const ABSENT: &[u8] = b"-";
 
@@ -390,8 +395,8 @@ pub fn write_name(name: &dns::Name<'_>, p: &mut impl Put) {
 }
 
 /// A name read at `pos` of `msg`, or `Err` when it is unreadable.
-fn put_name_at(msg: &[u8], pos: usize, p: &mut impl Put) -> Result<usize, ()> {
-    let (name, end) = dns::Name::parse(msg, pos).map_err(|_| ())?;
+fn put_name_at(msg: &[u8], pos: usize, p: &mut impl Put) -> Result<usize, Unreadable> {
+    let (name, end) = dns::Name::parse(msg, pos).map_err(|_| Unreadable)?;
     write_name(&name, p);
     Ok(end)
 }
@@ -400,13 +405,13 @@ fn put_u64(v: u64, p: &mut impl Put) {
     dns::write_u64(v, p.vec());
 }
 
-fn be16(b: &[u8], at: usize) -> Result<u16, ()> {
-    let s = b.get(at..at + 2).ok_or(())?;
+fn be16(b: &[u8], at: usize) -> Result<u16, Unreadable> {
+    let s = b.get(at..at + 2).ok_or(Unreadable)?;
     Ok(u16::from_be_bytes([s[0], s[1]]))
 }
 
-fn be32(b: &[u8], at: usize) -> Result<u32, ()> {
-    let s = b.get(at..at + 4).ok_or(())?;
+fn be32(b: &[u8], at: usize) -> Result<u32, Unreadable> {
+    let s = b.get(at..at + 4).ok_or(Unreadable)?;
     Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
@@ -431,19 +436,19 @@ pub fn write_go_ip(addr: &[u8], out: &mut Vec<u8>) {
 /// MX, SRV, TXT, SOA, SVCB and HTTPS decoded, `-` for every other type, empty for empty
 /// rdata. `Err` when the rdata of a decoded type is unreadable (the tool then drops the
 /// section).
-pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> {
+pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), Unreadable> {
     let start = rr.rdata.start;
-    let rd = msg.get(rr.rdata.clone()).ok_or(())?;
+    let rd = msg.get(rr.rdata.clone()).ok_or(Unreadable)?;
     if rd.is_empty() {
         return Ok(());
     }
     match rr.rtype {
         1 => {
-            let a = rd.first_chunk::<4>().ok_or(())?;
+            let a = rd.first_chunk::<4>().ok_or(Unreadable)?;
             dns::write_ipv4(*a, p.vec());
         }
         28 => {
-            let a = rd.first_chunk::<16>().ok_or(())?;
+            let a = rd.first_chunk::<16>().ok_or(Unreadable)?;
             escape::write_ip(a, true, p.vec());
         }
         2 | 5 | 12 => {
@@ -451,7 +456,7 @@ pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> 
         }
         15 => {
             if msg.len() < start + 3 {
-                return Err(());
+                return Err(Unreadable);
             }
             put_u64(be16(msg, start)?.into(), p);
             p.put(b" ");
@@ -459,7 +464,7 @@ pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> 
         }
         33 => {
             if msg.len() < start + 7 {
-                return Err(());
+                return Err(Unreadable);
             }
             for i in 0..3 {
                 put_u64(be16(msg, start + 2 * i)?.into(), p);
@@ -471,15 +476,15 @@ pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> 
             let mut at = 0;
             while at < rd.len() {
                 let len = usize::from(rd[at]);
-                let s = rd.get(at + 1..at + 1 + len).ok_or(())?;
+                let s = rd.get(at + 1..at + 1 + len).ok_or(Unreadable)?;
                 p.put(s);
                 at += 1 + len;
             }
         }
         6 => {
-            let (mname, pos) = dns::Name::parse(msg, start).map_err(|_| ())?;
-            let (rname, pos) = dns::Name::parse(msg, pos).map_err(|_| ())?;
-            let f = msg.get(pos..pos + 20).ok_or(())?;
+            let (mname, pos) = dns::Name::parse(msg, start).map_err(|_| Unreadable)?;
+            let (rname, pos) = dns::Name::parse(msg, pos).map_err(|_| Unreadable)?;
+            let f = msg.get(pos..pos + 20).ok_or(Unreadable)?;
             write_name(&mname, p);
             p.put(b" ");
             write_name(&rname, p);
@@ -505,9 +510,9 @@ pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> 
 
 /// SVCB / HTTPS: priority, target (`.` for the root; never compressed) and the parameters
 /// as `key=value`, a value holding a backslash in double quotes.
-fn write_svcb(rd: &[u8], p: &mut impl Put) -> Result<(), ()> {
+fn write_svcb(rd: &[u8], p: &mut impl Put) -> Result<(), Unreadable> {
     if rd.len() < 3 {
-        return Err(());
+        return Err(Unreadable);
     }
     put_u64(be16(rd, 0)?.into(), p);
     p.put(b" ");
@@ -515,15 +520,15 @@ fn write_svcb(rd: &[u8], p: &mut impl Put) -> Result<(), ()> {
     let mut at = 2;
     let mut first = true;
     loop {
-        let len = usize::from(*rd.get(at).ok_or(())?);
+        let len = usize::from(*rd.get(at).ok_or(Unreadable)?);
         if len == 0 {
             at += 1;
             break;
         }
         if len & 0xc0 != 0 {
-            return Err(());
+            return Err(Unreadable);
         }
-        let label = rd.get(at + 1..at + 1 + len).ok_or(())?;
+        let label = rd.get(at + 1..at + 1 + len).ok_or(Unreadable)?;
         if !first {
             p.put(b".");
         }
@@ -542,7 +547,7 @@ fn write_svcb(rd: &[u8], p: &mut impl Put) -> Result<(), ()> {
     while at < rd.len() {
         let key = be16(rd, at)?;
         let len = usize::from(be16(rd, at + 2)?);
-        let v = rd.get(at + 4..at + 4 + len).ok_or(())?;
+        let v = rd.get(at + 4..at + 4 + len).ok_or(Unreadable)?;
         at += 4 + len;
         if !first {
             p.put(b" ");
@@ -594,11 +599,11 @@ fn write_svc_text(v: &[u8], p: &mut impl Put) {
     }
 }
 
-fn write_svc_value(key: u16, v: &[u8], p: &mut impl Put) -> Result<(), ()> {
+fn write_svc_value(key: u16, v: &[u8], p: &mut impl Put) -> Result<(), Unreadable> {
     match key {
         0 => {
             if v.len() % 2 != 0 {
-                return Err(());
+                return Err(Unreadable);
             }
             for (i, k) in v.chunks_exact(2).enumerate() {
                 if i > 0 {
@@ -609,14 +614,14 @@ fn write_svc_value(key: u16, v: &[u8], p: &mut impl Put) -> Result<(), ()> {
         }
         1 => {
             if v.is_empty() {
-                return Err(());
+                return Err(Unreadable);
             }
             // Check the whole list first: a backslash anywhere quotes the value.
             let mut at = 0;
             let mut quote = false;
             while at < v.len() {
                 let len = usize::from(v[at]);
-                let s = v.get(at + 1..at + 1 + len).ok_or(())?;
+                let s = v.get(at + 1..at + 1 + len).ok_or(Unreadable)?;
                 quote |= svc_text_escapes(s);
                 at += 1 + len;
             }
@@ -638,19 +643,19 @@ fn write_svc_value(key: u16, v: &[u8], p: &mut impl Put) -> Result<(), ()> {
         }
         2 => {
             if !v.is_empty() {
-                return Err(());
+                return Err(Unreadable);
             }
         }
         3 => {
             if v.len() != 2 {
-                return Err(());
+                return Err(Unreadable);
             }
             put_u64(be16(v, 0)?.into(), p);
         }
         4 | 6 => {
             let n = if key == 4 { 4 } else { 16 };
             if v.len() % n != 0 {
-                return Err(());
+                return Err(Unreadable);
             }
             for (i, a) in v.chunks_exact(n).enumerate() {
                 if i > 0 {
