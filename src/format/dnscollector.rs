@@ -18,7 +18,7 @@
 #![forbid(unsafe_code)]
 
 use crate::dns::edns::Edns;
-use crate::dns::{self, Header, MessageView, Question, Rr, Section};
+use crate::dns::{self, Header, MessageView, Question, Rr};
 use crate::dnstap;
 use crate::format::escape;
 use crate::record::{Record, Timestamp};
@@ -136,19 +136,11 @@ pub struct DcView<'r, 'a> {
     pub question: Option<Question<'a>>,
     /// How many records (OPT aside) each section shows: answer, authority, additional.
     pub keep: [u16; 3],
+    /// Offset of each section's first record (valid where `keep` is above 0).
+    pub starts: [usize; 3],
     /// The OPT record, when the whole message and its options parsed.
     pub edns: Option<Edns<'a>>,
     pub malformed: bool,
-}
-
-/// Index of a section in [`DcView::keep`].
-#[inline]
-fn section_index(s: Section) -> usize {
-    match s {
-        Section::Answer => 0,
-        Section::Authority => 1,
-        Section::Additional => 2,
-    }
 }
 
 impl<'r, 'a> DcView<'r, 'a> {
@@ -161,6 +153,7 @@ impl<'r, 'a> DcView<'r, 'a> {
             view: None,
             question: None,
             keep: [0; 3],
+            starts: [0; 3],
             edns: None,
             malformed: false,
         };
@@ -202,58 +195,53 @@ impl<'r, 'a> DcView<'r, 'a> {
     /// nothing after it is read. Then the OPT record and its options.
     fn walk_records(&mut self, view: &'r MessageView<'a>, scratch: &mut Vec<u8>) {
         let h = view.header;
+        let msg = view.msg;
         let counts = [h.ancount, h.nscount, h.arcount];
         let tc = h.flags & Header::TC != 0;
         let mut ok = [0u16; 3];
-        let mut seen = 0usize;
         let mut failed: Option<usize> = None;
+        let mut opt: Option<Rr<'a>> = None;
         let mark = scratch.len();
-        for r in view.records() {
-            match r {
-                Ok((section, rr)) => {
-                    seen += 1;
-                    if rr.rtype == dns::types::OPT {
-                        continue;
-                    }
-                    let s = section_index(section);
-                    let good = write_rdata(&rr, view.msg, &mut Raw(scratch)).is_ok();
-                    scratch.truncate(mark);
-                    if !good {
-                        failed = Some(s);
-                        break;
-                    }
-                    ok[s] += 1;
-                }
-                Err(_) => {
-                    // The record after the `seen` read ones belongs to this section.
-                    let mut left = seen;
-                    let mut s = 0;
-                    while s < 2 && left >= usize::from(counts[s]) {
-                        left -= usize::from(counts[s]);
-                        s += 1;
-                    }
+        // PERF: one walk that notes where each section starts, so the writers read a
+        // section without walking the ones before it again (benches/format.rs,
+        // dnscollector_flat_json reads each section five times).
+        let mut pos = view.after_question;
+        'sections: for (s, &count) in counts.iter().enumerate() {
+            self.starts[s] = pos;
+            for _ in 0..count {
+                let Ok((rr, next)) = Rr::parse(msg, pos) else {
                     failed = Some(s);
-                    break;
+                    break 'sections;
+                };
+                pos = next;
+                if rr.rtype == dns::types::OPT {
+                    if s == 2 && opt.is_none() {
+                        opt = Some(rr);
+                    }
+                    continue;
                 }
+                let good = write_rdata(&rr, msg, &mut Raw(scratch)).is_ok();
+                scratch.truncate(mark);
+                if !good {
+                    failed = Some(s);
+                    break 'sections;
+                }
+                ok[s] += 1;
             }
         }
-        match failed {
-            None => self.keep = ok,
-            Some(s) => {
-                self.malformed = true;
-                for (i, k) in self.keep.iter_mut().enumerate() {
-                    *k = if i < s || (i == s && tc) { ok[i] } else { 0 };
-                }
-                return;
+        if let Some(s) = failed {
+            self.malformed = true;
+            for (i, k) in self.keep.iter_mut().enumerate() {
+                *k = if i < s || (i == s && tc) { ok[i] } else { 0 };
             }
-        }
-        if h.arcount == 0 {
             return;
         }
-        match view.edns() {
-            None => {}
-            Some(Ok(e)) if options_ok(&e) => self.edns = Some(e),
-            Some(_) => self.malformed = true,
+        self.keep = ok;
+        if let Some(rr) = opt {
+            match Edns::from_rr(msg, &rr) {
+                Ok(e) if options_ok(&e) => self.edns = Some(e),
+                _ => self.malformed = true,
+            }
         }
     }
 
@@ -261,18 +249,15 @@ impl<'r, 'a> DcView<'r, 'a> {
     pub fn each_rr(&self, section: usize, mut f: impl FnMut(&Rr<'a>)) {
         let Some(view) = self.view else { return };
         let want = self.keep.get(section).copied().unwrap_or(0);
-        if want == 0 {
-            return;
-        }
+        let mut pos = self.starts.get(section).copied().unwrap_or(0);
         let mut n = 0;
-        for r in view.records() {
-            let Ok((s, rr)) = r else { break };
-            let s = section_index(s);
-            if s < section || rr.rtype == dns::types::OPT {
-                continue;
-            }
-            if s > section || n >= want {
+        while n < want {
+            let Ok((rr, next)) = Rr::parse(view.msg, pos) else {
                 break;
+            };
+            pos = next;
+            if rr.rtype == dns::types::OPT {
+                continue;
             }
             f(&rr);
             n += 1;
