@@ -1165,3 +1165,86 @@ pub fn write_json(rec: &Record<'_>, ex: &Extras, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"}\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{write_go_ip, write_go_json_body, write_rdata, write_rfc3339nano, Raw};
+    use crate::dns::Rr;
+    use crate::record::Timestamp;
+
+    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut v = Vec::new();
+        f(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn go_json_escaping() {
+        let got = s(|o| write_go_json_body("é\u{7f}\"\\\n\u{1}".as_bytes(), o));
+        assert_eq!(got, "é\u{7f}\\\"\\\\\\n\\u0001");
+        assert_eq!(
+            s(|o| write_go_json_body(b"a\xff\xfeb", o)),
+            "a\\ufffd\\ufffdb"
+        );
+    }
+
+    #[test]
+    fn go_rfc3339nano_trims_the_fraction() {
+        let t = |sec, nsec| s(|o| write_rfc3339nano(Timestamp { sec, nsec }, o));
+        assert_eq!(
+            t(1_640_615_624, 559_002_118),
+            "2021-12-27T14:33:44.559002118Z"
+        );
+        assert_eq!(t(1_640_615_624, 500_000_000), "2021-12-27T14:33:44.5Z");
+        assert_eq!(t(1_640_615_624, 0), "2021-12-27T14:33:44Z");
+    }
+
+    #[test]
+    fn go_ip_strings() {
+        assert_eq!(s(|o| write_go_ip(&[192, 0, 2, 1], o)), "192.0.2.1");
+        let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1];
+        assert_eq!(s(|o| write_go_ip(&mapped, o)), "192.0.2.1");
+        assert_eq!(s(|o| write_go_ip(&[1, 2, 3], o)), "?010203");
+    }
+
+    /// One record `example. 60 IN <type> <rdata>` at offset 12 of a message.
+    fn rdata_of(rtype: u16, rdata: &[u8]) -> String {
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(&[7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0]);
+        m.extend_from_slice(&rtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(rdata);
+        let (rr, _) = Rr::parse(&m, 12).unwrap();
+        let mut out = Vec::new();
+        match write_rdata(&rr, &m, &mut Raw(&mut out)) {
+            Ok(()) => String::from_utf8(out).unwrap(),
+            Err(_) => "ERR".into(),
+        }
+    }
+
+    #[test]
+    fn rdata_as_dns_collector_renders_it() {
+        assert_eq!(rdata_of(1, &[192, 0, 2, 1]), "192.0.2.1");
+        assert_eq!(rdata_of(1, &[192, 0]), "ERR");
+        assert_eq!(rdata_of(5, &[0xc0, 12]), "example");
+        assert_eq!(rdata_of(15, &[0, 10, 0xc0, 12]), "10 example");
+        assert_eq!(rdata_of(33, &[0, 1, 0, 2, 0, 3, 0xc0, 12]), "1 2 3 example");
+        assert_eq!(rdata_of(16, b"\x02hi\x03 yo"), "hi yo");
+        let mut soa = vec![0xc0, 12, 0xc0, 12];
+        for v in [2026u32, 7200, 0xffff_ffff, 1_209_600, 600] {
+            soa.extend_from_slice(&v.to_be_bytes());
+        }
+        assert_eq!(
+            rdata_of(6, &soa),
+            "example example 2026 7200 -1 1209600 600"
+        );
+        // HTTPS 1 . alpn=h2,h3 port=443
+        let https = [
+            0, 1, 0, 0, 1, 0, 6, 2, b'h', b'2', 2, b'h', b'3', 0, 3, 0, 2, 1, 187,
+        ];
+        assert_eq!(rdata_of(65, &https), "1 . alpn=h2,h3 port=443");
+        assert_eq!(rdata_of(99, b"\x01x"), "-");
+        assert_eq!(rdata_of(99, b""), "");
+    }
+}
