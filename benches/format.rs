@@ -26,6 +26,9 @@ fn formats(c: &mut Criterion) {
         ("yaml", FormatKind::Yaml),
         ("json_full", FormatKind::JsonFull),
         ("yaml_full", FormatKind::YamlFull),
+        ("golang_text", FormatKind::GolangText),
+        ("golang_yaml", FormatKind::GolangYaml),
+        ("golang_json", FormatKind::GolangJson),
     ] {
         let f = Formatter::new(kind);
         let mut out = Vec::with_capacity(4 << 20);
