@@ -11,8 +11,9 @@
 //! ; COOKIE: 8b3c54fc7950ed5c
 //!
 //! ;; QUESTION SECTION:
-//! ;example.test.	IN	 SOA
+//! ;example.test.<TAB>IN<TAB> SOA
 //! ```
+//! (`<TAB>`: a tab.)
 //!
 //! Two passes: [`scan`] walks the message structure as miekg's unpacking does (header,
 //! questions, record headers and lengths) to learn the section counts it will print and
@@ -22,12 +23,11 @@
 
 use crate::dns::write_u64;
 
+use super::edns::write_edns_options;
 use super::gofmt::write_hex_lower;
-use super::rdata::{
-    header_prefix, miekg_knows, parse_name, write_edns_options, write_name, write_rdata, Fail,
-    WireName, ERR_BUF, ERR_U16, ERR_U32,
-};
+use super::rdata::{header_prefix, miekg_knows, write_rdata};
 use super::tables::{opcode_name, rcode_name, write_class, write_rtype};
+use super::wire::{parse_name, write_name, Fail, WireName, ERR_BUF, ERR_U16, ERR_U32};
 
 /// One record's header, as miekg's `unpackHeader` reads it.
 struct RrHead {

@@ -8,8 +8,9 @@
 //! - [`write_json`] (`golang-json`, `-j`): one JSON object per line, the same dig-like
 //!   text as strings.
 //!
-//! [`gofmt`] renders Go values (addresses, times, quoted strings); [`dig`] and [`rdata`]
-//! follow miekg's unpacking and `String()` methods; [`tables`] holds its names. Everything
+//! [`gofmt`] renders Go values (addresses, times, quoted strings); [`dig`] (the message),
+//! [`rdata`], [`svcb`] and [`edns`] follow miekg's unpacking and `String()` methods over
+//! [`wire`] (its errors, names and field reader); [`tables`] holds its names. Everything
 //! is written into the caller's buffer; the YAML indentation and the JSON escaping of the
 //! dig text are applied in that buffer (the raw text is written past the end, transformed
 //! behind it, then removed), so nothing allocates per record.
@@ -19,9 +20,12 @@
 #![forbid(unsafe_code)]
 
 mod dig;
+mod edns;
 mod gofmt;
 mod rdata;
+mod svcb;
 mod tables;
+mod wire;
 
 use crate::dns::write_u64;
 use crate::record::{Record, Timestamp};
@@ -104,7 +108,7 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
     match question {
         Some((name, qtype, qclass)) => {
             out.push(b'"');
-            rdata::write_name(msg, name, out);
+            wire::write_name(msg, name, out);
             out.extend_from_slice(b"\" ");
             tables::write_class(qclass, out);
             out.push(b' ');
@@ -117,7 +121,7 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
 
 /// Writes the dig text of `msg` at the end of `out`; `Err` (miekg's error text) leaves
 /// `out` as it was.
-fn write_dig(msg: &[u8], out: &mut Vec<u8>) -> Result<(), rdata::Fail> {
+fn write_dig(msg: &[u8], out: &mut Vec<u8>) -> Result<(), wire::Fail> {
     let mark = out.len();
     let s = dig::scan(msg)?;
     dig::write_message(msg, &s, out).inspect_err(|_| out.truncate(mark))
