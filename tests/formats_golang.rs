@@ -1350,6 +1350,17 @@ mod zoo {
             &q,
             &rr(&[0], 41, 1232, 0, &[0, 10, 0]),
         ]));
+        // every option miekg knows, at every length from 0 to 20 bytes
+        for code in [1u16, 2, 3, 5, 8, 9, 10, 11, 12, 15] {
+            for len in 0..=20 {
+                let mut d = vec![1u8; len];
+                if code == 8 {
+                    // a plausible ECS head (IPv4, /32), then the address bytes
+                    d[..len.min(4)].copy_from_slice(&[0, 1, 32, 0][..len.min(4)]);
+                }
+                v.push(query_opt(&[(code, &d)]));
+            }
+        }
         // records without rdata, for every type
         for t in [
             16, 2, 5, 6, 13, 15, 28, 33, 35, 43, 44, 46, 47, 48, 50, 51, 52, 64, 65, 256, 257, 10,

@@ -54,7 +54,8 @@ fn write_option(code: u16, d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
         }
         // EXPIRE: unpacked (and checked) but not among the options miekg 1.1 prints.
         9 => {
-            if !matches!(d.len(), 0 | 4) {
+            // Empty, or at least the 32-bit value (more is ignored).
+            if (1..4).contains(&d.len()) {
                 return Err(ERR_BUF);
             }
         }

@@ -99,12 +99,10 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
     write_u64(msg.len() as u64, out);
     out.extend_from_slice(b"b ");
     // The question is printed only when miekg unpacks the whole message.
-    let question = dig::scan(msg).ok().and_then(|s| {
-        let mark = out.len();
-        let ok = dig::write_message(msg, &s, out).is_ok();
-        out.truncate(mark);
-        ok.then(|| s.first_question(msg)).flatten()
-    });
+    let mark = out.len();
+    let counts = dig::write_message(msg, out);
+    out.truncate(mark);
+    let question = counts.ok().and_then(|c| dig::first_question(msg, &c));
     match question {
         Some((name, qtype, qclass)) => {
             out.push(b'"');
@@ -122,9 +120,7 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
 /// Writes the dig text of `msg` at the end of `out`; `Err` (miekg's error text) leaves
 /// `out` as it was.
 fn write_dig(msg: &[u8], out: &mut Vec<u8>) -> Result<(), wire::Fail> {
-    let mark = out.len();
-    let s = dig::scan(msg)?;
-    dig::write_message(msg, &s, out).inspect_err(|_| out.truncate(mark))
+    dig::write_message(msg, out).map(|_| ())
 }
 
 /// `-y`: one YAML document, `---` after it.
