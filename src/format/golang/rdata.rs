@@ -497,6 +497,9 @@ fn pad3(v: u32, out: &mut Vec<u8>) {
 fn write_apl(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<(), Fail> {
     let mut first = true;
     while !r.done() {
+        if r.msg.len() - r.pos < 4 {
+            return Err(Fail::new("dns: overflow unpacking APL prefix"));
+        }
         let family = r.u16()?;
         let prefix = r.u8()?;
         let n = r.u8()?;
