@@ -14,11 +14,12 @@ use std::sync::Arc;
 
 use super::error::ConfigError;
 use super::file::{FilteringFileSpec, NumOrName, TransformsSpec};
+use super::reducer::ReducerConf;
 use crate::dns::types::{rcode_name, rtype_from_name};
 use crate::dnstap::MESSAGE_TYPE_NAMES;
 use crate::transform::domains::{DomainSet, Match};
 use crate::transform::ipset::{Cidr, IpSet};
-use crate::transform::{Chain, Chains, Filtering, FilteringSpec, Step};
+use crate::transform::{Chain, Chains, Filtering, FilteringSpec, Reducer, Step};
 
 /// Message type numbers a filter can hold (the filter's set is 64 bits wide).
 const MESSAGE_TYPE_MAX: u64 = 63;
@@ -93,6 +94,9 @@ pub struct FilteringConf {
     pub downsample: u32,
     /// `downsample-keep-rcodes`; `None`: the default list.
     pub downsample_keep_rcodes: Option<Vec<u8>>,
+    /// The section's `reducer:` (checked in `reducer.rs`), carried here so that one value
+    /// per `transforms:` section flows to `compile`.
+    pub reducer: Option<ReducerConf>,
 }
 
 /// Checks one `transforms:` section (`prefix` is its key path). `None` when it configures
@@ -102,10 +106,15 @@ pub fn resolve(
     prefix: &str,
     file: Option<&Path>,
 ) -> Result<Option<FilteringConf>, ConfigError> {
-    let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
-        return Ok(None);
-    };
+    let reducer = super::reducer::resolve(spec.and_then(|s| s.reducer.as_ref()), prefix, file)?;
     let key = format!("{prefix}.filtering");
+    let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
+        return Ok(reducer.map(|r| FilteringConf {
+            key,
+            reducer: Some(r),
+            ..FilteringConf::default()
+        }));
+    };
     let err = |name: &str, reason: String| ConfigError::new(file, format!("{key}.{name}"), reason);
     let base = file.and_then(Path::parent);
 
@@ -194,6 +203,7 @@ pub fn resolve(
         keep_qtypes: qtypes("keep-qtypes", &f.keep_qtypes)?,
         lists,
         key,
+        reducer,
     }))
 }
 
@@ -305,11 +315,15 @@ pub fn compile(conf: &TransformsConf, file: Option<&Path>) -> Result<Chains, Con
             None => Vec::new(),
             Some(c) => {
                 let f = Filtering::new(&filtering_spec(c, file)?);
-                if f.is_noop() {
-                    Vec::new()
-                } else {
-                    vec![Step::Filtering(f)]
+                let mut steps = Vec::new();
+                if !f.is_noop() {
+                    steps.push(Step::Filtering(f));
                 }
+                // Last: it folds what the other steps kept, as they changed it.
+                if let Some(r) = &c.reducer {
+                    steps.push(Step::Reducer(Reducer::new(&r.spec)));
+                }
+                steps
             }
         };
         Ok(Arc::new(Chain::new(steps)))

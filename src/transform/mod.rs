@@ -18,6 +18,7 @@
 pub mod domains;
 pub mod filtering;
 pub mod ipset;
+pub mod reducer;
 pub mod sampling;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use std::time::Instant;
 use crate::record::{Enrichment, Record};
 
 pub use filtering::{Filtering, FilteringSpec};
+pub use reducer::{Reducer, ReducerSpec};
 
 /// Why a transform removed a record. The label is the `reason` of the
 /// `records_filtered_total` metric and of the `-v` line; the list is closed so the counters
@@ -131,13 +133,15 @@ pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 #[derive(Debug)]
 pub enum Step {
     Filtering(Filtering),
+    Reducer(Reducer),
 }
 
 impl Step {
     #[inline]
-    fn apply(&self, rec: &Record<'_>, _en: &mut Enrichment, _now: Instant) -> Verdict {
+    fn apply(&self, rec: &Record<'_>, en: &mut Enrichment, now: Instant) -> Verdict {
         match self {
             Step::Filtering(f) => f.check(rec),
+            Step::Reducer(r) => r.apply(rec, en, now),
         }
     }
 
@@ -146,6 +150,7 @@ impl Step {
     fn is_stateful(&self) -> bool {
         match self {
             Step::Filtering(_) => false,
+            Step::Reducer(_) => true,
         }
     }
 
@@ -153,18 +158,20 @@ impl Step {
     /// with its payload, its enrichment and where it comes from.
     fn drain(
         &self,
-        _now: Instant,
-        _all: bool,
-        _emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
+        now: Instant,
+        all: bool,
+        emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
     ) {
         match self {
             Step::Filtering(_) => {}
+            Step::Reducer(r) => r.drain(now, all, emit),
         }
     }
 
     fn sample_rate(&self) -> u32 {
         match self {
             Step::Filtering(f) => f.sample_rate(),
+            Step::Reducer(_) => 1,
         }
     }
 }
