@@ -359,6 +359,9 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
                 line: None,
                 reason: format!("{}: line {line}: {e}", path.display()),
             })?;
+            if kind.keeps() && nets.is_empty() {
+                return Err(empty_keep_list(file, key, path, *kind));
+            }
             if kind.keeps() {
                 keep_ips.get_or_insert_with(Vec::new).extend(nets);
             } else {
@@ -372,6 +375,9 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
             line: None,
             reason: format!("{}: {e}", path.display()),
         })?;
+        if kind.keeps() && set.is_empty() {
+            return Err(empty_keep_list(file, key, path, *kind));
+        }
         if kind.keeps() {
             spec.keep_domains.push(set);
         } else {
@@ -383,6 +389,22 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
     }
     spec.keep_queryip = keep_ips.map(IpSet::new);
     Ok(spec)
+}
+
+/// A keep list file that lists nothing (empty, or only comments) would keep no record at
+/// all: refused, naming the file, rather than silently sending nothing.
+fn empty_keep_list(file: Option<&Path>, key: String, path: &Path, kind: ListKind) -> ConfigError {
+    ConfigError {
+        file: file.map(Path::to_path_buf),
+        key,
+        line: None,
+        reason: format!(
+            "{}: the list is empty: it would keep no record at all (fill it, or remove {} \
+             to keep everything)",
+            path.display(),
+            kind.key()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -509,6 +531,43 @@ mod tests {
             e.reason.contains("bad-ips.txt") && e.reason.contains("line 3"),
             "{e}"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn empty_keep_list_files_are_refused_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("xform-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.txt");
+        std::fs::write(&empty, "# nothing yet\n\n").unwrap();
+        let conf = |kind: ListKind| TransformsConf {
+            global: Some(FilteringConf {
+                key: "transforms.filtering".into(),
+                lists: vec![(kind, empty.clone())],
+                ..FilteringConf::default()
+            }),
+            outputs: vec![],
+        };
+        for kind in [
+            ListKind::KeepQueryIp,
+            ListKind::KeepDomain,
+            ListKind::KeepFqdn,
+        ] {
+            let e = compile(&conf(kind), None).unwrap_err();
+            assert_eq!(e.key, format!("transforms.filtering.{}", kind.key()), "{e}");
+            assert!(
+                e.reason.contains("empty.txt") && e.reason.contains("empty"),
+                "{e}"
+            );
+        }
+        // An empty drop list drops nothing: allowed (a feed may be empty today).
+        for kind in [
+            ListKind::DropQueryIp,
+            ListKind::DropDomain,
+            ListKind::DropFqdn,
+        ] {
+            assert!(compile(&conf(kind), None).is_ok(), "{kind:?}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
