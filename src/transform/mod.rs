@@ -122,6 +122,10 @@ pub struct Emission<'r, 's> {
 /// The emission callback of [`Chain::drain`].
 pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 
+/// The emission callback of a step's drain: the record (as decoded), its payload, what the
+/// steps changed in it, and where it comes from.
+pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) + 'e;
+
 /// One compiled transform. An enum rather than trait objects: the set is closed and the
 /// writer's loop stays monomorphic.
 ///
@@ -131,6 +135,11 @@ pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 /// mutability, as a chain is shared by every writer thread; they say so in
 /// [`Step::is_stateful`] and release what they hold from [`Step::drain`].
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a few steps built once at start-up; boxing the filter would add a pointer \
+              chase per record"
+)]
 pub enum Step {
     Filtering(Filtering),
     Reducer(Reducer),
@@ -156,12 +165,7 @@ impl Step {
 
     /// Emits what the step holds and is due at `now` (everything when `all`): each record
     /// with its payload, its enrichment and where it comes from.
-    fn drain(
-        &self,
-        now: Instant,
-        all: bool,
-        emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
-    ) {
+    fn drain(&self, now: Instant, all: bool, emit: &mut StepEmit<'_>) {
         match self {
             Step::Filtering(_) => {}
             Step::Reducer(r) => r.drain(now, all, emit),

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use quick_protobuf::{MessageWrite, Writer};
 
-use super::{DropReason, Origin, Verdict};
+use super::{DropReason, Origin, StepEmit, Verdict};
 use crate::dnstap::pb;
 use crate::record::{Enrichment, Record, Reduced};
 
@@ -154,7 +154,8 @@ pub struct Reducer {
     fields: Box<[Field]>,
     interval: Duration,
     max_entries: usize,
-    state: Mutex<State>,
+    /// Boxed: two windows' buffers and enrichments make it larger than the other steps.
+    state: Box<Mutex<State>>,
 }
 
 impl std::fmt::Debug for Reducer {
@@ -229,7 +230,7 @@ impl Reducer {
             fields: fields.into_boxed_slice(),
             interval: spec.watch_interval,
             max_entries: spec.max_entries.max(1),
-            state: Mutex::new(State::default()),
+            state: Box::new(Mutex::new(State::default())),
         }
     }
 
@@ -274,12 +275,7 @@ impl Reducer {
     /// Releases the window closed early, and the open one when `watch-interval` has
     /// passed since its first record (or `all`): each key's first record with
     /// `Enrichment.reducer` set, in the order the keys came.
-    pub fn drain(
-        &self,
-        now: Instant,
-        all: bool,
-        emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
-    ) {
+    pub fn drain(&self, now: Instant, all: bool, emit: &mut StepEmit<'_>) {
         let mut guard = lock(&self.state);
         let st = &mut *guard;
         if !st.closed.entries.is_empty() {
@@ -389,7 +385,7 @@ impl Window {
     }
 
     /// Emits every entry, then empties the window (keeping its buffers).
-    fn release(&mut self, emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin)) {
+    fn release(&mut self, emit: &mut StepEmit<'_>) {
         let Window {
             bytes,
             entries,
@@ -729,9 +725,11 @@ mod tests {
         let t0 = Instant::now();
         let m = dns(9, &[b"x", b"test"], 28, 3, true);
         let rec = record(&m, &[192, 0, 2, 77], true);
-        let mut en = Enrichment::default();
-        en.query_address = crate::record::Addr::from_slice(&[192, 0, 2, 0]);
-        en.latency_ns = Some(1234);
+        let mut en = Enrichment {
+            query_address: crate::record::Addr::from_slice(&[192, 0, 2, 0]),
+            latency_ns: Some(1234),
+            ..Enrichment::default()
+        };
         assert_eq!(r.apply(&rec, &mut en, t0), Verdict::Held);
         // Another client of the same /24, masked the same way: the same key.
         let rec2 = record(&m, &[192, 0, 2, 78], true);
