@@ -9,13 +9,19 @@
 //! `max-entries`, so that windows close early), and in the daemon (global and per-output
 //! reducer, with every counter of docs/metrics.md adding up).
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use std::time::Instant;
 
+use dnstap_receiver::record::{Enrichment, Record};
+use dnstap_receiver::transform::{Reducer, ReducerSpec, Verdict};
 use serde_json::Value;
 
 mod support;
@@ -451,4 +457,99 @@ fn bad_reducer_values_stop_start_up_naming_the_key() {
             assert!(stderr.contains(n), "{yaml}: no {n:?} in {stderr}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// No allocation per record once the windows' buffers have grown.
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Only the measured thread counts (the harness and other tests allocate elsewhere).
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if COUNTING.with(|c| c.get()) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn reducer_windows_reuse_their_buffers() {
+    let Some(cap) = captures().into_iter().next() else {
+        return;
+    };
+    let payloads = support::lab::capture_payloads(&cap);
+    let records: Vec<Record<'_>> = payloads
+        .iter()
+        .filter_map(|p| Record::parse(p).ok())
+        .collect();
+    // A small table, so that windows also close early on the way.
+    let r = Reducer::new(&ReducerSpec {
+        max_entries: 3000,
+        ..ReducerSpec::default()
+    });
+    let mut en = Enrichment::default();
+    let mut pass = || {
+        let now = Instant::now();
+        let (mut out, mut folded) = (0u64, 0u64);
+        for batch in records.chunks(512) {
+            for rec in batch {
+                en.reset();
+                match r.apply(rec, &mut en, now) {
+                    Verdict::Keep => out += 1,
+                    Verdict::Held => {}
+                    Verdict::Drop(_) => folded += 1,
+                }
+            }
+            r.drain(now, false, &mut |_, _, en, _| {
+                out += 1;
+                assert!(en.reducer.is_some());
+            });
+        }
+        r.drain(now, true, &mut |_, _, _, _| out += 1);
+        (out, folded)
+    };
+    // Warm-up: the windows' buffers grow to their size.
+    let first = pass();
+    let _ = pass();
+    COUNTING.with(|c| c.set(true));
+    let counted = pass();
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::Relaxed),
+        0,
+        "allocations in a pass"
+    );
+    assert_eq!(counted, first, "the same records out each pass");
+    assert_eq!(first.0 + first.1, records.len() as u64);
 }
