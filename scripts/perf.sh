@@ -115,7 +115,11 @@ EOF
 # synthetic corpus, so each message costs a full look-up), 1 in 10 sampled, the rest
 # reduced. A short reducer window (0.2 s), so that the last window is released before the
 # run's end is detected (the output unchanged for 0.3 s).
-awk 'BEGIN { for (i = 0; i < 1000000; i++) printf "n%d.zone%d.example\n", i, i % 997 }' \
+# (--smoke: 10,000 names; the debug build would take longer to load a million than the
+# start-up wait allows.)
+names=1000000
+((smoke)) && names=10000
+awk -v n="$names" 'BEGIN { for (i = 0; i < n; i++) printf "n%d.zone%d.example\n", i, i % 997 }' \
   > "$work/drop-1m.txt"
 cat > "$work/xform.yaml" <<EOF
 transforms:
