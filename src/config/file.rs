@@ -66,6 +66,8 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TransformsSpec {
     pub filtering: Option<Box<FilteringFileSpec>>,
+    /// See `reducer.rs`.
+    pub reducer: Option<super::reducer::ReducerFileSpec>,
 }
 
 /// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply

@@ -29,6 +29,7 @@ pub mod input;
 pub mod kafka;
 pub mod metrics;
 pub mod outputs;
+pub mod reducer;
 pub mod reload;
 pub mod transforms;
 

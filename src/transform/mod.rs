@@ -18,6 +18,7 @@
 pub mod domains;
 pub mod filtering;
 pub mod ipset;
+pub mod reducer;
 pub mod sampling;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use std::time::Instant;
 use crate::record::{Enrichment, Record};
 
 pub use filtering::{Filtering, FilteringSpec};
+pub use reducer::{Reducer, ReducerSpec};
 
 /// Why a transform removed a record. The label is the `reason` of the
 /// `records_filtered_total` metric and of the `-v` line; the list is closed so the counters
@@ -120,8 +122,8 @@ pub struct Emission<'r, 's> {
 /// The emission callback of [`Chain::drain`].
 pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 
-/// The emission callback of [`Step::drain`]: a record, its payload, its enrichment (the
-/// chain runs the later steps on it) and where it comes from.
+/// The emission callback of a step's drain: the record (as decoded), its payload, what the
+/// steps changed in it, and where it comes from.
 pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) + 'e;
 
 /// One compiled transform. An enum rather than trait objects: the set is closed and the
@@ -133,15 +135,22 @@ pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) +
 /// mutability, as a chain is shared by every writer thread; they say so in
 /// [`Step::is_stateful`] and release what they hold from [`Step::drain`].
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a few steps built once at start-up; boxing the filter would add a pointer \
+              chase per record"
+)]
 pub enum Step {
     Filtering(Filtering),
+    Reducer(Reducer),
 }
 
 impl Step {
     #[inline]
-    fn apply(&self, rec: &Record<'_>, _en: &mut Enrichment, _now: Instant) -> Verdict {
+    fn apply(&self, rec: &Record<'_>, en: &mut Enrichment, now: Instant) -> Verdict {
         match self {
             Step::Filtering(f) => f.check(rec),
+            Step::Reducer(r) => r.apply(rec, en, now),
         }
     }
 
@@ -150,25 +159,23 @@ impl Step {
     fn is_stateful(&self) -> bool {
         match self {
             Step::Filtering(_) => false,
+            Step::Reducer(_) => true,
         }
     }
 
     /// Emits what the step holds and is due at `now` (everything when `all`): each record
     /// with its payload, its enrichment and where it comes from.
-    fn drain(
-        &self,
-        _now: Instant,
-        _all: bool,
-        _emit: &mut StepEmit<'_>,
-    ) {
+    fn drain(&self, now: Instant, all: bool, emit: &mut StepEmit<'_>) {
         match self {
             Step::Filtering(_) => {}
+            Step::Reducer(r) => r.drain(now, all, emit),
         }
     }
 
     fn sample_rate(&self) -> u32 {
         match self {
             Step::Filtering(f) => f.sample_rate(),
+            Step::Reducer(_) => 1,
         }
     }
 }
