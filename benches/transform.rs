@@ -1,9 +1,14 @@
 //! The transform stage per message: the domain-list verdict with 10 k and 1 M listed names
-//! (the list's size must not change the cost), on the records of a lab capture. Also
-//! prints how long loading the 1 M-name list took and the memory it holds.
+//! (the list's size must not change the cost), on the records of a lab capture and on
+//! synthetic queries (names under listed domains at several depths, listed names, and
+//! misses with random labels; a third of them in mixed case). Also prints how long loading
+//! the 1 M-name list took, the memory the set holds and the process's RSS growth.
 //!
 //! The listed names are synthetic (`nNNN.zoneMMM.example`, plus the capture's own zones so
-//! some messages match); the query names are the capture's.
+//! some messages match); the query names are the capture's, or the synthetic ones.
+//!
+//! The reducer per message (default `unique-fields`, drained every 256 records as the
+//! writer drains per batch, the window released at the end of each pass).
 //!
 //! The query-ip verdict with 10 k and 1 M networks (random IPv4 /16../32 and IPv6
 //! /32../128), on the same records given client addresses drawn half from the listed
@@ -12,10 +17,12 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use dnstap_receiver::record::Record;
+use std::time::Instant;
+
+use dnstap_receiver::record::{Enrichment, Record};
 use dnstap_receiver::transform::domains::{DomainSet, Match};
 use dnstap_receiver::transform::ipset::{Cidr, IpSet};
-use dnstap_receiver::transform::{Filtering, FilteringSpec, Verdict};
+use dnstap_receiver::transform::{Filtering, FilteringSpec, Reducer, ReducerSpec, Verdict};
 
 mod common;
 
@@ -35,16 +42,28 @@ fn domain_lists(c: &mut Criterion) {
         .iter()
         .filter_map(|r| Record::parse(&bytes[r.clone()]).ok())
         .collect();
+    let mut rng = Rng(0xd0_3a1e);
+    let synth_msgs = synthetic_queries(&mut rng, 20_000);
+    let synth: Vec<Record<'_>> = synth_msgs.iter().map(|m| query_record(m)).collect();
     let mut g = c.benchmark_group("transform");
     g.throughput(Throughput::Elements(records.len() as u64));
     for (label, n) in [("10k", 10_000), ("1M", 1_000_000)] {
+        let rss0 = rss_kib();
         let text = list(n);
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         let set = DomainSet::parse(Match::Subdomains, &text).expect("valid list");
+        let took = start.elapsed().as_secs_f64();
+        let peak = rss_kib().saturating_sub(rss0);
+        let text_bytes = text.len();
+        drop(text);
         println!(
-            "domain list {label}: {} names loaded in {:.2} s ({:?})",
+            "domain list {label}: {} names parsed in {took:.2} s; set {:.1} MiB; \
+             RSS +{:.1} MiB with the list text ({:.1} MiB), +{:.1} MiB after it is freed ({:?})",
             set.len(),
-            start.elapsed().as_secs_f64(),
+            set.heap_bytes() as f64 / (1 << 20) as f64,
+            peak as f64 / 1024.0,
+            text_bytes as f64 / (1 << 20) as f64,
+            rss_kib().saturating_sub(rss0) as f64 / 1024.0,
             set
         );
         let f = Filtering::new(&FilteringSpec {
@@ -79,7 +98,24 @@ fn domain_lists(c: &mut Criterion) {
                 );
             },
         );
+        let dropped = synth.iter().filter(|r| f.check(r) != Verdict::Keep).count();
+        println!(
+            "domain list {label}: {dropped} of {} synthetic queries dropped",
+            synth.len()
+        );
+        g.bench_function(format!("drop_domain_{label}_synthetic"), |b| {
+            b.iter(|| synth.iter().filter(|r| f.check(r) == Verdict::Keep).count())
+        });
+        common::print_cpu_ns_per_msg(
+            &format!("transform/drop_domain_{label}_synthetic"),
+            synth.len(),
+            || {
+                std::hint::black_box(synth.iter().filter(|r| f.check(r) == Verdict::Keep).count());
+            },
+        );
     }
+    reducer(&mut g, "lab", &records);
+    reducer(&mut g, "synthetic", &synth);
     let rcodes = Filtering::new(&FilteringSpec {
         keep_rcodes: Some(vec![0, 3]),
         drop_qtypes: vec![28],
@@ -128,6 +164,129 @@ fn domain_lists(c: &mut Criterion) {
         );
     });
     g.finish();
+}
+
+/// The reducer on `records` in passes: apply each record, drain every 256 (nothing due:
+/// the window is 5 s), release everything at the end of the pass.
+fn reducer(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    records: &[Record<'_>],
+) {
+    let r = Reducer::new(&ReducerSpec::default());
+    let mut en = Enrichment::default();
+    let mut pass = || {
+        let now = Instant::now();
+        let mut out = 0u64;
+        for batch in records.chunks(256) {
+            for rec in batch {
+                en.reset();
+                if r.apply(rec, &mut en, now) == Verdict::Keep {
+                    out += 1;
+                }
+            }
+            r.drain(now, false, &mut |_, _, _, _| out += 1);
+        }
+        r.drain(now, true, &mut |_, _, _, _| out += 1);
+        out
+    };
+    println!(
+        "reducer {label}: {} records out of {}",
+        pass(),
+        records.len()
+    );
+    g.bench_function(format!("reducer_{label}"), |b| b.iter(&mut pass));
+    common::print_cpu_ns_per_msg(&format!("transform/reducer_{label}"), records.len(), || {
+        std::hint::black_box(pass());
+    });
+}
+
+/// VmRSS of this process, in KiB (0 when unknown).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `n` DNS queries (wire form): 1 in 4 under a listed domain (one to three labels to its
+/// left), 1 in 8 a listed name itself, 1 in 16 under a lab zone, the rest misses (two to
+/// five random labels under com/net/org/example); a third in mixed case.
+fn synthetic_queries(r: &mut Rng, n: usize) -> Vec<Vec<u8>> {
+    const TLDS: [&str; 4] = ["com", "net", "org", "example"];
+    let word = |r: &mut Rng| -> String {
+        let len = 3 + (r.next() % 12) as usize;
+        (0..len)
+            .map(|_| (b'a' + (r.next() % 26) as u8) as char)
+            .collect()
+    };
+    (0..n)
+        .map(|i| {
+            let x = r.next();
+            let listed = |r: &mut Rng| {
+                let k = r.next() % 10_000;
+                format!("n{k}.zone{}.example", k % 997)
+            };
+            let mut name = match x % 16 {
+                0..=3 => {
+                    let mut s = listed(r);
+                    for _ in 0..1 + r.next() % 3 {
+                        s = format!("{}.{s}", word(r));
+                    }
+                    s
+                }
+                4 | 5 => listed(r),
+                6 => format!("{}.lab.test", word(r)),
+                _ => {
+                    let mut s = TLDS[(r.next() % 4) as usize].to_string();
+                    for _ in 0..2 + r.next() % 4 {
+                        s = format!("{}.{s}", word(r));
+                    }
+                    s
+                }
+            };
+            if x % 3 == 0 {
+                name = name
+                    .chars()
+                    .enumerate()
+                    .map(|(j, c)| {
+                        if j % 2 == 0 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+            }
+            let mut m = (i as u16).to_be_bytes().to_vec();
+            m.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+            for l in name.split('.') {
+                m.push(l.len() as u8);
+                m.extend_from_slice(l.as_bytes());
+            }
+            m.extend_from_slice(&[0, 0, 1, 0, 1]);
+            m
+        })
+        .collect()
+}
+
+/// A client query record around a DNS message.
+fn query_record(m: &[u8]) -> Record<'_> {
+    let mut r = Record {
+        identity: Some(b"synth"),
+        message_type: Some(5),
+        query_address: Some(&[192, 0, 2, 1]),
+        query_port: Some(4242),
+        query_message: Some(m),
+        ..Record::default()
+    };
+    r.parse_dns();
+    r
 }
 
 /// xorshift64*: the networks and addresses are the same on every run.

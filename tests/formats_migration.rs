@@ -223,7 +223,12 @@ fn dnscollector_records_have_every_documented_key_and_type() {
     let mut flat_doc = Vec::new();
     paths(&documented_flat(), "", &mut flat_doc);
     let mut n = 0;
-    for file in top_captures() {
+    // One capture per server (the other top-level captures repeat these over other
+    // transports).
+    for file in top_captures().into_iter().filter(|f| {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.ends_with("-unix.fstrm") && !name.contains("unidir")
+    }) {
         for payload in capture_payloads(&file) {
             let rec = Record::parse(&payload).expect("record");
             let what = file.display().to_string();

@@ -68,6 +68,8 @@ pub struct TransformsSpec {
     pub filtering: Option<Box<FilteringFileSpec>>,
     /// `latency` (see `config/latency.rs`).
     pub latency: Option<super::latency::LatencyFileSpec>,
+    /// See `reducer.rs`.
+    pub reducer: Option<super::reducer::ReducerFileSpec>,
 }
 
 /// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply

@@ -30,6 +30,7 @@ pub mod kafka;
 pub mod latency;
 pub mod metrics;
 pub mod outputs;
+pub mod reducer;
 pub mod reload;
 pub mod transforms;
 

@@ -14,11 +14,14 @@ use std::sync::Arc;
 
 use super::error::ConfigError;
 use super::file::{FilteringFileSpec, NumOrName, TransformsSpec};
+use super::reducer::ReducerConf;
 use crate::dns::types::{rcode_name, rtype_from_name};
 use crate::dnstap::MESSAGE_TYPE_NAMES;
 use crate::transform::domains::{DomainSet, Match};
 use crate::transform::ipset::{Cidr, IpSet};
-use crate::transform::{Chain, Chains, Filtering, FilteringSpec, Latency, LatencySpec, Step};
+use crate::transform::{
+    Chain, Chains, Filtering, FilteringSpec, Latency, LatencySpec, Reducer, Step,
+};
 
 /// Message type numbers a filter can hold (the filter's set is 64 bits wide).
 const MESSAGE_TYPE_MAX: u64 = 63;
@@ -95,6 +98,9 @@ pub struct FilteringConf {
     pub downsample_keep_rcodes: Option<Vec<u8>>,
     /// The section's `latency` transform, checked by `config/latency.rs`.
     pub latency: Option<LatencySpec>,
+    /// The section's `reducer:` (checked in `reducer.rs`), carried here so that one value
+    /// per `transforms:` section flows to `compile`.
+    pub reducer: Option<ReducerConf>,
 }
 
 /// Checks one `transforms:` section (`prefix` is its key path). `None` when it configures
@@ -105,11 +111,16 @@ pub fn resolve(
     file: Option<&Path>,
 ) -> Result<Option<FilteringConf>, ConfigError> {
     let latency = super::latency::resolve(spec.and_then(|s| s.latency.as_ref()), prefix, file)?;
+    let reducer = super::reducer::resolve(spec.and_then(|s| s.reducer.as_ref()), prefix, file)?;
     let key = format!("{prefix}.filtering");
     let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
-        return Ok(latency.map(|l| FilteringConf {
+        if latency.is_none() && reducer.is_none() {
+            return Ok(None);
+        }
+        return Ok(Some(FilteringConf {
             key,
-            latency: Some(l),
+            latency,
+            reducer,
             ..FilteringConf::default()
         }));
     };
@@ -202,6 +213,7 @@ pub fn resolve(
         lists,
         key,
         latency,
+        reducer,
     }))
 }
 
@@ -320,6 +332,10 @@ pub fn compile(conf: &TransformsConf, file: Option<&Path>) -> Result<Chains, Con
                 if let Some(l) = &c.latency {
                     steps.push(Step::Latency(Latency::new(l.clone())));
                 }
+                // Last: it folds what the other steps kept, as they changed it.
+                if let Some(r) = &c.reducer {
+                    steps.push(Step::Reducer(Reducer::new(&r.spec)));
+                }
                 steps
             }
         };
@@ -356,6 +372,9 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
                 line: None,
                 reason: format!("{}: line {line}: {e}", path.display()),
             })?;
+            if kind.keeps() && nets.is_empty() {
+                return Err(empty_keep_list(file, key, path, *kind));
+            }
             if kind.keeps() {
                 keep_ips.get_or_insert_with(Vec::new).extend(nets);
             } else {
@@ -369,6 +388,9 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
             line: None,
             reason: format!("{}: {e}", path.display()),
         })?;
+        if kind.keeps() && set.is_empty() {
+            return Err(empty_keep_list(file, key, path, *kind));
+        }
         if kind.keeps() {
             spec.keep_domains.push(set);
         } else {
@@ -380,6 +402,22 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
     }
     spec.keep_queryip = keep_ips.map(IpSet::new);
     Ok(spec)
+}
+
+/// A keep list file that lists nothing (empty, or only comments) would keep no record at
+/// all: refused, naming the file, rather than silently sending nothing.
+fn empty_keep_list(file: Option<&Path>, key: String, path: &Path, kind: ListKind) -> ConfigError {
+    ConfigError {
+        file: file.map(Path::to_path_buf),
+        key,
+        line: None,
+        reason: format!(
+            "{}: the list is empty: it would keep no record at all (fill it, or remove {} \
+             to keep everything)",
+            path.display(),
+            kind.key()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -506,6 +544,43 @@ mod tests {
             e.reason.contains("bad-ips.txt") && e.reason.contains("line 3"),
             "{e}"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn empty_keep_list_files_are_refused_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("xform-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.txt");
+        std::fs::write(&empty, "# nothing yet\n\n").unwrap();
+        let conf = |kind: ListKind| TransformsConf {
+            global: Some(FilteringConf {
+                key: "transforms.filtering".into(),
+                lists: vec![(kind, empty.clone())],
+                ..FilteringConf::default()
+            }),
+            outputs: vec![],
+        };
+        for kind in [
+            ListKind::KeepQueryIp,
+            ListKind::KeepDomain,
+            ListKind::KeepFqdn,
+        ] {
+            let e = compile(&conf(kind), None).unwrap_err();
+            assert_eq!(e.key, format!("transforms.filtering.{}", kind.key()), "{e}");
+            assert!(
+                e.reason.contains("empty.txt") && e.reason.contains("empty"),
+                "{e}"
+            );
+        }
+        // An empty drop list drops nothing: allowed (a feed may be empty today).
+        for kind in [
+            ListKind::DropQueryIp,
+            ListKind::DropDomain,
+            ListKind::DropFqdn,
+        ] {
+            assert!(compile(&conf(kind), None).is_ok(), "{kind:?}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

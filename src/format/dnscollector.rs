@@ -17,10 +17,15 @@
 #![forbid(unsafe_code)]
 
 use crate::dns::edns::Edns;
-use crate::dns::{self, Header, MessageView, Question, Rr, Section};
+use crate::dns::{self, Header, MessageView, Question, Rr};
 use crate::dnstap;
 use crate::format::escape;
 use crate::record::{Record, Timestamp};
+
+/// Rdata of a type DNS-collector decodes that it cannot read (the tool then drops the
+/// section it is in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreadable;
 
 /// The value DNS-collector prints for an absent string.
 pub const ABSENT: &[u8] = b"-";
@@ -142,19 +147,11 @@ pub struct DcView<'r, 'a> {
     pub question: Option<Question<'a>>,
     /// How many records (OPT aside) each section shows: answer, authority, additional.
     pub keep: [u16; 3],
+    /// Offset of each section's first record (valid where `keep` is above 0).
+    pub starts: [usize; 3],
     /// The OPT record, when the whole message and its options parsed.
     pub edns: Option<Edns<'a>>,
     pub malformed: bool,
-}
-
-/// Index of a section in [`DcView::keep`].
-#[inline]
-fn section_index(s: Section) -> usize {
-    match s {
-        Section::Answer => 0,
-        Section::Authority => 1,
-        Section::Additional => 2,
-    }
 }
 
 impl<'r, 'a> DcView<'r, 'a> {
@@ -167,6 +164,7 @@ impl<'r, 'a> DcView<'r, 'a> {
             view: None,
             question: None,
             keep: [0; 3],
+            starts: [0; 3],
             edns: None,
             malformed: false,
         };
@@ -208,58 +206,53 @@ impl<'r, 'a> DcView<'r, 'a> {
     /// nothing after it is read. Then the OPT record and its options.
     fn walk_records(&mut self, view: &'r MessageView<'a>, scratch: &mut Vec<u8>) {
         let h = view.header;
+        let msg = view.msg;
         let counts = [h.ancount, h.nscount, h.arcount];
         let tc = h.flags & Header::TC != 0;
         let mut ok = [0u16; 3];
-        let mut seen = 0usize;
         let mut failed: Option<usize> = None;
+        let mut opt: Option<Rr<'a>> = None;
         let mark = scratch.len();
-        for r in view.records() {
-            match r {
-                Ok((section, rr)) => {
-                    seen += 1;
-                    if rr.rtype == dns::types::OPT {
-                        continue;
-                    }
-                    let s = section_index(section);
-                    let good = write_rdata(&rr, view.msg, &mut Raw(scratch)).is_ok();
-                    scratch.truncate(mark);
-                    if !good {
-                        failed = Some(s);
-                        break;
-                    }
-                    ok[s] += 1;
-                }
-                Err(_) => {
-                    // The record after the `seen` read ones belongs to this section.
-                    let mut left = seen;
-                    let mut s = 0;
-                    while s < 2 && left >= usize::from(counts[s]) {
-                        left -= usize::from(counts[s]);
-                        s += 1;
-                    }
+        // PERF: one walk that notes where each section starts, so the writers read a
+        // section without walking the ones before it again (benches/format.rs,
+        // dnscollector_flat_json reads each section five times).
+        let mut pos = view.after_question;
+        'sections: for (s, &count) in counts.iter().enumerate() {
+            self.starts[s] = pos;
+            for _ in 0..count {
+                let Ok((rr, next)) = Rr::parse(msg, pos) else {
                     failed = Some(s);
-                    break;
+                    break 'sections;
+                };
+                pos = next;
+                if rr.rtype == dns::types::OPT {
+                    if s == 2 && opt.is_none() {
+                        opt = Some(rr);
+                    }
+                    continue;
                 }
+                let good = write_rdata(&rr, msg, &mut Raw(scratch)).is_ok();
+                scratch.truncate(mark);
+                if !good {
+                    failed = Some(s);
+                    break 'sections;
+                }
+                ok[s] += 1;
             }
         }
-        match failed {
-            None => self.keep = ok,
-            Some(s) => {
-                self.malformed = true;
-                for (i, k) in self.keep.iter_mut().enumerate() {
-                    *k = if i < s || (i == s && tc) { ok[i] } else { 0 };
-                }
-                return;
+        if let Some(s) = failed {
+            self.malformed = true;
+            for (i, k) in self.keep.iter_mut().enumerate() {
+                *k = if i < s || (i == s && tc) { ok[i] } else { 0 };
             }
-        }
-        if h.arcount == 0 {
             return;
         }
-        match view.edns() {
-            None => {}
-            Some(Ok(e)) if options_ok(&e) => self.edns = Some(e),
-            Some(_) => self.malformed = true,
+        self.keep = ok;
+        if let Some(rr) = opt {
+            match Edns::from_rr(msg, &rr) {
+                Ok(e) if options_ok(&e) => self.edns = Some(e),
+                _ => self.malformed = true,
+            }
         }
     }
 
@@ -267,18 +260,15 @@ impl<'r, 'a> DcView<'r, 'a> {
     pub fn each_rr(&self, section: usize, mut f: impl FnMut(&Rr<'a>)) {
         let Some(view) = self.view else { return };
         let want = self.keep.get(section).copied().unwrap_or(0);
-        if want == 0 {
-            return;
-        }
+        let mut pos = self.starts.get(section).copied().unwrap_or(0);
         let mut n = 0;
-        for r in view.records() {
-            let Ok((s, rr)) = r else { break };
-            let s = section_index(s);
-            if s < section || rr.rtype == dns::types::OPT {
-                continue;
-            }
-            if s > section || n >= want {
+        while n < want {
+            let Ok((rr, next)) = Rr::parse(view.msg, pos) else {
                 break;
+            };
+            pos = next;
+            if rr.rtype == dns::types::OPT {
+                continue;
             }
             f(&rr);
             n += 1;
@@ -401,8 +391,8 @@ pub fn write_name(name: &dns::Name<'_>, p: &mut impl Put) {
 }
 
 /// A name read at `pos` of `msg`, or `Err` when it is unreadable.
-fn put_name_at(msg: &[u8], pos: usize, p: &mut impl Put) -> Result<usize, ()> {
-    let (name, end) = dns::Name::parse(msg, pos).map_err(|_| ())?;
+fn put_name_at(msg: &[u8], pos: usize, p: &mut impl Put) -> Result<usize, Unreadable> {
+    let (name, end) = dns::Name::parse(msg, pos).map_err(|_| Unreadable)?;
     write_name(&name, p);
     Ok(end)
 }
@@ -411,13 +401,13 @@ fn put_u64(v: u64, p: &mut impl Put) {
     dns::write_u64(v, p.vec());
 }
 
-fn be16(b: &[u8], at: usize) -> Result<u16, ()> {
-    let s = b.get(at..at + 2).ok_or(())?;
+fn be16(b: &[u8], at: usize) -> Result<u16, Unreadable> {
+    let s = b.get(at..at + 2).ok_or(Unreadable)?;
     Ok(u16::from_be_bytes([s[0], s[1]]))
 }
 
-fn be32(b: &[u8], at: usize) -> Result<u32, ()> {
-    let s = b.get(at..at + 4).ok_or(())?;
+fn be32(b: &[u8], at: usize) -> Result<u32, Unreadable> {
+    let s = b.get(at..at + 4).ok_or(Unreadable)?;
     Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
@@ -442,19 +432,19 @@ pub fn write_go_ip(addr: &[u8], out: &mut Vec<u8>) {
 /// MX, SRV, TXT, SOA, SVCB and HTTPS decoded, `-` for every other type, empty for empty
 /// rdata. `Err` when the rdata of a decoded type is unreadable (the tool then drops the
 /// section).
-pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> {
+pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), Unreadable> {
     let start = rr.rdata.start;
-    let rd = msg.get(rr.rdata.clone()).ok_or(())?;
+    let rd = msg.get(rr.rdata.clone()).ok_or(Unreadable)?;
     if rd.is_empty() {
         return Ok(());
     }
     match rr.rtype {
         1 => {
-            let a = rd.first_chunk::<4>().ok_or(())?;
+            let a = rd.first_chunk::<4>().ok_or(Unreadable)?;
             dns::write_ipv4(*a, p.vec());
         }
         28 => {
-            let a = rd.first_chunk::<16>().ok_or(())?;
+            let a = rd.first_chunk::<16>().ok_or(Unreadable)?;
             escape::write_ip(a, true, p.vec());
         }
         2 | 5 | 12 => {
@@ -462,7 +452,7 @@ pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> 
         }
         15 => {
             if msg.len() < start + 3 {
-                return Err(());
+                return Err(Unreadable);
             }
             put_u64(be16(msg, start)?.into(), p);
             p.put(b" ");
@@ -470,7 +460,7 @@ pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> 
         }
         33 => {
             if msg.len() < start + 7 {
-                return Err(());
+                return Err(Unreadable);
             }
             for i in 0..3 {
                 put_u64(be16(msg, start + 2 * i)?.into(), p);
@@ -482,15 +472,15 @@ pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> 
             let mut at = 0;
             while at < rd.len() {
                 let len = usize::from(rd[at]);
-                let s = rd.get(at + 1..at + 1 + len).ok_or(())?;
+                let s = rd.get(at + 1..at + 1 + len).ok_or(Unreadable)?;
                 p.put(s);
                 at += 1 + len;
             }
         }
         6 => {
-            let (mname, pos) = dns::Name::parse(msg, start).map_err(|_| ())?;
-            let (rname, pos) = dns::Name::parse(msg, pos).map_err(|_| ())?;
-            let f = msg.get(pos..pos + 20).ok_or(())?;
+            let (mname, pos) = dns::Name::parse(msg, start).map_err(|_| Unreadable)?;
+            let (rname, pos) = dns::Name::parse(msg, pos).map_err(|_| Unreadable)?;
+            let f = msg.get(pos..pos + 20).ok_or(Unreadable)?;
             write_name(&mname, p);
             p.put(b" ");
             write_name(&rname, p);
@@ -516,9 +506,9 @@ pub fn write_rdata(rr: &Rr<'_>, msg: &[u8], p: &mut impl Put) -> Result<(), ()> 
 
 /// SVCB / HTTPS: priority, target (`.` for the root; never compressed) and the parameters
 /// as `key=value`, a value holding a backslash in double quotes.
-fn write_svcb(rd: &[u8], p: &mut impl Put) -> Result<(), ()> {
+fn write_svcb(rd: &[u8], p: &mut impl Put) -> Result<(), Unreadable> {
     if rd.len() < 3 {
-        return Err(());
+        return Err(Unreadable);
     }
     put_u64(be16(rd, 0)?.into(), p);
     p.put(b" ");
@@ -526,15 +516,15 @@ fn write_svcb(rd: &[u8], p: &mut impl Put) -> Result<(), ()> {
     let mut at = 2;
     let mut first = true;
     loop {
-        let len = usize::from(*rd.get(at).ok_or(())?);
+        let len = usize::from(*rd.get(at).ok_or(Unreadable)?);
         if len == 0 {
             at += 1;
             break;
         }
         if len & 0xc0 != 0 {
-            return Err(());
+            return Err(Unreadable);
         }
-        let label = rd.get(at + 1..at + 1 + len).ok_or(())?;
+        let label = rd.get(at + 1..at + 1 + len).ok_or(Unreadable)?;
         if !first {
             p.put(b".");
         }
@@ -553,7 +543,7 @@ fn write_svcb(rd: &[u8], p: &mut impl Put) -> Result<(), ()> {
     while at < rd.len() {
         let key = be16(rd, at)?;
         let len = usize::from(be16(rd, at + 2)?);
-        let v = rd.get(at + 4..at + 4 + len).ok_or(())?;
+        let v = rd.get(at + 4..at + 4 + len).ok_or(Unreadable)?;
         at += 4 + len;
         if !first {
             p.put(b" ");
@@ -605,11 +595,11 @@ fn write_svc_text(v: &[u8], p: &mut impl Put) {
     }
 }
 
-fn write_svc_value(key: u16, v: &[u8], p: &mut impl Put) -> Result<(), ()> {
+fn write_svc_value(key: u16, v: &[u8], p: &mut impl Put) -> Result<(), Unreadable> {
     match key {
         0 => {
             if v.len() % 2 != 0 {
-                return Err(());
+                return Err(Unreadable);
             }
             for (i, k) in v.chunks_exact(2).enumerate() {
                 if i > 0 {
@@ -620,14 +610,14 @@ fn write_svc_value(key: u16, v: &[u8], p: &mut impl Put) -> Result<(), ()> {
         }
         1 => {
             if v.is_empty() {
-                return Err(());
+                return Err(Unreadable);
             }
             // Check the whole list first: a backslash anywhere quotes the value.
             let mut at = 0;
             let mut quote = false;
             while at < v.len() {
                 let len = usize::from(v[at]);
-                let s = v.get(at + 1..at + 1 + len).ok_or(())?;
+                let s = v.get(at + 1..at + 1 + len).ok_or(Unreadable)?;
                 quote |= svc_text_escapes(s);
                 at += 1 + len;
             }
@@ -649,19 +639,19 @@ fn write_svc_value(key: u16, v: &[u8], p: &mut impl Put) -> Result<(), ()> {
         }
         2 => {
             if !v.is_empty() {
-                return Err(());
+                return Err(Unreadable);
             }
         }
         3 => {
             if v.len() != 2 {
-                return Err(());
+                return Err(Unreadable);
             }
             put_u64(be16(v, 0)?.into(), p);
         }
         4 | 6 => {
             let n = if key == 4 { 4 } else { 16 };
             if v.len() % n != 0 {
-                return Err(());
+                return Err(Unreadable);
             }
             for (i, a) in v.chunks_exact(n).enumerate() {
                 if i > 0 {
@@ -1185,4 +1175,87 @@ pub fn write_json(rec: &Record<'_>, ex: &Extras, out: &mut Vec<u8>) {
         out.push(b'}');
     }
     out.extend_from_slice(b"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{write_go_ip, write_go_json_body, write_rdata, write_rfc3339nano, Raw};
+    use crate::dns::Rr;
+    use crate::record::Timestamp;
+
+    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut v = Vec::new();
+        f(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn go_json_escaping() {
+        let got = s(|o| write_go_json_body("é\u{7f}\"\\\n\u{1}".as_bytes(), o));
+        assert_eq!(got, "é\u{7f}\\\"\\\\\\n\\u0001");
+        assert_eq!(
+            s(|o| write_go_json_body(b"a\xff\xfeb", o)),
+            "a\\ufffd\\ufffdb"
+        );
+    }
+
+    #[test]
+    fn go_rfc3339nano_trims_the_fraction() {
+        let t = |sec, nsec| s(|o| write_rfc3339nano(Timestamp { sec, nsec }, o));
+        assert_eq!(
+            t(1_640_615_624, 559_002_118),
+            "2021-12-27T14:33:44.559002118Z"
+        );
+        assert_eq!(t(1_640_615_624, 500_000_000), "2021-12-27T14:33:44.5Z");
+        assert_eq!(t(1_640_615_624, 0), "2021-12-27T14:33:44Z");
+    }
+
+    #[test]
+    fn go_ip_strings() {
+        assert_eq!(s(|o| write_go_ip(&[192, 0, 2, 1], o)), "192.0.2.1");
+        let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1];
+        assert_eq!(s(|o| write_go_ip(&mapped, o)), "192.0.2.1");
+        assert_eq!(s(|o| write_go_ip(&[1, 2, 3], o)), "?010203");
+    }
+
+    /// One record `example. 60 IN <type> <rdata>` at offset 12 of a message.
+    fn rdata_of(rtype: u16, rdata: &[u8]) -> String {
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(&[7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0]);
+        m.extend_from_slice(&rtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(rdata);
+        let (rr, _) = Rr::parse(&m, 12).unwrap();
+        let mut out = Vec::new();
+        match write_rdata(&rr, &m, &mut Raw(&mut out)) {
+            Ok(()) => String::from_utf8(out).unwrap(),
+            Err(_) => "ERR".into(),
+        }
+    }
+
+    #[test]
+    fn rdata_as_dns_collector_renders_it() {
+        assert_eq!(rdata_of(1, &[192, 0, 2, 1]), "192.0.2.1");
+        assert_eq!(rdata_of(1, &[192, 0]), "ERR");
+        assert_eq!(rdata_of(5, &[0xc0, 12]), "example");
+        assert_eq!(rdata_of(15, &[0, 10, 0xc0, 12]), "10 example");
+        assert_eq!(rdata_of(33, &[0, 1, 0, 2, 0, 3, 0xc0, 12]), "1 2 3 example");
+        assert_eq!(rdata_of(16, b"\x02hi\x03 yo"), "hi yo");
+        let mut soa = vec![0xc0, 12, 0xc0, 12];
+        for v in [2026u32, 7200, 0xffff_ffff, 1_209_600, 600] {
+            soa.extend_from_slice(&v.to_be_bytes());
+        }
+        assert_eq!(
+            rdata_of(6, &soa),
+            "example example 2026 7200 -1 1209600 600"
+        );
+        // HTTPS 1 . alpn=h2,h3 port=443
+        let https = [
+            0, 1, 0, 0, 1, 0, 6, 2, b'h', b'2', 2, b'h', b'3', 0, 3, 0, 2, 1, 187,
+        ];
+        assert_eq!(rdata_of(65, &https), "1 . alpn=h2,h3 port=443");
+        assert_eq!(rdata_of(99, b"\x01x"), "-");
+        assert_eq!(rdata_of(99, b""), "");
+    }
 }

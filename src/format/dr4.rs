@@ -235,3 +235,47 @@ pub fn write_record(rec: &Record<'_>, ex: &Extras, out: &mut Vec<u8>) {
     write_py_datetime(t, out);
     out.extend_from_slice(b"\"}\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{write_py_datetime, write_py_float, write_py_json_body};
+
+    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut v = Vec::new();
+        f(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    /// Expected values are what CPython 3.11 prints (`repr`, `isoformat`, `json.dumps`).
+    #[test]
+    fn python_float_repr() {
+        assert_eq!(s(|o| write_py_float(0.0, o)), "0.0");
+        assert_eq!(s(|o| write_py_float(1e-9, o)), "1e-09");
+        assert_eq!(s(|o| write_py_float(1e16, o)), "1e+16");
+        assert_eq!(s(|o| write_py_float(12.0, o)), "12.0");
+        let t = 1_600_282_313f64 + 547_352_999f64 * 1e-9;
+        assert_eq!(s(|o| write_py_float(t, o)), "1600282313.547353");
+    }
+
+    #[test]
+    fn python_isoformat_rounds_microseconds_half_even() {
+        let t = 1_600_282_313f64 + 547_352_999f64 * 1e-9;
+        assert_eq!(
+            s(|o| write_py_datetime(t, o)),
+            "2020-09-16T18:51:53.547353+00:00"
+        );
+        assert_eq!(
+            s(|o| write_py_datetime(1_600_282_313.0, o)),
+            "2020-09-16T18:51:53+00:00"
+        );
+        let t = 1_600_282_313f64 + 999_999_900f64 * 1e-9;
+        assert_eq!(s(|o| write_py_datetime(t, o)), "2020-09-16T18:51:54+00:00");
+    }
+
+    #[test]
+    fn python_json_escapes() {
+        let got = s(|o| write_py_json_body("é\u{7f}😀\"\\\n\u{1}".as_bytes(), o));
+        assert_eq!(got, "\\u00e9\\u007f\\ud83d\\ude00\\\"\\\\\\n\\u0001");
+        assert_eq!(s(|o| write_py_json_body(b"a\xffb", o)), "a\\ufffdb");
+    }
+}

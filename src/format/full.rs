@@ -47,6 +47,13 @@ fn write(rec: &Record<'_>, sample_rate: u32, mut t: Tree<'_>) {
     if let Some(ns) = rec.enrich.and_then(|e| e.latency_ns) {
         t.kv_seconds_micros("latency", ns);
     }
+    if let Some(r) = rec.enrich.and_then(|e| e.reducer) {
+        t.key("reducer");
+        t.begin_map();
+        t.kv_num("occurrences", r.occurrences);
+        t.kv_num("cumulative-length", r.cumulative_length);
+        t.end_map();
+    }
     t.key("message");
     t.begin_map();
     write_message(rec, &mut t);

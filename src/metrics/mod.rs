@@ -234,6 +234,10 @@ pub struct OutputCounts {
     pub spilled: u64,
     /// Withheld by the output's own transform chain, by `DropReason::index`.
     pub filtered: [u64; TRANSFORM_REASON_SLOTS],
+    /// Held, released and made by the output's own stateful transforms (the reducer).
+    pub held: u64,
+    pub released: u64,
+    pub generated: u64,
 }
 
 impl From<&OutputStats> for OutputCounts {
@@ -250,6 +254,9 @@ impl From<&OutputStats> for OutputCounts {
             buffered: g(&s.buffered),
             spilled: g(&s.spilled),
             filtered: std::array::from_fn(|i| s.filtered.get(i).map_or(0, g)),
+            held: g(&s.held),
+            released: g(&s.released),
+            generated: g(&s.generated),
         }
     }
 }
@@ -437,6 +444,24 @@ pub fn render(s: &Scrape) -> String {
         let n = a.transform_filtered.get(r.index()).copied().unwrap_or(0);
         t.sample("records_filtered_total", &[("reason", r.as_str())], n);
     }
+    t.single(
+        "records_transform_held_total",
+        "counter",
+        "Records a stateful global transform (the reducer) took, to emit later.",
+        a.transform_held,
+    );
+    t.single(
+        "records_transform_released_total",
+        "counter",
+        "Held records the global transforms emitted since (counted in written too).",
+        a.transform_released,
+    );
+    t.single(
+        "records_transform_generated_total",
+        "counter",
+        "Records the global transforms made (counted in written too).",
+        a.transform_generated,
+    );
     let queue_full = a.dropped.saturating_sub(a.dropped_writer_gone);
     t.by(
         "messages_dropped_total",
@@ -594,7 +619,7 @@ fn render_collectors(t: &mut Text, collectors: &[CollectorCounts]) {
 
 fn render_outputs(t: &mut Text, outputs: &[(String, OutputCounts)]) {
     type Get = fn(&OutputCounts) -> u64;
-    let families: [(&str, &str, &str, Get); 9] = [
+    let families: [(&str, &str, &str, Get); 12] = [
         (
             "output_records_total",
             "counter",
@@ -648,6 +673,24 @@ fn render_outputs(t: &mut Text, outputs: &[(String, OutputCounts)]) {
             "gauge",
             "Records the output holds on disk now.",
             |c| c.spilled,
+        ),
+        (
+            "output_records_transform_held_total",
+            "counter",
+            "Records the output's own stateful transforms (the reducer) took, to emit later.",
+            |c| c.held,
+        ),
+        (
+            "output_records_transform_released_total",
+            "counter",
+            "Held records the output's own transforms emitted since.",
+            |c| c.released,
+        ),
+        (
+            "output_records_transform_generated_total",
+            "counter",
+            "Records the output's own transforms made.",
+            |c| c.generated,
         ),
     ];
     for (name, kind, help, get) in families {

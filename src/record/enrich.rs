@@ -50,7 +50,7 @@ impl Addr {
 pub struct Reduced {
     /// Records folded into this one (itself included).
     pub occurrences: u64,
-    /// Sum of their dnstap payload lengths, in bytes.
+    /// Sum of their DNS message lengths, in bytes (DNS-collector's `cumulative-length`).
     pub cumulative_length: u64,
 }
 

@@ -19,6 +19,7 @@ pub mod domains;
 pub mod filtering;
 pub mod ipset;
 pub mod latency;
+pub mod reducer;
 pub mod sampling;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::record::{Enrichment, Record};
 
 pub use filtering::{Filtering, FilteringSpec};
 pub use latency::{Latency, LatencySpec};
+pub use reducer::{Reducer, ReducerSpec};
 
 /// Why a transform removed a record. The label is the `reason` of the
 /// `records_filtered_total` metric and of the `-v` line; the list is closed so the counters
@@ -122,8 +124,8 @@ pub struct Emission<'r, 's> {
 /// The emission callback of [`Chain::drain`].
 pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 
-/// The emission callback of [`Step::drain`]: a record, its payload, its enrichment (the
-/// chain runs the later steps on it) and where it comes from.
+/// The emission callback of a step's drain: the record (as decoded), its payload, what the
+/// steps changed in it, and where it comes from.
 pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) + 'e;
 
 /// One compiled transform. An enum rather than trait objects: the set is closed and the
@@ -134,14 +136,17 @@ pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) +
 /// state across records (matching tables, reducer windows) keep it behind interior
 /// mutability, as a chain is shared by every writer thread; they say so in
 /// [`Step::is_stateful`] and release what they hold from [`Step::drain`].
-// The variants' sizes differ (a filter's sets, a latency table's handle); steps are built
-// once at start-up and sit in a Vec, so boxing would only add an indirection per record.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a few steps built once at start-up; boxing the filter would add a pointer \
+              chase per record"
+)]
 pub enum Step {
     Filtering(Filtering),
     /// Query→response latency and unanswered queries (stateful: a matching table).
     Latency(Latency),
+    Reducer(Reducer),
 }
 
 impl Step {
@@ -150,6 +155,7 @@ impl Step {
         match self {
             Step::Filtering(f) => f.check(rec),
             Step::Latency(l) => l.apply(rec, en, now),
+            Step::Reducer(r) => r.apply(rec, en, now),
         }
     }
 
@@ -159,6 +165,7 @@ impl Step {
         match self {
             Step::Filtering(_) => false,
             Step::Latency(_) => true,
+            Step::Reducer(_) => true,
         }
     }
 
@@ -168,6 +175,7 @@ impl Step {
         match self {
             Step::Filtering(_) => {}
             Step::Latency(l) => l.drain(now, all, emit),
+            Step::Reducer(r) => r.drain(now, all, emit),
         }
     }
 
@@ -175,6 +183,7 @@ impl Step {
         match self {
             Step::Filtering(f) => f.sample_rate(),
             Step::Latency(_) => 1,
+            Step::Reducer(_) => 1,
         }
     }
 }
