@@ -15,9 +15,13 @@
 //! Start reading at [`Chain::check`], then [`filtering::Filtering`].
 #![forbid(unsafe_code)]
 
+pub mod cryptopan;
 pub mod domains;
 pub mod filtering;
 pub mod ipset;
+pub mod normalize;
+pub mod privacy;
+mod rewrite;
 pub mod sampling;
 
 use std::sync::Arc;
@@ -131,13 +135,17 @@ pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 #[derive(Debug)]
 pub enum Step {
     Filtering(Filtering),
+    Normalize(normalize::Normalize),
+    UserPrivacy(privacy::UserPrivacy),
 }
 
 impl Step {
     #[inline]
-    fn apply(&self, rec: &Record<'_>, _en: &mut Enrichment, _now: Instant) -> Verdict {
+    fn apply(&self, rec: &Record<'_>, en: &mut Enrichment, _now: Instant) -> Verdict {
         match self {
             Step::Filtering(f) => f.check(rec),
+            Step::Normalize(n) => n.apply(rec, en),
+            Step::UserPrivacy(p) => p.apply(rec, en),
         }
     }
 
@@ -145,7 +153,7 @@ impl Step {
     /// ([`Chain::drain`]) and cannot run split over several ordered writers.
     fn is_stateful(&self) -> bool {
         match self {
-            Step::Filtering(_) => false,
+            Step::Filtering(_) | Step::Normalize(_) | Step::UserPrivacy(_) => false,
         }
     }
 
@@ -158,13 +166,14 @@ impl Step {
         _emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
     ) {
         match self {
-            Step::Filtering(_) => {}
+            Step::Filtering(_) | Step::Normalize(_) | Step::UserPrivacy(_) => {}
         }
     }
 
     fn sample_rate(&self) -> u32 {
         match self {
             Step::Filtering(f) => f.sample_rate(),
+            Step::Normalize(_) | Step::UserPrivacy(_) => 1,
         }
     }
 }
