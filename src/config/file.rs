@@ -63,6 +63,9 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TransformsSpec {
     pub filtering: Option<Box<FilteringFileSpec>>,
+    /// `normalize` and `user-privacy`: see `privacy.rs`.
+    pub normalize: Option<super::privacy::NormalizeFileSpec>,
+    pub user_privacy: Option<super::privacy::PrivacyFileSpec>,
 }
 
 /// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply

@@ -28,6 +28,7 @@ pub mod input;
 pub mod kafka;
 pub mod metrics;
 pub mod outputs;
+pub mod privacy;
 pub mod transforms;
 
 use std::path::{Path, PathBuf};

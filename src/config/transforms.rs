@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::error::ConfigError;
 use super::file::{FilteringFileSpec, NumOrName, TransformsSpec};
+use super::privacy::EnrichConf;
 use crate::dns::types::{rcode_name, rtype_from_name};
 use crate::dnstap::MESSAGE_TYPE_NAMES;
 use crate::transform::domains::{DomainSet, Match};
@@ -93,6 +94,8 @@ pub struct FilteringConf {
     pub downsample: u32,
     /// `downsample-keep-rcodes`; `None`: the default list.
     pub downsample_keep_rcodes: Option<Vec<u8>>,
+    /// `normalize` and `user-privacy` of the same `transforms:` block (`privacy.rs`).
+    pub enrich: Option<EnrichConf>,
 }
 
 /// Checks one `transforms:` section (`prefix` is its key path). `None` when it configures
@@ -102,10 +105,15 @@ pub fn resolve(
     prefix: &str,
     file: Option<&Path>,
 ) -> Result<Option<FilteringConf>, ConfigError> {
-    let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
-        return Ok(None);
-    };
+    let enrich = super::privacy::resolve(spec, prefix, file)?;
     let key = format!("{prefix}.filtering");
+    let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
+        return Ok(enrich.map(|e| FilteringConf {
+            key,
+            enrich: Some(e),
+            ..FilteringConf::default()
+        }));
+    };
     let err = |name: &str, reason: String| ConfigError::new(file, format!("{key}.{name}"), reason);
     let base = file.and_then(Path::parent);
 
@@ -194,6 +202,7 @@ pub fn resolve(
         keep_qtypes: qtypes("keep-qtypes", &f.keep_qtypes)?,
         lists,
         key,
+        enrich,
     }))
 }
 
@@ -305,11 +314,15 @@ pub fn compile(conf: &TransformsConf, file: Option<&Path>) -> Result<Chains, Con
             None => Vec::new(),
             Some(c) => {
                 let f = Filtering::new(&filtering_spec(c, file)?);
-                if f.is_noop() {
+                let mut steps = if f.is_noop() {
                     Vec::new()
                 } else {
                     vec![Step::Filtering(f)]
+                };
+                if let Some(e) = &c.enrich {
+                    steps.extend(super::privacy::compile(e, file)?);
                 }
+                steps
             }
         };
         Ok(Arc::new(Chain::new(steps)))

@@ -199,7 +199,8 @@ const PREFIX_MAX: usize = Header::LEN + 256 + 4 + 11;
 /// [`super::normalize::QName`]), and the OPT record: the answer, authority and other
 /// additional records repeat the full name and are removed (their counts set to 0). A
 /// message that cannot be read that far is cut to its header with zero counts: nothing in
-/// it can show the name.
+/// it can show the name. A message whose name is already its registered domain (or a
+/// public suffix) stays whole.
 pub fn minimize(
     rec: &Record<'_>,
     en: &mut Enrichment,
@@ -212,11 +213,15 @@ pub fn minimize(
         let mut prefix = [0u8; PREFIX_MAX];
         // (prefix length, options range in msg)
         let plan = plan_minimized(msg, &mut prefix, &mut keep_from);
+        if matches!(plan, Some(None)) {
+            continue;
+        }
         let Some(m) = copy_mut(rec, en, w) else {
             continue;
         };
         match plan {
-            Some((plen, opts)) => {
+            Some(None) => {}
+            Some(Some((plen, opts))) => {
                 let olen = opts.len();
                 if plen > opts.start {
                     m.resize(m.len().max(plen + olen), 0);
@@ -238,16 +243,22 @@ pub fn minimize(
 }
 
 /// Writes into `prefix` the header, the minimized question and the OPT record's first 11
-/// bytes; returns its length and where the OPT options are in `msg`.
+/// bytes; returns its length and where the OPT options are in `msg`. `Some(None)` when the
+/// name is already as short as it gets (the message stays as it is); `None` when the
+/// message cannot be read that far.
+#[allow(clippy::type_complexity, reason = "the three outcomes of one walk")]
 fn plan_minimized(
     msg: &[u8],
     prefix: &mut [u8; PREFIX_MAX],
     keep_from: &mut impl FnMut(&super::normalize::QName) -> usize,
-) -> Option<(usize, std::ops::Range<usize>)> {
+) -> Option<Option<(usize, std::ops::Range<usize>)>> {
     let view = MessageView::parse(msg).ok()?;
     let q = view.question.as_ref()?;
     let name = super::normalize::QName::of_message(msg)?;
     let from = keep_from(&name).min(name.len());
+    if from == 0 {
+        return Some(None);
+    }
     let edns = match view.edns() {
         None => None,
         Some(Ok(e)) => Some(e),
@@ -267,7 +278,7 @@ fn plan_minimized(
     prefix.get_mut(at..at + 4)?.copy_from_slice(&tail);
     at += 4;
     let Some(e) = edns else {
-        return Some((at, msg.len()..msg.len()));
+        return Some(Some((at, msg.len()..msg.len())));
     };
     // | root | TYPE=OPT | CLASS=udp size | TTL = ext rcode, version, flags | RDLENGTH |
     let ttl = (u32::from(e.ext_rcode) << 24) | (u32::from(e.version) << 16) | u32::from(e.flags);
@@ -279,5 +290,8 @@ fn plan_minimized(
     opt[9..11].copy_from_slice(&rdlen.to_be_bytes());
     prefix.get_mut(at..at + 11)?.copy_from_slice(&opt);
     at += 11;
-    Some((at, e.options_offset..e.options_offset + e.options.len()))
+    Some(Some((
+        at,
+        e.options_offset..e.options_offset + e.options.len(),
+    )))
 }
