@@ -49,7 +49,10 @@ for line in sys.stdin:
     print(n + "\t" + tld + "\t" + e)
 "#;
 
-fn oracle(names: &BTreeSet<String>, private: bool) -> Option<Vec<(String, String, Option<String>)>> {
+fn oracle(
+    names: &BTreeSet<String>,
+    private: bool,
+) -> Option<Vec<(String, String, Option<String>)>> {
     let py = support::pyvenv::python(CHECK, "psl", &["tldextract==5.4.0"])?;
     let mut input = String::new();
     for n in names {
@@ -179,7 +182,9 @@ fn tricky_names_and_every_rule_agree_with_tldextract() {
         for (name, tld, etld1) in &want {
             let got = ours(&list, name);
             if got != (tld.clone(), etld1.clone()) {
-                bad.push(format!("{name}: ours {got:?}, tldextract ({tld:?}, {etld1:?})"));
+                bad.push(format!(
+                    "{name}: ours {got:?}, tldextract ({tld:?}, {etld1:?})"
+                ));
             }
         }
         assert!(
@@ -203,7 +208,12 @@ fn receiver_suffixes(cfg: &Path) -> Vec<(String, Option<String>, Option<String>)
             .arg(&cap)
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}: {}", cap.display(), String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            cap.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
         for line in String::from_utf8_lossy(&o.stdout).lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let m = &v["message"];
@@ -246,7 +256,11 @@ fn every_capture_qname_agrees_with_tldextract() {
         .unwrap();
         let got = receiver_suffixes(&cfg);
         assert!(got.len() > 1000, "only {} records with a qname", got.len());
-        let names: BTreeSet<String> = got.iter().map(|g| g.0.clone()).filter(|n| !n.is_empty()).collect();
+        let names: BTreeSet<String> = got
+            .iter()
+            .map(|g| g.0.clone())
+            .filter(|n| !n.is_empty())
+            .collect();
         let Some(want) = oracle(&names, !icann_only) else {
             return;
         };

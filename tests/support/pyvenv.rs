@@ -45,7 +45,13 @@ pub fn python(check: &str, name: &str, packages: &[&str]) -> Option<PathBuf> {
         }
     }
     let pip = Command::new(&py)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(packages)
         .output();
     match pip {
