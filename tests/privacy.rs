@@ -707,3 +707,54 @@ impl NoBroker {
 fn kafka_broker(_: &TempDir) -> Option<NoBroker> {
     None
 }
+
+#[test]
+fn raw_kafka_values_behind_user_privacy_are_a_config_error() {
+    let dir = TempDir::new("privacy-raw");
+    let cfg = dir.path("c.yaml");
+    std::fs::write(
+        &cfg,
+        "outputs:\n  - stdout: {format: json}\n  - kafka:\n      brokers: 127.0.0.1:1\n      topic: t\n      value: raw\ntransforms:\n  user-privacy: {anonymize-ip: true}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::receiver::BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-r")
+        .arg(support::lab::capture("nsd-unix.fstrm"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("transforms.user-privacy") && err.contains("value: raw"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing is printed");
+    // A key file of the wrong length is a config error that names the file.
+    let key = dir.path("short.key");
+    std::fs::write(&key, [1u8; 20]).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "transforms:\n  user-privacy: {{pseudonymize-ip: hmac-sha256, key-file: {}}}\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::receiver::BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-r")
+        .arg(support::lab::capture("nsd-unix.fstrm"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("transforms.user-privacy.key-file")
+            && err.contains("short.key")
+            && err.contains("20 bytes"),
+        "{err}"
+    );
+}

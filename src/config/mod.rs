@@ -260,6 +260,13 @@ pub fn resolve(
         format,
         path,
     )?;
+    let global_transforms = transforms::resolve(fc.transforms.as_ref(), "transforms", path)?;
+    privacy::refuse_raw_values(
+        &outputs,
+        global_transforms.as_ref(),
+        &output_transforms,
+        path,
+    )?;
 
     let writers_key = if args.writers.is_some() {
         "--writers"
@@ -305,7 +312,7 @@ pub fn resolve(
         metrics: metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
         outputs,
         transforms: transforms::TransformsConf {
-            global: transforms::resolve(fc.transforms.as_ref(), "transforms", path)?,
+            global: global_transforms,
             outputs: output_transforms,
         },
     })

@@ -15,6 +15,9 @@ use serde::Deserialize;
 
 use super::error::ConfigError;
 use super::file::TransformsSpec;
+use super::transforms::FilteringConf;
+use crate::sink::kafka::ValueKind;
+use crate::sink::outputs::OutputConf;
 use crate::transform::cryptopan::{CryptoPan, KEY_LEN};
 use crate::transform::normalize::{Normalize, SuffixList, BUILTIN_LIST, SYSTEM_LIST};
 use crate::transform::privacy::{Pseudonym, UserPrivacy};
@@ -186,6 +189,47 @@ pub fn resolve(
         });
     }
     Ok(Some(conf))
+}
+
+/// Refuses a Kafka output with `value: raw` behind `user-privacy` (global or its own): a
+/// raw value is the dnstap payload as received, which no transform changes, so it would
+/// send every original address.
+pub fn refuse_raw_values(
+    outputs: &[OutputConf],
+    global: Option<&FilteringConf>,
+    per_output: &[Option<FilteringConf>],
+    file: Option<&Path>,
+) -> Result<(), ConfigError> {
+    let private = |c: Option<&FilteringConf>| {
+        c.and_then(|c| c.enrich.as_ref())
+            .and_then(|e| e.privacy.as_ref())
+            .map(|_| {
+                c.map_or(String::new(), |c| {
+                    c.key.trim_end_matches(".filtering").to_string()
+                })
+            })
+    };
+    for (i, o) in outputs.iter().enumerate() {
+        let OutputConf::Kafka(k) = o else { continue };
+        if k.value != ValueKind::Raw {
+            continue;
+        }
+        let Some(prefix) =
+            private(per_output.get(i).and_then(Option::as_ref)).or_else(|| private(global))
+        else {
+            continue;
+        };
+        return Err(ConfigError::new(
+            file,
+            format!("{prefix}.user-privacy"),
+            format!(
+                "output {} (kafka) sends value: raw, the dnstap payload as received, which \
+                 user-privacy cannot change: use value: json or json-full",
+                i + 1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the list and the key and compiles the steps, in chain order (normalize, then
