@@ -9,13 +9,23 @@
 //! /32../128), on the same records given client addresses drawn half from the listed
 //! networks, half at random (the lab's captures have only 127.0.0.1 and ::1); and the
 //! sampling decision (`downsample: 10`) per record.
+//!
+//! The enrichment steps (`normalize`, `user-privacy`: lowercase, tld + etld+1, truncation,
+//! Crypto-PAn, HMAC-SHA256, minimized qname, and all together) per record.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+use dnstap_receiver::record::Enrichment;
 use dnstap_receiver::record::Record;
+use dnstap_receiver::transform::cryptopan::CryptoPan;
 use dnstap_receiver::transform::domains::{DomainSet, Match};
 use dnstap_receiver::transform::ipset::{Cidr, IpSet};
+use dnstap_receiver::transform::normalize::{Normalize, SuffixList, BUILTIN_LIST};
+use dnstap_receiver::transform::privacy::{Pseudonym, UserPrivacy};
+use dnstap_receiver::transform::{Chain, Step};
 use dnstap_receiver::transform::{Filtering, FilteringSpec, Verdict};
+use std::sync::Arc;
+use std::time::Instant;
 
 mod common;
 
@@ -235,5 +245,90 @@ fn query_ip(
     }
 }
 
-criterion_group!(benches, domain_lists);
+/// The enrichment steps per record (`normalize`, `user-privacy`), each alone and all
+/// together, through a [`Chain`] as the writer runs them (the enrichment reset per record),
+/// on the records of a lab capture. Crypto-PAn costs the same for every address of a
+/// family, so the capture's loopback addresses are representative.
+fn enrichment(c: &mut Criterion) {
+    let (bytes, frames) = common::capture("unbound-unix.fstrm");
+    let records: Vec<Record<'_>> = frames
+        .iter()
+        .filter_map(|r| Record::parse(&bytes[r.clone()]).ok())
+        .collect();
+    let list = Arc::new(SuffixList::parse(BUILTIN_LIST, false).expect("the built-in list"));
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let normalize = |lowercase, psl| {
+        Step::Normalize(Normalize {
+            lowercase,
+            add_tld: psl,
+            add_etld1: psl,
+            list: psl.then(|| list.clone()),
+        })
+    };
+    let privacy = |truncate: bool, pseudonym: Option<Pseudonym>, minimize: bool| {
+        Step::UserPrivacy(UserPrivacy {
+            truncate: truncate.then_some((24, 56)),
+            pseudonym,
+            minimize: minimize.then(|| list.clone()),
+        })
+    };
+    let pan = || Some(Pseudonym::CryptoPan(CryptoPan::new(&key)));
+    let rows: Vec<(&str, Chain)> = vec![
+        (
+            "normalize/qname-lowercase",
+            Chain::new(vec![normalize(true, false)]),
+        ),
+        (
+            "normalize/tld+etld1",
+            Chain::new(vec![normalize(false, true)]),
+        ),
+        (
+            "privacy/anonymize-ip",
+            Chain::new(vec![privacy(true, None, false)]),
+        ),
+        (
+            "privacy/crypto-pan",
+            Chain::new(vec![privacy(false, pan(), false)]),
+        ),
+        (
+            "privacy/hmac-sha256",
+            Chain::new(vec![privacy(
+                false,
+                Some(Pseudonym::hmac_sha256(&key)),
+                false,
+            )]),
+        ),
+        (
+            "privacy/minimize-qname",
+            Chain::new(vec![privacy(false, None, true)]),
+        ),
+        (
+            "enrich/all",
+            Chain::new(vec![normalize(true, true), privacy(true, pan(), true)]),
+        ),
+    ];
+    let mut g = c.benchmark_group("transform");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    let mut en = Enrichment::default();
+    for (name, chain) in &rows {
+        let mut pass = |en: &mut Enrichment| {
+            let now = Instant::now();
+            let mut kept = 0usize;
+            for r in &records {
+                en.reset();
+                if chain.apply(r, en, now) == Verdict::Keep {
+                    kept += 1;
+                }
+            }
+            kept
+        };
+        g.bench_function(*name, |b| b.iter(|| pass(&mut en)));
+        common::print_cpu_ns_per_msg(&format!("transform/{name}"), records.len(), || {
+            std::hint::black_box(pass(&mut en));
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, domain_lists, enrichment);
 criterion_main!(benches);
