@@ -270,6 +270,7 @@ fn enrichment(c: &mut Criterion) {
             truncate: truncate.then_some((24, 56)),
             pseudonym,
             minimize: minimize.then(|| list.clone()),
+            cache: Default::default(),
         })
     };
     let pan = || Some(Pseudonym::CryptoPan(CryptoPan::new(&key)));
@@ -311,7 +312,7 @@ fn enrichment(c: &mut Criterion) {
     g.throughput(Throughput::Elements(records.len() as u64));
     let mut en = Enrichment::default();
     for (name, chain) in &rows {
-        let mut pass = |en: &mut Enrichment| {
+        let pass = |en: &mut Enrichment| {
             let now = Instant::now();
             let mut kept = 0usize;
             for r in &records {
@@ -327,6 +328,70 @@ fn enrichment(c: &mut Criterion) {
             std::hint::black_box(pass(&mut en));
         });
     }
+    // The pseudonym functions alone, on addresses that never repeat (what a cache miss
+    // costs): per address.
+    let pan = CryptoPan::new(&key);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut addrs: Vec<(u32, u128)> = Vec::with_capacity(4096);
+    for _ in 0..4096 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        addrs.push((
+            x as u32,
+            u128::from(x) << 64 | u128::from(x.rotate_left(17)),
+        ));
+    }
+    g.throughput(Throughput::Elements(addrs.len() as u64));
+    g.bench_function("crypto-pan-uncached/ipv4", |b| {
+        b.iter(|| {
+            addrs
+                .iter()
+                .map(|a| pan.ipv4(a.0.to_be_bytes())[3])
+                .fold(0u8, u8::wrapping_add)
+        })
+    });
+    common::print_cpu_ns_per_msg(
+        "transform/crypto-pan-uncached/ipv4 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| pan.ipv4(a.0.to_be_bytes())[3])
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
+    common::print_cpu_ns_per_msg(
+        "transform/crypto-pan-uncached/ipv6 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| pan.ipv6(a.1.to_be_bytes())[15])
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
+    let hmac = Pseudonym::hmac_sha256(&key);
+    common::print_cpu_ns_per_msg(
+        "transform/hmac-sha256-uncached/ipv4 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| {
+                        let mut b = a.0.to_be_bytes();
+                        hmac.apply(&mut b);
+                        b[3]
+                    })
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
     g.finish();
 }
 

@@ -273,6 +273,7 @@ pub fn compile(c: &EnrichConf, file: Option<&Path>) -> Result<Vec<Step>, ConfigE
             truncate: p.truncate,
             pseudonym,
             minimize: list.filter(|_| p.minimize_qname),
+            cache: Default::default(),
         };
         if !step.is_noop() {
             steps.push(Step::UserPrivacy(step));
