@@ -273,7 +273,7 @@ fn enrichment(c: &mut Criterion) {
             cache: Default::default(),
         })
     };
-    let pan = || Some(Pseudonym::CryptoPan(CryptoPan::new(&key)));
+    let pan = || Some(Pseudonym::CryptoPan(Box::new(CryptoPan::new(&key))));
     let rows: Vec<(&str, Chain)> = vec![
         (
             "normalize/qname-lowercase",

@@ -234,7 +234,7 @@ fn ip_text(a: &[u8]) -> String {
 }
 
 fn clients(n: usize) -> Vec<Client> {
-    let mut rng = XorShift(0x5eed_0f_c1_1e_47);
+    let mut rng = XorShift(0x5eed_0fc1_1e47);
     (0..n)
         .map(|i| {
             let v6 = i % 3 == 2;

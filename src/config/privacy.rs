@@ -264,7 +264,7 @@ pub fn compile(c: &EnrichConf, file: Option<&Path>) -> Result<Vec<Step>, ConfigE
             Some((kind, path)) => {
                 let k = read_key(path).map_err(|r| ConfigError::new(file, &key, r))?;
                 Some(match kind {
-                    PseudonymKind::CryptoPan => Pseudonym::CryptoPan(CryptoPan::new(&k)),
+                    PseudonymKind::CryptoPan => Pseudonym::CryptoPan(Box::new(CryptoPan::new(&k))),
                     PseudonymKind::HmacSha256 => Pseudonym::hmac_sha256(&k),
                 })
             }

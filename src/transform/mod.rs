@@ -159,6 +159,7 @@ impl Step {
 
     /// Emits what the step holds and is due at `now` (everything when `all`): each record
     /// with its payload, its enrichment and where it comes from.
+    #[allow(clippy::type_complexity, reason = "the emit callback's four arguments")]
     fn drain(
         &self,
         _now: Instant,

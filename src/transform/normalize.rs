@@ -94,8 +94,12 @@ pub struct QName {
 impl QName {
     /// The first question's name of a DNS message; `None` without one.
     pub fn of_message(msg: &[u8]) -> Option<QName> {
-        let view = crate::dns::MessageView::parse(msg).ok()?;
-        let q = view.question?;
+        QName::of_view(&crate::dns::MessageView::parse(msg).ok()?)
+    }
+
+    /// The first question's name of a parsed message; `None` without one.
+    pub fn of_view(view: &crate::dns::MessageView<'_>) -> Option<QName> {
+        let q = view.question.as_ref()?;
         let mut out = QName {
             bytes: [0; 256],
             ends: [0; MAX_LABELS],
@@ -187,7 +191,9 @@ impl Normalize {
         if !(self.add_tld || self.add_etld1) {
             return Verdict::Keep;
         }
-        let Some(name) = rewrite::main_message(rec, en).and_then(QName::of_message) else {
+        let Some(name) =
+            rewrite::view(rec, en, rewrite::Which::Main).and_then(|v| QName::of_view(&v))
+        else {
             return Verdict::Keep;
         };
         let n = name.len();

@@ -38,7 +38,8 @@ const POLICY_MATCH_CLIENT_IP: u32 = 2;
 
 /// A keyed pseudonym function for addresses.
 pub enum Pseudonym {
-    CryptoPan(CryptoPan),
+    /// Boxed: its AES key schedule is ~700 bytes.
+    CryptoPan(Box<CryptoPan>),
     /// The MAC keyed once (its inner and outer pads absorbed), cloned per address.
     HmacSha256(Hmac<Sha256>),
 }
@@ -93,8 +94,8 @@ fn unreachable_mac() -> Pseudonym {
 
 /// Shards of [`PseudonymCache`] (a power of two).
 const CACHE_SHARDS: usize = 16;
-/// Entries per shard (a power of two): 16 x 256 = 4096 addresses, 150 KiB.
-const CACHE_SLOTS: usize = 256;
+/// Entries per shard (a power of two): 16 x 1024 = 16 384 addresses, 600 KiB.
+const CACHE_SLOTS: usize = 1024;
 
 /// One remembered pseudonym: `len` 0 is an empty slot.
 #[derive(Clone, Copy, Default)]
@@ -109,13 +110,16 @@ struct Slot {
 /// IPv4 pseudonym costs 32 AES blocks (128 for IPv6). Sharded mutexes, as the step is
 /// shared by every writer thread; a lock is held for one slot copy.
 pub struct PseudonymCache {
-    shards: [Mutex<[Slot; CACHE_SLOTS]>; CACHE_SHARDS],
+    /// `CACHE_SHARDS` shards (boxed: 600 KiB).
+    shards: Box<[Mutex<[Slot; CACHE_SLOTS]>]>,
 }
 
 impl Default for PseudonymCache {
     fn default() -> Self {
         PseudonymCache {
-            shards: std::array::from_fn(|_| Mutex::new([Slot::default(); CACHE_SLOTS])),
+            shards: (0..CACHE_SHARDS)
+                .map(|_| Mutex::new([Slot::default(); CACHE_SLOTS]))
+                .collect(),
         }
     }
 }
@@ -138,7 +142,10 @@ impl PseudonymCache {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         });
         let h = (h ^ (h >> 32)) as usize;
-        let shard = &self.shards[h % CACHE_SHARDS];
+        let Some(shard) = self.shards.get(h % CACHE_SHARDS) else {
+            p.apply(a);
+            return;
+        };
         let i = (h / CACHE_SHARDS) % CACHE_SLOTS;
         if let Ok(slots) = shard.lock() {
             if let Some(s) = slots.get(i) {
@@ -312,7 +319,7 @@ mod tests {
     fn ecs_with_crypto_pan_is_the_clients_pseudonym_cut_to_its_prefix() {
         let key: [u8; 32] = std::array::from_fn(|i| (i * 7) as u8);
         let p = UserPrivacy {
-            pseudonym: Some(Pseudonym::CryptoPan(CryptoPan::new(&key))),
+            pseudonym: Some(Pseudonym::CryptoPan(Box::new(CryptoPan::new(&key)))),
             ..UserPrivacy::default()
         };
         let mut client = [198, 51, 100, 23];
@@ -329,7 +336,7 @@ mod tests {
     fn the_cache_gives_what_the_function_gives() {
         let key: [u8; 32] = std::array::from_fn(|i| (i * 3) as u8);
         let p = UserPrivacy {
-            pseudonym: Some(Pseudonym::CryptoPan(CryptoPan::new(&key))),
+            pseudonym: Some(Pseudonym::CryptoPan(Box::new(CryptoPan::new(&key)))),
             ..UserPrivacy::default()
         };
         let direct = CryptoPan::new(&key);

@@ -52,6 +52,17 @@ fn decoded_other<'x>(rec: &Record<'x>) -> Option<&'x [u8]> {
     }
 }
 
+/// The parsed view of message `w` as the steps so far left it: the record's own view
+/// while nothing rewrote the main message (no second parse), else a parse of the copy.
+pub fn view<'x>(rec: &'x Record<'_>, en: &'x Enrichment, w: Which) -> Option<MessageView<'x>> {
+    if w == Which::Main && !en.message_set {
+        if let Some(Ok(v)) = &rec.dns {
+            return Some(v.clone());
+        }
+    }
+    MessageView::parse(current(rec, en, w)?).ok()
+}
+
 /// Which message a change is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Which {
@@ -143,10 +154,7 @@ pub struct EcsAt {
 /// are malformed and left at this bound's worth).
 const MAX_ECS: usize = 8;
 
-fn find_ecs(msg: &[u8], out: &mut [EcsAt; MAX_ECS]) -> usize {
-    let Ok(view) = MessageView::parse(msg) else {
-        return 0;
-    };
+fn find_ecs(view: &MessageView<'_>, out: &mut [EcsAt; MAX_ECS]) -> usize {
     let Some(Ok(edns)) = view.edns() else {
         return 0;
     };
@@ -173,8 +181,8 @@ fn find_ecs(msg: &[u8], out: &mut [EcsAt; MAX_ECS]) -> usize {
 pub fn map_ecs(rec: &Record<'_>, en: &mut Enrichment, mut f: impl FnMut(u16, u8, &mut [u8])) {
     for w in BOTH {
         let mut at = [EcsAt::default(); MAX_ECS];
-        let n = match current(rec, en, w) {
-            Some(msg) => find_ecs(msg, &mut at),
+        let n = match view(rec, en, w) {
+            Some(v) => find_ecs(&v, &mut at),
             None => 0,
         };
         if n == 0 {
