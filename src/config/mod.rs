@@ -261,12 +261,12 @@ pub fn resolve(
         path,
     )?;
     let global_transforms = transforms::resolve(fc.transforms.as_ref(), "transforms", path)?;
-    privacy::refuse_raw_values(
-        &outputs,
-        global_transforms.as_ref(),
-        &output_transforms,
-        path,
-    )?;
+    let enrich: Vec<_> = output_transforms
+        .iter()
+        .map(|c| c.as_ref().and_then(|c| c.enrich.as_ref()))
+        .collect();
+    let global_enrich = global_transforms.as_ref().and_then(|c| c.enrich.as_ref());
+    privacy::refuse_raw_values(&outputs, global_enrich, &enrich, path)?;
 
     let writers_key = if args.writers.is_some() {
         "--writers"

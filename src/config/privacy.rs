@@ -15,7 +15,6 @@ use serde::Deserialize;
 
 use super::error::ConfigError;
 use super::file::TransformsSpec;
-use super::transforms::FilteringConf;
 use crate::sink::kafka::ValueKind;
 use crate::sink::outputs::OutputConf;
 use crate::transform::cryptopan::{CryptoPan, KEY_LEN};
@@ -196,26 +195,19 @@ pub fn resolve(
 /// send every original address.
 pub fn refuse_raw_values(
     outputs: &[OutputConf],
-    global: Option<&FilteringConf>,
-    per_output: &[Option<FilteringConf>],
+    global: Option<&EnrichConf>,
+    per_output: &[Option<&EnrichConf>],
     file: Option<&Path>,
 ) -> Result<(), ConfigError> {
-    let private = |c: Option<&FilteringConf>| {
-        c.and_then(|c| c.enrich.as_ref())
-            .and_then(|e| e.privacy.as_ref())
-            .map(|_| {
-                c.map_or(String::new(), |c| {
-                    c.key.trim_end_matches(".filtering").to_string()
-                })
-            })
-    };
+    let private =
+        |c: Option<&EnrichConf>| c.filter(|e| e.privacy.is_some()).map(|e| e.prefix.clone());
     for (i, o) in outputs.iter().enumerate() {
         let OutputConf::Kafka(k) = o else { continue };
         if k.value != ValueKind::Raw {
             continue;
         }
         let Some(prefix) =
-            private(per_output.get(i).and_then(Option::as_ref)).or_else(|| private(global))
+            private(per_output.get(i).copied().flatten()).or_else(|| private(global))
         else {
             continue;
         };
