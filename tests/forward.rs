@@ -13,7 +13,7 @@ mod support;
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -25,177 +25,10 @@ use support::receiver::{
     Target, TempDir,
 };
 use support::skip;
+use support::syslog::{have_syslog_ng, Collector};
 
 /// How long the collector is away in the fault tests (the issue's figure).
 const OUTAGE: Duration = Duration::from_secs(30);
-
-/// Whether syslog-ng is in `PATH`; else the skip helper decides (a NOTICE by hand, a
-/// failure under `CI=true`).
-fn have_syslog_ng(test: &str) -> bool {
-    skip::need_program_in(test, "syslog-ng", &[], "Debian package syslog-ng-core").is_some()
-}
-
-/// The syslog-ng program (after [`have_syslog_ng`]).
-fn syslog_ng() -> PathBuf {
-    skip::find_program("syslog-ng", &[]).expect("syslog-ng in PATH")
-}
-
-/// A syslog-ng process: TCP (or TLS) source on 127.0.0.1:port, lines that parse as JSON to
-/// `ok.log`, anything else to `bad.log`.
-///
-/// `log-iw-size(1600)` (100 messages per connection) bounds what syslog-ng holds in memory
-/// between its socket and the file: what a stopped collector loses is its socket's unread
-/// bytes plus that, and the receiver's replay window must cover it (docs/receiver.md,
-/// "At-least-once").
-struct Collector {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Collector {
-    fn start(dir: &Path, port: u16, tls: Option<(&Path, &Path)>) -> Collector {
-        let transport = match tls {
-            Some((cert, key)) => format!(
-                "transport(\"tls\") tls(key-file(\"{}\") cert-file(\"{}\") \
-                 peer-verify(optional-untrusted))",
-                key.display(),
-                cert.display()
-            ),
-            None => "transport(\"tcp\")".to_string(),
-        };
-        let conf = format!(
-            "@version: 3.38\n\
-             options {{ log-msg-size(1048576); stats-freq(0); }};\n\
-             source s_in {{ network(ip(\"127.0.0.1\") port({port}) {transport} flags(no-parse) \
-               log-msg-size(1048576) max-connections(16) log-iw-size(1600)); }};\n\
-             parser p_json {{ json-parser(prefix(\".json.\")); }};\n\
-             destination d_ok {{ file(\"{d}/ok.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
-             destination d_bad {{ file(\"{d}/bad.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
-             log {{ source(s_in); parser(p_json); destination(d_ok); flags(final); }};\n\
-             log {{ source(s_in); destination(d_bad); }};\n",
-            d = dir.display()
-        );
-        std::fs::write(dir.join("syslog-ng.conf"), conf).unwrap();
-        let mut c = Collector {
-            dir: dir.to_path_buf(),
-            port,
-            child: None,
-        };
-        c.spawn();
-        c
-    }
-
-    fn spawn(&mut self) {
-        let d = &self.dir;
-        let child = Command::new(syslog_ng())
-            .arg("-F")
-            .arg("--no-caps")
-            .arg("-f")
-            .arg(d.join("syslog-ng.conf"))
-            .arg("-R")
-            .arg(d.join("syslog-ng.persist"))
-            .arg("-p")
-            .arg(d.join("syslog-ng.pid"))
-            .arg("-c")
-            .arg(d.join("syslog-ng.ctl"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("syslog-ng.stderr")).unwrap())
-            .spawn()
-            .expect("spawn syslog-ng");
-        self.child = Some(child);
-        // Ready when the port accepts.
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "syslog-ng did not listen: {}",
-                std::fs::read_to_string(d.join("syslog-ng.stderr")).unwrap_or_default()
-            );
-            // A poll step; the loop has a deadline.
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, then wait (bounded).
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let t0 = Instant::now();
-            while c.try_wait().unwrap().is_none() {
-                if t0.elapsed() > Duration::from_secs(20) {
-                    let _ = c.kill();
-                }
-                // A poll step; the loop has a deadline.
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.wait();
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        support::receiver::lines(&std::fs::read(self.dir.join("ok.log")).unwrap_or_default())
-    }
-
-    fn bad(&self) -> String {
-        std::fs::read_to_string(self.dir.join("bad.log")).unwrap_or_default()
-    }
-
-    fn count(&self) -> usize {
-        std::fs::read(self.dir.join("ok.log"))
-            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-            .unwrap_or(0)
-    }
-
-    /// Waits until the file has at least `n` lines (bounded).
-    fn wait_count(&self, n: usize, limit: Duration) {
-        wait_until(
-            limit,
-            || self.count() >= n,
-            || format!("collector has {} of {n} lines", self.count()),
-        );
-    }
-
-    /// After the receiver has exited: waits until syslog-ng has closed every connection it
-    /// accepted (it read each up to the end), then stops it (it writes out what it holds).
-    /// The file is then complete.
-    fn drain(&mut self) {
-        wait_until(
-            Duration::from_secs(60),
-            || open_connections_on(self.port) == 0,
-            || format!("syslog-ng still holds a connection on port {}", self.port),
-        );
-        self.stop();
-    }
-}
-
-/// TCP connections (IPv4) whose local port is `port` and that the local side has not closed
-/// yet (ESTABLISHED or CLOSE_WAIT), from `/proc/net/tcp`.
-fn open_connections_on(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let local = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1].ends_with(&local) && matches!(f[3], "01" | "08")
-        })
-        .count()
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// A dnstap CLIENT_QUERY for `q{i}.fw.test.` (unique per record), encoded by hand:
 ///
@@ -329,7 +162,7 @@ fn forwarded_captures_arrive_once_as_offline_prints_them() {
     }
     let tmp = TempDir::new("fwd-eq");
     let cport = free_port();
-    let mut collector = Collector::start(&tmp.0, cport, None);
+    let mut collector = Collector::start(&tmp.0, cport);
     let rport = free_port();
     let target = format!("127.0.0.1:{cport}");
     let rp = rport.to_string();
@@ -389,7 +222,7 @@ fn fault_run(tag: &str, overflow: &str, extra: &str) -> (Vec<String>, HashMap<St
     let paced: u64 = 60_000;
     let tmp = TempDir::new(tag);
     let cport = free_port();
-    let mut collector = Collector::start(&tmp.0, cport, None);
+    let mut collector = Collector::start(&tmp.0, cport);
     let rport = free_port();
     let mport = free_port();
     let metrics = format!("127.0.0.1:{mport}");
@@ -653,7 +486,7 @@ fn spill_survives_a_receiver_restart() {
     assert_eq!(c["spilled"], total, "everything kept on disk: {c:?}");
     assert_eq!(c["dropped"], 0);
     // Run 2: the collector is up; the spill is replayed first, then new records.
-    let mut collector = Collector::start(&tmp.0, cport, None);
+    let mut collector = Collector::start(&tmp.0, cport);
     let rp = free_port().to_string();
     let a = args(&rp);
     let rx = Receiver::start(&a.iter().map(String::as_str).collect::<Vec<_>>());
@@ -759,7 +592,7 @@ fn forward_over_tls_to_syslog_ng() {
         return;
     };
     let cport = free_port();
-    let mut collector = Collector::start(&tmp.0, cport, Some((&cert, &key)));
+    let mut collector = Collector::start_tls(&tmp.0, cport, &cert, &key);
     let conf = write_config(
         &tmp.0,
         &format!(
@@ -805,7 +638,7 @@ fn outputs_list_runs_stdout_and_forward_each_in_its_format() {
     }
     let tmp = TempDir::new("fwd-multi");
     let cport = free_port();
-    let mut collector = Collector::start(&tmp.0, cport, None);
+    let mut collector = Collector::start(&tmp.0, cport);
     let conf = write_config(
         &tmp.0,
         &format!(

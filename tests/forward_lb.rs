@@ -1,11 +1,16 @@
 //! The forward output over several collectors (`remote: [...]`, `loadbalance:`), against four
-//! real syslog-ng processes on loopback ports (each a TCP source, one JSON object per line,
-//! a file destination, as in tests/forward.rs). Checks that `round-robin` delivers every
-//! record exactly once and spreads them over the four; that `hash` by client address keeps
-//! each client on one collector; and that with `failover` and
-//! `round-robin` a collector killed mid-run and started again 10 s later loses nothing
-//! (every record arrives at least once; duplicates are counted and reported), and, with
-//! `round-robin`, takes records again once it is back.
+//! real syslog-ng processes on loopback ports (`support::syslog`, as in tests/forward.rs).
+//! Checks that:
+//! * `round-robin` delivers every record exactly once and gives each collector 15..35 %;
+//! * `hash` by client address keeps each client on one collector, with a spread that is not
+//!   degenerate; with one collector killed, only its clients move, each to one collector (its
+//!   own next choice), spread over the other three, and they come back when it does;
+//! * with `failover` and `round-robin`, a collector killed mid-run and started again 10 s
+//!   later loses nothing (every record arrives at least once; duplicates are counted, within
+//!   `resent`, and reported) and receives records again once it is back (`failover`: the
+//!   collector picked at start takes the turn back);
+//! * all four killed for 10 s: with `block` nothing is lost; with `drop-newest` the drop
+//!   counter equals the records that never arrived.
 //!
 //! Without syslog-ng in `PATH` the tests skip with a NOTICE, or fail under `CI=true`
 //! (`support::skip`).
@@ -14,8 +19,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,150 +26,23 @@ use dnstap_receiver::framestream::{write_control_frame, write_data_frame, Contro
 use support::receiver::{
     free_port, metrics_page, send_bidi, wait_until, Ending, Receiver, Target, TempDir,
 };
-use support::skip;
+use support::syslog::{have_syslog_ng, Collector};
 
 /// How long the killed collector stays away (the issue's figure).
 const OUTAGE: Duration = Duration::from_secs(10);
 
-fn have_syslog_ng(test: &str) -> bool {
-    skip::need_program_in(test, "syslog-ng", &[], "Debian package syslog-ng-core").is_some()
-}
-
-/// One syslog-ng collector: TCP source on 127.0.0.1:port, every line to `ok.log`.
-struct Collector {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Collector {
-    fn start(dir: &Path, port: u16) -> Collector {
-        std::fs::create_dir_all(dir).unwrap();
-        let conf = format!(
-            "@version: 3.38\n\
-             options {{ log-msg-size(1048576); stats-freq(0); }};\n\
-             source s_in {{ network(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") \
-               flags(no-parse) log-msg-size(1048576) max-connections(16) log-iw-size(1600)); }};\n\
-             destination d_ok {{ file(\"{d}/ok.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
-             log {{ source(s_in); destination(d_ok); }};\n",
-            d = dir.display()
-        );
-        std::fs::write(dir.join("syslog-ng.conf"), conf).unwrap();
-        let mut c = Collector {
-            dir: dir.to_path_buf(),
-            port,
-            child: None,
-        };
-        c.spawn();
-        c
-    }
-
-    fn spawn(&mut self) {
-        let d = &self.dir;
-        let prog = skip::find_program("syslog-ng", &[]).expect("syslog-ng in PATH");
-        let child = Command::new(prog)
-            .arg("-F")
-            .arg("--no-caps")
-            .arg("-f")
-            .arg(d.join("syslog-ng.conf"))
-            .arg("-R")
-            .arg(d.join("syslog-ng.persist"))
-            .arg("-p")
-            .arg(d.join("syslog-ng.pid"))
-            .arg("-c")
-            .arg(d.join("syslog-ng.ctl"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("syslog-ng.stderr")).unwrap())
-            .spawn()
-            .expect("spawn syslog-ng");
-        self.child = Some(child);
-        let port = self.port;
-        wait_until(
-            Duration::from_secs(20),
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-            || {
-                format!(
-                    "syslog-ng did not listen on {port}: {}",
-                    std::fs::read_to_string(d.join("syslog-ng.stderr")).unwrap_or_default()
-                )
-            },
-        );
-    }
-
-    /// SIGKILL: whatever syslog-ng held unwritten is lost (the replay window covers it).
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// SIGTERM once every connection it accepted is closed (it has read them to the end),
-    /// then wait (bounded): the file is complete.
-    fn drain(&mut self) {
-        let port = self.port;
-        wait_until(
-            Duration::from_secs(60),
-            || open_connections_on(port) == 0,
-            || format!("syslog-ng still holds a connection on port {port}"),
-        );
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let t0 = Instant::now();
-            while c.try_wait().unwrap().is_none() {
-                if t0.elapsed() > Duration::from_secs(20) {
-                    let _ = c.kill();
-                }
-                // A poll step; the loop has a deadline.
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-
-    fn count(&self) -> usize {
-        std::fs::read(self.dir.join("ok.log"))
-            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-            .unwrap_or(0)
-    }
-
-    /// `(query name, client address)` of every line received.
-    fn records(&self) -> Vec<(String, String)> {
-        let b = std::fs::read(self.dir.join("ok.log")).unwrap_or_default();
-        support::receiver::lines(&b)
-            .iter()
-            .map(|l| {
-                let v: serde_json::Value =
-                    serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
-                let q = v["query-name"].as_str().expect("query-name").to_string();
-                let ip = v["source-ip"].as_str().unwrap_or("").to_string();
-                (q, ip)
-            })
-            .collect()
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// IPv4 TCP connections on local port `port` not closed by the local side yet.
-fn open_connections_on(port: u16) -> usize {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let local = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1].ends_with(&local) && matches!(f[3], "01" | "08")
+/// `(query name, client address)` of every line `c` received.
+fn records(c: &Collector) -> Vec<(String, String)> {
+    c.lines()
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            let q = v["query-name"].as_str().expect("query-name").to_string();
+            let ip = v["source-ip"].as_str().unwrap_or("").to_string();
+            (q, ip)
         })
-        .count()
+        .collect()
 }
 
 /// A dnstap CLIENT_QUERY for `q{i}.lb.test.` from client 10.0.{i/256 % 8}.{i % 256}:
@@ -229,6 +105,12 @@ static ONE_FLEET: Mutex<()> = Mutex::new(());
 
 impl Fleet {
     fn start(tag: &str, loadbalance: &str) -> Fleet {
+        Fleet::start_with(tag, loadbalance, 4 << 20)
+    }
+
+    /// With this `buffer-size` (the memory bound counts each 4 KiB chunk's 68 KiB
+    /// allocation, so 4 MiB holds about 60 chunks).
+    fn start_with(tag: &str, loadbalance: &str, buffer_size: usize) -> Fleet {
         // A test that failed while holding the lock poisons it; the next one still runs.
         let one = ONE_FLEET.lock().unwrap_or_else(|e| e.into_inner());
         let tmp = TempDir::new(tag);
@@ -244,7 +126,7 @@ impl Fleet {
             &conf,
             format!(
                 "forward-to:\n  enable: true\n  remote: [{}]\n  loadbalance: {loadbalance}\n  \
-                 chunk-size: 4096\n  buffer-size: 4194304\n  replay-window: 8388608\n  \
+                 chunk-size: 4096\n  buffer-size: {buffer_size}\n  replay-window: 8388608\n  \
                  backoff-init: 0.1\n  backoff-max: 1\n  shutdown-timeout: 20\n",
                 remote.join(", ")
             ),
@@ -301,8 +183,9 @@ impl Fleet {
         assert_eq!(fin.code, Some(0), "{}", fin.stderr);
         for c in &mut self.collectors {
             c.drain();
+            assert_eq!(c.bad(), "", "every line parses as JSON");
         }
-        let got = self.collectors.iter().map(Collector::records).collect();
+        let got = self.collectors.iter().map(records).collect();
         (fin.stderr, got)
     }
 }
@@ -360,18 +243,21 @@ impl Feed {
 /// `(query name, client address)` of every line each collector received.
 type Received = Vec<Vec<(String, String)>>;
 
-/// How many times each of `0..total` arrived over all collectors; panics on a missing or
-/// foreign record.
-fn tally(got: &[Vec<(String, String)>], total: u64) -> Vec<u32> {
+/// How many times each of `0..total` arrived over all collectors; panics on a foreign
+/// record.
+fn times_seen(got: &[Vec<(String, String)>], total: u64) -> Vec<u32> {
     let mut seen = vec![0u32; total as usize];
     for (q, _) in got.iter().flatten() {
-        let i: usize = q
-            .strip_prefix('q')
-            .and_then(|r| r.strip_suffix(".lb.test."))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected record {q}"));
+        let i = record_index(q) as usize;
+        assert!(i < seen.len(), "unexpected record {q}");
         seen[i] += 1;
     }
+    seen
+}
+
+/// [`times_seen`], and panics on a missing record.
+fn tally(got: &[Vec<(String, String)>], total: u64) -> Vec<u32> {
+    let seen = times_seen(got, total);
     let missing: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] == 0).collect();
     assert!(
         missing.is_empty(),
@@ -463,39 +349,70 @@ fn hash_by_client_ip_keeps_each_client_on_one_collector() {
     }
 }
 
-/// Records go out before, during and after a collector's outage; returns how many
-/// times each record arrived, the collectors' records, and the killed collector's index.
-fn outage_run(tag: &str, loadbalance: &str) -> (Vec<u32>, Received, usize) {
-    let mut fleet = Fleet::start(tag, loadbalance);
-    let mut feed = Feed::open(fleet.rport);
-    feed.send(20_000);
-    fleet.wait_total(20_000);
-    // Kill a collector that has records (with failover: the active one).
-    let counts = fleet.counts();
-    let victim = (0..4).max_by_key(|&i| counts[i]).unwrap();
-    fleet.collectors[victim].kill();
-    feed.send(20_000);
-    // Deliberate: the collector stays away for the whole outage.
-    std::thread::sleep(OUTAGE);
-    fleet.collectors[victim].spawn();
-    let before = fleet.collectors[victim].count();
-    let mut sent = 40_000;
-    if loadbalance == "round-robin" {
-        // Send until the restarted collector takes records again (bounded).
+/// A per-collector counter of the metrics page: the sample of `family` labelled with the
+/// collector on `port`.
+fn collector_metric(page: &str, family: &str, port: u16) -> u64 {
+    let label = format!("collector=\"127.0.0.1:{port}\"");
+    page.lines()
+        .filter(|l| l.starts_with(family) && l.contains(&label))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+impl Fleet {
+    /// Kills collector `i` (SIGKILL) and waits until the receiver has noticed (a connection
+    /// failure counted for it), so that what is sent next is sent while it is known down.
+    fn kill(&mut self, i: usize) {
+        let family = "dnstap_receiver_output_collector_connection_failures_total";
+        let port = self.collectors[i].port;
+        let before = collector_metric(&metrics_page(self.mport), family, port);
+        self.collectors[i].kill();
+        wait_until(
+            Duration::from_secs(30),
+            || collector_metric(&metrics_page(self.mport), family, port) > before,
+            || format!("the receiver never noticed collector {i} was killed"),
+        );
+    }
+
+    /// Sends records in batches of 2 000 until collector `i` has more than `before` lines
+    /// (bounded); returns how many were sent.
+    fn send_until_received(&self, feed: &mut Feed, i: usize, before: usize) -> u64 {
         let t0 = Instant::now();
-        while fleet.collectors[victim].count() <= before {
+        let mut sent = 0;
+        while self.collectors[i].count() <= before {
             assert!(
                 t0.elapsed() < Duration::from_secs(60),
-                "the restarted collector never received records again: {:?}",
-                fleet.counts()
+                "the restarted collector {i} never received records again: {:?}",
+                self.counts()
             );
             feed.send(2_000);
             sent += 2_000;
         }
-    } else {
-        feed.send(10_000);
-        sent += 10_000;
+        sent
     }
+}
+
+/// Records go out before, during and after a collector's outage: 20 000, then the collector
+/// with the most lines (with failover: the active one) is killed and 20 000 more go out
+/// while it is away for [`OUTAGE`]; once it is started again, records go out until it has
+/// received some again. Returns how many times each record arrived, the collectors'
+/// records, the killed collector's index and the receiver's counters.
+fn outage_run(tag: &str, loadbalance: &str) -> Outage {
+    let mut fleet = Fleet::start(tag, loadbalance);
+    let mut feed = Feed::open(fleet.rport);
+    feed.send(20_000);
+    fleet.wait_total(20_000);
+    let counts = fleet.counts();
+    let victim = (0..4).max_by_key(|&i| counts[i]).unwrap();
+    fleet.kill(victim);
+    let t_kill = Instant::now();
+    feed.send(20_000);
+    // Deliberate: the collector stays away for the whole outage.
+    std::thread::sleep(OUTAGE.saturating_sub(t_kill.elapsed()));
+    fleet.collectors[victim].spawn();
+    let before = fleet.collectors[victim].count();
+    let mut sent = 40_000;
+    sent += fleet.send_until_received(&mut feed, victim, before);
     feed.close();
     // Every record has reached some collector (lines count duplicates too; `tally` checks
     // each record once the receiver has stopped and handed over the rest).
@@ -503,23 +420,59 @@ fn outage_run(tag: &str, loadbalance: &str) -> (Vec<u32>, Received, usize) {
     let (stderr, got) = fleet.finish();
     let seen = tally(&got, sent);
     let dups: u32 = seen.iter().map(|&n| n - 1).sum();
+    let c = output_counters(&stderr);
     eprintln!(
-        "{tag}: {sent} records, {dups} duplicates, per collector {:?}; {:?}",
+        "{tag}: {sent} records, {dups} duplicates, per collector {:?}; {:?}; {c:?}",
         got.iter().map(Vec::len).collect::<Vec<_>>(),
         collector_counters(&stderr)
     );
-    (seen, got, victim)
+    assert!(dups as u64 <= c["resent"], "{dups} duplicates, {c:?}");
+    assert_eq!(c["delivered"], sent, "{c:?}");
+    assert_eq!(c["dropped"], 0, "{c:?}");
+    Outage {
+        got,
+        victim,
+        after_restart: before,
+    }
+}
+
+/// What [`outage_run`] saw.
+struct Outage {
+    got: Received,
+    victim: usize,
+    /// Lines the killed collector had when it was started again.
+    after_restart: usize,
+}
+
+/// The forward output's counters from the receiver's final `-v` line.
+fn output_counters(stderr: &str) -> HashMap<String, u64> {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("output-counters: \"forward"))
+        .unwrap_or_else(|| panic!("no output-counters line in: {stderr}"));
+    line.split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
 }
 
 #[test]
-fn failover_loses_nothing_when_the_active_collector_is_killed() {
-    if !have_syslog_ng("failover_loses_nothing_when_the_active_collector_is_killed") {
+fn failover_loses_nothing_when_the_active_collector_is_killed_and_goes_back_to_it() {
+    if !have_syslog_ng(
+        "failover_loses_nothing_when_the_active_collector_is_killed_and_goes_back_to_it",
+    ) {
         return;
     }
-    let (_seen, got, victim) = outage_run("lb-fo", "failover");
-    // Failover: after the kill, another collector took over.
-    let others: usize = (0..4).filter(|&i| i != victim).map(|i| got[i].len()).sum();
+    let o = outage_run("lb-fo", "failover");
+    // Failover: after the kill, another collector took over; once the killed one (the one
+    // picked at start) was back, it took the turn back.
+    let others: usize = (0..4)
+        .filter(|&i| i != o.victim)
+        .map(|i| o.got[i].len())
+        .sum();
     assert!(others > 0, "no collector took over");
+    assert!(o.got[o.victim].len() > o.after_restart);
 }
 
 #[test]
@@ -527,6 +480,166 @@ fn round_robin_loses_nothing_when_a_collector_is_killed_and_comes_back() {
     if !have_syslog_ng("round_robin_loses_nothing_when_a_collector_is_killed_and_comes_back") {
         return;
     }
-    let (_seen, got, _victim) = outage_run("lb-rr-kill", "round-robin");
-    assert!(got.iter().all(|g| !g.is_empty()));
+    let o = outage_run("lb-rr-kill", "round-robin");
+    assert!(o.got.iter().all(|g| !g.is_empty()));
+    assert!(o.got[o.victim].len() > o.after_restart);
+}
+
+/// The number in `q{i}.lb.test.`.
+fn record_index(q: &str) -> u64 {
+    q.strip_prefix('q')
+        .and_then(|r| r.strip_suffix(".lb.test."))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected record {q}"))
+}
+
+#[test]
+fn hash_moves_only_a_killed_collectors_clients_each_to_its_next_choice() {
+    if !have_syslog_ng("hash_moves_only_a_killed_collectors_clients_each_to_its_next_choice") {
+        return;
+    }
+    let mut fleet = Fleet::start("lb-hash-kill", "hash\n  hash-key: client-ip");
+    let mut feed = Feed::open(fleet.rport);
+    feed.send(20_000);
+    fleet.wait_total(20_000);
+    // Who owns which client before the outage.
+    let mut owner: HashMap<String, usize> = HashMap::new();
+    for (c, coll) in fleet.collectors.iter().enumerate() {
+        for (_, ip) in records(coll) {
+            owner.insert(ip, c);
+        }
+    }
+    assert_eq!(owner.len(), 2048);
+    let victim = 0;
+    fleet.kill(victim);
+    let t_kill = Instant::now();
+    // Sent while the victim is known down: [20 000, 40 000).
+    feed.send(20_000);
+    // Deliberate: the collector stays away for the whole outage.
+    std::thread::sleep(OUTAGE.saturating_sub(t_kill.elapsed()));
+    fleet.collectors[victim].spawn();
+    let before = fleet.collectors[victim].count();
+    let sent = 40_000 + fleet.send_until_received(&mut feed, victim, before);
+    feed.close();
+    fleet.wait_total(sent as usize);
+    let (_stderr, got) = fleet.finish();
+    tally(&got, sent);
+    // During the outage: a client of another collector stayed where it was; a client of the
+    // victim went to one collector, its own next choice, and those choices spread.
+    let mut moved: HashMap<&str, usize> = HashMap::new();
+    for (c, recs) in got.iter().enumerate() {
+        for (q, ip) in recs {
+            if !(20_000..40_000).contains(&record_index(q)) {
+                continue;
+            }
+            let o = owner[ip.as_str()];
+            if o != victim {
+                assert_eq!(c, o, "client {ip} of collector {o} moved to {c}");
+                continue;
+            }
+            assert_ne!(c, victim, "a record for the down collector arrived there");
+            let m = *moved.entry(ip.as_str()).or_insert(c);
+            assert_eq!(m, c, "client {ip} of the victim on collectors {m} and {c}");
+        }
+    }
+    let victims = owner.values().filter(|&&o| o == victim).count();
+    assert_eq!(moved.len(), victims, "every client of the victim seen");
+    let per: Vec<usize> = (0..4)
+        .map(|c| moved.values().filter(|&&m| m == c).count())
+        .collect();
+    eprintln!("hash: the victim's {victims} clients moved to {per:?}");
+    for c in (0..4).filter(|&c| c != victim) {
+        let share = per[c] as f64 / victims as f64;
+        assert!(
+            (0.15..=0.55).contains(&share),
+            "the victim's clients did not spread: {per:?}"
+        );
+    }
+    assert!(
+        got[victim].len() > before,
+        "the victim took its clients back"
+    );
+}
+
+/// All four collectors killed for [`OUTAGE`] while records keep coming, then started again.
+/// Returns how many records were sent, how many times each arrived and the receiver's
+/// counters.
+fn all_down_run(tag: &str, overflow: &str) -> (u64, Vec<u32>, HashMap<String, u64>) {
+    // 64 MiB: room for the 10 000 records put back for a resend and about 4 000 more.
+    let lb = format!("round-robin\n  overflow: {overflow}");
+    let mut fleet = Fleet::start_with(tag, &lb, 64 << 20);
+    let mut feed = Feed::open(fleet.rport);
+    feed.send(10_000);
+    fleet.wait_total(10_000);
+    for i in 0..4 {
+        fleet.kill(i);
+    }
+    let t_kill = Instant::now();
+    // 60 000 records (about 16 MB of JSON lines in 4 KiB chunks, far more than the buffer
+    // holds) while every collector is away: with `block` the sender waits on the receiver's
+    // back-pressure.
+    let sender = std::thread::spawn(move || {
+        feed.send(60_000);
+        feed
+    });
+    // Deliberate: the collectors stay away for the whole outage.
+    std::thread::sleep(OUTAGE.saturating_sub(t_kill.elapsed()));
+    for c in &mut fleet.collectors {
+        c.spawn();
+    }
+    let feed = sender.join().unwrap();
+    feed.close();
+    let total = 70_000u64;
+    let mport = fleet.mport;
+    // Every record is at a collector or counted dropped (lines count duplicates too).
+    wait_until(
+        Duration::from_secs(90),
+        || {
+            let dropped = support::receiver::metric(
+                &metrics_page(mport),
+                "dnstap_receiver_output_dropped_total",
+            );
+            fleet.total() as u64 + dropped >= total
+        },
+        || format!("collectors have {:?} lines of {total}", fleet.counts()),
+    );
+    let (stderr, got) = fleet.finish();
+    let seen = times_seen(&got, total);
+    let c = output_counters(&stderr);
+    eprintln!(
+        "{tag}: per collector {:?}; {c:?}",
+        got.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let dups: u64 = seen.iter().map(|&n| n.saturating_sub(1) as u64).sum();
+    assert!(dups <= c["resent"], "{dups} duplicates, {c:?}");
+    assert_eq!(c["records"], total, "{c:?}");
+    (total, seen, c)
+}
+
+#[test]
+fn all_collectors_down_with_block_loses_nothing() {
+    if !have_syslog_ng("all_collectors_down_with_block_loses_nothing") {
+        return;
+    }
+    let (total, seen, c) = all_down_run("lb-down-block", "block");
+    let missing = seen.iter().filter(|&&n| n == 0).count();
+    assert_eq!(missing, 0, "records lost; {c:?}");
+    assert_eq!(c["dropped"], 0, "{c:?}");
+    assert_eq!(c["delivered"], total, "{c:?}");
+}
+
+#[test]
+fn all_collectors_down_with_drop_newest_counts_exactly_the_shortfall() {
+    if !have_syslog_ng("all_collectors_down_with_drop_newest_counts_exactly_the_shortfall") {
+        return;
+    }
+    let (total, seen, c) = all_down_run("lb-down-drop", "drop-newest");
+    let missing = seen.iter().filter(|&&n| n == 0).count() as u64;
+    assert!(c["dropped"] > 0, "the outage overflowed the buffer: {c:?}");
+    assert_eq!(c["dropped"], missing, "drop counter == shortfall; {c:?}");
+    assert_eq!(c["delivered"] + c["dropped"], total, "{c:?}");
+    assert!(
+        c["delivered"] > 10_000,
+        "some records of the outage waited: {c:?}"
+    );
 }

@@ -245,9 +245,23 @@ pub fn resolve(
         identities: ff.and_then(|f| f.dnstap_identities.clone()),
     };
 
-    let format = match args.format {
-        Some(choice) => choice.kind(),
-        None => file_format(fc.output_format.as_ref()),
+    // Flags over the file; in each, `text-format` over the named formats.
+    let flag_text = outputs::text_format(
+        args.text_format.as_deref(),
+        args.text_format_delimiter.as_deref(),
+        "--text-format",
+        None,
+    )?;
+    let format = match (flag_text, args.format) {
+        (Some(t), _) => t,
+        (None, Some(choice)) => choice.kind(),
+        (None, None) => outputs::text_format(
+            fc.text_format.as_deref(),
+            fc.text_format_delimiter.as_deref(),
+            "text-format",
+            path,
+        )?
+        .unwrap_or_else(|| file_format(fc.output_format.as_ref())),
     };
     let (outputs, output_transforms) = outputs::resolve_outputs_with_transforms(
         outputs::OutputFlags {

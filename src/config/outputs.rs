@@ -30,9 +30,10 @@ pub const DEFAULT_FORWARD_BUFFER: usize = 64 << 20;
 pub const DEFAULT_REPLAY_WINDOW: u64 = 8 << 20;
 pub const DEFAULT_SPILL_MAX: u64 = 1 << 30;
 pub const DEFAULT_CONNECT_TIMEOUT: f64 = 5.0;
-pub const DEFAULT_RECONNECT_MAX: f64 = 30.0;
-/// First reconnect wait, seconds (`backoff-init`).
-pub const DEFAULT_BACKOFF_INIT: f64 = 0.1;
+/// Longest reconnect wait, seconds (`reconnect-max` / `backoff-max`): Filebeat's `backoff.max`.
+pub const DEFAULT_RECONNECT_MAX: f64 = 60.0;
+/// First reconnect wait, seconds (`backoff-init`): Filebeat's `backoff.init`.
+pub const DEFAULT_BACKOFF_INIT: f64 = 1.0;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_KEEPALIVE: f64 = 30.0;
 /// The CA bundle used when `tls-ca` is not given (Debian, Ubuntu, Alpine, Arch).
@@ -47,6 +48,24 @@ pub struct OutputFlags<'a> {
     pub format: Option<FormatKind>,
     /// `--forward-policy`
     pub policy: Option<OverflowPolicy>,
+}
+
+/// Compiles a `text-format` (DNS-collector's directives, `delimiter` between fields, one
+/// space by default) into its format; `None` without one. The compiled directives live for
+/// the rest of the process (see [`FormatKind::Directives`]): one small leak per start-up
+/// or reload, never per record. `key` names the setting in the error.
+pub fn text_format(
+    spec: Option<&str>,
+    delimiter: Option<&str>,
+    key: &str,
+    file: Option<&Path>,
+) -> Result<Option<FormatKind>, ConfigError> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    let compiled = crate::format::directives::TextFormat::compile(spec, delimiter.unwrap_or(" "))
+        .map_err(|e| err(file, key, e.to_string()))?;
+    Ok(Some(FormatKind::Directives(Box::leak(Box::new(compiled)))))
 }
 
 /// Resolves the outputs. `stdout_format` is the already merged stdout format (`--format`,
@@ -108,7 +127,15 @@ pub fn resolve_outputs_with_transforms(
                 let key = format!("outputs[{i}]");
                 match e {
                     OutputEntry::Stdout(s) => {
-                        let fmt = s.format.map(FormatChoice::kind).unwrap_or(stdout_format);
+                        let tf = text_format(
+                            s.text_format.as_deref(),
+                            s.text_format_delimiter.as_deref(),
+                            &format!("{key}.stdout.text-format"),
+                            file,
+                        )?;
+                        let fmt = tf
+                            .or(s.format.map(FormatChoice::kind))
+                            .unwrap_or(stdout_format);
                         list.push(OutputConf::Stdout(fmt));
                         let k = format!("{key}.stdout.transforms");
                         chains.push(transforms::resolve(s.transforms.as_ref(), &k, file)?);
@@ -634,6 +661,13 @@ outputs:
         let c = res(OutputFlags::default(), y).unwrap();
         assert_eq!(fwd(&c[0]).collectors.len(), 3);
         assert_eq!(fwd(&c[0]).loadbalance, LoadBalance::Failover);
+        // Filebeat's backoff defaults: 1 s, doubling up to 60 s.
+        assert_eq!(fwd(&c[0]).backoff_init, Duration::from_secs(1));
+        assert_eq!(fwd(&c[0]).reconnect_max, Duration::from_secs(60));
+        let y = "forward-to:\n  enable: true\n  remote: [127.0.0.1:1]\n  backoff-init: 0.1\n  backoff-max: 2\n";
+        let c = fwd(&res(OutputFlags::default(), y).unwrap()[0]).clone();
+        assert_eq!(c.backoff_init, Duration::from_millis(100));
+        assert_eq!(c.reconnect_max, Duration::from_secs(2));
         let flags = OutputFlags {
             forward: Some("127.0.0.1:1, 127.0.0.1:2"),
             ..OutputFlags::default()

@@ -14,4 +14,5 @@ pub mod lab;
 pub mod pyvenv;
 pub mod receiver;
 pub mod skip;
+pub mod syslog;
 pub mod tls;

@@ -44,11 +44,11 @@ impl std::fmt::Display for CollectorAddr {
 /// How chunks are spread over several collectors (`loadbalance:`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LoadBalance {
-    /// One collector at a time (picked at random at start); when it fails, the next one
-    /// takes over.
+    /// One collector at a time (the home one, picked at random at start); when it fails,
+    /// the next one takes over until the home one is up again.
     #[default]
     Failover,
-    /// Every healthy collector takes chunks as fast as it can write them.
+    /// Chunks in strict rotation over the healthy collectors (a stalled one is skipped).
     RoundRobin,
     /// Records with the same key go to the same healthy collector (rendezvous hashing).
     Hash(HashKey),

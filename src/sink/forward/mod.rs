@@ -12,9 +12,11 @@
 //!   [`ChunkBuffer`](crate::sink::buffer::ChunkBuffer) (with `hash`, to the buffer of the
 //!   collector the record's key picks, `hash.rs`); starts and joins one sender thread per
 //!   collector.
-//! * `balance.rs`: `loadbalance`: which senders may pull chunks now (`failover`: the one
-//!   whose turn it is; `round-robin`, `hash`: all), the turn passed on a failure, the
-//!   collectors' health that `hash` picks from.
+//! * `balance.rs`: `loadbalance`: which senders take chunks now (`failover`: the active
+//!   collector's, the home one taking the turn back once it is up again; `round-robin`: a
+//!   strict rotation over the healthy collectors' senders, skipping a stalled one; `hash`:
+//!   each from its own buffer), the turn passed on a failure, the collectors' health that
+//!   `hash` picks from.
 //! * `sender.rs`: one sender thread's loop: pops chunks, hands them to its collector, and
 //!   decides when shutdown is over; on a failure tells the balance (and with `hash` hands
 //!   its buffer's chunks to a healthy collector).
@@ -31,8 +33,9 @@
 //!                 window are delivered (counted) and recycled
 //!                 broken connection → every chunk in `sent` goes back to the buffer's front
 //!                 (counted in `resent` when written again) → reconnect with backoff + jitter
-//!                 (one such thread per collector; the next healthy one takes what a
-//!                 failing one put back)
+//!                 (one such thread per collector connection, taking chunks in the
+//!                 turn `balance.rs` gives; the next healthy one takes what a failing one
+//!                 put back)
 //! ```
 //!
 //! At-least-once: a chunk stays in `sent` until the peer's TCP stack has acknowledged it

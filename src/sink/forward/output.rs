@@ -107,11 +107,8 @@ impl ForwardOutput {
                 })
                 .collect(),
         );
-        let balance = Arc::new(Balance::new(
-            conf.loadbalance,
-            n,
-            n * conf.connections_per_host.max(1),
-        ));
+        let per_host = conf.connections_per_host.max(1);
+        let balance = Arc::new(Balance::new(conf.loadbalance, n, per_host));
         let several = n > 1;
         let mut senders = Vec::with_capacity(n);
         for (i, addr) in conf.collectors.iter().enumerate() {
@@ -133,7 +130,7 @@ impl ForwardOutput {
             let buffer = &buffers[if hash_key.is_some() { i } else { 0 }];
             // `connections-per-host`: that many connections (and sender threads) to this
             // collector, pulling from the same buffer, counted together.
-            for _ in 0..conf.connections_per_host.max(1) {
+            for c in 0..per_host {
                 let collector = Collector::new(
                     cname.clone(),
                     i,
@@ -147,7 +144,7 @@ impl ForwardOutput {
                     name.clone(),
                     Arc::clone(buffer),
                     collector,
-                    i,
+                    (i, i * per_host + c),
                     Arc::clone(&balance),
                     hash_key.map(|_| Arc::clone(&buffers)),
                 );

@@ -1,9 +1,9 @@
-//! One sender thread of the forward output (one per collector): pops chunks from the
-//! [`ChunkBuffer`] when the [`Balance`] gives it the turn and hands them to its collector
-//! connection, keeps it polled and acknowledged while idle, reports failures to the balance,
-//! and ends the thread when shutdown is over (everything acknowledged, or the shutdown
-//! deadline passed), handing what is still held back to the buffer (spilled or counted
-//! dropped). Knows nothing of sockets or TLS: that is [`Collector`]'s.
+//! One sender thread of the forward output (one per collector connection): takes chunks
+//! from the [`ChunkBuffer`] when the [`Balance`] gives it the turn and hands them to its
+//! collector connection, keeps it polled and acknowledged while idle, reports failures to the
+//! balance, and ends the thread when shutdown is over (everything acknowledged, or the
+//! shutdown deadline passed), handing what is still held back to the buffer (spilled or
+//! counted dropped). Knows nothing of sockets or TLS: that is [`Collector`]'s.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -20,10 +20,14 @@ pub(super) struct Sender {
     name: String,
     buffer: Arc<ChunkBuffer>,
     collector: Collector,
+    /// The collector's index in the output's list.
     index: usize,
+    /// This sender's place in the `round-robin` rotation (`index * connections-per-host +
+    /// connection`).
+    slot: usize,
     balance: Arc<Balance>,
-    /// `hash`: every collector's buffer, so that a failing collector hands its chunks to a
-    /// healthy one. `None` otherwise (the buffer is shared).
+    /// `hash`: every collector's buffer, so that a failing collector hands its chunks to
+    /// the healthy ones. `None` otherwise (the buffer is shared).
     handoff: Option<Arc<Vec<Arc<ChunkBuffer>>>>,
     /// Counted idle in the balance (lingering at shutdown).
     idle: bool,
@@ -34,7 +38,7 @@ impl Sender {
         name: String,
         buffer: Arc<ChunkBuffer>,
         collector: Collector,
-        index: usize,
+        (index, slot): (usize, usize),
         balance: Arc<Balance>,
         handoff: Option<Arc<Vec<Arc<ChunkBuffer>>>>,
     ) -> Sender {
@@ -43,6 +47,7 @@ impl Sender {
             buffer,
             collector,
             index,
+            slot,
             balance,
             handoff,
             idle: false,
@@ -55,28 +60,36 @@ impl Sender {
     }
 
     /// The collector failed: with `failover` the turn passes on; with `hash` what waits
-    /// in its buffer (the unconfirmed chunks included) moves to a healthy collector.
+    /// in its buffer (the unconfirmed chunks first) is dealt out, chunk by chunk in turn, to
+    /// the healthy collectors. (The records in those chunks were formatted for this
+    /// collector and their keys are not known any more, so they are spread rather than
+    /// re-hashed; every record formatted from now on goes to its key's next choice.)
     fn down(&self) {
         self.balance.set_healthy(self.index, false);
         self.balance.failed(self.index);
         let Some(all) = &self.handoff else {
             return;
         };
-        let Some(j) = self.balance.next_healthy(self.index) else {
+        let targets: Vec<usize> = self.balance.others_healthy(self.index).collect();
+        if targets.is_empty() {
             return;
-        };
-        let mut moved = Vec::new();
-        while let Popped::Chunk(c) = self.buffer.pop(Duration::ZERO) {
-            moved.push(c);
         }
-        if !moved.is_empty() {
-            all[j].requeue_front(moved.into_iter());
+        let mut shares: Vec<Vec<Chunk>> = targets.iter().map(|_| Vec::new()).collect();
+        let mut k = 0;
+        while let Popped::Chunk(c) = self.buffer.pop(Duration::ZERO) {
+            shares[k % targets.len()].push(c);
+            k += 1;
+        }
+        for (&t, share) in targets.iter().zip(shares) {
+            if !share.is_empty() {
+                all[t].requeue_front(share.into_iter());
+            }
         }
     }
 
     pub(super) fn run(&mut self) {
         self.send();
-        self.balance.set_done(self.index);
+        self.balance.set_done(self.index, self.slot);
         if !self.idle {
             self.balance.set_idle(true);
         }
@@ -108,6 +121,18 @@ impl Sender {
     fn send(&mut self) {
         loop {
             if !self.collector.is_connected() && !self.balance.may_send(self.index) {
+                if self.balance.wants_home(self.index) && !self.buffer_closed() {
+                    // Failover, the home collector while another one stands in: try it
+                    // again (with the backoff) and take the turn back once it answers.
+                    if self.collector.connect() {
+                        self.up();
+                        self.balance.back_home(self.index);
+                        log_debug!("output {}: takes the turn back", self.name);
+                    } else {
+                        self.balance.set_healthy(self.index, false);
+                    }
+                    continue;
+                }
                 // Failover standby: wait for the turn; end once the active sender has
                 // ended after the producer closed (nothing is left for us).
                 if self.buffer_closed() && (self.balance.active_done() || self.past_deadline()) {
@@ -121,6 +146,19 @@ impl Sender {
                 // Shutdown time is up: what is still held goes to the spill queue's front
                 // (or is counted dropped) in `finish`, connected or not.
                 break;
+            }
+            if self.collector.is_connected() && !self.balance.may_send(self.index) {
+                // Failover: the home collector took the turn back. Close once what this
+                // connection carried is acknowledged (bounded; else try again), then stand
+                // by; a later turn connects at once.
+                let limit = Instant::now() + Duration::from_secs(5);
+                if self.collector.drain_and_close_by(Some(limit)) {
+                    log_debug!("output {}: hands the turn back", self.name);
+                    self.collector.renew();
+                } else if !self.collector.is_connected() {
+                    self.down();
+                }
+                continue;
             }
             if self.past_deadline() && !self.collector.is_connected() {
                 // Shutdown time is up and the collector is away: stop trying. Wait for the
@@ -141,7 +179,10 @@ impl Sender {
                 }
                 self.up();
             }
-            let chunk = match self.buffer.pop(Duration::from_millis(100)) {
+            let chunk = match self
+                .balance
+                .take(self.slot, &self.buffer, Duration::from_millis(100))
+            {
                 Popped::Chunk(c) => Some(c),
                 Popped::Empty => None,
                 Popped::Finished => {
@@ -151,7 +192,7 @@ impl Sender {
                             self.collector.renew();
                             continue;
                         }
-                        self.balance.set_done(self.index);
+                        self.balance.set_done(self.index, self.slot);
                         return self.finish(Vec::new());
                     }
                     if !self.collector.is_connected() {
