@@ -219,6 +219,11 @@ pub struct LowArgs {
     /// When the collector is slower than input or away (-f / forward-to) [default: block]
     #[arg(long = "forward-policy", value_enum, value_name = "POLICY")]
     pub forward_policy: Option<OverflowChoice>,
+
+    /// Write the man page and shell completions generated from these flags under DIR and
+    /// exit (packaging; docs/operations.md)
+    #[arg(long = "generate-assets", value_name = "DIR", hide = true)]
+    pub generate_assets: Option<PathBuf>,
 }
 
 impl LowArgs {

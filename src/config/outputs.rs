@@ -341,13 +341,20 @@ fn forward_conf(
             .tls_ca
             .clone()
             .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE));
+        let client = tls_client_config(
+            &ca,
+            f.tls_cert.as_deref(),
+            f.tls_key.as_deref(),
+            f.tls_server_name.as_deref(),
+        )
+        .map_err(|r| err(file, &k("tls"), r))?;
         let t = TlsConf {
             ca,
             cert: f.tls_cert.clone(),
             key: f.tls_key.clone(),
             server_name: f.tls_server_name.clone(),
+            client,
         };
-        tls_client_config(&t).map_err(|r| err(file, &k("tls"), r))?;
         if t.server_name.is_none() {
             for c in &collectors {
                 rustls::pki_types::ServerName::try_from(c.host.clone()).map_err(|_| {

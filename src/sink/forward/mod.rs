@@ -62,4 +62,4 @@ mod tls;
 pub use conf::{CollectorAddr, ForwardConf, LoadBalance, TlsConf};
 pub use hash::HashKey;
 pub use output::ForwardOutput;
-pub use tls::tls_client_config;
+pub use tls::{tls_client_config, ClientTls};
