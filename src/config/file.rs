@@ -68,6 +68,9 @@ pub struct TransformsSpec {
     pub filtering: Option<Box<FilteringFileSpec>>,
     /// See `reducer.rs`.
     pub reducer: Option<super::reducer::ReducerFileSpec>,
+    /// `normalize` and `user-privacy`: see `privacy.rs`.
+    pub normalize: Option<super::privacy::NormalizeFileSpec>,
+    pub user_privacy: Option<super::privacy::PrivacyFileSpec>,
 }
 
 /// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::error::ConfigError;
 use super::file::{FilteringFileSpec, NumOrName, TransformsSpec};
+use super::privacy::EnrichConf;
 use super::reducer::ReducerConf;
 use crate::dns::types::{rcode_name, rtype_from_name};
 use crate::dnstap::MESSAGE_TYPE_NAMES;
@@ -97,6 +98,8 @@ pub struct FilteringConf {
     /// The section's `reducer:` (checked in `reducer.rs`), carried here so that one value
     /// per `transforms:` section flows to `compile`.
     pub reducer: Option<ReducerConf>,
+    /// `normalize` and `user-privacy` of the same `transforms:` block (`privacy.rs`).
+    pub enrich: Option<EnrichConf>,
 }
 
 /// Checks one `transforms:` section (`prefix` is its key path). `None` when it configures
@@ -107,11 +110,16 @@ pub fn resolve(
     file: Option<&Path>,
 ) -> Result<Option<FilteringConf>, ConfigError> {
     let reducer = super::reducer::resolve(spec.and_then(|s| s.reducer.as_ref()), prefix, file)?;
+    let enrich = super::privacy::resolve(spec, prefix, file)?;
     let key = format!("{prefix}.filtering");
     let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
-        return Ok(reducer.map(|r| FilteringConf {
+        if reducer.is_none() && enrich.is_none() {
+            return Ok(None);
+        }
+        return Ok(Some(FilteringConf {
             key,
-            reducer: Some(r),
+            reducer,
+            enrich,
             ..FilteringConf::default()
         }));
     };
@@ -204,6 +212,7 @@ pub fn resolve(
         lists,
         key,
         reducer,
+        enrich,
     }))
 }
 
@@ -318,6 +327,9 @@ pub fn compile(conf: &TransformsConf, file: Option<&Path>) -> Result<Chains, Con
                 let mut steps = Vec::new();
                 if !f.is_noop() {
                     steps.push(Step::Filtering(f));
+                }
+                if let Some(e) = &c.enrich {
+                    steps.extend(super::privacy::compile(e, file)?);
                 }
                 // Last: it folds what the other steps kept, as they changed it.
                 if let Some(r) = &c.reducer {

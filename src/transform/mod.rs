@@ -15,10 +15,14 @@
 //! Start reading at [`Chain::check`], then [`filtering::Filtering`].
 #![forbid(unsafe_code)]
 
+pub mod cryptopan;
 pub mod domains;
 pub mod filtering;
 pub mod ipset;
+pub mod normalize;
+pub mod privacy;
 pub mod reducer;
+mod rewrite;
 pub mod sampling;
 
 use std::sync::Arc;
@@ -142,6 +146,8 @@ pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) +
 )]
 pub enum Step {
     Filtering(Filtering),
+    Normalize(normalize::Normalize),
+    UserPrivacy(privacy::UserPrivacy),
     Reducer(Reducer),
 }
 
@@ -150,6 +156,8 @@ impl Step {
     fn apply(&self, rec: &Record<'_>, en: &mut Enrichment, now: Instant) -> Verdict {
         match self {
             Step::Filtering(f) => f.check(rec),
+            Step::Normalize(n) => n.apply(rec, en),
+            Step::UserPrivacy(p) => p.apply(rec, en),
             Step::Reducer(r) => r.apply(rec, en, now),
         }
     }
@@ -158,7 +166,7 @@ impl Step {
     /// ([`Chain::drain`]) and cannot run split over several ordered writers.
     fn is_stateful(&self) -> bool {
         match self {
-            Step::Filtering(_) => false,
+            Step::Filtering(_) | Step::Normalize(_) | Step::UserPrivacy(_) => false,
             Step::Reducer(_) => true,
         }
     }
@@ -167,7 +175,7 @@ impl Step {
     /// with its payload, its enrichment and where it comes from.
     fn drain(&self, now: Instant, all: bool, emit: &mut StepEmit<'_>) {
         match self {
-            Step::Filtering(_) => {}
+            Step::Filtering(_) | Step::Normalize(_) | Step::UserPrivacy(_) => {}
             Step::Reducer(r) => r.drain(now, all, emit),
         }
     }
@@ -175,7 +183,7 @@ impl Step {
     fn sample_rate(&self) -> u32 {
         match self {
             Step::Filtering(f) => f.sample_rate(),
-            Step::Reducer(_) => 1,
+            Step::Normalize(_) | Step::UserPrivacy(_) | Step::Reducer(_) => 1,
         }
     }
 }
