@@ -269,7 +269,7 @@ pub struct StdoutSpec {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum OutputEntry {
-    Stdout(StdoutSpec),
+    Stdout(Box<StdoutSpec>),
     Forward(Box<ForwardToSpec>),
     Kafka(Box<KafkaSpec>),
 }
