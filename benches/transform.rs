@@ -14,15 +14,23 @@
 //! /32../128), on the same records given client addresses drawn half from the listed
 //! networks, half at random (the lab's captures have only 127.0.0.1 and ::1); and the
 //! sampling decision (`downsample: 10`) per record.
+//!
+//! The enrichment steps (`normalize`, `user-privacy`: lowercase, tld + etld+1, truncation,
+//! Crypto-PAn, HMAC-SHA256, minimized qname, and all together) per record.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use std::time::Instant;
-
-use dnstap_receiver::record::{Enrichment, Record};
+use dnstap_receiver::record::Enrichment;
+use dnstap_receiver::record::Record;
+use dnstap_receiver::transform::cryptopan::CryptoPan;
 use dnstap_receiver::transform::domains::{DomainSet, Match};
 use dnstap_receiver::transform::ipset::{Cidr, IpSet};
+use dnstap_receiver::transform::normalize::{Normalize, SuffixList, BUILTIN_LIST};
+use dnstap_receiver::transform::privacy::{Pseudonym, UserPrivacy};
+use dnstap_receiver::transform::{Chain, Step};
 use dnstap_receiver::transform::{Filtering, FilteringSpec, Reducer, ReducerSpec, Verdict};
+use std::sync::Arc;
+use std::time::Instant;
 
 mod common;
 
@@ -444,5 +452,155 @@ fn latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, domain_lists, latency);
+/// The enrichment steps per record (`normalize`, `user-privacy`), each alone and all
+/// together, through a [`Chain`] as the writer runs them (the enrichment reset per record),
+/// on the records of a lab capture. Crypto-PAn costs the same for every address of a
+/// family, so the capture's loopback addresses are representative.
+fn enrichment(c: &mut Criterion) {
+    let (bytes, frames) = common::capture("unbound-unix.fstrm");
+    let records: Vec<Record<'_>> = frames
+        .iter()
+        .filter_map(|r| Record::parse(&bytes[r.clone()]).ok())
+        .collect();
+    let list = Arc::new(SuffixList::parse(BUILTIN_LIST, false).expect("the built-in list"));
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let normalize = |lowercase, psl| {
+        Step::Normalize(Normalize {
+            lowercase,
+            add_tld: psl,
+            add_etld1: psl,
+            list: psl.then(|| list.clone()),
+        })
+    };
+    let privacy = |truncate: bool, pseudonym: Option<Pseudonym>, minimize: bool| {
+        Step::UserPrivacy(UserPrivacy {
+            truncate: truncate.then_some((24, 56)),
+            pseudonym,
+            minimize: minimize.then(|| list.clone()),
+            cache: Default::default(),
+        })
+    };
+    let pan = || Some(Pseudonym::CryptoPan(Box::new(CryptoPan::new(&key))));
+    let rows: Vec<(&str, Chain)> = vec![
+        (
+            "normalize/qname-lowercase",
+            Chain::new(vec![normalize(true, false)]),
+        ),
+        (
+            "normalize/tld+etld1",
+            Chain::new(vec![normalize(false, true)]),
+        ),
+        (
+            "privacy/anonymize-ip",
+            Chain::new(vec![privacy(true, None, false)]),
+        ),
+        (
+            "privacy/crypto-pan",
+            Chain::new(vec![privacy(false, pan(), false)]),
+        ),
+        (
+            "privacy/hmac-sha256",
+            Chain::new(vec![privacy(
+                false,
+                Some(Pseudonym::hmac_sha256(&key)),
+                false,
+            )]),
+        ),
+        (
+            "privacy/minimize-qname",
+            Chain::new(vec![privacy(false, None, true)]),
+        ),
+        (
+            "enrich/all",
+            Chain::new(vec![normalize(true, true), privacy(true, pan(), true)]),
+        ),
+    ];
+    let mut g = c.benchmark_group("transform");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    let mut en = Enrichment::default();
+    for (name, chain) in &rows {
+        let pass = |en: &mut Enrichment| {
+            let now = Instant::now();
+            let mut kept = 0usize;
+            for r in &records {
+                en.reset();
+                if chain.apply(r, en, now) == Verdict::Keep {
+                    kept += 1;
+                }
+            }
+            kept
+        };
+        g.bench_function(*name, |b| b.iter(|| pass(&mut en)));
+        common::print_cpu_ns_per_msg(&format!("transform/{name}"), records.len(), || {
+            std::hint::black_box(pass(&mut en));
+        });
+    }
+    // The pseudonym functions alone, on addresses that never repeat (what a cache miss
+    // costs): per address.
+    let pan = CryptoPan::new(&key);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut addrs: Vec<(u32, u128)> = Vec::with_capacity(4096);
+    for _ in 0..4096 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        addrs.push((
+            x as u32,
+            u128::from(x) << 64 | u128::from(x.rotate_left(17)),
+        ));
+    }
+    g.throughput(Throughput::Elements(addrs.len() as u64));
+    g.bench_function("crypto-pan-uncached/ipv4", |b| {
+        b.iter(|| {
+            addrs
+                .iter()
+                .map(|a| pan.ipv4(a.0.to_be_bytes())[3])
+                .fold(0u8, u8::wrapping_add)
+        })
+    });
+    common::print_cpu_ns_per_msg(
+        "transform/crypto-pan-uncached/ipv4 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| pan.ipv4(a.0.to_be_bytes())[3])
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
+    common::print_cpu_ns_per_msg(
+        "transform/crypto-pan-uncached/ipv6 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| pan.ipv6(a.1.to_be_bytes())[15])
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
+    let hmac = Pseudonym::hmac_sha256(&key);
+    common::print_cpu_ns_per_msg(
+        "transform/hmac-sha256-uncached/ipv4 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| {
+                        let mut b = a.0.to_be_bytes();
+                        hmac.apply(&mut b);
+                        b[3]
+                    })
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, domain_lists, latency, enrichment);
 criterion_main!(benches);

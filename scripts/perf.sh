@@ -130,6 +130,17 @@ transforms:
     watch-interval: 0.2
 EOF
 
+# The enrichment transforms on plain JSON: the public suffix and registered domain of every
+# qname (from the Public Suffix List) and Crypto-PAn pseudonyms of both addresses; the row
+# "ours-enrich" sits beside "ours-json" of the same run. (The seed's JSON does not print the
+# public suffix, the full formats do: the row measures computing it.)
+head -c 32 /dev/urandom > "$work/privacy.key"
+cat > "$work/enrich.yaml" <<EOF
+transforms:
+  normalize: {add-tld: true, add-etld1: true}
+  user-privacy: {pseudonymize-ip: crypto-pan, key-file: $work/privacy.key}
+EOF
+
 # --- one measured run ------------------------------------------------------------------
 
 port=6400
@@ -181,6 +192,7 @@ measure() {
       case "$format" in
         filter) cmd=("$RECEIVER" --format json -c "$work/filter.yaml") ;;
         xform) cmd=("$RECEIVER" --format json -c "$work/xform.yaml") ;;
+        enrich) cmd=("$RECEIVER" --format json --writers 1 -c "$work/enrich.yaml") ;;
         *w2) cmd=("$RECEIVER" --format "${format%w2}" --writers 2) ;;
         *) cmd=("$RECEIVER" --format "$format" --writers 1) ;;
       esac
@@ -281,7 +293,7 @@ for transport in unix tcp; do
     configs+=("ours-textw2/$transport/$conns ours textw2 $transport $conns")
     configs+=("ours-jsonw2/$transport/$conns ours jsonw2 $transport $conns")
     configs+=("ours-filter/$transport/$conns ours filter $transport $conns")
-    configs+=("ours-xform/$transport/$conns ours xform $transport $conns")
+    configs+=("ours-enrich/$transport/$conns ours enrich $transport $conns")
   done
 done
 configs+=("ours-json2/tcp/8 ours2 json tcp 8")
@@ -345,6 +357,12 @@ END {
     rb = (base in rate && k != base) ? sprintf("%.2f", rate[k] / rate[base]) : "–"
     fmt = who[2]; sub(/(2|w2)$/, "", fmt)
     g = (who[1] == "ours" && who[2] != "filter" && who[2] != "xform") ? "golang-" fmt "/" p[2] "/" p[3] : ""
+    plain = "ours-json/" p[2] "/" p[3]
+    out = (who[1] == "fstrm_capture") ? "raw frames" : (who[2] == "filter") ? "JSON, qname filter rejecting ~all" : (who[2] == "enrich") ? sprintf("JSON + eTLD+1 + Crypto-PAn, --writers 1 (%s× plain JSON)", (plain in rate) ? sprintf("%.2f", rate[k] / rate[plain]) : "–") : (who[2] == "json2") ? "JSON, 2 processes (--reuse-port)" : (who[2] ~ /w2$/) ? toupper(substr(who[2], 1, 1)) substr(who[2], 2, length(who[2]) - 3) ", --writers 2" : (who[1] == "ours" && who[2] != "filter") ? toupper(substr(who[2], 1, 1)) substr(who[2], 2) ", --writers 1" : toupper(substr(who[2], 1, 1)) substr(who[2], 2)
+    base = "fstrm_capture/" p[2] "/" p[3]
+    rb = (base in rate && k != base) ? sprintf("%.2f", rate[k] / rate[base]) : "–"
+    fmt = who[2]; sub(/(2|w2)$/, "", fmt)
+    g = (who[1] == "ours" && who[2] != "filter" && who[2] != "enrich") ? "golang-" fmt "/" p[2] "/" p[3] : ""
     rg = (g != "" && g in rate) ? sprintf("%.1f", rate[k] / rate[g]) : "–"
     printf "| %s | %s | %s | %s | %.2f M | %.3f | %.1f | %s | %s |\n", name, out, p[2], p[3], rate[k] / 1e6, cpu[k], rss[k] / 1024, rb, rg
   }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::error::ConfigError;
 use super::file::{FilteringFileSpec, NumOrName, TransformsSpec};
+use super::privacy::EnrichConf;
 use super::reducer::ReducerConf;
 use crate::dns::types::{rcode_name, rtype_from_name};
 use crate::dnstap::MESSAGE_TYPE_NAMES;
@@ -101,6 +102,8 @@ pub struct FilteringConf {
     /// The section's `reducer:` (checked in `reducer.rs`), carried here so that one value
     /// per `transforms:` section flows to `compile`.
     pub reducer: Option<ReducerConf>,
+    /// `normalize` and `user-privacy` of the same `transforms:` block (`privacy.rs`).
+    pub enrich: Option<EnrichConf>,
 }
 
 /// Checks one `transforms:` section (`prefix` is its key path). `None` when it configures
@@ -112,15 +115,17 @@ pub fn resolve(
 ) -> Result<Option<FilteringConf>, ConfigError> {
     let latency = super::latency::resolve(spec.and_then(|s| s.latency.as_ref()), prefix, file)?;
     let reducer = super::reducer::resolve(spec.and_then(|s| s.reducer.as_ref()), prefix, file)?;
+    let enrich = super::privacy::resolve(spec, prefix, file)?;
     let key = format!("{prefix}.filtering");
     let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
-        if latency.is_none() && reducer.is_none() {
+        if latency.is_none() && reducer.is_none() && enrich.is_none() {
             return Ok(None);
         }
         return Ok(Some(FilteringConf {
             key,
             latency,
             reducer,
+            enrich,
             ..FilteringConf::default()
         }));
     };
@@ -214,6 +219,7 @@ pub fn resolve(
         key,
         latency,
         reducer,
+        enrich,
     }))
 }
 
@@ -331,6 +337,9 @@ pub fn compile(conf: &TransformsConf, file: Option<&Path>) -> Result<Chains, Con
                 }
                 if let Some(l) = &c.latency {
                     steps.push(Step::Latency(Latency::new(l.clone())));
+                }
+                if let Some(e) = &c.enrich {
+                    steps.extend(super::privacy::compile(e, file)?);
                 }
                 // Last: it folds what the other steps kept, as they changed it.
                 if let Some(r) = &c.reducer {

@@ -54,6 +54,18 @@ fn write(rec: &Record<'_>, sample_rate: u32, mut t: Tree<'_>) {
         t.kv_num("cumulative-length", r.cumulative_length);
         t.end_map();
     }
+    // The normalize transform's public suffix of the qname and its registered domain.
+    if let Some(en) = rec.enrich.filter(|e| e.tld.is_some() || e.etld1.is_some()) {
+        t.key("publicsuffix");
+        t.begin_map();
+        if let Some(v) = en.tld() {
+            t.kv_bytes("tld", v);
+        }
+        if let Some(v) = en.etld1() {
+            t.kv_bytes("etld+1", v);
+        }
+        t.end_map();
+    }
     t.key("message");
     t.begin_map();
     write_message(rec, &mut t);

@@ -15,11 +15,15 @@
 //! Start reading at [`Chain::check`], then [`filtering::Filtering`].
 #![forbid(unsafe_code)]
 
+pub mod cryptopan;
 pub mod domains;
 pub mod filtering;
 pub mod ipset;
 pub mod latency;
+pub mod normalize;
+pub mod privacy;
 pub mod reducer;
+mod rewrite;
 pub mod sampling;
 
 use std::sync::Arc;
@@ -146,6 +150,8 @@ pub enum Step {
     Filtering(Filtering),
     /// Query→response latency and unanswered queries (stateful: a matching table).
     Latency(Latency),
+    Normalize(normalize::Normalize),
+    UserPrivacy(privacy::UserPrivacy),
     Reducer(Reducer),
 }
 
@@ -155,6 +161,8 @@ impl Step {
         match self {
             Step::Filtering(f) => f.check(rec),
             Step::Latency(l) => l.apply(rec, en, now),
+            Step::Normalize(n) => n.apply(rec, en),
+            Step::UserPrivacy(p) => p.apply(rec, en),
             Step::Reducer(r) => r.apply(rec, en, now),
         }
     }
@@ -163,7 +171,7 @@ impl Step {
     /// ([`Chain::drain`]) and cannot run split over several ordered writers.
     fn is_stateful(&self) -> bool {
         match self {
-            Step::Filtering(_) => false,
+            Step::Filtering(_) | Step::Normalize(_) | Step::UserPrivacy(_) => false,
             Step::Latency(_) => true,
             Step::Reducer(_) => true,
         }
@@ -173,7 +181,7 @@ impl Step {
     /// with its payload, its enrichment and where it comes from.
     fn drain(&self, now: Instant, all: bool, emit: &mut StepEmit<'_>) {
         match self {
-            Step::Filtering(_) => {}
+            Step::Filtering(_) | Step::Normalize(_) | Step::UserPrivacy(_) => {}
             Step::Latency(l) => l.drain(now, all, emit),
             Step::Reducer(r) => r.drain(now, all, emit),
         }
@@ -182,8 +190,7 @@ impl Step {
     fn sample_rate(&self) -> u32 {
         match self {
             Step::Filtering(f) => f.sample_rate(),
-            Step::Latency(_) => 1,
-            Step::Reducer(_) => 1,
+            Step::Latency(_) | Step::Normalize(_) | Step::UserPrivacy(_) | Step::Reducer(_) => 1,
         }
     }
 }
