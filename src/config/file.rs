@@ -261,6 +261,23 @@ pub enum OutputEntry {
     Stdout(StdoutSpec),
     Forward(Box<ForwardToSpec>),
     Kafka(Box<KafkaSpec>),
+    File(Box<FileOutputSpec>),
+}
+
+/// `outputs: - file:` (resolved in `output_file.rs`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileOutputSpec {
+    pub path: Option<PathBuf>,
+    /// A format name or `raw`.
+    pub format: Option<String>,
+    pub max_size: Option<u64>,
+    /// Seconds.
+    pub rotate_interval: Option<f64>,
+    pub max_files: Option<usize>,
+    pub compress: Option<String>,
+    pub postrotate_command: Option<String>,
+    pub transforms: Option<TransformsSpec>,
 }
 
 /// `metrics:` as written in the config file.

@@ -27,6 +27,7 @@ pub mod file;
 pub mod input;
 pub mod kafka;
 pub mod metrics;
+pub mod output_file;
 pub mod outputs;
 pub mod transforms;
 

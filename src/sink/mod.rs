@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod buffer;
+pub mod file;
 pub mod forward;
 pub mod outputs;
 pub mod sockopt;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::format::{FormatKind, Formatter};
 use crate::sink::buffer::ChunkBuffer;
+use crate::sink::file::{FileConf, FileOutput};
 use crate::sink::forward::{ForwardConf, ForwardOutput};
 use crate::sink::{Output, StdoutSink, WriteOutput};
 use crate::stats::StatsRegistry;
@@ -20,6 +21,7 @@ pub enum OutputConf {
     Stdout(FormatKind),
     Forward(Box<ForwardConf>),
     Kafka(Box<crate::sink::kafka::KafkaSettings>),
+    File(Box<FileConf>),
 }
 
 /// The outputs built, and the buffers whose give-up deadline shutdown must set.
@@ -51,6 +53,10 @@ pub fn build_outputs(
                 for b in out.buffers() {
                     built.buffers.push((b, c.shutdown_timeout));
                 }
+                built.outputs.push(Box::new(out));
+            }
+            OutputConf::File(c) => {
+                let out = FileOutput::start(c, registry.register_output(&c.name()))?;
                 built.outputs.push(Box::new(out));
             }
             #[cfg(feature = "kafka")]
@@ -91,6 +97,7 @@ pub fn describe(o: &OutputConf) -> String {
             }
         )
         }
+        OutputConf::File(c) => crate::sink::file::describe(c),
         #[cfg(feature = "kafka")]
         OutputConf::Kafka(k) => crate::sink::kafka::describe(k),
         #[cfg(not(feature = "kafka"))]
