@@ -408,6 +408,11 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     let mut prev = Snapshot::default();
     loop {
         if let Some(sig) = signals.wait(Duration::from_millis(200)) {
+            if sig == libc::SIGUSR1 {
+                log_debug!("SIGUSR1: file outputs reopen their files");
+                dnstap_receiver::sink::file::request_reopen();
+                continue;
+            }
             log_debug!(
                 "{}: stopping (finishing received frames)",
                 signals::name(sig)
@@ -465,7 +470,10 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     }
     // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
     while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
-        if let Some(sig) = signals.wait(Duration::from_millis(100)) {
+        if let Some(sig) = signals
+            .wait(Duration::from_millis(100))
+            .filter(|&s| s != libc::SIGUSR1)
+        {
             log_error!(
                 "{}: second signal during shutdown; exiting now",
                 signals::name(sig)

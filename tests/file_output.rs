@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use support::lab::{capture, capture_payloads};
 use support::receiver::{
-    free_port, lines, offline_lines, send_bidi, wait_until, Ending, Finished, Receiver, Target,
-    TempDir,
+    free_port, lines, offline_lines, send_bidi, signal, wait_until, Ending, Finished, Receiver,
+    Target, TempDir,
 };
 use support::skip;
 
@@ -335,4 +335,44 @@ fn a_full_disk_is_counted_and_logged_and_the_file_stays_readable() {
     for f in &frames {
         assert!(rest.any(|p| p == f), "a frame not sent, or out of order");
     }
+}
+
+#[test]
+fn sigusr1_reopens_the_file_after_logrotate_moved_it() {
+    let dir = TempDir::new("file-reopen");
+    let conf = write_config(
+        &dir,
+        &format!(
+            "outputs:\n  - file: {{path: {}, format: raw}}\n",
+            dir.path("d.fstrm").display()
+        ),
+    );
+    let payloads = capture_payloads(&capture("knot-unix.fstrm"));
+    let (rx, port) = start(&conf);
+    send_bidi(&Target::Tcp(port), &payloads[..100], Ending::Stop);
+    // 100 frames are in the file once it holds the START and their bytes.
+    let want: usize = payloads[..100].iter().map(|p| 4 + p.len()).sum();
+    wait_until(
+        Duration::from_secs(20),
+        || std::fs::metadata(dir.path("d.fstrm")).is_ok_and(|m| m.len() as usize > want),
+        || "the first frames never reached the file".into(),
+    );
+    std::fs::rename(dir.path("d.fstrm"), dir.path("d.fstrm.1")).unwrap();
+    signal(rx.pid(), "USR1");
+    rx.wait_log("SIGUSR1");
+    wait_until(
+        Duration::from_secs(20),
+        || dir.path("d.fstrm").exists(),
+        || "no new file after SIGUSR1".into(),
+    );
+    send_bidi(&Target::Tcp(port), &payloads[100..150], Ending::Stop);
+    let fin = rx.stop();
+    assert_eq!(out_stat(&fin, "delivered"), 150);
+    let old = raw_frames(&std::fs::read(dir.path("d.fstrm.1")).unwrap());
+    let new = raw_frames(&std::fs::read(dir.path("d.fstrm")).unwrap());
+    assert!(
+        old[..] == payloads[..100],
+        "the moved file ends with STOP after 100 frames"
+    );
+    assert!(new[..] == payloads[100..150]);
 }
