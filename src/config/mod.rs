@@ -28,6 +28,7 @@ pub mod input;
 pub mod kafka;
 pub mod metrics;
 pub mod output_file;
+pub mod output_relay;
 pub mod outputs;
 pub mod transforms;
 

@@ -130,6 +130,13 @@ pub fn resolve_outputs_with_transforms(
                         let k = format!("{fk}.transforms");
                         chains.push(transforms::resolve(f.transforms.as_ref(), &k, file)?);
                     }
+                    OutputEntry::Dnstap(r) => {
+                        let rk = format!("{key}.dnstap");
+                        let c = super::output_relay::resolve(r, &rk, file)?;
+                        list.push(OutputConf::Relay(Box::new(c)));
+                        let k = format!("{rk}.transforms");
+                        chains.push(transforms::resolve(r.transforms.as_ref(), &k, file)?);
+                    }
                     OutputEntry::Kafka(k) => {
                         let base = file.and_then(Path::parent);
                         match super::kafka::resolve(k, base) {
@@ -157,7 +164,7 @@ pub fn resolve_outputs_with_transforms(
         .filter_map(|o| match o {
             OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| &s.dir),
             OutputConf::Kafka(k) => k.spill.as_ref().map(|s| &s.dir),
-            OutputConf::Stdout(_) | OutputConf::File(_) => None,
+            OutputConf::Stdout(_) | OutputConf::File(_) | OutputConf::Relay(_) => None,
         })
         .collect();
     for (i, d) in dirs.iter().enumerate() {

@@ -22,6 +22,7 @@ pub mod buffer;
 pub mod file;
 pub mod forward;
 pub mod outputs;
+pub mod relay;
 pub mod sockopt;
 pub mod spill;
 

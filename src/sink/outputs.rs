@@ -22,6 +22,7 @@ pub enum OutputConf {
     Forward(Box<ForwardConf>),
     Kafka(Box<crate::sink::kafka::KafkaSettings>),
     File(Box<FileConf>),
+    Relay(Box<crate::sink::relay::RelayConf>),
 }
 
 /// The outputs built, and the buffers whose give-up deadline shutdown must set.
@@ -50,6 +51,15 @@ pub fn build_outputs(
             OutputConf::Forward(c) => {
                 let name = c.name();
                 let out = ForwardOutput::start(c, registry.register_output(&name))?;
+                for b in out.buffers() {
+                    built.buffers.push((b, c.shutdown_timeout));
+                }
+                built.outputs.push(Box::new(out));
+            }
+            OutputConf::Relay(c) => {
+                let out = crate::sink::relay::RelayOutput::start(c, &mut |n| {
+                    registry.register_output(n)
+                })?;
                 for b in out.buffers() {
                     built.buffers.push((b, c.shutdown_timeout));
                 }
@@ -98,6 +108,7 @@ pub fn describe(o: &OutputConf) -> String {
         )
         }
         OutputConf::File(c) => crate::sink::file::describe(c),
+        OutputConf::Relay(c) => crate::sink::relay::describe(c),
         #[cfg(feature = "kafka")]
         OutputConf::Kafka(k) => crate::sink::kafka::describe(k),
         #[cfg(not(feature = "kafka"))]

@@ -1,0 +1,346 @@
+//! The dnstap relay output: the accepted dnstap payloads, byte for byte (no re-encoding),
+//! sent on over Frame Streams (bidirectional handshake: READY, ACCEPT, START ... STOP,
+//! FINISH) to one or several downstream receivers over unix, TCP or TLS. `duplicate`: each
+//! remote gets every frame; `split`: each frame goes to one remote, chosen by a hash of its
+//! identity, client address or qname (rendezvous hashing over the healthy remotes).
+//!
+//! The buffering, overflow policies and counting are the forward output's
+//! [`ChunkBuffer`] (one per remote), the reconnect wait its backoff and the hash its
+//! rendezvous pick; this folder adds the Frame Streams framing and handshake (`link.rs`,
+//! one sender thread per remote). Knows nothing of inputs or formats.
+//!
+//! ```text
+//!  writer: record's raw payload → data frame into the chunk (duplicate: one chunk, copied
+//!          to every remote's buffer when full; split: the chunk of the remote picked)
+//!  link:   connect → READY → ACCEPT → START → chunks (kept until the peer's kernel took
+//!          them plus replay-window bytes) ... STOP → FINISH → close
+//!          broken → kept chunks back to the buffer's front (counted `resent`), backoff
+//! ```
+//!
+//! Each remote is counted as an output of its own (`dnstap unix:/run/x.sock`), so
+//! `records = delivered + dropped + buffered` holds per remote in both modes.
+#![forbid(unsafe_code)]
+
+mod link;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use self::link::Link;
+use crate::framestream::write_data_frame;
+use crate::record::Record;
+use crate::sink::buffer::{BufferSpec, Chunk, ChunkBuffer};
+use crate::sink::forward::{key_hash, pick, tls_client_config, HashKey, TlsConf};
+use crate::sink::Output;
+use crate::stats::OutputStats;
+
+/// One downstream receiver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayAddr {
+    Unix(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl std::fmt::Display for RelayAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RelayAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+            RelayAddr::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            RelayAddr::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// How frames are shared out over the remotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayMode {
+    Duplicate,
+    Split(HashKey),
+}
+
+/// One relay output, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayConf {
+    pub remotes: Vec<RelayAddr>,
+    pub mode: RelayMode,
+    /// TLS on the TCP remotes.
+    pub tls: Option<TlsConf>,
+    /// Per remote.
+    pub buffer: BufferSpec,
+    pub chunk_bytes: usize,
+    pub connect_timeout: Duration,
+    pub backoff_init: Duration,
+    pub reconnect_max: Duration,
+    pub shutdown_timeout: Duration,
+    /// Bytes the peer's kernel has taken that are still kept for a resend after a break.
+    pub replay_window: u64,
+}
+
+impl RelayConf {
+    pub fn name(&self) -> String {
+        let l: Vec<String> = self.remotes.iter().map(|r| r.to_string()).collect();
+        format!("dnstap {}", l.join(","))
+    }
+
+    /// The counters' name of remote `i`.
+    pub fn remote_name(&self, i: usize) -> String {
+        let tls = match (&self.tls, &self.remotes[i]) {
+            (Some(_), RelayAddr::Tcp { .. }) => "+tls",
+            _ => "",
+        };
+        format!("dnstap{tls} {}", self.remotes[i])
+    }
+}
+
+/// `-v` log line.
+pub fn describe(c: &RelayConf) -> String {
+    format!(
+        "{} ({}, overflow {}, buffer {} KiB per remote)",
+        c.name(),
+        match c.mode {
+            RelayMode::Duplicate => "duplicate".to_string(),
+            RelayMode::Split(k) => format!("split by {}", k.name()),
+        },
+        c.buffer.policy.name(),
+        c.buffer.max_bytes >> 10
+    )
+}
+
+/// One remote as the writer sees it.
+#[derive(Debug)]
+struct Remote {
+    buffer: Arc<ChunkBuffer>,
+    stats: Arc<OutputStats>,
+    /// split: the chunk being filled for this remote.
+    chunk: Vec<u8>,
+    records: u32,
+}
+
+/// The output the writer thread calls.
+#[derive(Debug)]
+pub struct RelayOutput {
+    name: String,
+    mode: RelayMode,
+    remotes: Vec<Remote>,
+    /// duplicate: the one chunk being filled.
+    chunk: Vec<u8>,
+    records: u32,
+    chunk_bytes: usize,
+    healthy: Arc<Vec<AtomicBool>>,
+    shutdown_timeout: Duration,
+    links: Vec<JoinHandle<()>>,
+}
+
+impl RelayOutput {
+    /// Builds TLS, the buffers (registering each remote's counters with `register`) and
+    /// starts one link thread per remote. A remote down at start is not an error.
+    pub fn start(
+        conf: &RelayConf,
+        register: &mut dyn FnMut(&str) -> Arc<OutputStats>,
+    ) -> io::Result<RelayOutput> {
+        let tls = match &conf.tls {
+            Some(t) => Some(tls_client_config(t).map_err(io::Error::other)?),
+            None => None,
+        };
+        let healthy: Arc<Vec<AtomicBool>> =
+            Arc::new(conf.remotes.iter().map(|_| AtomicBool::new(true)).collect());
+        let mut remotes = Vec::new();
+        let mut links = Vec::new();
+        for (i, addr) in conf.remotes.iter().enumerate() {
+            let name = conf.remote_name(i);
+            let stats = register(&name);
+            let (buffer, _) = ChunkBuffer::new(&name, &conf.buffer, Arc::clone(&stats))?;
+            let buffer = Arc::new(buffer);
+            let tls = match (addr, &tls, &conf.tls) {
+                (RelayAddr::Tcp { host, .. }, Some(cfg), Some(t)) => {
+                    let sn = t.server_name.clone().unwrap_or_else(|| host.clone());
+                    let sn = rustls::pki_types::ServerName::try_from(sn)
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                    Some((Arc::clone(cfg), sn))
+                }
+                _ => None,
+            };
+            let mut link = Link::new(
+                name,
+                addr.clone(),
+                conf,
+                tls,
+                Arc::clone(&buffer),
+                Arc::clone(&stats),
+                (Arc::clone(&healthy), i),
+            );
+            links.push(
+                std::thread::Builder::new()
+                    .name("relay".into())
+                    .spawn(move || link.run())?,
+            );
+            remotes.push(Remote {
+                chunk: buffer.take_vec(conf.chunk_bytes + (64 << 10)),
+                buffer,
+                stats,
+                records: 0,
+            });
+        }
+        Ok(RelayOutput {
+            name: conf.name(),
+            mode: conf.mode,
+            remotes,
+            chunk: Vec::with_capacity(conf.chunk_bytes + (64 << 10)),
+            records: 0,
+            chunk_bytes: conf.chunk_bytes,
+            healthy,
+            shutdown_timeout: conf.shutdown_timeout,
+            links,
+        })
+    }
+
+    /// The buffers, for shutdown's give-up deadline.
+    pub fn buffers(&self) -> Vec<Arc<ChunkBuffer>> {
+        self.remotes.iter().map(|r| Arc::clone(&r.buffer)).collect()
+    }
+
+    /// duplicate: the filled chunk to every remote (copies for all but the last).
+    fn push_shared(&mut self) {
+        if self.records == 0 {
+            return;
+        }
+        let records = std::mem::take(&mut self.records);
+        let n = self.remotes.len();
+        for (i, r) in self.remotes.iter().enumerate() {
+            let data = if i + 1 == n {
+                std::mem::replace(
+                    &mut self.chunk,
+                    r.buffer.take_vec(self.chunk_bytes + (64 << 10)),
+                )
+            } else {
+                let mut v = r.buffer.take_vec(self.chunk.len());
+                v.extend_from_slice(&self.chunk);
+                v
+            };
+            r.buffer.push(Chunk {
+                data,
+                records,
+                resend: false,
+            });
+        }
+    }
+
+    /// split: remote `i`'s chunk to its buffer.
+    fn push_own(&mut self, i: usize) {
+        let chunk_bytes = self.chunk_bytes;
+        let Some(r) = self.remotes.get_mut(i) else {
+            return;
+        };
+        if r.records == 0 {
+            return;
+        }
+        let data = if r.chunk.len() < chunk_bytes / 4 {
+            let small = r.chunk.clone();
+            r.chunk.clear();
+            small
+        } else {
+            std::mem::replace(&mut r.chunk, r.buffer.take_vec(chunk_bytes + (64 << 10)))
+        };
+        let records = std::mem::take(&mut r.records);
+        r.buffer.push(Chunk {
+            data,
+            records,
+            resend: false,
+        });
+    }
+
+    fn push_all(&mut self) {
+        match self.mode {
+            RelayMode::Duplicate => self.push_shared(),
+            RelayMode::Split(_) => {
+                for i in 0..self.remotes.len() {
+                    self.push_own(i);
+                }
+            }
+        }
+    }
+}
+
+impl Output for RelayOutput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[inline]
+    fn record(&mut self, rec: &Record<'_>, raw: &[u8]) -> io::Result<()> {
+        match self.mode {
+            RelayMode::Duplicate => {
+                for r in &self.remotes {
+                    r.stats.records.fetch_add(1, Ordering::Relaxed);
+                    if raw.is_empty() {
+                        // A record a transform made: no payload to relay.
+                        r.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if raw.is_empty() {
+                    return Ok(());
+                }
+                write_data_frame(raw, &mut self.chunk);
+                self.records += 1;
+                if self.chunk.len() >= self.chunk_bytes {
+                    self.push_shared();
+                }
+            }
+            RelayMode::Split(key) => {
+                let i = pick(key_hash(key, rec), &self.healthy);
+                let chunk_bytes = self.chunk_bytes;
+                let Some(r) = self.remotes.get_mut(i) else {
+                    return Ok(());
+                };
+                r.stats.records.fetch_add(1, Ordering::Relaxed);
+                if raw.is_empty() {
+                    r.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                write_data_frame(raw, &mut r.chunk);
+                r.records += 1;
+                if r.chunk.len() >= chunk_bytes {
+                    self.push_own(i);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.push_all();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.push_all();
+        let deadline = Instant::now() + self.shutdown_timeout;
+        for r in &self.remotes {
+            r.buffer.give_up_at(deadline);
+            r.buffer.close();
+        }
+        let mut panicked = false;
+        for h in self.links.drain(..) {
+            panicked |= h.join().is_err();
+        }
+        if panicked {
+            return Err(io::Error::other(format!(
+                "{}: link thread panicked",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RelayOutput {
+    fn drop(&mut self) {
+        if !self.links.is_empty() {
+            let _ = self.finish();
+        }
+    }
+}
