@@ -2,7 +2,9 @@
 //! capture relayed over unix and TCP arrives byte for byte, frame for frame (the frames in
 //! the capture files fstrm_capture writes are those we accepted, in order); `split` over
 //! three receivers covers every frame exactly once; a receiver killed and restarted
-//! mid-run loses nothing with `block` (the duplicates are the counted `resent`).
+//! mid-run loses nothing with `block` (the duplicates are the counted `resent`). fstrm_capture
+//! has no TLS: over mutual TLS the relay feeds a second receiver (TLS input, raw file
+//! output), whose file must hold the same frames.
 //!
 //! Without `fstrm_capture` the tests skip with a NOTICE, or fail under `CI=true`.
 
@@ -280,4 +282,70 @@ fn a_receiver_restarted_mid_run_loses_nothing_with_block() {
     );
     // The second receiver's file is in order: the resent frames, then the rest.
     assert!(got2.ends_with(&payloads[half..]));
+}
+
+#[test]
+fn every_capture_reaches_a_tls_receiver_byte_identical_with_mutual_tls() {
+    use support::tls::{Ca, SERVER_NAME};
+    let dir = TempDir::new("relay-tls");
+    let ca = Ca::new("relay-ca");
+    std::fs::write(dir.path("ca.pem"), &ca.cert_pem).unwrap();
+    let (scert, skey) = ca
+        .leaf(&rcgen::PKCS_ECDSA_P256_SHA256, false)
+        .write(&dir.0, "server");
+    let (ccert, ckey) = ca
+        .leaf(&rcgen::PKCS_ECDSA_P256_SHA256, true)
+        .write(&dir.0, "client");
+    // Downstream: TLS input requiring a client certificate, frames to a raw file.
+    let down_port = free_port();
+    let down_conf = dir.path("down.yaml");
+    std::fs::write(
+        &down_conf,
+        format!(
+            "input-mode:\n  local-address: 127.0.0.1\n  local-port: {down_port}\n  tls-support: true\n  \
+             tls-server-cert: {}\n  tls-server-key: {}\n  tls-client-ca: {}\n\
+             outputs:\n  - file: {{path: {}, format: raw}}\n",
+            scert.display(),
+            skey.display(),
+            dir.path("ca.pem").display(),
+            dir.path("down.fstrm").display()
+        ),
+    )
+    .unwrap();
+    let down = Receiver::start(&["-c", down_conf.to_str().unwrap(), "--io", "epoll"]);
+    let (rx, port) = start_receiver(
+        &dir,
+        &format!(
+            "  - dnstap: {{remote: ['127.0.0.1:{down_port}'], tls: true, tls-ca: {}, tls-cert: {}, \
+             tls-key: {}, tls-server-name: {SERVER_NAME}, backoff-init: 0.1, backoff-max: 0.5}}\n",
+            dir.path("ca.pem").display(),
+            ccert.display(),
+            ckey.display()
+        ),
+    );
+    let mut all = Vec::new();
+    for cap in top_captures() {
+        let p = capture_payloads(&cap);
+        send_bidi(&Target::Tcp(port), &p, Ending::Stop);
+        all.extend(p);
+    }
+    let fin = rx.stop();
+    let name = format!("dnstap+tls 127.0.0.1:{down_port}");
+    assert_eq!(
+        out_stat(&fin, &name, "delivered"),
+        all.len() as u64,
+        "{}",
+        fin.stderr
+    );
+    // FINISH came back, so the downstream read every frame; its writer may still hold
+    // them until the stop.
+    let down_fin = down.stop();
+    assert_eq!(last_stat_tls_failed(&down_fin), 0, "{}", down_fin.stderr);
+    let got = frames_of(&std::fs::read(dir.path("down.fstrm")).unwrap());
+    assert_eq!(got.len(), all.len());
+    assert!(got == all, "frames differ from those accepted");
+}
+
+fn last_stat_tls_failed(f: &Finished) -> u64 {
+    f.stat("tls-failed")
 }

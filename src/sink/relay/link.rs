@@ -104,6 +104,10 @@ impl Wire {
                             return Ok(0);
                         }
                         tls.process_new_packets().map_err(io::Error::other)?;
+                        // Whatever the session answers (alerts, key updates) goes out now.
+                        while tls.wants_write() {
+                            tls.write_tls(s)?;
+                        }
                     }
                     Err(e) => return Err(e),
                 }
@@ -295,8 +299,14 @@ impl Link {
                 s.set_nodelay(true)?;
                 match &self.tls {
                     Some((cfg, sn)) => {
-                        let tls = rustls::ClientConnection::new(Arc::clone(cfg), sn.clone())
+                        let mut tls = rustls::ClientConnection::new(Arc::clone(cfg), sn.clone())
                             .map_err(io::Error::other)?;
+                        let mut s = s;
+                        s.set_read_timeout(Some(self.connect_timeout))?;
+                        s.set_write_timeout(Some(self.connect_timeout))?;
+                        while tls.is_handshaking() {
+                            tls.complete_io(&mut s)?;
+                        }
                         Wire::Tls(Box::new(tls), s)
                     }
                     None => Wire::Tcp(s),
@@ -366,17 +376,28 @@ impl Link {
     /// Nothing to send: notice a peer that closed (a receiver says nothing after ACCEPT
     /// until FINISH).
     fn poll_peer(&mut self) -> io::Result<()> {
-        let Some(w) = self.wire.as_ref() else {
+        let Some(w) = self.wire.as_mut() else {
             return Ok(());
         };
-        let mut b = [0u8; 256];
+        let mut b = [0u8; 4096];
         match sockopt::recv_nonblocking(w.fd(), &mut b)? {
             Some(0) => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the receiver closed the connection",
             )),
-            // TLS records (a session ticket) or anything else: ignored.
-            _ => Ok(()),
+            Some(n) => {
+                // TLS: the session's own records (tickets, key updates, alerts) go through
+                // it, so that its state stays in step; plaintext is not expected here.
+                if let Wire::Tls(tls, _) = w {
+                    let mut rd = b.get(..n).unwrap_or_default();
+                    while !rd.is_empty() {
+                        tls.read_tls(&mut rd)?;
+                        tls.process_new_packets().map_err(io::Error::other)?;
+                    }
+                }
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 
