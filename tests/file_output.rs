@@ -1,5 +1,5 @@
 //! The file output against the reference readers: rotated raw files read back with the
-//! `dnstap` CLI give exactly the frames sent (and parse as Frame Streams by hand); JSON
+//! `dnstap` CLI and `fstrm_dump` give exactly the frames sent (and parse as Frame Streams by hand); JSON
 //! files give exactly the lines of `-r`; files rotate at the configured size (never past
 //! it) and age; gzip and zstd files decompress with the system tools; a full disk (a tiny
 //! tmpfs mounted here) is counted and logged, and the file stays readable.
@@ -113,6 +113,24 @@ fn dnstap_read(file: &Path) -> Vec<String> {
     lines(&out.stdout)
 }
 
+/// The data frames `fstrm_dump` (the C reference) finds in a file, checked to start with
+/// START and end with STOP.
+fn fstrm_dump_frames(file: &Path) -> usize {
+    let out = Command::new("fstrm_dump").arg(file).output().unwrap();
+    assert!(out.status.success(), "fstrm_dump {}", file.display());
+    // It prints on stderr.
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.starts_with("FSTRM_CONTROL_START."),
+        "{}",
+        file.display()
+    );
+    assert_eq!(text.lines().last(), Some("FSTRM_CONTROL_STOP."));
+    text.lines()
+        .filter(|l| l.starts_with("Data frame ("))
+        .count()
+}
+
 fn decompress(tool: &str, file: &Path) -> Vec<u8> {
     let out = Command::new(tool).arg("-dc").arg(file).output().unwrap();
     assert!(
@@ -127,7 +145,9 @@ fn decompress(tool: &str, file: &Path) -> Vec<u8> {
 #[test]
 fn rotated_raw_files_read_back_exactly_with_dnstap() {
     let check = "rotated_raw_files_read_back_exactly_with_dnstap";
-    if skip::need_program(check, "dnstap").is_none() {
+    if skip::need_program(check, "dnstap").is_none()
+        || skip::need_program(check, "fstrm_dump").is_none()
+    {
         return;
     }
     let dir = TempDir::new("file-raw");
@@ -167,7 +187,9 @@ fn rotated_raw_files_read_back_exactly_with_dnstap() {
                 b.len()
             );
         }
-        frames.extend(raw_frames(&b));
+        let mine = raw_frames(&b);
+        assert_eq!(fstrm_dump_frames(f), mine.len(), "{}", f.display());
+        frames.extend(mine);
         text.extend(dnstap_read(f));
     }
     assert!(frames == payloads, "frames differ from those sent");
