@@ -422,3 +422,79 @@ pub fn describe(c: &FileConf) -> String {
     s.push(')');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> Record<'static> {
+        Record {
+            identity: Some(b"ns1"),
+            message_type: Some(5),
+            ..Record::default()
+        }
+    }
+
+    fn conf(path: PathBuf, format: FileFormat) -> FileConf {
+        FileConf {
+            path,
+            format,
+            max_size: None,
+            rotate_interval: None,
+            max_files: 0,
+            compress: None,
+            postrotate_command: None,
+        }
+    }
+
+    #[test]
+    fn a_device_that_is_full_is_counted_not_fatal() {
+        let stats = Arc::new(OutputStats::default());
+        let c = conf(
+            PathBuf::from("/dev/full"),
+            FileFormat::Lines(FormatKind::Json),
+        );
+        let mut o = FileOutput::start(&c, Arc::clone(&stats)).unwrap();
+        for _ in 0..10 {
+            o.record(&rec(), b"x").unwrap();
+        }
+        o.flush().unwrap();
+        o.record(&rec(), b"x").unwrap();
+        o.finish().unwrap();
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!(g(&stats.records), 11);
+        assert_eq!(g(&stats.dropped), 11);
+        assert_eq!(g(&stats.delivered), 0);
+        assert!(g(&stats.write_errors) >= 2);
+    }
+
+    #[test]
+    fn raw_files_never_pass_max_size_and_hold_every_frame() {
+        let dir = std::env::temp_dir().join(format!("file-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut c = conf(dir.join("d.fstrm"), FileFormat::Raw);
+        c.max_size = Some(1024);
+        let stats = Arc::new(OutputStats::default());
+        let mut o = FileOutput::start(&c, Arc::clone(&stats)).unwrap();
+        let payload = [7u8; 100];
+        for i in 0..100 {
+            o.record(&rec(), &payload).unwrap();
+            if i % 7 == 0 {
+                o.flush().unwrap();
+            }
+        }
+        o.finish().unwrap();
+        let mut frames = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let b = std::fs::read(e.unwrap().path()).unwrap();
+            assert!(b.len() <= 1024, "{}", b.len());
+            assert!(b.ends_with(&[0, 0, 0, 4, 0, 0, 0, 3]), "STOP last");
+            frames += b.windows(4).filter(|w| *w == [0, 0, 0, 100]).count();
+        }
+        // START (42) + 9 frames (104 each) + STOP (12) = 990 bytes per full file.
+        assert_eq!(frames, 100);
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 100);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
