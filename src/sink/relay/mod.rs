@@ -344,3 +344,137 @@ impl Drop for RelayOutput {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framestream::{Decoder, DecoderConfig, Event};
+    use crate::sink::buffer::OverflowPolicy;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+
+    /// A Frame Streams receiver on `l` for one connection: answers the handshake with the
+    /// crate's own decoder and returns the data frames up to STOP.
+    fn receive(l: UnixListener) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut dec = Decoder::new(DecoderConfig::default());
+            let (mut buf, mut reply, mut frames) = (Vec::new(), Vec::new(), Vec::new());
+            let mut b = [0u8; 65536];
+            loop {
+                let n = s.read(&mut b).unwrap();
+                assert!(n > 0, "closed before STOP");
+                buf.extend_from_slice(&b[..n]);
+                loop {
+                    let step = dec.decode(&buf, &mut reply).unwrap();
+                    if !reply.is_empty() {
+                        s.write_all(&reply).unwrap();
+                        reply.clear();
+                    }
+                    match step.event {
+                        Event::NeedMore => break,
+                        Event::Data { payload } => frames.push(buf[payload].to_vec()),
+                        Event::Control => {}
+                        Event::Finished => return frames,
+                    }
+                    buf.drain(..step.consumed);
+                }
+            }
+        })
+    }
+
+    fn conf(remotes: Vec<RelayAddr>, mode: RelayMode) -> RelayConf {
+        RelayConf {
+            remotes,
+            mode,
+            tls: None,
+            buffer: BufferSpec {
+                max_bytes: 1 << 20,
+                policy: OverflowPolicy::Block,
+                spill: None,
+            },
+            chunk_bytes: 4096,
+            connect_timeout: Duration::from_secs(2),
+            backoff_init: Duration::from_millis(50),
+            reconnect_max: Duration::from_millis(200),
+            shutdown_timeout: Duration::from_secs(5),
+            replay_window: 0,
+        }
+    }
+
+    fn rec(i: u32) -> (Record<'static>, Vec<u8>) {
+        let id: &'static str = Box::leak(format!("ns{}", i % 7).into_boxed_str());
+        let r = Record {
+            identity: Some(id.as_bytes()),
+            message_type: Some(5),
+            ..Record::default()
+        };
+        (r, format!("payload-{i}").into_bytes())
+    }
+
+    fn run(mode: RelayMode, n: usize) -> (Vec<Vec<Vec<u8>>>, Vec<Arc<OutputStats>>) {
+        let dir = std::env::temp_dir().join(format!("relay-unit-{}-{mode:?}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut addrs = Vec::new();
+        let mut rx = Vec::new();
+        for i in 0..n {
+            let p = dir.join(format!("r{i}.sock"));
+            rx.push(receive(UnixListener::bind(&p).unwrap()));
+            addrs.push(RelayAddr::Unix(p));
+        }
+        let mut stats = Vec::new();
+        let mut o = RelayOutput::start(&conf(addrs, mode), &mut |_| {
+            let s = Arc::new(OutputStats::default());
+            stats.push(Arc::clone(&s));
+            s
+        })
+        .unwrap();
+        for i in 0..1000 {
+            let (r, p) = rec(i);
+            o.record(&r, &p).unwrap();
+        }
+        o.finish().unwrap();
+        let got = rx.into_iter().map(|h| h.join().unwrap()).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        (got, stats)
+    }
+
+    #[test]
+    fn duplicate_gives_every_remote_every_frame_in_order() {
+        let (got, stats) = run(RelayMode::Duplicate, 2);
+        let want: Vec<Vec<u8>> = (0..1000).map(|i| rec(i).1).collect();
+        for (g, s) in got.iter().zip(&stats) {
+            assert!(*g == want);
+            assert_eq!(s.records.load(Ordering::Relaxed), 1000);
+            assert_eq!(s.delivered.load(Ordering::Relaxed), 1000);
+        }
+    }
+
+    #[test]
+    fn split_by_identity_sends_each_frame_once_and_keeps_keys_together() {
+        let (got, stats) = run(RelayMode::Split(HashKey::Identity), 3);
+        let total: usize = got.iter().map(Vec::len).sum();
+        assert_eq!(total, 1000);
+        let delivered: u64 = stats
+            .iter()
+            .map(|s| s.delivered.load(Ordering::Relaxed))
+            .sum();
+        assert_eq!(delivered, 1000);
+        // The same identity (i % 7) always on the same remote.
+        for (r, frames) in got.iter().enumerate() {
+            for f in frames {
+                let i: u32 = std::str::from_utf8(&f[8..]).unwrap().parse().unwrap();
+                for (o, others) in got.iter().enumerate() {
+                    if o != r {
+                        assert!(!others.iter().any(|g| {
+                            let j: u32 = std::str::from_utf8(&g[8..]).unwrap().parse().unwrap();
+                            j % 7 == i % 7
+                        }));
+                    }
+                }
+            }
+        }
+    }
+}
