@@ -3,6 +3,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+use dnstap_receiver::format::directives::TextFormat;
 use dnstap_receiver::format::{FormatKind, Formatter};
 use dnstap_receiver::record::Record;
 
@@ -26,6 +27,23 @@ fn formats(c: &mut Criterion) {
         ("yaml", FormatKind::Yaml),
         ("json_full", FormatKind::JsonFull),
         ("yaml_full", FormatKind::YamlFull),
+        ("dnscollector_json", FormatKind::DnsCollectorJson),
+        ("dnscollector_flat_json", FormatKind::DnsCollectorFlatJson),
+        ("dr4_json", FormatKind::Dr4Json),
+        (
+            "text_format",
+            FormatKind::Directives(Box::leak(Box::new(
+                TextFormat::compile(
+                    "timestamp-rfc3339ns identity operation rcode queryip queryport family \
+                     protocol length-unit qname qtype latency",
+                    " ",
+                )
+                .expect("directives"),
+            ))),
+        ),
+        ("golang_text", FormatKind::GolangText),
+        ("golang_yaml", FormatKind::GolangYaml),
+        ("golang_json", FormatKind::GolangJson),
     ] {
         let f = Formatter::new(kind);
         let mut out = Vec::with_capacity(4 << 20);

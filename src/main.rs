@@ -1,6 +1,7 @@
 //! The `dnstap_receiver` binary: parse the command line, build the settings, then either run
 //! offline (`-r FILE`) or start the daemon: listeners, reader threads (io_uring or epoll), the
-//! writer thread, and the main thread waiting for SIGINT/SIGTERM and printing statistics.
+//! writer thread, and the main thread waiting for SIGINT/SIGTERM (stop) or SIGHUP (reload the
+//! configuration: [`Reloader`]) and printing statistics.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,17 +11,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dnstap_receiver::config::{IoChoice, LowArgs, Settings};
+use dnstap_receiver::config::{reload, IoChoice, LowArgs, Resolved, Settings};
 use dnstap_receiver::format::Formatter;
 use dnstap_receiver::input::signals::{self, Signals};
-use dnstap_receiver::input::{self, Backend, Listener, ReaderCtx};
+use dnstap_receiver::input::{self, Backend, Listener, ReaderConf, ReaderCtx};
 use dnstap_receiver::metrics::http::MetricsServer;
 use dnstap_receiver::metrics::traffic::TrafficCounter;
-use dnstap_receiver::pipeline::ordered::{self, WriterSlot};
-use dnstap_receiver::pipeline::{self, Pipeline, Pool, WriterTransforms};
+use dnstap_receiver::metrics::ReloadStats;
+use dnstap_receiver::pipeline::ordered::{self, OrderedGen, WriterSlot};
+use dnstap_receiver::pipeline::reload::{Handoff, Published};
+use dnstap_receiver::pipeline::{self, OutputSlot, Pipeline, Pool, WriterGen, WriterTransforms};
+use dnstap_receiver::sink::buffer::ChunkBuffer;
 use dnstap_receiver::sink::outputs::{self, BuiltOutputs, OutputConf};
 use dnstap_receiver::sink::StdoutSink;
-use dnstap_receiver::stats::{self, Snapshot, StatsRegistry};
+use dnstap_receiver::stats::{self, OutputStats, Snapshot, StatsRegistry};
+use dnstap_receiver::sys::activation;
+use dnstap_receiver::sys::notify::Notifier;
 use dnstap_receiver::transform::{Chain, DropReason};
 use dnstap_receiver::{log_debug, log_error, log_warn, offline};
 
@@ -34,11 +40,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let mut args = LowArgs::parse_env();
+    if let Some(dir) = args.generate_assets.take() {
+        return generate_assets(&dir);
+    }
     if let Some(file) = args.check_config.take() {
         return check_config(args, file);
     }
     stats::set_verbose(args.verbose);
-    match run(&args) {
+    match run(args) {
         Ok(code) => code,
         Err(e) => {
             log_error!("{e}");
@@ -47,8 +56,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &LowArgs) -> Result<ExitCode, BoxError> {
-    let settings = Settings::build(args)?;
+/// `--generate-assets DIR` (hidden): the man page and completions, for the package.
+fn generate_assets(dir: &std::path::Path) -> ExitCode {
+    use clap::CommandFactory;
+    match dnstap_receiver::config::assets::write_assets(LowArgs::command(), dir) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log_error!("--generate-assets {}: {e}", dir.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: LowArgs) -> Result<ExitCode, BoxError> {
+    let settings = Settings::build(&args)?;
     stats::set_verbose(settings.resolved.verbose);
 
     if let Some(path) = &settings.resolved.offline {
@@ -85,7 +111,7 @@ fn run(args: &LowArgs) -> Result<ExitCode, BoxError> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    daemon(settings)
+    daemon(settings, args)
 }
 
 /// `N` or `N (rcode=a qtype=b)`: a total and its non-zero reasons, for the `-v` lines.
@@ -182,10 +208,12 @@ fn check_config(mut args: LowArgs, file: Option<std::path::PathBuf>) -> ExitCode
             _ => args.config = Some(file),
         }
     }
-    let settings = match Settings::build(&args) {
+    let settings = match Settings::build_all(&args) {
         Ok(s) => s,
-        Err(e) => {
-            log_error!("configuration invalid: {e}");
+        Err(errors) => {
+            for e in errors {
+                log_error!("configuration invalid: {e}");
+            }
             return ExitCode::from(1);
         }
     };
@@ -236,7 +264,7 @@ fn choose_backend(choice: IoChoice) -> Result<Backend, BoxError> {
     }
 }
 
-fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
+fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
     // Before any thread exists, so that every thread inherits the mask.
     let signals = Signals::block()?;
     match input::raise_open_files_limit() {
@@ -247,12 +275,16 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     let r = &settings.resolved;
     let backend = choose_backend(r.io)?;
 
-    let listeners = r
-        .inputs
+    // Sockets a systemd .socket unit passed replace binding (docs/operations.md).
+    let activated = activation::take_listen_fds()?;
+    let notifier = Notifier::from_env()?;
+    let opened = Listener::open_all(&r.inputs, &settings.security, activated)?;
+    let passed: Vec<String> = opened
         .iter()
-        .map(|i| Listener::bind_with(i, &settings.security))
-        .collect::<Result<Vec<_>, _>>()?;
-    let listeners = Arc::new(listeners);
+        .filter(|(_, passed)| *passed)
+        .map(|(l, _)| l.describe())
+        .collect();
+    let listeners = Arc::new(opened.into_iter().map(|(l, _)| l).collect::<Vec<_>>());
 
     let readers = r.threads;
     let pool = Pool::new(
@@ -270,7 +302,12 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
 
     log_debug!("dnstap_receiver {} starting", env!("CARGO_PKG_VERSION"));
     for l in listeners.iter() {
-        log_debug!("listening on {}", l.describe());
+        let from = if passed.contains(&l.describe()) {
+            " (socket from the service manager)"
+        } else {
+            ""
+        };
+        log_debug!("listening on {}{from}", l.describe());
     }
     log_debug!(
         "io back-end: {backend}, {readers} reader thread(s), {} writer thread(s)",
@@ -290,6 +327,15 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     } = settings;
     let filter = Arc::new(filter);
     let security = Arc::new(security);
+    // Generation 0 is what was read at start; each reload publishes the next one.
+    let reader_conf = Arc::new(Published::new(
+        0,
+        Arc::new(ReaderConf {
+            filter: Arc::clone(&filter),
+            security: Arc::clone(&security),
+        }),
+    ));
+    let refusals = input::refusal_log();
     let registry = Arc::new(StatsRegistry::default());
     let input_stats: Vec<_> = listeners
         .iter()
@@ -313,7 +359,7 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         [OutputConf::Stdout(kind)] if resolved.writers > 1 => Some(*kind),
         _ => None,
     };
-    let (writer_loop, output_buffers): (WriterLoop, _) = match ordered_stdout {
+    let (writer_loop, output_buffers, writer_reload): (WriterLoop, _, _) = match ordered_stdout {
         Some(kind) => {
             let slots: Vec<_> = (0..resolved.writers)
                 .map(|_| WriterSlot {
@@ -322,18 +368,16 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                 })
                 .collect();
             let (sink, out_stats) = (StdoutSink::open()?, registry.register_output("stdout"));
-            let chains = transforms.clone();
+            let gen = Arc::new(OrderedGen {
+                formatter: Formatter::new(kind),
+                chains: transforms.clone(),
+            });
+            let published = Arc::new(Published::new(0, Arc::clone(&gen)));
+            let reload = Some(Arc::clone(&published));
             let run = move || {
-                ordered::run_ordered_writers_with(
-                    &wpipe,
-                    slots,
-                    Formatter::new(kind),
-                    sink,
-                    out_stats,
-                    chains,
-                )
+                ordered::run_ordered_writers_reloading(&wpipe, slots, sink, out_stats, gen, reload)
             };
-            (Box::new(run), Vec::new())
+            (Box::new(run), Vec::new(), WriterReload::Ordered(published))
         }
         None => {
             let BuiltOutputs {
@@ -342,30 +386,54 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
             } = outputs::build_outputs(&resolved.outputs, &registry)?;
             // build_outputs registered one set of counters per output, in order.
             let out_stats: Vec<_> = registry.outputs().into_iter().map(|(_, s)| s).collect();
+            let running = resolved
+                .outputs
+                .iter()
+                .cloned()
+                .zip(out_stats.clone())
+                .collect();
             let mut wt = WriterTransforms::new(transforms.clone(), out_stats);
             let (wstats, traffic) = (registry.register(), observer());
+            let handoff = Arc::new(Handoff::new(0));
+            let h = Arc::clone(&handoff);
             let run = move || match traffic {
-                Some(mut t) => {
-                    pipeline::run_writer_with(&wpipe, &mut outputs, &mut wt, &wstats, &mut t)
-                }
-                None => pipeline::run_writer_with(&wpipe, &mut outputs, &mut wt, &wstats, &mut ()),
+                Some(mut t) => pipeline::run_writer_reloading(
+                    &wpipe,
+                    &mut outputs,
+                    &mut wt,
+                    &wstats,
+                    &mut t,
+                    Some(&h),
+                ),
+                None => pipeline::run_writer_reloading(
+                    &wpipe,
+                    &mut outputs,
+                    &mut wt,
+                    &wstats,
+                    &mut (),
+                    Some(&h),
+                ),
             };
-            (Box::new(run), buffers)
+            (
+                Box::new(run),
+                buffers,
+                WriterReload::Single { handoff, running },
+            )
         }
     };
     let writer = std::thread::Builder::new()
         .name("writer".into())
         .spawn(writer_loop)?;
+    let reload_stats = Arc::new(ReloadStats::default());
     if let Some(server) = metrics_server {
         let addr = server.local_addr()?;
         let scheme = server.scheme();
         let (reg, pipe) = (Arc::clone(&registry), Arc::clone(&pipeline));
+        let reloads = Arc::clone(&reload_stats);
         server.spawn(move || {
-            dnstap_receiver::metrics::render(&dnstap_receiver::metrics::collect(
-                &reg,
-                &pipe,
-                &traffic_shared,
-            ))
+            let mut scrape = dnstap_receiver::metrics::collect(&reg, &pipe, &traffic_shared);
+            scrape.reloads = Some(reloads.counts());
+            dnstap_receiver::metrics::render(&scrape)
         })?;
         log_debug!("metrics: {scheme}://{addr}/metrics");
     }
@@ -382,6 +450,9 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
             stats: registry.register(),
             security: Arc::clone(&security),
             input_stats: Arc::clone(&input_stats),
+            refusals: Arc::clone(&refusals),
+            live: Some(Arc::clone(&reader_conf)),
+            generation: 0,
         };
         let stop = Arc::clone(&stop);
         let t = std::thread::Builder::new()
@@ -402,6 +473,23 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         reader_threads.push(t);
     }
 
+    let mut reloader = Reloader {
+        args,
+        running: resolved,
+        generation: 0,
+        readers: reader_conf,
+        writer: writer_reload,
+        buffers: output_buffers,
+        stats: reload_stats,
+        registry: Arc::clone(&registry),
+        tls_listeners: listeners.iter().any(|l| l.is_tls()),
+        transforms_on: !transforms.is_empty(),
+    };
+
+    if let Err(e) = notifier.ready(&format!("receiving on {} input(s)", listeners.len())) {
+        log_warn!("cannot notify the service manager (NOTIFY_SOCKET): {e}");
+    }
+
     // The main thread: signals and statistics.
     let mut failed = false;
     let mut last = Instant::now();
@@ -411,6 +499,18 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
             if sig == libc::SIGUSR1 {
                 log_debug!("SIGUSR1: file outputs reopen their files");
                 dnstap_receiver::sink::file::request_reopen();
+                continue;
+            }
+            if signals::is_reload(sig) {
+                let _ = notifier.reloading();
+                reloader.reload();
+                // A reload also reopens the file outputs' files (logrotate's SIGHUP).
+                dnstap_receiver::sink::file::request_reopen();
+                let _ = notifier.ready(&format!(
+                    "receiving on {} input(s), configuration generation {}",
+                    listeners.len(),
+                    reloader.generation
+                ));
                 continue;
             }
             log_debug!(
@@ -433,7 +533,7 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                 "INFO",
                 format_args!("{}", now.summary(&prev, last.elapsed().as_secs_f64())),
             );
-            if !transforms.is_empty() {
+            if reloader.transforms_on {
                 stats::log_line(
                     "INFO",
                     format_args!(
@@ -447,7 +547,7 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
                 for l in o.collector_summaries(&name) {
                     stats::log_line("INFO", format_args!("{l}"));
                 }
-                if !transforms.is_empty() {
+                if reloader.transforms_on {
                     let f: Vec<u64> = o
                         .filtered
                         .iter()
@@ -464,16 +564,21 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
         }
     }
     stop.store(true, Ordering::Release);
+    let _ = notifier.stopping("stopping: finishing received frames");
     // Outputs that wait for a collector get their shutdown budget from now on.
-    for (b, grace) in &output_buffers {
+    for (b, grace) in &reloader.buffers {
         b.give_up_at(Instant::now() + *grace);
     }
     // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
     while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
-        if let Some(sig) = signals
-            .wait(Duration::from_millis(100))
-            .filter(|&s| s != libc::SIGUSR1)
-        {
+        if let Some(sig) = signals.wait(Duration::from_millis(100)) {
+            if sig == libc::SIGUSR1 {
+                continue;
+            }
+            if signals::is_reload(sig) {
+                log_warn!("SIGHUP during shutdown: no reload");
+                continue;
+            }
             log_error!(
                 "{}: second signal during shutdown; exiting now",
                 signals::name(sig)
@@ -511,4 +616,293 @@ fn daemon(settings: Settings) -> Result<ExitCode, BoxError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// How a reload reaches the writer thread(s).
+enum WriterReload {
+    /// The single writer: it takes new chains and outputs between batches. `running`: the
+    /// outputs it runs (as configured) and their counters, in its order.
+    Single {
+        handoff: Arc<Handoff<WriterGen>>,
+        running: Vec<(OutputConf, Arc<OutputStats>)>,
+    },
+    /// Several writers for stdout: they take a new format and chains at the next ticket.
+    Ordered(Arc<Published<OrderedGen>>),
+}
+
+/// SIGHUP: builds new settings from the config file exactly as a start would (nothing
+/// happens unless every check passes), then hands what can change in place to the threads
+/// that run it, in one step each: the readers' prefilters and input security (TLS
+/// certificates and keys, `allow-from`), the writer's transform chains and outputs. What
+/// only a restart applies is logged and keeps its running value (`config::reload`).
+struct Reloader {
+    /// The command line: its flags still win over the file.
+    args: LowArgs,
+    /// The settings in force, as resolved.
+    running: Resolved,
+    generation: u64,
+    readers: Arc<Published<ReaderConf>>,
+    writer: WriterReload,
+    /// The forward outputs' buffers, whose give-up deadline shutdown sets (those of outputs
+    /// a reload started included).
+    buffers: Vec<(Arc<ChunkBuffer>, Duration)>,
+    stats: Arc<ReloadStats>,
+    registry: Arc<StatsRegistry>,
+    /// Whether a TLS listener runs (it needs a certificate in every configuration).
+    tls_listeners: bool,
+    /// Whether a transform chain runs (the `-v` lines then show their counters).
+    transforms_on: bool,
+}
+
+impl Reloader {
+    fn reload(&mut self) {
+        // systemd's Type=notify: the caller sends RELOADING=1 before and READY=1 after.
+        match self.try_reload() {
+            Ok(()) => {
+                self.stats.reloads.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .generation
+                    .store(self.generation, Ordering::Relaxed);
+            }
+            Err(why) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                // One line per error, each with its file, line and key.
+                for e in why {
+                    log_error!("reload refused, the running configuration is kept: {e}");
+                }
+            }
+        }
+    }
+
+    /// Every reason a reload is refused, one line each.
+    fn try_reload(&mut self) -> Result<(), Vec<String>> {
+        let settings = Settings::build_all(&self.args)
+            .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+        self.apply(settings).map_err(|e| vec![e])
+    }
+
+    /// Hands built settings over (or says why not).
+    fn apply(&mut self, mut settings: Settings) -> Result<(), String> {
+        if self.tls_listeners && settings.security.tls.is_none() {
+            return Err(
+                "a TLS input runs and the new configuration has no certificate for it \
+                 (input-mode.tls-server-cert)"
+                    .into(),
+            );
+        }
+        let wanted_writers = settings.resolved.writers;
+        let mut restart = reload::restart_only(&self.running, &settings.resolved);
+        if wanted_writers != self.running.writers {
+            restart.push(reload::RestartOnly {
+                key: "writers",
+                running: self.running.writers.to_string(),
+                wanted: wanted_writers.to_string(),
+            });
+        }
+        // From here on the settings say what will run: what needs a restart keeps its
+        // running value.
+        settings.resolved = keep_restart_only(&self.running, settings.resolved);
+        let new = &settings.resolved;
+        let next = self.generation + 1;
+        // The writer's side first: it is the part that can still refuse.
+        match &mut self.writer {
+            WriterReload::Single { handoff, running } => {
+                if handoff.is_pending() {
+                    return Err(format!(
+                        "the writer has not yet taken generation {} (blocked on an output?); \
+                         send SIGHUP again later",
+                        self.generation
+                    ));
+                }
+                let plan = plan_outputs(running, &new.outputs, &self.registry)?;
+                let gen = WriterGen {
+                    chains: settings.transforms.clone(),
+                    outputs: plan.slots,
+                    output_stats: plan.stats,
+                };
+                if handoff.offer(next, gen).is_err() {
+                    return Err("another reload is being applied".into());
+                }
+                *running = plan.running;
+                self.buffers.extend(plan.buffers);
+            }
+            WriterReload::Ordered(published) => {
+                let kind = match new.outputs.as_slice() {
+                    [OutputConf::Stdout(kind)] if wanted_writers > 1 => *kind,
+                    _ => {
+                        return Err(format!(
+                            "{} writer threads run stdout; the new outputs or transforms need \
+                             one writer: restart to apply them",
+                            self.running.writers
+                        ))
+                    }
+                };
+                published.publish(
+                    next,
+                    Arc::new(OrderedGen {
+                        formatter: Formatter::new(kind),
+                        chains: settings.transforms.clone(),
+                    }),
+                );
+            }
+        }
+        let lines = summary(&settings);
+        let Settings {
+            resolved,
+            filter,
+            security,
+            transforms,
+            ..
+        } = settings;
+        // The readers: the new prefilters and input security, between two receives.
+        self.readers.publish(
+            next,
+            Arc::new(ReaderConf {
+                filter: Arc::new(filter),
+                security: Arc::new(security),
+            }),
+        );
+        stats::set_verbose(resolved.verbose);
+        self.transforms_on = !transforms.is_empty();
+        for r in &restart {
+            log_warn!("reload: {r}");
+        }
+        self.running = resolved;
+        self.generation = next;
+        stats::log_line(
+            "INFO",
+            format_args!(
+                "reload: configuration generation {next} applied from {}",
+                self.args
+                    .config
+                    .as_deref()
+                    .map_or("the command line".into(), |p| p.display().to_string())
+            ),
+        );
+        for l in lines {
+            log_debug!("reload: {l}");
+        }
+        Ok(())
+    }
+}
+
+/// The new settings as they run: what only a restart applies keeps its running value, so
+/// the next reload compares with what runs.
+fn keep_restart_only(running: &Resolved, new: Resolved) -> Resolved {
+    let r = running.clone();
+    let mut security = new.security;
+    security.unix_mode = r.security.unix_mode;
+    security.unix_owner = r.security.unix_owner;
+    security.unix_group = r.security.unix_group;
+    security.reuse_port = r.security.reuse_port;
+    Resolved {
+        inputs: r.inputs,
+        io: r.io,
+        threads: r.threads,
+        writers: r.writers,
+        writers_set: r.writers_set,
+        queue_capacity: r.queue_capacity,
+        policy: r.policy,
+        buffer_size: r.buffer_size,
+        max_frame_size: r.max_frame_size,
+        metrics: r.metrics,
+        security,
+        ..new
+    }
+}
+
+/// The spill directory of an output, if it has one.
+fn spill_dir(o: &OutputConf) -> Option<&std::path::Path> {
+    match o {
+        OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| s.dir.as_path()),
+        OutputConf::Kafka(k) => k.spill.as_ref().map(|s| s.dir.as_path()),
+        OutputConf::Stdout(_) | OutputConf::File(_) | OutputConf::Relay(_) => None,
+    }
+}
+
+/// The single writer's outputs after a reload.
+struct OutputPlan {
+    /// In the new order: a running output kept (same settings, same files' bytes), or a
+    /// new one, started.
+    slots: Vec<OutputSlot>,
+    /// Their counters (a new output whose name ran before counts on from there).
+    stats: Vec<Arc<OutputStats>>,
+    /// What will run, as configured.
+    running: Vec<(OutputConf, Arc<OutputStats>)>,
+    /// The new forward outputs' buffers.
+    buffers: Vec<(Arc<ChunkBuffer>, Duration)>,
+}
+
+/// Keeps every running output the new configuration still has unchanged, starts the others.
+fn plan_outputs(
+    running: &[(OutputConf, Arc<OutputStats>)],
+    wanted: &[OutputConf],
+    registry: &StatsRegistry,
+) -> Result<OutputPlan, String> {
+    // Which running output each wanted one is (same settings), if any.
+    let mut taken = vec![false; running.len()];
+    let same: Vec<Option<usize>> = wanted
+        .iter()
+        .map(|conf| {
+            let j = (0..running.len()).find(|&j| !taken[j] && running[j].0 == *conf)?;
+            taken[j] = true;
+            Some(j)
+        })
+        .collect();
+    // A spill directory has one owner: the output being removed still uses it until it
+    // has finished, so a new output cannot open it in the same reload.
+    for (conf, same) in wanted.iter().zip(&same) {
+        let Some(dir) = same.is_none().then(|| spill_dir(conf)).flatten() else {
+            continue;
+        };
+        let old = running
+            .iter()
+            .zip(&taken)
+            .find(|((c, _), kept)| !**kept && spill_dir(c) == Some(dir));
+        if let Some(((old, _), _)) = old {
+            return Err(format!(
+                "output {}: its spill directory {} is still used by {}, which this reload \
+                 replaces: restart to apply, or give the new output another spill-dir",
+                outputs::output_name(conf),
+                dir.display(),
+                outputs::output_name(old)
+            ));
+        }
+    }
+    let mut plan = OutputPlan {
+        slots: Vec::with_capacity(wanted.len()),
+        stats: Vec::with_capacity(wanted.len()),
+        running: Vec::with_capacity(wanted.len()),
+        buffers: Vec::new(),
+    };
+    for (conf, same) in wanted.iter().zip(same) {
+        let stats = match same {
+            Some(j) => {
+                plan.slots.push(OutputSlot::Keep(j));
+                Arc::clone(&running[j].1)
+            }
+            None => {
+                let stats = registry.output_named(&outputs::output_name(conf));
+                let mut built = BuiltOutputs {
+                    outputs: Vec::new(),
+                    buffers: Vec::new(),
+                };
+                outputs::build_output(conf, Arc::clone(&stats), &mut built)
+                    .map_err(|e| format!("output {}: {e}", outputs::describe(conf)))?;
+                plan.slots
+                    .extend(built.outputs.into_iter().map(OutputSlot::New));
+                plan.buffers.extend(built.buffers);
+                log_debug!("reload: output {} starts", outputs::describe(conf));
+                stats
+            }
+        };
+        plan.stats.push(Arc::clone(&stats));
+        plan.running.push((conf.clone(), stats));
+    }
+    for (j, (c, _)) in running.iter().enumerate() {
+        if !taken[j] {
+            log_debug!("reload: output {} stops", outputs::describe(c));
+        }
+    }
+    Ok(plan)
 }

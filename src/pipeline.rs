@@ -29,12 +29,15 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 
 pub mod ordered;
+pub mod reload;
 
 use crate::record::Enrichment;
 use crate::record::{DecodeError, Record};
 use crate::sink::Output;
 use crate::stats::{OutputStats, ThreadStats, TRANSFORM_REASON_SLOTS};
 use crate::transform::{Chains, DropReason, Origin, ReasonCounts, Verdict};
+
+use self::reload::Handoff;
 
 // The counters in `stats` have one slot per transform drop reason.
 const _: () = assert!(DropReason::ALL.len() == TRANSFORM_REASON_SLOTS);
@@ -563,7 +566,7 @@ impl WriterTransforms {
 /// Returns an error when an output fails for good (the pipeline then drops and counts).
 pub fn run_writer(
     p: &Pipeline,
-    outputs: &mut [Box<dyn Output>],
+    outputs: &mut Vec<Box<dyn Output>>,
     stats: &ThreadStats,
 ) -> io::Result<()> {
     run_writer_observed(p, outputs, stats, &mut ())
@@ -604,7 +607,7 @@ impl<T: Observer> Observer for Option<T> {
 /// [`run_writer`] with an [`Observer`] of every decoded record.
 pub fn run_writer_observed<O: Observer>(
     p: &Pipeline,
-    outputs: &mut [Box<dyn Output>],
+    outputs: &mut Vec<Box<dyn Output>>,
     stats: &ThreadStats,
     observer: &mut O,
 ) -> io::Result<()> {
@@ -622,10 +625,52 @@ pub fn run_writer_observed<O: Observer>(
 /// sees every decoded record, before any chain.
 pub fn run_writer_with<O: Observer>(
     p: &Pipeline,
-    outputs: &mut [Box<dyn Output>],
+    outputs: &mut Vec<Box<dyn Output>>,
     transforms: &mut WriterTransforms,
     stats: &ThreadStats,
     observer: &mut O,
+) -> io::Result<()> {
+    run_writer_reloading(p, outputs, transforms, stats, observer, None)
+}
+
+/// A new configuration for the single writer (a reload): its chains and outputs, taken
+/// between two batches.
+pub struct WriterGen {
+    pub chains: Chains,
+    /// The outputs in their new order: running ones kept, new ones started.
+    pub outputs: Vec<OutputSlot>,
+    /// Their counters, index-aligned with `outputs`.
+    pub output_stats: Vec<Arc<OutputStats>>,
+}
+
+impl std::fmt::Debug for WriterGen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterGen")
+            .field("outputs", &self.outputs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One output of a new configuration.
+pub enum OutputSlot {
+    /// The running output at this index, unchanged: its connections stay open.
+    Keep(usize),
+    /// A new output, already started.
+    New(Box<dyn Output>),
+}
+
+/// [`run_writer_with`] that also takes new configurations from `reload` between batches
+/// (see [`WriterGen`]): stateful chains are drained into the outputs they fed, outputs no
+/// longer configured are flushed at once and finished on a thread of their own, and the
+/// writer goes on with the new chains and outputs. Outputs retired this way are waited for
+/// before this returns.
+pub fn run_writer_reloading<O: Observer>(
+    p: &Pipeline,
+    outputs: &mut Vec<Box<dyn Output>>,
+    transforms: &mut WriterTransforms,
+    stats: &ThreadStats,
+    observer: &mut O,
+    reload: Option<&Handoff<WriterGen>>,
 ) -> io::Result<()> {
     let _ = p.writer.set(std::thread::current());
     // The full formats show the rate at which an output's records were sampled.
@@ -635,7 +680,16 @@ pub fn run_writer_with<O: Observer>(
             o.set_sample_rate(rate);
         }
     }
-    let mut result = writer_loop(p, outputs, transforms, stats, observer);
+    let mut retiring = Vec::new();
+    let mut result = writer_loop(
+        p,
+        outputs,
+        transforms,
+        stats,
+        observer,
+        reload,
+        &mut retiring,
+    );
     if result.is_ok() {
         // End of the stream: what the stateful transforms still hold goes out now.
         result = transforms.drain_and_publish(outputs, stats, true);
@@ -649,10 +703,75 @@ pub fn run_writer_with<O: Observer>(
             }
         }
     }
+    for h in retiring {
+        // Each retired output logged its own failure.
+        let _ = h.join();
+    }
     if result.is_err() {
         p.writer_failed(stats);
     }
     result
+}
+
+/// Puts a new configuration in force between two batches (see [`run_writer_reloading`]).
+fn apply_generation(
+    generation: u64,
+    gen: WriterGen,
+    outputs: &mut Vec<Box<dyn Output>>,
+    transforms: &mut WriterTransforms,
+    stats: &ThreadStats,
+    retiring: &mut Vec<std::thread::JoinHandle<()>>,
+) -> io::Result<()> {
+    // The chains being replaced hand what they hold to the outputs they fed.
+    transforms.drain_and_publish(outputs, stats, true)?;
+    let mut old: Vec<Option<Box<dyn Output>>> = outputs.drain(..).map(Some).collect();
+    let mut next = Vec::with_capacity(gen.outputs.len());
+    for slot in gen.outputs {
+        match slot {
+            OutputSlot::Keep(j) => match old.get_mut(j).and_then(Option::take) {
+                Some(o) => next.push(o),
+                None => {
+                    // Cannot happen (main keeps each running output once); fail loudly
+                    // rather than write to the wrong output.
+                    return Err(io::Error::other(format!(
+                        "reload: output {j} is not running"
+                    )));
+                }
+            },
+            OutputSlot::New(o) => next.push(o),
+        }
+    }
+    for mut o in old.into_iter().flatten() {
+        // Written out now, so what it got before the switch comes before what a new
+        // output on the same descriptor prints; then finished (delivered, bounded by its
+        // own timeout) off the writer thread.
+        if let Err(e) = o.flush() {
+            crate::log_warn!("output {} (removed): {e}", o.name());
+        }
+        let spawned = std::thread::Builder::new()
+            .name("retire-output".into())
+            .spawn(move || {
+                let name = o.name().to_string();
+                match o.finish() {
+                    Ok(()) => crate::log_debug!("output {name}: removed by the reload"),
+                    Err(e) => crate::log_error!("output {name} (removed): {e}"),
+                }
+            });
+        match spawned {
+            Ok(h) => retiring.push(h),
+            Err(e) => crate::log_error!("cannot start a thread to finish a removed output: {e}"),
+        }
+    }
+    *outputs = next;
+    *transforms = WriterTransforms::new(gen.chains, gen.output_stats);
+    for (i, o) in outputs.iter_mut().enumerate() {
+        o.set_sample_rate(transforms.chains.sample_rate(i));
+    }
+    crate::log_debug!(
+        "writer: configuration generation {generation} in force ({} outputs)",
+        outputs.len()
+    );
+    Ok(())
 }
 
 impl Pipeline {
@@ -671,12 +790,20 @@ impl Pipeline {
 
 fn writer_loop<O: Observer>(
     p: &Pipeline,
-    outputs: &mut [Box<dyn Output>],
+    outputs: &mut Vec<Box<dyn Output>>,
     transforms: &mut WriterTransforms,
     stats: &ThreadStats,
     observer: &mut O,
+    reload: Option<&Handoff<WriterGen>>,
+    retiring: &mut Vec<std::thread::JoinHandle<()>>,
 ) -> io::Result<()> {
     loop {
+        // PERF: one atomic load per batch (or idle wake-up); nothing per message.
+        if let Some(h) = reload.filter(|h| h.is_pending()) {
+            if let Some((g, gen)) = h.take() {
+                apply_generation(g, gen, outputs, transforms, stats, retiring)?;
+            }
+        }
         if let Some(b) = p.queue.pop() {
             let r = if transforms.is_empty() {
                 write_batch(&b, outputs, stats, observer)
@@ -1079,5 +1206,108 @@ mod tests {
             !b.push_frame(4000..5000),
             "range past the buffer is refused"
         );
+    }
+
+    /// An output that keeps the identities it is handed and says when it was finished.
+    struct Collect {
+        seen: Arc<Mutex<Vec<String>>>,
+        finished: Arc<AtomicBool>,
+    }
+
+    impl Collect {
+        fn boxed() -> (Box<dyn Output>, Arc<Mutex<Vec<String>>>, Arc<AtomicBool>) {
+            let (seen, finished) = (Arc::default(), Arc::default());
+            let o = Collect {
+                seen: Arc::clone(&seen),
+                finished: Arc::clone(&finished),
+            };
+            (Box::new(o), seen, finished)
+        }
+    }
+
+    impl Output for Collect {
+        fn name(&self) -> &str {
+            "collect"
+        }
+        fn record(&mut self, rec: &Record<'_>, _raw: &[u8]) -> io::Result<()> {
+            let id = String::from_utf8_lossy(rec.identity.unwrap_or_default()).into_owned();
+            self.seen.lock().unwrap().push(id);
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> io::Result<()> {
+            self.finished.store(true, Ordering::Release);
+            Ok(())
+        }
+    }
+
+    /// A dnstap payload with identity `id` and type MESSAGE.
+    fn identity_payload(id: &str) -> Vec<u8> {
+        let mut v = vec![0x0a, id.len() as u8];
+        v.extend_from_slice(id.as_bytes());
+        v.extend_from_slice(&[0x78, 0x01]);
+        v
+    }
+
+    fn wait(what: &str, cond: impl Fn() -> bool) {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn the_writer_takes_new_outputs_between_batches_and_finishes_the_removed_ones() {
+        let p = Pipeline::new(Pool::new(8, 4096), 4, QueuePolicy::Block, 1);
+        let stats = ThreadStats::default();
+        let handoff = Handoff::new(0);
+        let (a, a_seen, a_done) = Collect::boxed();
+        let (b, b_seen, b_done) = Collect::boxed();
+        let (c, c_seen, c_done) = Collect::boxed();
+        let batch = |ids: &[&str]| {
+            let payloads: Vec<Vec<u8>> = ids.iter().map(|i| identity_payload(i)).collect();
+            let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            filled(&p.pool, &refs)
+        };
+        let gen = |outputs: Vec<OutputSlot>| WriterGen {
+            chains: Chains::default(),
+            output_stats: outputs.iter().map(|_| Arc::default()).collect(),
+            outputs,
+        };
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                let mut outputs = vec![a];
+                let mut t = WriterTransforms::default();
+                run_writer_reloading(&p, &mut outputs, &mut t, &stats, &mut (), Some(&handoff))
+            });
+            p.ship(batch(&["1", "1"]), &stats);
+            wait("batch 1", || a_seen.lock().unwrap().len() == 2);
+
+            // a stays, b is added.
+            assert!(handoff
+                .offer(1, gen(vec![OutputSlot::Keep(0), OutputSlot::New(b)]))
+                .is_ok());
+            wait("generation 1 taken", || handoff.taken() == 1);
+            p.ship(batch(&["2", "2", "2"]), &stats);
+            wait("batch 2", || b_seen.lock().unwrap().len() == 3);
+
+            // Both replaced by c: they are finished, c gets what follows.
+            assert!(handoff.offer(2, gen(vec![OutputSlot::New(c)])).is_ok());
+            wait("generation 2 taken", || handoff.taken() == 2);
+            wait("a and b finished", || {
+                a_done.load(Ordering::Acquire) && b_done.load(Ordering::Acquire)
+            });
+            p.ship(batch(&["3"]), &stats);
+            p.reader_done();
+            writer.join().unwrap().unwrap();
+        });
+        assert_eq!(*a_seen.lock().unwrap(), ["1", "1", "2", "2", "2"]);
+        assert_eq!(*b_seen.lock().unwrap(), ["2", "2", "2"]);
+        assert_eq!(*c_seen.lock().unwrap(), ["3"]);
+        assert!(c_done.load(Ordering::Acquire));
+        assert_eq!(stats.written.load(Ordering::Relaxed), 6);
     }
 }

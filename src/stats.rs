@@ -304,6 +304,17 @@ impl StatsRegistry {
         stats
     }
 
+    /// The counters of the output named `name`, registered if no output had that name
+    /// (an output a reload adds again counts on where it left off).
+    pub fn output_named(&self, name: &str) -> Arc<OutputStats> {
+        if let Ok(outputs) = self.outputs.lock() {
+            if let Some((_, s)) = outputs.iter().find(|(n, _)| n == name) {
+                return Arc::clone(s);
+            }
+        }
+        self.register_output(name)
+    }
+
     /// Every output's name and counters, in registration order.
     pub fn outputs(&self) -> Vec<(String, Arc<OutputStats>)> {
         match self.outputs.lock() {

@@ -143,10 +143,23 @@ struct Args {
     /// No progress line on stderr.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Write the man page and shell completions under DIR and exit (packaging).
+    #[arg(long = "generate-assets", value_name = "DIR", hide = true)]
+    generate_assets: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.generate_assets {
+        use clap::CommandFactory;
+        return match dnstap_receiver::config::assets::write_assets(Args::command(), dir) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("loadgen: --generate-assets {}: {e}", dir.display());
+                ExitCode::from(1)
+            }
+        };
+    }
     // The baseline scrape comes before anything is sent.
     let verify = match args.verify.as_deref().map(verify::Endpoint::parse) {
         None => None,

@@ -38,6 +38,21 @@ pub enum FormatChoice {
     Yaml,
     JsonFull,
     YamlFull,
+    /// DNS-collector's JSON record.
+    #[value(name = "dnscollector-json")]
+    #[serde(rename = "dnscollector-json")]
+    DnscollectorJson,
+    /// DNS-collector's flat JSON record.
+    #[value(name = "dnscollector-flat-json")]
+    #[serde(rename = "dnscollector-flat-json")]
+    DnscollectorFlatJson,
+    /// python dnstap_receiver 4.7's JSON line.
+    #[value(name = "dr4-json")]
+    #[serde(rename = "dr4-json")]
+    Dr4Json,
+    GolangText,
+    GolangYaml,
+    GolangJson,
 }
 
 impl FormatChoice {
@@ -49,6 +64,12 @@ impl FormatChoice {
             FormatChoice::Yaml => FormatKind::Yaml,
             FormatChoice::JsonFull => FormatKind::JsonFull,
             FormatChoice::YamlFull => FormatKind::YamlFull,
+            FormatChoice::DnscollectorJson => FormatKind::DnsCollectorJson,
+            FormatChoice::DnscollectorFlatJson => FormatKind::DnsCollectorFlatJson,
+            FormatChoice::Dr4Json => FormatKind::Dr4Json,
+            FormatChoice::GolangText => FormatKind::GolangText,
+            FormatChoice::GolangYaml => FormatKind::GolangYaml,
+            FormatChoice::GolangJson => FormatKind::GolangJson,
         }
     }
 }
@@ -162,6 +183,15 @@ pub struct LowArgs {
     #[arg(long = "format", value_enum, value_name = "FORMAT")]
     pub format: Option<FormatChoice>,
 
+    /// A line of DNS-collector text directives instead of --format, e.g. "timestamp-rfc3339ns
+    /// identity operation rcode queryip qname qtype" (docs/formats.md lists them)
+    #[arg(long = "text-format", value_name = "DIRECTIVES")]
+    pub text_format: Option<String>,
+
+    /// Between the fields of --text-format [default: one space]
+    #[arg(long = "text-format-delimiter", value_name = "TEXT")]
+    pub text_format_delimiter: Option<String>,
+
     /// When output is slower than input: block the readers, or drop batches and count them
     /// [default: block]
     #[arg(long = "queue-policy", value_enum, value_name = "POLICY")]
@@ -189,6 +219,11 @@ pub struct LowArgs {
     /// When the collector is slower than input or away (-f / forward-to) [default: block]
     #[arg(long = "forward-policy", value_enum, value_name = "POLICY")]
     pub forward_policy: Option<OverflowChoice>,
+
+    /// Write the man page and shell completions generated from these flags under DIR and
+    /// exit (packaging; docs/operations.md)
+    #[arg(long = "generate-assets", value_name = "DIR", hide = true)]
+    pub generate_assets: Option<PathBuf>,
 }
 
 impl LowArgs {

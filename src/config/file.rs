@@ -27,6 +27,9 @@ pub struct FileConfig {
     pub input_mode: Option<InputModeSpec>,
     pub filter: Option<FilterFileSpec>,
     pub output_format: Option<OutputFormatSpec>,
+    /// DNS-collector text directives for the stdout line (see `format::directives`).
+    pub text_format: Option<String>,
+    pub text_format_delimiter: Option<String>,
     pub forward_to: Option<ForwardToSpec>,
     /// Beyond the seed: several listeners at once.
     pub inputs: Option<Vec<InputEntry>>,
@@ -250,6 +253,9 @@ pub enum HashKeyChoice {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StdoutSpec {
     pub format: Option<FormatChoice>,
+    /// DNS-collector text directives; wins over `format`.
+    pub text_format: Option<String>,
+    pub text_format_delimiter: Option<String>,
     /// This output's own transforms.
     pub transforms: Option<TransformsSpec>,
 }

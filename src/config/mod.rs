@@ -22,6 +22,7 @@
 
 pub mod addr;
 pub mod args;
+pub mod assets;
 pub mod error;
 pub mod file;
 pub mod input;
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod output_file;
 pub mod output_relay;
 pub mod outputs;
+pub mod reload;
 pub mod transforms;
 
 use std::path::{Path, PathBuf};
@@ -120,41 +122,65 @@ pub struct Settings {
 
 impl Settings {
     /// Loads the config file named by `-c` (if any), merges the flags, validates, compiles.
+    /// The first error found; [`Settings::build_all`] reports every one.
     pub fn build(args: &LowArgs) -> Result<Settings, ConfigError> {
+        Settings::build_all(args).map_err(first)
+    }
+
+    /// [`Settings::build`] reporting every error it finds (at least one), each with its
+    /// file, line and key: a file that does not parse reports that alone; otherwise each
+    /// section is checked on its own. What a reload and `--check-config` print.
+    pub fn build_all(args: &LowArgs) -> Result<Settings, Vec<ConfigError>> {
         let (file, text) = match &args.config {
             Some(path) => {
-                let (fc, text) = FileConfig::load_with_text(path)?;
+                let (fc, text) = FileConfig::load_with_text(path).map_err(|e| vec![e])?;
                 (Some(fc), text)
             }
             None => (None, String::new()),
         };
         let path = args.config.as_deref();
-        resolve(args, file.as_ref(), path)
-            .and_then(|resolved| Settings::compile(resolved, path))
-            .map_err(|mut e| {
-                // A key of the file (not a flag): point at its line.
-                if e.line.is_none() && e.file.is_some() && e.file.as_deref() == path {
-                    e.line = file::line_of_key(&text, &e.key);
-                }
-                e
+        resolve_all(args, file.as_ref(), path)
+            .and_then(|resolved| Settings::compile_all(resolved, path))
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|mut e| {
+                        // A key of the file (not a flag): point at its line.
+                        if e.line.is_none() && e.file.is_some() && e.file.as_deref() == path {
+                            e.line = file::line_of_key(&text, &e.key);
+                        }
+                        e
+                    })
+                    .collect()
             })
     }
 
     /// Compiles the filters and the format of already validated settings.
     pub fn compile(resolved: Resolved, file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Settings::compile_all(resolved, file).map_err(first)
+    }
+
+    /// [`Settings::compile`] reporting every error (the filters, the transforms and the
+    /// input security are compiled each on its own).
+    pub fn compile_all(
+        resolved: Resolved,
+        file: Option<&Path>,
+    ) -> Result<Settings, Vec<ConfigError>> {
+        let mut errors = Vec::new();
         let filter = Filter::compile(&resolved.filter)
-            .map_err(|e| ConfigError::new(file, e.key, e.to_string()))?;
+            .map_err(|e| ConfigError::new(file, e.key, e.to_string()));
+        let filter = keep(&mut errors, filter);
         let formatter = Formatter::new(resolved.format);
         let decoder = DecoderConfig {
             max_data_frame: resolved.max_frame_size,
         };
-        let transforms = transforms::compile(&resolved.transforms, file)?;
+        let transforms = keep(&mut errors, transforms::compile(&resolved.transforms, file));
         let mut resolved = resolved;
-        if transforms.is_stateful() && resolved.writers > 1 {
+        if transforms.as_ref().is_some_and(|t| t.is_stateful()) && resolved.writers > 1 {
             // A stateful transform (reducer, latency matching) sees every record in one
             // place: one writer runs it.
             if resolved.writers_set {
-                return Err(ConfigError::new(
+                errors.push(ConfigError::new(
                     file,
                     "writers",
                     format!(
@@ -167,33 +193,67 @@ impl Settings {
             resolved.writers = 1;
         }
         let security = if resolved.offline.is_some() {
-            InputSecurity::default()
+            Ok(InputSecurity::default())
         } else {
             InputSecurity::compile(&resolved.security)
-                .map_err(|(key, reason)| ConfigError::new(file, key, reason))?
+                .map_err(|(key, reason)| ConfigError::new(file, key, reason))
         };
-        Ok(Settings {
-            resolved,
-            filter,
-            formatter,
-            decoder,
-            security,
-            transforms,
-        })
+        let security = keep(&mut errors, security);
+        match (filter, transforms, security) {
+            (Some(filter), Some(transforms), Some(security)) if errors.is_empty() => Ok(Settings {
+                resolved,
+                filter,
+                formatter,
+                decoder,
+                security,
+                transforms,
+            }),
+            _ => Err(errors),
+        }
     }
 }
 
-/// Merges flags over the file over defaults, and checks every value.
+/// The first of a list of errors (never empty).
+fn first(mut errors: Vec<ConfigError>) -> ConfigError {
+    if errors.is_empty() {
+        return ConfigError::new(None, "", "invalid configuration".to_string());
+    }
+    errors.swap_remove(0)
+}
+
+/// The value, or `None` with its error added to `errors`.
+fn keep<T>(errors: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+/// Merges flags over the file over defaults, and checks every value; the first error.
 pub fn resolve(
     args: &LowArgs,
     file: Option<&FileConfig>,
     path: Option<&Path>,
 ) -> Result<Resolved, ConfigError> {
+    resolve_all(args, file, path).map_err(first)
+}
+
+/// [`resolve`] reporting every error: each section is checked on its own (a value that
+/// depends on a failed one is not checked again).
+pub fn resolve_all(
+    args: &LowArgs,
+    file: Option<&FileConfig>,
+    path: Option<&Path>,
+) -> Result<Resolved, Vec<ConfigError>> {
     let empty = FileConfig::default();
     let fc = file.unwrap_or(&empty);
     let err = |key: &str, reason: String| ConfigError::new(path, key, reason);
+    let mut errors = Vec::new();
 
-    let (inputs, security) = input::resolve_inputs(args, fc, path)?;
+    let inputs = keep(&mut errors, input::resolve_inputs(args, fc, path));
 
     let io = args.io.or(fc.io).unwrap_or(IoChoice::Auto);
 
@@ -205,7 +265,8 @@ pub fn resolve(
             } else {
                 "threads"
             };
-            return Err(err(key, format!("{n} is more than {MAX_THREADS}")));
+            errors.push(err(key, format!("{n} is more than {MAX_THREADS}")));
+            1
         }
         Some(n) => n,
     };
@@ -215,7 +276,7 @@ pub fn resolve(
         .and_then(|q| q.capacity)
         .unwrap_or(DEFAULT_QUEUE_CAPACITY);
     if queue_capacity == 0 || queue_capacity > MAX_QUEUE_CAPACITY {
-        return Err(err(
+        errors.push(err(
             "queue.capacity",
             format!("{queue_capacity} is not in 1..={MAX_QUEUE_CAPACITY}"),
         ));
@@ -227,14 +288,14 @@ pub fn resolve(
 
     let max_frame_size = fc.max_frame_size.unwrap_or(DEFAULT_DATA_FRAME_MAX);
     if max_frame_size == 0 || max_frame_size > DATA_FRAME_MAX_LIMIT {
-        return Err(err(
+        errors.push(err(
             "max-frame-size",
             format!("{max_frame_size} is not in 1..={DATA_FRAME_MAX_LIMIT}"),
         ));
     }
     let buffer_size = fc.buffer_size.unwrap_or(DEFAULT_BUFFER_SIZE);
     if !(MIN_BUFFER_SIZE..=MAX_BUFFER_SIZE).contains(&buffer_size) {
-        return Err(err(
+        errors.push(err(
             "buffer-size",
             format!("{buffer_size} is not in {MIN_BUFFER_SIZE}..={MAX_BUFFER_SIZE}"),
         ));
@@ -246,40 +307,74 @@ pub fn resolve(
         identities: ff.and_then(|f| f.dnstap_identities.clone()),
     };
 
-    let format = match args.format {
-        Some(choice) => choice.kind(),
-        None => file_format(fc.output_format.as_ref()),
+    // Flags over the file; in each, `text-format` over the named formats. The outputs
+    // depend on the format: a bad one ends the checks here.
+    let flag_text = match outputs::text_format(
+        args.text_format.as_deref(),
+        args.text_format_delimiter.as_deref(),
+        "--text-format",
+        None,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(e);
+            return Err(errors);
+        }
     };
-    let (outputs, output_transforms) = outputs::resolve_outputs_with_transforms(
-        outputs::OutputFlags {
-            forward: args.forward.as_deref(),
-            format: args.format.map(FormatChoice::kind),
-            policy: args.forward_policy.map(OverflowChoice::policy),
+    let format = match (flag_text, args.format) {
+        (Some(t), _) => t,
+        (None, Some(choice)) => choice.kind(),
+        (None, None) => match outputs::text_format(
+            fc.text_format.as_deref(),
+            fc.text_format_delimiter.as_deref(),
+            "text-format",
+            path,
+        ) {
+            Ok(t) => t.unwrap_or_else(|| file_format(fc.output_format.as_ref())),
+            Err(e) => {
+                errors.push(e);
+                return Err(errors);
+            }
         },
-        fc.forward_to.as_ref(),
-        fc.outputs.as_deref(),
-        format,
-        path,
-    )?;
+    };
+    let outputs = keep(
+        &mut errors,
+        outputs::resolve_outputs_with_transforms(
+            outputs::OutputFlags {
+                forward: args.forward.as_deref(),
+                format: args.format.map(FormatChoice::kind),
+                policy: args.forward_policy.map(OverflowChoice::policy),
+            },
+            fc.forward_to.as_ref(),
+            fc.outputs.as_deref(),
+            format,
+            path,
+        ),
+    );
 
     let writers_key = if args.writers.is_some() {
         "--writers"
     } else {
         "writers"
     };
-    let stdout_only = matches!(outputs.as_slice(), [OutputConf::Stdout(_)]);
+    let stdout_only = matches!(
+        outputs.as_ref().map(|(o, _)| o.as_slice()),
+        Some([OutputConf::Stdout(_)])
+    );
     let writers = match args.writers.or(fc.writers) {
         // Two when they can run side by side and the output allows it (its bytes are the
         // same either way); one otherwise.
         None if stdout_only && threads_available() >= 2 => DEFAULT_WRITERS,
         None => 1,
         Some(n) if n == 0 || n > MAX_WRITERS => {
-            return Err(err(writers_key, format!("{n} is not in 1..={MAX_WRITERS}")));
+            errors.push(err(writers_key, format!("{n} is not in 1..={MAX_WRITERS}")));
+            1
         }
         Some(n) => n,
     };
-    if writers > 1 && !stdout_only {
-        return Err(err(
+    // Only checked against outputs that resolved.
+    if writers > 1 && !stdout_only && outputs.is_some() {
+        errors.push(err(
             writers_key,
             format!(
                 "{writers} writers need stdout as the only output (forward and kafka \
@@ -287,29 +382,45 @@ pub fn resolve(
             ),
         ));
     }
+    let metrics = keep(
+        &mut errors,
+        metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path),
+    );
+    let global = keep(
+        &mut errors,
+        transforms::resolve(fc.transforms.as_ref(), "transforms", path),
+    );
 
-    Ok(Resolved {
-        verbose: args.verbose || fc.verbose.unwrap_or(false),
-        inputs,
-        io,
-        threads,
-        writers,
-        writers_set: args.writers.or(fc.writers).is_some(),
-        queue_capacity,
-        policy,
-        buffer_size,
-        max_frame_size,
-        filter,
-        format,
-        offline: args.read_file.clone(),
-        security,
-        metrics: metrics::resolve(args.metrics.as_deref(), fc.metrics.as_ref(), path)?,
-        outputs,
-        transforms: transforms::TransformsConf {
-            global: transforms::resolve(fc.transforms.as_ref(), "transforms", path)?,
-            outputs: output_transforms,
-        },
-    })
+    match (inputs, outputs, metrics, global) {
+        (
+            Some((inputs, security)),
+            Some((outputs, output_transforms)),
+            Some(metrics),
+            Some(global),
+        ) if errors.is_empty() => Ok(Resolved {
+            verbose: args.verbose || fc.verbose.unwrap_or(false),
+            inputs,
+            io,
+            threads,
+            writers,
+            writers_set: args.writers.or(fc.writers).is_some(),
+            queue_capacity,
+            policy,
+            buffer_size,
+            max_frame_size,
+            filter,
+            format,
+            offline: args.read_file.clone(),
+            security,
+            metrics,
+            outputs,
+            transforms: transforms::TransformsConf {
+                global,
+                outputs: output_transforms,
+            },
+        }),
+        _ => Err(errors),
+    }
 }
 
 /// The seed chose the format with `if text / if json / if yaml` in that order, so the last
@@ -514,6 +625,30 @@ buffer-size: 65536
         assert!(res(&["-f", "10.0.0.2:8192"], None).is_ok());
         let e = res(&["-f", "nonsense"], None).unwrap_err();
         assert!(e.reason.contains("HOST:PORT"), "{e}");
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_key() {
+        let fc = FileConfig::parse(
+            "threads: 100000\nqueue:\n  capacity: 0\nmetrics:\n  listen: nowhere\n\
+             transforms:\n  filtering:\n    drop-qtypes: [NOPE]\n",
+        )
+        .unwrap();
+        let errors = resolve_all(&args(&[]), Some(&fc), Some(Path::new("t.yaml"))).unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "threads",
+                "queue.capacity",
+                "metrics.listen",
+                "transforms.filtering.drop-qtypes"
+            ],
+            "{errors:?}"
+        );
+        // The first one is what `resolve` reports.
+        let e = resolve(&args(&[]), Some(&fc), Some(Path::new("t.yaml"))).unwrap_err();
+        assert_eq!(e.key, "threads");
     }
 
     #[test]

@@ -66,16 +66,24 @@ pub fn resolve(r: &RelaySpec, prefix: &str, file: Option<&Path>) -> Result<Relay
         Some(o) => return Err(err("mode", format!("{o:?} is not duplicate or split"))),
     };
     let tls = if r.tls == Some(true) {
+        let ca = r
+            .tls_ca
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE));
+        let client = tls_client_config(
+            &ca,
+            r.tls_cert.as_deref(),
+            r.tls_key.as_deref(),
+            r.tls_server_name.as_deref(),
+        )
+        .map_err(|e| err("tls", e))?;
         let t = TlsConf {
-            ca: r
-                .tls_ca
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE)),
+            ca,
             cert: r.tls_cert.clone(),
             key: r.tls_key.clone(),
             server_name: r.tls_server_name.clone(),
+            client,
         };
-        tls_client_config(&t).map_err(|e| err("tls", e))?;
         Some(t)
     } else {
         for (set, name) in [

@@ -50,6 +50,24 @@ pub struct OutputFlags<'a> {
     pub policy: Option<OverflowPolicy>,
 }
 
+/// Compiles a `text-format` (DNS-collector's directives, `delimiter` between fields, one
+/// space by default) into its format; `None` without one. The compiled directives live for
+/// the rest of the process (see [`FormatKind::Directives`]): one small leak per start-up
+/// or reload, never per record. `key` names the setting in the error.
+pub fn text_format(
+    spec: Option<&str>,
+    delimiter: Option<&str>,
+    key: &str,
+    file: Option<&Path>,
+) -> Result<Option<FormatKind>, ConfigError> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    let compiled = crate::format::directives::TextFormat::compile(spec, delimiter.unwrap_or(" "))
+        .map_err(|e| err(file, key, e.to_string()))?;
+    Ok(Some(FormatKind::Directives(Box::leak(Box::new(compiled)))))
+}
+
 /// Resolves the outputs. `stdout_format` is the already merged stdout format (`--format`,
 /// else `output-format`).
 pub fn resolve_outputs(
@@ -109,7 +127,15 @@ pub fn resolve_outputs_with_transforms(
                 let key = format!("outputs[{i}]");
                 match e {
                     OutputEntry::Stdout(s) => {
-                        let fmt = s.format.map(FormatChoice::kind).unwrap_or(stdout_format);
+                        let tf = text_format(
+                            s.text_format.as_deref(),
+                            s.text_format_delimiter.as_deref(),
+                            &format!("{key}.stdout.text-format"),
+                            file,
+                        )?;
+                        let fmt = tf
+                            .or(s.format.map(FormatChoice::kind))
+                            .unwrap_or(stdout_format);
                         list.push(OutputConf::Stdout(fmt));
                         let k = format!("{key}.stdout.transforms");
                         chains.push(transforms::resolve(s.transforms.as_ref(), &k, file)?);
@@ -346,13 +372,20 @@ fn forward_conf(
             .tls_ca
             .clone()
             .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE));
+        let client = tls_client_config(
+            &ca,
+            f.tls_cert.as_deref(),
+            f.tls_key.as_deref(),
+            f.tls_server_name.as_deref(),
+        )
+        .map_err(|r| err(file, &k("tls"), r))?;
         let t = TlsConf {
             ca,
             cert: f.tls_cert.clone(),
             key: f.tls_key.clone(),
             server_name: f.tls_server_name.clone(),
+            client,
         };
-        tls_client_config(&t).map_err(|r| err(file, &k("tls"), r))?;
         if t.server_name.is_none() {
             for c in &collectors {
                 rustls::pki_types::ServerName::try_from(c.host.clone()).map_err(|_| {

@@ -6,13 +6,22 @@
 //! - [`text`]: the seed's line, fields separated by one space.
 //! - [`json`], [`yaml`]: the seed's eleven keys.
 //! - [`full`]: every decoded field, nested, as JSON or YAML.
+//! - [`dnscollector`], [`dnscollector_flat`]: DNS-collector's JSON record, nested and flat.
+//! - [`directives`]: `text-format`, a line built from DNS-collector's text directives.
+//! - [`dr4`]: python dnstap_receiver 4.7's JSON line.
+//! - [`golang`]: what the golang `dnstap` CLI prints (`-q`, `-y`, `-j`), byte for byte.
 //!
 //! The seed formats share one field extraction ([`seed`]) written through a small
 //! [`seed::Emit`] trait, monomorphised per format so no per-field branch is taken at run time.
 #![forbid(unsafe_code)]
 
+pub mod directives;
+pub mod dnscollector;
+pub mod dnscollector_flat;
+pub mod dr4;
 pub mod escape;
 pub mod full;
+pub mod golang;
 pub mod json;
 pub mod seed;
 pub mod text;
@@ -34,6 +43,22 @@ pub enum FormatKind {
     JsonFull,
     /// Every decoded field, nested, one YAML document per record.
     YamlFull,
+    /// DNS-collector's nested JSON record (`dnscollector-json`).
+    DnsCollectorJson,
+    /// DNS-collector's flat JSON record (`dnscollector-flat-json`).
+    DnsCollectorFlatJson,
+    /// python dnstap_receiver 4.7's JSON line (`dr4-json`).
+    Dr4Json,
+    /// A `text-format` line. The compiled directives live for the rest of the process
+    /// (config leaks each compiled format once, at start-up or reload), which keeps this
+    /// enum `Copy` for the config and output code that passes it around.
+    Directives(&'static directives::TextFormat),
+    /// The golang `dnstap` CLI's quiet text (`dnstap -q`).
+    GolangText,
+    /// The golang `dnstap` CLI's YAML (`dnstap -y`).
+    GolangYaml,
+    /// The golang `dnstap` CLI's JSON (`dnstap -j`).
+    GolangJson,
 }
 
 /// A compiled output format.
@@ -63,12 +88,25 @@ impl Formatter {
     /// Appends one record (with its trailing newline) to `out`.
     #[inline]
     pub fn write(&self, rec: &Record<'_>, out: &mut Vec<u8>) {
+        let extras = || dnscollector::Extras {
+            sample_rate: self.sample_rate,
+            latency_ns: None,
+        };
         match self.kind {
             FormatKind::Text => text::write_record(rec, out),
             FormatKind::Json => json::write_record(rec, out),
             FormatKind::Yaml => yaml::write_record(rec, out),
             FormatKind::JsonFull => full::write_json(rec, self.sample_rate, out),
             FormatKind::YamlFull => full::write_yaml(rec, self.sample_rate, out),
+            FormatKind::DnsCollectorJson => dnscollector::write_json(rec, &extras(), out),
+            FormatKind::DnsCollectorFlatJson => {
+                dnscollector_flat::write_flat_json(rec, &extras(), out)
+            }
+            FormatKind::Dr4Json => dr4::write_record(rec, &extras(), out),
+            FormatKind::Directives(t) => t.write(rec, &extras(), out),
+            FormatKind::GolangText => golang::write_text(rec, out),
+            FormatKind::GolangYaml => golang::write_yaml(rec, out),
+            FormatKind::GolangJson => golang::write_json(rec, out),
         }
     }
 }

@@ -57,6 +57,18 @@ fn dns_view<'r, 'a>(rec: &'r Record<'a>) -> Option<&'r dns::MessageView<'a>> {
     }
 }
 
+/// The DNS header of the message the record is about: the parsed view's, or, when the view
+/// failed past the header (a truncated or malformed question), the 12 header bytes read on
+/// their own, so id, flags, rcode and counts survive a broken question.
+#[inline]
+pub fn header(rec: &Record<'_>) -> Option<dns::Header> {
+    match &rec.dns {
+        Some(Ok(m)) => Some(m.header),
+        Some(Err(_)) => dns::Header::parse(rec.dns_message()?).ok(),
+        None => None,
+    }
+}
+
 /// The raw DNS message bytes the record is about (query for query types).
 #[inline]
 pub fn dns_bytes<'a>(rec: &Record<'a>) -> Option<&'a [u8]> {
@@ -93,13 +105,13 @@ pub fn message<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
 }
 
 /// `code`: the 4-bit header rcode's name (the number when unknown); `-` without a
-/// readable DNS message. The EDNS extended rcode is shown by the full formats only: the
+/// readable DNS header (a message whose question is broken still has one). The EDNS extended rcode is shown by the full formats only: the
 /// seed's line showed the header rcode, and finding the OPT record means walking every
 /// record of the message.
 pub fn rcode<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
-    E::ascii(out, |o| match dns_view(rec) {
-        Some(m) => {
-            let r = m.header.rcode();
+    E::ascii(out, |o| match header(rec) {
+        Some(h) => {
+            let r = h.rcode();
             name_or_number(dns::types::rcode_name(u16::from(r)), u64::from(r), o)
         }
         None => o.extend_from_slice(ABSENT),
@@ -260,5 +272,55 @@ pub mod fixtures {
 
     pub fn odd_msg() -> Vec<u8> {
         dns_msg(0x000d, &[b"a\"b", b"c\\d e"], 65_280, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fixtures, Emit};
+    use crate::dns;
+
+    /// Values as they are (the formats' own escaping is tested with them).
+    struct Plain;
+    impl Emit for Plain {
+        fn bytes(v: &[u8], out: &mut Vec<u8>) {
+            out.extend_from_slice(v);
+        }
+    }
+
+    fn value(
+        f: fn(&crate::record::Record<'_>, &mut Vec<u8>),
+        rec: &crate::record::Record<'_>,
+    ) -> String {
+        let mut v = Vec::new();
+        f(rec, &mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    /// The NXDOMAIN response with its question cut in the middle of the name.
+    fn broken_question() -> Vec<u8> {
+        let mut m = fixtures::nxdomain_aaaa();
+        m.truncate(12 + 6);
+        m
+    }
+
+    #[test]
+    fn truncated_question_keeps_header_rcode() {
+        let msg = broken_question();
+        let mut rec = fixtures::v6_response(&msg);
+        rec.dns = Some(dns::MessageView::parse(&msg));
+        assert!(matches!(rec.dns, Some(Err(_))));
+        assert_eq!(super::header(&rec).map(|h| h.id), Some(0x1234));
+        assert_eq!(value(super::rcode::<Plain>, &rec), "\"NXDOMAIN\"");
+        assert_eq!(value(super::qname::<Plain>, &rec), "\"-\"");
+    }
+
+    #[test]
+    fn shorter_than_a_header_has_no_rcode() {
+        let msg = [0x12u8, 0x34, 0x81];
+        let mut rec = fixtures::v6_response(&msg);
+        rec.dns = Some(dns::MessageView::parse(&msg));
+        assert_eq!(super::header(&rec), None);
+        assert_eq!(value(super::rcode::<Plain>, &rec), "\"-\"");
     }
 }

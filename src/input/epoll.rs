@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::pipeline::Shipper;
@@ -59,7 +60,7 @@ type Deadlines = VecDeque<(Instant, usize)>;
 
 /// Runs one reader thread's epoll loop until the stop flag is set. The caller reports the
 /// reader as done to the pipeline, whatever the outcome.
-pub fn run(ctx: ReaderCtx) -> io::Result<()> {
+pub fn run(mut ctx: ReaderCtx) -> io::Result<()> {
     let ep = Epoll::new()?;
     let nl = ctx.listeners.len() as u64;
     for (i, l) in ctx.listeners.iter().enumerate() {
@@ -68,11 +69,14 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     // Listeners taken out of the set after a failed accept, and when to watch them again.
     let mut accept_paused: Vec<Option<Instant>> = vec![None; ctx.listeners.len()];
     ctx.pipeline.register_reader();
-    let mut shipper = Shipper::new(&ctx.pipeline);
+    // Held apart from `ctx`, which a reload changes between receives.
+    let pipeline = Arc::clone(&ctx.pipeline);
+    let mut shipper = Shipper::new(&pipeline);
     let mut conns: Vec<Option<EConn>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut events = Events::with_capacity(256);
-    let stats = &*ctx.stats;
+    let thread_stats = Arc::clone(&ctx.stats);
+    let stats = &*thread_stats;
     let mut deadlines: Deadlines = VecDeque::new();
     // TLS connections whose session still holds bytes when the pool ran dry: the socket may
     // not become readable again, so they are served again without waiting for it.
@@ -80,6 +84,7 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     let mut work: Vec<(u64, u32)> = Vec::with_capacity(256);
 
     while !ctx.stop.load(Ordering::Acquire) {
+        ctx.refresh();
         let timeout = if retry.is_empty() { 100 } else { 1 };
         ep.wait(&mut events, timeout)?;
         let mut starved = false;

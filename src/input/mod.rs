@@ -37,14 +37,16 @@ use std::time::Instant;
 
 use crate::filter::Filter;
 use crate::framestream::DecoderConfig;
+use crate::pipeline::reload::Published;
 use crate::pipeline::{Pipeline, Shipper};
 use crate::stats::{InputStats, ThreadStats};
 
-use self::acl::LogDecision;
+use self::acl::{LogDecision, RefusalLog};
 use self::conn::{ConnError, Connection, CONN_ERROR_KINDS};
 use self::security::InputSecurity;
 pub use self::spec::InputSpec;
 use self::tls::{FailureKind, TlsSession};
+use crate::sys::activation::{ActivatedListener, ActivatedSocket};
 
 /// A bound, non-blocking listening socket.
 #[derive(Debug)]
@@ -53,6 +55,9 @@ pub enum Listener {
     Unix {
         listener: UnixListener,
         path: PathBuf,
+        /// False for a socket the service manager created (socket activation): its file
+        /// outlives this process and is not removed at exit.
+        remove_at_exit: bool,
     },
     /// TCP whose connections speak TLS (the server config is in [`InputSecurity`]).
     Tls(TcpListener),
@@ -104,6 +109,7 @@ impl Listener {
                 Listener::Unix {
                     listener: l,
                     path: path.clone(),
+                    remove_at_exit: true,
                 }
             }
         };
@@ -136,7 +142,7 @@ impl Listener {
             Listener::Tls(l) => l
                 .accept()
                 .map(|(s, a)| (Stream::Tcp(s), format!("tls {a}"))),
-            Listener::Unix { listener, path } => listener
+            Listener::Unix { listener, path, .. } => listener
                 .accept()
                 .map(|(s, _)| (Stream::Unix(s), format!("unix {}", path.display()))),
         };
@@ -185,11 +191,90 @@ impl Listener {
         }
     }
 
-    /// Removes the socket file of a unix listener (at exit).
+    /// Removes the socket file of a unix listener (at exit), unless the service manager
+    /// made it.
     pub fn cleanup(&self) {
-        if let Listener::Unix { path, .. } = self {
+        if let Listener::Unix {
+            path,
+            remove_at_exit: true,
+            ..
+        } = self
+        {
             let _ = std::fs::remove_file(path);
         }
+    }
+
+    /// Opens every input: a listening socket passed by the service manager (socket
+    /// activation, `activated`) whose address is the input's is used as it is; the other
+    /// inputs are bound. A passed socket that matches no input is an error, so that a unit
+    /// and a config that disagree are noticed at start rather than leaving senders queued on
+    /// a socket nobody accepts from. Returns each listener and whether it was passed.
+    pub fn open_all(
+        specs: &[InputSpec],
+        security: &InputSecurity,
+        activated: Vec<ActivatedSocket>,
+    ) -> io::Result<Vec<(Listener, bool)>> {
+        let mut left: Vec<Option<ActivatedSocket>> = activated.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let found = left
+                .iter_mut()
+                .find(|a| {
+                    a.as_ref()
+                        .is_some_and(|a| activated_matches(spec, &a.listener))
+                })
+                .and_then(Option::take);
+            out.push(match found {
+                Some(a) => (Listener::from_activated(spec, a.listener)?, true),
+                None => (Listener::bind_with(spec, security)?, false),
+            });
+        }
+        let unused: Vec<String> = left.iter().flatten().map(|a| a.describe()).collect();
+        if !unused.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "socket activation: no configured input listens on {} (configure an \
+                     input with that address, or remove it from the .socket unit)",
+                    unused.join(", ")
+                ),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn from_activated(spec: &InputSpec, l: ActivatedListener) -> io::Result<Listener> {
+        Ok(match (spec, l) {
+            (InputSpec::Tcp(_), ActivatedListener::Tcp(l, _)) => Listener::Tcp(l),
+            (InputSpec::Tls(_), ActivatedListener::Tcp(l, _)) => Listener::Tls(l),
+            (InputSpec::Unix(path), ActivatedListener::Unix(l, _)) => Listener::Unix {
+                listener: l,
+                path: path.clone(),
+                remove_at_exit: false,
+            },
+            (spec, _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("socket activation: passed socket does not fit {spec}"),
+                ))
+            }
+        })
+    }
+}
+
+/// True when a passed socket listens where `spec` would: the same path, or the same
+/// address and port. An input on the unspecified address (`0.0.0.0:6000`, the default)
+/// also takes `[::]:6000`, which is what `ListenStream=6000` binds (dual-stack).
+fn activated_matches(spec: &InputSpec, l: &ActivatedListener) -> bool {
+    match (spec, l) {
+        (InputSpec::Tcp(want) | InputSpec::Tls(want), ActivatedListener::Tcp(_, have)) => {
+            want == have
+                || (want.port() == have.port()
+                    && want.ip().is_unspecified()
+                    && have.ip().is_unspecified())
+        }
+        (InputSpec::Unix(want), ActivatedListener::Unix(_, Some(have))) => want == have,
+        _ => false,
     }
 }
 
@@ -318,6 +403,16 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// What a reload can change on the input side: the prefilters and the input security
+/// (TLS certificates and keys, `allow-from`, the handshake timeout). Readers pick a new one
+/// up between receives ([`ReaderCtx::refresh`]); connections already open keep their TLS
+/// session, new handshakes use the new certificate.
+#[derive(Debug)]
+pub struct ReaderConf {
+    pub filter: Arc<Filter>,
+    pub security: Arc<InputSecurity>,
+}
+
 /// Everything one reader thread needs.
 #[derive(Debug, Clone)]
 pub struct ReaderCtx {
@@ -332,9 +427,38 @@ pub struct ReaderCtx {
     pub security: Arc<InputSecurity>,
     /// Per-listener counters, by listener index (may be empty: then only `stats` counts).
     pub input_stats: Arc<Vec<Arc<InputStats>>>,
+    /// The log of `allow-from` refusals (which addresses were reported): shared by every
+    /// reader, and kept across reloads.
+    pub refusals: Arc<RefusalLog>,
+    /// Where reloads publish `filter` and `security` (None: they never change).
+    pub live: Option<Arc<Published<ReaderConf>>>,
+    /// The generation `filter` and `security` come from.
+    pub generation: u64,
+}
+
+/// A log of refused connections with the default summary interval.
+pub fn refusal_log() -> Arc<RefusalLog> {
+    Arc::new(RefusalLog::new(security::REFUSAL_SUMMARY_EVERY))
 }
 
 impl ReaderCtx {
+    /// Picks up the filter and security a reload published, if any: called by the event
+    /// loops between receives. PERF: one atomic load when nothing changed.
+    #[inline]
+    pub fn refresh(&mut self) {
+        let Some(live) = &self.live else {
+            return;
+        };
+        if live.generation() == self.generation {
+            return;
+        }
+        let (g, conf) = live.load();
+        self.filter = Arc::clone(&conf.filter);
+        self.security = Arc::clone(&conf.security);
+        self.generation = g;
+        crate::log_debug!("reader {}: configuration generation {g} in force", self.id);
+    }
+
     /// [`ReaderCtx::new_connection`] for a connection accepted on listener `li`: its bytes,
     /// frames and connection counts also go to that listener's counters.
     pub fn new_connection_on(&self, li: usize, peer: String) -> Connection {
@@ -372,7 +496,7 @@ impl ReaderCtx {
             crate::log_warn!("{peer}: refused (peer address unknown; allow-from is set)");
             return false;
         };
-        match self.security.refusals.on_refused(ip, Instant::now()) {
+        match self.refusals.on_refused(ip, Instant::now()) {
             LogDecision::First => {
                 crate::log_warn!("{peer}: refused: {ip} is not in allow-from (further refusals of this address are summed up)")
             }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::acl::{AllowList, RefusalLog};
+use super::acl::AllowList;
 use super::tls::{load_server_config, TlsSpec};
 
 /// Default `handshake-timeout`: TLS and Frame Streams handshakes together.
@@ -65,14 +65,15 @@ pub struct UnixPerms {
     pub gid: Option<u32>,
 }
 
-/// What the readers use: compiled once, shared read-only (the refusal log has its own lock).
+/// What the readers use: compiled once, shared read-only, replaced as a whole by a reload.
+/// (The log of refused connections, whose state must outlive a reload, is beside it in
+/// [`super::ReaderCtx::refusals`].)
 #[derive(Debug)]
 pub struct InputSecurity {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub allow_from: AllowList,
     pub unix: UnixPerms,
     pub handshake_timeout: Duration,
-    pub refusals: RefusalLog,
     /// SO_REUSEPORT on TCP and TLS listeners.
     pub reuse_port: bool,
 }
@@ -84,7 +85,6 @@ impl Default for InputSecurity {
             allow_from: AllowList::default(),
             unix: UnixPerms::default(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            refusals: RefusalLog::new(REFUSAL_SUMMARY_EVERY),
             reuse_port: false,
         }
     }
@@ -117,7 +117,6 @@ impl InputSecurity {
                 gid,
             },
             handshake_timeout: spec.handshake_timeout,
-            refusals: RefusalLog::new(REFUSAL_SUMMARY_EVERY),
             reuse_port: spec.reuse_port,
         })
     }

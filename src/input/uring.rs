@@ -23,7 +23,9 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::pipeline::{Batch, Shipper, MAX_RECV_INFLIGHT};
@@ -96,7 +98,9 @@ impl UConn {
 }
 
 struct Loop<'a> {
-    ctx: &'a ReaderCtx,
+    /// Shared with the calls that borrow the loop's other fields; replaced (copy on write)
+    /// when a reload publishes a new filter or security, between completions.
+    ctx: Rc<ReaderCtx>,
     ring: Ring,
     shipper: Shipper<'a>,
     conns: Vec<Option<UConn>>,
@@ -117,10 +121,12 @@ struct Loop<'a> {
 pub fn run(ctx: ReaderCtx) -> io::Result<()> {
     let ring = Ring::new(RING_ENTRIES)?;
     ctx.pipeline.register_reader();
+    let pipeline = Arc::clone(&ctx.pipeline);
+    let listeners = ctx.listeners.len();
     let mut lp = Loop {
-        ctx: &ctx,
+        ctx: Rc::new(ctx),
         ring,
-        shipper: Shipper::new(&ctx.pipeline),
+        shipper: Shipper::new(&pipeline),
         conns: Vec::new(),
         free: Vec::new(),
         waiting: VecDeque::new(),
@@ -129,7 +135,7 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
         sends_inflight: 0,
         deadlines: VecDeque::new(),
         stopping: false,
-        accept_retry: vec![None; ctx.listeners.len()],
+        accept_retry: vec![None; listeners],
     };
     let result = lp.run();
     lp.finish();
@@ -154,6 +160,7 @@ impl Loop<'_> {
                 return Ok(());
             }
             if !self.stopping {
+                Rc::make_mut(&mut self.ctx).refresh();
                 self.retry_accepts()?;
                 self.serve_waiting()?;
                 self.expire_handshakes()?;
@@ -413,7 +420,8 @@ impl Loop<'_> {
             return self.on_tls_recv(slot, res);
         }
         self.recvs_inflight = self.recvs_inflight.saturating_sub(1);
-        let ctx = self.ctx;
+        let ctx = Rc::clone(&self.ctx);
+        let ctx = &*ctx;
         let stats: &ThreadStats = &ctx.stats;
         let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return Ok(());
@@ -500,7 +508,8 @@ impl Loop<'_> {
     /// routing them as a plain receive would), sends what TLS has to send, then waits for
     /// the socket again (`again`: receive at once, the last one filled its space).
     fn tls_progress(&mut self, slot: usize, again: bool) -> io::Result<()> {
-        let ctx = self.ctx;
+        let ctx = Rc::clone(&self.ctx);
+        let ctx = &*ctx;
         let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return Ok(());
         };
@@ -671,7 +680,8 @@ impl Loop<'_> {
     /// After the loop: read what the kernel already holds, close everything, and make sure
     /// no buffer the kernel may still write to is freed.
     fn finish(&mut self) {
-        let ctx = self.ctx;
+        let ctx = Rc::clone(&self.ctx);
+        let ctx = &*ctx;
         for slot in 0..self.conns.len() {
             let Some(mut c) = self.conns[slot].take() else {
                 continue;

@@ -21,6 +21,7 @@ pub mod traffic;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::input::conn::CONN_ERROR_KINDS;
@@ -102,6 +103,38 @@ pub struct Scrape {
     pub lost_at_reader_exit: u64,
     /// `None` when traffic is not counted.
     pub traffic: Option<TrafficSnapshot>,
+    /// Configuration reloads; `None` where there are none (the families are left out).
+    pub reloads: Option<ReloadCounts>,
+}
+
+/// Configuration reloads (SIGHUP), counted by the thread that runs them.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    /// Reloads applied.
+    pub reloads: AtomicU64,
+    /// Reloads refused (the configuration was invalid, or needed a restart): the running
+    /// one was kept.
+    pub failures: AtomicU64,
+    /// The generation of the configuration in force (0: the one read at start).
+    pub generation: AtomicU64,
+}
+
+impl ReloadStats {
+    pub fn counts(&self) -> ReloadCounts {
+        ReloadCounts {
+            reloads: self.reloads.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            generation: self.generation.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// [`ReloadStats`] read once, for one scrape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReloadCounts {
+    pub reloads: u64,
+    pub failures: u64,
+    pub generation: u64,
 }
 
 /// Reads every counter once, for one scrape.
@@ -155,6 +188,7 @@ pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: &[Arc<TrafficShared>]
         lost_at_reader_exit: p.lost_at_reader_exit(),
         traffic,
         totals,
+        reloads: None,
     }
 }
 
@@ -450,6 +484,27 @@ pub fn render(s: &Scrape) -> String {
     render_collectors(&mut t, &s.collectors);
     if let Some(tr) = &s.traffic {
         render_traffic(&mut t, tr);
+    }
+    if let Some(r) = &s.reloads {
+        t.single(
+            "config_reloads_total",
+            "counter",
+            "Configuration reloads applied (SIGHUP).",
+            r.reloads,
+        );
+        t.single(
+            "config_reload_failures_total",
+            "counter",
+            "Configuration reloads refused (invalid, or needing a restart): the running \
+             configuration was kept.",
+            r.failures,
+        );
+        t.single(
+            "config_generation",
+            "gauge",
+            "Generation of the configuration in force (0: the one read at start).",
+            r.generation,
+        );
     }
     t.out
 }

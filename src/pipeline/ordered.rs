@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::reload::Published;
 use super::{decode_batch, Batch, Observer, Pipeline};
 use crate::format::Formatter;
 use crate::record::Enrichment;
@@ -49,17 +50,32 @@ struct Turn<W> {
     out: W,
 }
 
+/// The format and chains the ordered writers run: one generation of the configuration.
+#[derive(Debug)]
+pub struct OrderedGen {
+    pub formatter: Formatter,
+    pub chains: Chains,
+}
+
+/// The next ticket, and the configuration the batch popped with it is written with.
+struct Tickets {
+    next: u64,
+    generation: u64,
+    gen: Arc<OrderedGen>,
+}
+
 struct Shared<W> {
-    /// Hands out tickets; held only while popping one batch.
-    tickets: Mutex<u64>,
+    /// Hands out tickets; held only while popping one batch. A reload takes effect at a
+    /// ticket: every batch before it is written with the old format and chains, every
+    /// batch from it on with the new ones, whichever writer formats it.
+    tickets: Mutex<Tickets>,
+    /// Where a reload publishes a new generation.
+    reload: Option<Arc<Published<OrderedGen>>>,
     turn: Mutex<Turn<W>>,
     turn_changed: Condvar,
     /// A write failed: later batches are counted as lost, and the writers stop.
     failed: AtomicBool,
-    formatter: Formatter,
     out_stats: Arc<OutputStats>,
-    /// The global chain and the output's (output 0 of `chains`).
-    chains: Chains,
 }
 
 /// Runs `slots.len()` writer threads (the calling thread is the first) until every reader
@@ -85,15 +101,33 @@ pub fn run_ordered_writers_with<W: Write + Send, O: Observer + Send>(
     out_stats: Arc<OutputStats>,
     chains: Chains,
 ) -> io::Result<()> {
+    let gen = OrderedGen { formatter, chains };
+    run_ordered_writers_reloading(p, slots, out, out_stats, Arc::new(gen), None)
+}
+
+/// [`run_ordered_writers_with`] that takes each new generation `reload` publishes (a
+/// configuration reload: format, chains) at the next ticket. `gen` is generation 0.
+pub fn run_ordered_writers_reloading<W: Write + Send, O: Observer + Send>(
+    p: &Pipeline,
+    slots: Vec<WriterSlot<O>>,
+    out: W,
+    out_stats: Arc<OutputStats>,
+    gen: Arc<OrderedGen>,
+    reload: Option<Arc<Published<OrderedGen>>>,
+) -> io::Result<()> {
     let _ = p.writer.set(std::thread::current());
+    let generation = reload.as_ref().map_or(0, |r| r.generation());
     let shared = Shared {
-        tickets: Mutex::new(0),
+        tickets: Mutex::new(Tickets {
+            next: 0,
+            generation,
+            gen: with_rate(&gen),
+        }),
+        reload,
         turn: Mutex::new(Turn { next: 0, out }),
         turn_changed: Condvar::new(),
         failed: AtomicBool::new(false),
-        formatter: formatter.with_sample_rate(chains.sample_rate(0)),
         out_stats,
-        chains,
     };
     let mut slots = slots.into_iter();
     let Some(first) = slots.next() else {
@@ -149,7 +183,7 @@ fn worker<W: Write + Send, O: Observer>(
         if shared.failed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let Some((b, ticket)) = take(p, shared) else {
+        let Some((b, ticket, gen)) = take(p, shared) else {
             if p.readers_left.load(Ordering::Acquire) == 0 && p.queue.is_empty() {
                 return Ok(());
             }
@@ -175,8 +209,8 @@ fn worker<W: Write + Send, O: Observer>(
         let mut tally = Tally::default();
         format_batch(
             &b,
-            &shared.formatter,
-            &shared.chains,
+            &gen.formatter,
+            &gen.chains,
             &mut buf,
             &mut slot.observer,
             &mut tally,
@@ -217,13 +251,37 @@ impl<W> Shared<W> {
     }
 }
 
-/// The next batch in queue order and its ticket.
-fn take<W>(p: &Pipeline, shared: &Shared<W>) -> Option<(Box<Batch>, u64)> {
-    let mut next = shared.tickets.lock().unwrap_or_else(|e| e.into_inner());
+/// The format with the sample rate of the chains before the output (the full formats
+/// show it).
+fn with_rate(gen: &OrderedGen) -> Arc<OrderedGen> {
+    Arc::new(OrderedGen {
+        formatter: gen
+            .formatter
+            .clone()
+            .with_sample_rate(gen.chains.sample_rate(0)),
+        chains: gen.chains.clone(),
+    })
+}
+
+/// The next batch in queue order, its ticket, and the configuration to write it with.
+fn take<W>(p: &Pipeline, shared: &Shared<W>) -> Option<(Box<Batch>, u64, Arc<OrderedGen>)> {
+    let mut t = shared.tickets.lock().unwrap_or_else(|e| e.into_inner());
     let b = p.queue.pop()?;
-    let ticket = *next;
-    *next += 1;
-    Some((b, ticket))
+    // PERF: one atomic load per batch; the lock is the ticket lock already held.
+    if let Some(r) = shared.reload.as_ref() {
+        if r.generation() != t.generation {
+            let (g, gen) = r.load();
+            t.generation = g;
+            t.gen = with_rate(&gen);
+            crate::log_debug!(
+                "writers: configuration generation {g} in force from batch {}",
+                t.next
+            );
+        }
+    }
+    let ticket = t.next;
+    t.next += 1;
+    Some((b, ticket, Arc::clone(&t.gen)))
 }
 
 /// A ticket taken and not yet written.

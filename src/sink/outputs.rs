@@ -12,8 +12,9 @@ use crate::format::{FormatKind, Formatter};
 use crate::sink::buffer::ChunkBuffer;
 use crate::sink::file::{FileConf, FileOutput};
 use crate::sink::forward::{ForwardConf, ForwardOutput};
+use crate::sink::relay::{RelayConf, RelayOutput};
 use crate::sink::{Output, StdoutSink, WriteOutput};
-use crate::stats::StatsRegistry;
+use crate::stats::{OutputStats, StatsRegistry};
 
 /// One output, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub enum OutputConf {
     Forward(Box<ForwardConf>),
     Kafka(Box<crate::sink::kafka::KafkaSettings>),
     File(Box<FileConf>),
-    Relay(Box<crate::sink::relay::RelayConf>),
+    Relay(Box<RelayConf>),
 }
 
 /// The outputs built, and the buffers whose give-up deadline shutdown must set.
@@ -41,50 +42,66 @@ pub fn build_outputs(
         buffers: Vec::new(),
     };
     for o in list {
-        match o {
-            OutputConf::Stdout(fmt) => built.outputs.push(Box::new(WriteOutput::new(
-                "stdout",
-                Formatter::new(*fmt),
-                StdoutSink::open()?,
-                registry.register_output("stdout"),
-            ))),
-            OutputConf::Forward(c) => {
-                let name = c.name();
-                let out = ForwardOutput::start(c, registry.register_output(&name))?;
-                for b in out.buffers() {
-                    built.buffers.push((b, c.shutdown_timeout));
-                }
-                built.outputs.push(Box::new(out));
-            }
-            OutputConf::Relay(c) => {
-                let out = crate::sink::relay::RelayOutput::start(c, &mut |n| {
-                    registry.register_output(n)
-                })?;
-                for b in out.buffers() {
-                    built.buffers.push((b, c.shutdown_timeout));
-                }
-                built.outputs.push(Box::new(out));
-            }
-            OutputConf::File(c) => {
-                let out = FileOutput::start(c, registry.register_output(&c.name()))?;
-                built.outputs.push(Box::new(out));
-            }
-            #[cfg(feature = "kafka")]
-            OutputConf::Kafka(k) => {
-                let stats = registry.register_output(&k.name);
-                let out = crate::sink::kafka::KafkaOutput::new(k, stats)?;
-                built.outputs.push(Box::new(out));
-            }
-            #[cfg(not(feature = "kafka"))]
-            OutputConf::Kafka(k) => {
-                return Err(std::io::Error::other(format!(
-                    "{}: this build has no Kafka output (cargo feature kafka)",
-                    k.name
-                )))
-            }
-        }
+        build_output(o, registry.register_output(&output_name(o)), &mut built)?;
     }
     Ok(built)
+}
+
+/// The name of an output in log lines and metric labels (`stdout`, `forward HOST:PORT`).
+pub fn output_name(o: &OutputConf) -> String {
+    match o {
+        OutputConf::Stdout(_) => "stdout".into(),
+        OutputConf::Forward(c) => c.name(),
+        OutputConf::Kafka(k) => k.name.clone(),
+        OutputConf::File(c) => c.name(),
+        OutputConf::Relay(c) => c.name(),
+    }
+}
+
+/// Builds one output counting into `stats`, and adds it to `built` (a reload starts the
+/// outputs it adds this way).
+pub fn build_output(
+    o: &OutputConf,
+    stats: Arc<OutputStats>,
+    built: &mut BuiltOutputs,
+) -> std::io::Result<()> {
+    match o {
+        OutputConf::Stdout(fmt) => built.outputs.push(Box::new(WriteOutput::new(
+            "stdout",
+            Formatter::new(*fmt),
+            StdoutSink::open()?,
+            stats,
+        ))),
+        OutputConf::Forward(c) => {
+            let out = ForwardOutput::start(c, stats)?;
+            for b in out.buffers() {
+                built.buffers.push((b, c.shutdown_timeout));
+            }
+            built.outputs.push(Box::new(out));
+        }
+        OutputConf::File(c) => built.outputs.push(Box::new(FileOutput::start(c, stats)?)),
+        OutputConf::Relay(c) => {
+            let out = RelayOutput::start(c, stats)?;
+            for b in out.buffers() {
+                built.buffers.push((b, c.shutdown_timeout));
+            }
+            built.outputs.push(Box::new(out));
+        }
+        #[cfg(feature = "kafka")]
+        OutputConf::Kafka(k) => {
+            let out = crate::sink::kafka::KafkaOutput::new(k, stats)?;
+            built.outputs.push(Box::new(out));
+        }
+        #[cfg(not(feature = "kafka"))]
+        OutputConf::Kafka(k) => {
+            let _ = stats;
+            return Err(std::io::Error::other(format!(
+                "{}: this build has no Kafka output (cargo feature kafka)",
+                k.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One line per output for the `-v` log, e.g. `forward 10.0.0.2:8192 (json, block, buffer

@@ -9,8 +9,10 @@
 //!
 //! Knows nothing of frames, records, connections or configuration.
 
+pub mod activation;
 pub mod epoll;
 pub mod limits;
+pub mod notify;
 pub mod signal;
 pub mod socket;
 pub mod uring;

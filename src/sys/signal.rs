@@ -1,6 +1,7 @@
-//! SIGINT/SIGTERM as a value: the signals are blocked in every thread (the mask is inherited
-//! by threads spawned afterwards) and the main thread reads them from a `signalfd`, so no
-//! code runs in a signal handler and shutdown is an ordinary flag.
+//! SIGINT/SIGTERM (stop) and SIGHUP (reload the configuration) as values: the signals are
+//! blocked in every thread (the mask is inherited by threads spawned afterwards) and the
+//! main thread reads them from a `signalfd`, so no code runs in a signal handler and
+//! shutdown and reload are ordinary work of the main thread.
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -11,28 +12,29 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-/// The blocked termination signals and the descriptor they are read from.
+/// The blocked signals and the descriptor they are read from.
 #[derive(Debug)]
 pub struct Signals {
     fd: SignalFd,
 }
 
 impl Signals {
-    /// Blocks SIGINT and SIGTERM for the calling thread and the threads it spawns later.
-    /// Call before spawning any thread.
+    /// Blocks SIGINT, SIGTERM and SIGHUP for the calling thread and the threads it spawns
+    /// later. Call before spawning any thread.
     pub fn block() -> io::Result<Signals> {
         let mut set = SigSet::empty();
         set.add(Signal::SIGINT);
         set.add(Signal::SIGTERM);
-        // SIGUSR1: file outputs reopen their files (logrotate); read like the others.
+        set.add(Signal::SIGHUP);
+        // SIGUSR1: file outputs reopen their files (logrotate).
         set.add(Signal::SIGUSR1);
         set.thread_block()?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         Ok(Signals { fd })
     }
 
-    /// Waits up to `timeout` (to the millisecond) for SIGINT or SIGTERM; returns the signal
-    /// number if one came.
+    /// Waits up to `timeout` (to the millisecond) for SIGINT, SIGTERM or SIGHUP; returns
+    /// the signal number if one came.
     pub fn wait(&self, timeout: Duration) -> Option<i32> {
         let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];

@@ -120,6 +120,10 @@ pub struct Emission<'r, 's> {
 /// The emission callback of [`Chain::drain`].
 pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 
+/// The emission callback of [`Step::drain`]: a record, its payload, its enrichment (the
+/// chain runs the later steps on it) and where it comes from.
+pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) + 'e;
+
 /// One compiled transform. An enum rather than trait objects: the set is closed and the
 /// writer's loop stays monomorphic.
 ///
@@ -151,12 +155,7 @@ impl Step {
 
     /// Emits what the step holds and is due at `now` (everything when `all`): each record
     /// with its payload, its enrichment and where it comes from.
-    fn drain(
-        &self,
-        _now: Instant,
-        _all: bool,
-        _emit: &mut dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin),
-    ) {
+    fn drain(&self, _now: Instant, _all: bool, _emit: &mut StepEmit<'_>) {
         match self {
             Step::Filtering(_) => {}
         }

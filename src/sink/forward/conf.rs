@@ -1,12 +1,14 @@
 //! The forward output's settings, validated ([`ForwardConf`], [`TlsConf`]): what one
 //! output connects to, how it formats, buffers, waits and replays, and the memory bound
-//! that follows. Values only: no files are read and nothing connects here.
+//! that follows. Values only: no files are read and nothing connects here (the TLS client
+//! configuration arrives compiled, see `tls.rs`).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::hash::HashKey;
+use super::tls::ClientTls;
 use crate::format::FormatKind;
 use crate::sink::buffer::BufferSpec;
 
@@ -21,6 +23,8 @@ pub struct TlsConf {
     /// Name checked against every collector's certificate (a DNS name or an IP); when
     /// unset, each collector's own host.
     pub server_name: Option<String>,
+    /// The files above, read and compiled once (equal when the files' bytes are).
+    pub client: ClientTls,
 }
 
 /// One collector: a name or address and a port.

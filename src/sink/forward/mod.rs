@@ -63,4 +63,4 @@ pub use conf::{CollectorAddr, ForwardConf, LoadBalance, TlsConf};
 pub use hash::HashKey;
 pub(crate) use hash::{key_hash, pick};
 pub use output::ForwardOutput;
-pub use tls::tls_client_config;
+pub use tls::{tls_client_config, ClientTls};

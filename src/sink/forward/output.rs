@@ -20,7 +20,6 @@ use super::collector::Collector;
 use super::conf::{ForwardConf, LoadBalance};
 use super::hash::{key_hash, pick, HashKey};
 use super::sender::Sender;
-use super::tls::tls_client_config;
 use crate::format::Formatter;
 use crate::log_debug;
 use crate::record::Record;
@@ -94,10 +93,8 @@ impl ForwardOutput {
             buffers.push(Arc::new(buffer));
         }
         let buffers = Arc::new(buffers);
-        let tls_cfg = match &conf.tls {
-            Some(t) => Some(tls_client_config(t).map_err(io::Error::other)?),
-            None => None,
-        };
+        // Compiled with the configuration: the files are not read again here.
+        let tls_cfg = conf.tls.as_ref().map(|t| Arc::clone(&t.client.config));
         let _ = stats.collectors.set(
             conf.collectors
                 .iter()

@@ -22,7 +22,7 @@ use crate::framestream::{SenderEvent, SenderHandshake};
 use crate::sink::buffer::{Chunk, ChunkBuffer, Popped};
 use crate::sink::forward::backoff::Backoff;
 use crate::sink::sockopt;
-use crate::stats::OutputStats;
+use crate::stats::{CollectorStats, OutputStats};
 use crate::{log_debug, log_warn};
 
 type TlsSetup = (Arc<rustls::ClientConfig>, ServerName<'static>);
@@ -197,6 +197,26 @@ impl Link {
         }
     }
 
+    /// This remote's own counters.
+    fn own(&self) -> Option<&CollectorStats> {
+        self.stats.collectors.get().and_then(|v| v.get(self.index))
+    }
+
+    fn release(&self, chunk: Chunk) {
+        if let Some(c) = self.own() {
+            c.delivered
+                .fetch_add(chunk.records as u64, Ordering::Relaxed);
+        }
+        self.buffer.delivered(chunk);
+    }
+
+    fn count_failure(&self) {
+        self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.own() {
+            c.connection_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn set_healthy(&self, up: bool) {
         if let Some(h) = self.healthy.get(self.index) {
             h.store(up, Ordering::Relaxed);
@@ -272,7 +292,7 @@ impl Link {
                 true
             }
             Err(e) => {
-                self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                self.count_failure();
                 self.set_healthy(false);
                 log_warn!("output {}: cannot connect: {e}", self.name);
                 false
@@ -353,6 +373,9 @@ impl Link {
             self.stats
                 .resent
                 .fetch_add(chunk.records as u64, Ordering::Relaxed);
+            if let Some(c) = self.own() {
+                c.resent.fetch_add(chunk.records as u64, Ordering::Relaxed);
+            }
         }
         let deadline = self.buffer.deadline();
         let Some(w) = self.wire.as_mut() else {
@@ -418,14 +441,14 @@ impl Link {
             .is_some_and(|s| s.end + self.replay_window <= self.wire_acked)
         {
             if let Some(s) = self.sent.pop_front() {
-                self.buffer.delivered(s.chunk);
+                self.release(s.chunk);
             }
         }
         Ok(())
     }
 
     fn broken(&mut self, e: &io::Error) {
-        self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+        self.count_failure();
         self.set_healthy(false);
         let n: u64 = self.sent.iter().map(|s| s.chunk.records as u64).sum();
         log_warn!(
@@ -491,7 +514,7 @@ impl Link {
                 self.wire = None;
                 let sent: Vec<Sent> = self.sent.drain(..).collect();
                 for s in sent {
-                    self.buffer.delivered(s.chunk);
+                    self.release(s.chunk);
                 }
                 true
             }

@@ -17,8 +17,10 @@
 //!          broken → kept chunks back to the buffer's front (counted `resent`), backoff
 //! ```
 //!
-//! Each remote is counted as an output of its own (`dnstap unix:/run/x.sock`), so
-//! `records = delivered + dropped + buffered` holds per remote in both modes.
+//! One set of output counters (`dnstap REMOTE,...`): with `duplicate` a record counts once
+//! per remote (it is delivered, dropped or buffered once per remote), so
+//! `records = delivered + dropped + buffered` holds in both modes; each remote's own
+//! deliveries, resends and connection failures are its collector counters.
 #![forbid(unsafe_code)]
 
 mod link;
@@ -34,9 +36,9 @@ use self::link::Link;
 use crate::framestream::write_data_frame;
 use crate::record::Record;
 use crate::sink::buffer::{BufferSpec, Chunk, ChunkBuffer};
-use crate::sink::forward::{key_hash, pick, tls_client_config, HashKey, TlsConf};
+use crate::sink::forward::{key_hash, pick, HashKey, TlsConf};
 use crate::sink::Output;
-use crate::stats::OutputStats;
+use crate::stats::{CollectorStats, OutputStats};
 
 /// One downstream receiver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +88,7 @@ impl RelayConf {
         format!("dnstap {}", l.join(","))
     }
 
-    /// The counters' name of remote `i`.
+    /// Remote `i`'s name in log lines.
     pub fn remote_name(&self, i: usize) -> String {
         let tls = match (&self.tls, &self.remotes[i]) {
             (Some(_), RelayAddr::Tcp { .. }) => "+tls",
@@ -114,7 +116,6 @@ pub fn describe(c: &RelayConf) -> String {
 #[derive(Debug)]
 struct Remote {
     buffer: Arc<ChunkBuffer>,
-    stats: Arc<OutputStats>,
     /// split: the chunk being filled for this remote.
     chunk: Vec<u8>,
     records: u32,
@@ -133,34 +134,36 @@ pub struct RelayOutput {
     healthy: Arc<Vec<AtomicBool>>,
     shutdown_timeout: Duration,
     links: Vec<JoinHandle<()>>,
+    stats: Arc<OutputStats>,
 }
 
 impl RelayOutput {
-    /// Builds TLS, the buffers (registering each remote's counters with `register`) and
-    /// starts one link thread per remote. A remote down at start is not an error.
-    pub fn start(
-        conf: &RelayConf,
-        register: &mut dyn FnMut(&str) -> Arc<OutputStats>,
-    ) -> io::Result<RelayOutput> {
-        let tls = match &conf.tls {
-            Some(t) => Some(tls_client_config(t).map_err(io::Error::other)?),
-            None => None,
-        };
+    /// Builds TLS and the buffers, and starts one link thread per remote. A remote down
+    /// at start is not an error.
+    pub fn start(conf: &RelayConf, stats: Arc<OutputStats>) -> io::Result<RelayOutput> {
         let healthy: Arc<Vec<AtomicBool>> =
             Arc::new(conf.remotes.iter().map(|_| AtomicBool::new(true)).collect());
+        let _ = stats.collectors.set(
+            conf.remotes
+                .iter()
+                .map(|a| CollectorStats {
+                    addr: a.to_string(),
+                    ..CollectorStats::default()
+                })
+                .collect(),
+        );
         let mut remotes = Vec::new();
         let mut links = Vec::new();
         for (i, addr) in conf.remotes.iter().enumerate() {
             let name = conf.remote_name(i);
-            let stats = register(&name);
             let (buffer, _) = ChunkBuffer::new(&name, &conf.buffer, Arc::clone(&stats))?;
             let buffer = Arc::new(buffer);
-            let tls = match (addr, &tls, &conf.tls) {
-                (RelayAddr::Tcp { host, .. }, Some(cfg), Some(t)) => {
+            let tls = match (addr, &conf.tls) {
+                (RelayAddr::Tcp { host, .. }, Some(t)) => {
                     let sn = t.server_name.clone().unwrap_or_else(|| host.clone());
                     let sn = rustls::pki_types::ServerName::try_from(sn)
                         .map_err(|e| io::Error::other(e.to_string()))?;
-                    Some((Arc::clone(cfg), sn))
+                    Some((Arc::clone(&t.client.config), sn))
                 }
                 _ => None,
             };
@@ -181,7 +184,6 @@ impl RelayOutput {
             remotes.push(Remote {
                 chunk: buffer.take_vec(conf.chunk_bytes + (64 << 10)),
                 buffer,
-                stats,
                 records: 0,
             });
         }
@@ -195,6 +197,7 @@ impl RelayOutput {
             healthy,
             shutdown_timeout: conf.shutdown_timeout,
             links,
+            stats,
         })
     }
 
@@ -274,14 +277,11 @@ impl Output for RelayOutput {
     fn record(&mut self, rec: &Record<'_>, raw: &[u8]) -> io::Result<()> {
         match self.mode {
             RelayMode::Duplicate => {
-                for r in &self.remotes {
-                    r.stats.records.fetch_add(1, Ordering::Relaxed);
-                    if raw.is_empty() {
-                        // A record a transform made: no payload to relay.
-                        r.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let n = self.remotes.len() as u64;
+                self.stats.records.fetch_add(n, Ordering::Relaxed);
                 if raw.is_empty() {
+                    // A record a transform made: no payload to relay.
+                    self.stats.dropped.fetch_add(n, Ordering::Relaxed);
                     return Ok(());
                 }
                 write_data_frame(raw, &mut self.chunk);
@@ -293,14 +293,14 @@ impl Output for RelayOutput {
             RelayMode::Split(key) => {
                 let i = pick(key_hash(key, rec), &self.healthy);
                 let chunk_bytes = self.chunk_bytes;
+                self.stats.records.fetch_add(1, Ordering::Relaxed);
+                if raw.is_empty() {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
                 let Some(r) = self.remotes.get_mut(i) else {
                     return Ok(());
                 };
-                r.stats.records.fetch_add(1, Ordering::Relaxed);
-                if raw.is_empty() {
-                    r.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
                 write_data_frame(raw, &mut r.chunk);
                 r.records += 1;
                 if r.chunk.len() >= chunk_bytes {
@@ -413,7 +413,7 @@ mod tests {
         (r, format!("payload-{i}").into_bytes())
     }
 
-    fn run(mode: RelayMode, n: usize) -> (Vec<Vec<Vec<u8>>>, Vec<Arc<OutputStats>>) {
+    fn run(mode: RelayMode, n: usize) -> (Vec<Vec<Vec<u8>>>, Arc<OutputStats>) {
         let dir = std::env::temp_dir().join(format!("relay-unit-{}-{mode:?}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -424,13 +424,8 @@ mod tests {
             rx.push(receive(UnixListener::bind(&p).unwrap()));
             addrs.push(RelayAddr::Unix(p));
         }
-        let mut stats = Vec::new();
-        let mut o = RelayOutput::start(&conf(addrs, mode), &mut |_| {
-            let s = Arc::new(OutputStats::default());
-            stats.push(Arc::clone(&s));
-            s
-        })
-        .unwrap();
+        let stats = Arc::new(OutputStats::default());
+        let mut o = RelayOutput::start(&conf(addrs, mode), Arc::clone(&stats)).unwrap();
         for i in 0..1000 {
             let (r, p) = rec(i);
             o.record(&r, &p).unwrap();
@@ -445,10 +440,14 @@ mod tests {
     fn duplicate_gives_every_remote_every_frame_in_order() {
         let (got, stats) = run(RelayMode::Duplicate, 2);
         let want: Vec<Vec<u8>> = (0..1000).map(|i| rec(i).1).collect();
-        for (g, s) in got.iter().zip(&stats) {
+        for g in &got {
             assert!(*g == want);
-            assert_eq!(s.records.load(Ordering::Relaxed), 1000);
-            assert_eq!(s.delivered.load(Ordering::Relaxed), 1000);
+        }
+        // Once per remote.
+        assert_eq!(stats.records.load(Ordering::Relaxed), 2000);
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 2000);
+        for c in stats.collectors.get().unwrap() {
+            assert_eq!(c.delivered.load(Ordering::Relaxed), 1000, "{}", c.addr);
         }
     }
 
@@ -457,11 +456,11 @@ mod tests {
         let (got, stats) = run(RelayMode::Split(HashKey::Identity), 3);
         let total: usize = got.iter().map(Vec::len).sum();
         assert_eq!(total, 1000);
-        let delivered: u64 = stats
-            .iter()
-            .map(|s| s.delivered.load(Ordering::Relaxed))
-            .sum();
-        assert_eq!(delivered, 1000);
+        assert_eq!(stats.records.load(Ordering::Relaxed), 1000);
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 1000);
+        for (c, g) in stats.collectors.get().unwrap().iter().zip(&got) {
+            assert_eq!(c.delivered.load(Ordering::Relaxed), g.len() as u64);
+        }
         // The same identity (i % 7) always on the same remote.
         for (r, frames) in got.iter().enumerate() {
             for f in frames {
