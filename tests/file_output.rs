@@ -361,6 +361,15 @@ fn a_full_disk_is_counted_and_logged_and_the_file_stays_readable() {
 
 #[test]
 fn sigusr1_reopens_the_file_after_logrotate_moved_it() {
+    reopens_after_rename("USR1");
+}
+
+#[test]
+fn sighup_reloads_and_reopens_the_file_after_logrotate_moved_it() {
+    reopens_after_rename("HUP");
+}
+
+fn reopens_after_rename(sig: &str) {
     let dir = TempDir::new("file-reopen");
     let conf = write_config(
         &dir,
@@ -380,8 +389,7 @@ fn sigusr1_reopens_the_file_after_logrotate_moved_it() {
         || "the first frames never reached the file".into(),
     );
     std::fs::rename(dir.path("d.fstrm"), dir.path("d.fstrm.1")).unwrap();
-    signal(rx.pid(), "USR1");
-    rx.wait_log("SIGUSR1");
+    signal(rx.pid(), sig);
     wait_until(
         Duration::from_secs(20),
         || dir.path("d.fstrm").exists(),

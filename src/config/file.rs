@@ -66,6 +66,13 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TransformsSpec {
     pub filtering: Option<Box<FilteringFileSpec>>,
+    /// `latency` (see `config/latency.rs`).
+    pub latency: Option<super::latency::LatencyFileSpec>,
+    /// See `reducer.rs`.
+    pub reducer: Option<super::reducer::ReducerFileSpec>,
+    /// `normalize` and `user-privacy`: see `privacy.rs`.
+    pub normalize: Option<super::privacy::NormalizeFileSpec>,
+    pub user_privacy: Option<super::privacy::PrivacyFileSpec>,
 }
 
 /// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply
@@ -264,7 +271,7 @@ pub struct StdoutSpec {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum OutputEntry {
-    Stdout(StdoutSpec),
+    Stdout(Box<StdoutSpec>),
     Forward(Box<ForwardToSpec>),
     Kafka(Box<KafkaSpec>),
     File(Box<FileOutputSpec>),
