@@ -516,9 +516,16 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
     let mut prev = Snapshot::default();
     loop {
         if let Some(sig) = signals.wait(Duration::from_millis(200)) {
+            if sig == libc::SIGUSR1 {
+                log_debug!("SIGUSR1: file outputs reopen their files");
+                dnstap_receiver::sink::file::request_reopen();
+                continue;
+            }
             if signals::is_reload(sig) {
                 let _ = notifier.reloading();
                 reloader.reload();
+                // A reload also reopens the file outputs' files (logrotate's SIGHUP).
+                dnstap_receiver::sink::file::request_reopen();
                 let _ = notifier.ready(&format!(
                     "receiving on {} input(s), configuration generation {}",
                     listeners.len(),
@@ -591,6 +598,9 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
     // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
     while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
         if let Some(sig) = signals.wait(Duration::from_millis(100)) {
+            if sig == libc::SIGUSR1 {
+                continue;
+            }
             if signals::is_reload(sig) {
                 log_warn!("SIGHUP during shutdown: no reload");
                 continue;
@@ -843,7 +853,7 @@ fn spill_dir(o: &OutputConf) -> Option<&std::path::Path> {
     match o {
         OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| s.dir.as_path()),
         OutputConf::Kafka(k) => k.spill.as_ref().map(|s| s.dir.as_path()),
-        OutputConf::Stdout(_) => None,
+        OutputConf::Stdout(_) | OutputConf::File(_) | OutputConf::Relay(_) => None,
     }
 }
 

@@ -29,6 +29,8 @@ pub mod input;
 pub mod kafka;
 pub mod latency;
 pub mod metrics;
+pub mod output_file;
+pub mod output_relay;
 pub mod outputs;
 pub mod privacy;
 pub mod reducer;
