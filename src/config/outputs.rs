@@ -17,6 +17,7 @@ use super::args::{FormatChoice, OverflowChoice};
 use super::error::ConfigError;
 use super::file::{ForwardToSpec, HashKeyChoice, LoadBalanceChoice, OutputEntry};
 use super::transforms::{self, FilteringConf};
+use crate::format::directives::TextFormat;
 use crate::format::FormatKind;
 use crate::sink::buffer::{BufferSpec, OverflowPolicy};
 use crate::sink::forward::{
@@ -52,8 +53,9 @@ pub struct OutputFlags<'a> {
 
 /// Compiles a `text-format` (DNS-collector's directives, `delimiter` between fields, one
 /// space by default) into its format; `None` without one. The compiled directives live for
-/// the rest of the process (see [`FormatKind::Directives`]): one small leak per start-up
-/// or reload, never per record. `key` names the setting in the error.
+/// the rest of the process (see [`FormatKind::Directives`]), interned: each distinct
+/// (directives, delimiter) pair is compiled and kept once, so reloading the same config
+/// keeps nothing more. `key` names the setting in the error.
 pub fn text_format(
     spec: Option<&str>,
     delimiter: Option<&str>,
@@ -63,9 +65,26 @@ pub fn text_format(
     let Some(spec) = spec else {
         return Ok(None);
     };
-    let compiled = crate::format::directives::TextFormat::compile(spec, delimiter.unwrap_or(" "))
-        .map_err(|e| err(file, key, e.to_string()))?;
-    Ok(Some(FormatKind::Directives(Box::leak(Box::new(compiled)))))
+    let delimiter = delimiter.unwrap_or(" ");
+    let compiled =
+        TextFormat::compile(spec, delimiter).map_err(|e| err(file, key, e.to_string()))?;
+    Ok(Some(FormatKind::Directives(intern(
+        spec, delimiter, compiled,
+    ))))
+}
+
+/// The process-wide table of compiled text formats, by their source text.
+type Interned = std::collections::HashMap<(String, String), &'static TextFormat>;
+
+fn intern(spec: &str, delimiter: &str, compiled: TextFormat) -> &'static TextFormat {
+    static TABLE: std::sync::OnceLock<std::sync::Mutex<Interned>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(Default::default);
+    // A poisoned lock still holds a consistent map (inserts are single calls).
+    let mut map = table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    map.entry((spec.to_owned(), delimiter.to_owned()))
+        .or_insert_with(|| Box::leak(Box::new(compiled)))
 }
 
 /// Resolves the outputs. `stdout_format` is the already merged stdout format (`--format`,
@@ -544,6 +563,24 @@ fn check_spill(c: &ForwardConf, key: &str, file: Option<&Path>) -> Result<(), Co
 mod tests {
     use super::*;
     use crate::config::file::FileConfig;
+
+    #[test]
+    fn a_text_format_is_compiled_once_per_source_text() {
+        let get = |spec: &str, delim: Option<&str>| match text_format(Some(spec), delim, "k", None)
+        {
+            Ok(Some(FormatKind::Directives(f))) => f as *const TextFormat,
+            other => panic!("{other:?}"),
+        };
+        let a = get("qname qtype", None);
+        assert_eq!(a, get("qname qtype", None), "the same text twice");
+        assert_eq!(
+            a,
+            get("qname qtype", Some(" ")),
+            "the default delimiter spelt out"
+        );
+        assert_ne!(a, get("qname qtype", Some(";")), "another delimiter");
+        assert_ne!(a, get("qname rcode", None), "other directives");
+    }
 
     fn res(flags: OutputFlags<'_>, yaml: &str) -> Result<Vec<OutputConf>, ConfigError> {
         let fc = FileConfig::parse(yaml)?;
