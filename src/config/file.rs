@@ -267,6 +267,8 @@ pub enum OutputEntry {
     Stdout(StdoutSpec),
     Forward(Box<ForwardToSpec>),
     Kafka(Box<KafkaSpec>),
+    /// `- syslog: {...}` (resolved in `output_syslog.rs`).
+    Syslog(Box<super::output_syslog::SyslogSpec>),
 }
 
 /// `metrics:` as written in the config file.

@@ -28,6 +28,7 @@ pub mod file;
 pub mod input;
 pub mod kafka;
 pub mod metrics;
+pub mod output_syslog;
 pub mod outputs;
 pub mod reload;
 pub mod transforms;

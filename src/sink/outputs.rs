@@ -20,6 +20,7 @@ pub enum OutputConf {
     Stdout(FormatKind),
     Forward(Box<ForwardConf>),
     Kafka(Box<crate::sink::kafka::KafkaSettings>),
+    Syslog(Box<crate::sink::syslog::SyslogConf>),
 }
 
 /// The outputs built, and the buffers whose give-up deadline shutdown must set.
@@ -49,6 +50,7 @@ pub fn output_name(o: &OutputConf) -> String {
         OutputConf::Stdout(_) => "stdout".into(),
         OutputConf::Forward(c) => c.name(),
         OutputConf::Kafka(k) => k.name.clone(),
+        OutputConf::Syslog(c) => c.name(),
     }
 }
 
@@ -72,6 +74,12 @@ pub fn build_output(
                 built.buffers.push((b, c.shutdown_timeout));
             }
             built.outputs.push(Box::new(out));
+        }
+        OutputConf::Syslog(c) => {
+            let (out, buffers) = crate::sink::syslog::start(c, stats)?;
+            let t = crate::sink::syslog::shutdown_timeout(c);
+            built.buffers.extend(buffers.into_iter().map(|b| (b, t)));
+            built.outputs.push(out);
         }
         #[cfg(feature = "kafka")]
         OutputConf::Kafka(k) => {
@@ -110,6 +118,7 @@ pub fn describe(o: &OutputConf) -> String {
             }
         )
         }
+        OutputConf::Syslog(c) => crate::sink::syslog::describe(c),
         #[cfg(feature = "kafka")]
         OutputConf::Kafka(k) => crate::sink::kafka::describe(k),
         #[cfg(not(feature = "kafka"))]

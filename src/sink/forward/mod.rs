@@ -50,7 +50,7 @@
 //! the window, plus one chunk); each one re-sent is counted in `OutputStats::resent`.
 #![forbid(unsafe_code)]
 
-mod backoff;
+pub(crate) mod backoff;
 mod balance;
 mod collector;
 mod conf;
