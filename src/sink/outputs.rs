@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::format::{FormatKind, Formatter};
 use crate::sink::buffer::ChunkBuffer;
+use crate::sink::file::{FileConf, FileOutput};
 use crate::sink::forward::{ForwardConf, ForwardOutput};
+use crate::sink::relay::{RelayConf, RelayOutput};
 use crate::sink::{Output, StdoutSink, WriteOutput};
 use crate::stats::{OutputStats, StatsRegistry};
 
@@ -21,6 +23,8 @@ pub enum OutputConf {
     Forward(Box<ForwardConf>),
     Kafka(Box<crate::sink::kafka::KafkaSettings>),
     Syslog(Box<crate::sink::syslog::SyslogConf>),
+    File(Box<FileConf>),
+    Relay(Box<RelayConf>),
 }
 
 /// The outputs built, and the buffers whose give-up deadline shutdown must set.
@@ -51,6 +55,8 @@ pub fn output_name(o: &OutputConf) -> String {
         OutputConf::Forward(c) => c.name(),
         OutputConf::Kafka(k) => k.name.clone(),
         OutputConf::Syslog(c) => c.name(),
+        OutputConf::File(c) => c.name(),
+        OutputConf::Relay(c) => c.name(),
     }
 }
 
@@ -80,6 +86,14 @@ pub fn build_output(
             let t = crate::sink::syslog::shutdown_timeout(c);
             built.buffers.extend(buffers.into_iter().map(|b| (b, t)));
             built.outputs.push(out);
+        }
+        OutputConf::File(c) => built.outputs.push(Box::new(FileOutput::start(c, stats)?)),
+        OutputConf::Relay(c) => {
+            let out = RelayOutput::start(c, stats)?;
+            for b in out.buffers() {
+                built.buffers.push((b, c.shutdown_timeout));
+            }
+            built.outputs.push(Box::new(out));
         }
         #[cfg(feature = "kafka")]
         OutputConf::Kafka(k) => {
@@ -119,6 +133,8 @@ pub fn describe(o: &OutputConf) -> String {
         )
         }
         OutputConf::Syslog(c) => crate::sink::syslog::describe(c),
+        OutputConf::File(c) => crate::sink::file::describe(c),
+        OutputConf::Relay(c) => crate::sink::relay::describe(c),
         #[cfg(feature = "kafka")]
         OutputConf::Kafka(k) => crate::sink::kafka::describe(k),
         #[cfg(not(feature = "kafka"))]

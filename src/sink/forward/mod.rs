@@ -61,5 +61,6 @@ mod tls;
 
 pub use conf::{CollectorAddr, ForwardConf, LoadBalance, TlsConf};
 pub use hash::HashKey;
+pub(crate) use hash::{key_hash, pick};
 pub use output::ForwardOutput;
 pub use tls::{tls_client_config, ClientTls};
