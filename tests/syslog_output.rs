@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::lab::{capture, capture_payloads};
-use support::receiver::{free_port, offline_lines, send_bidi, Ending, Receiver, Target, TempDir};
+use support::receiver::{
+    free_port, offline_lines, run_to_exit, send_bidi, Ending, Receiver, Target, TempDir,
+};
 use support::syslog::{have_syslog_ng, SyslogSource};
 
 fn write_config(dir: &Path, body: &str) -> PathBuf {
@@ -120,7 +122,13 @@ fn syslog_ng_parses_every_field_over_tcp_udp_and_the_local_socket() {
 
     // TCP and the local socket: every record, in order, each field as configured.
     for (file, host, program, facility, level) in [
-        ("tcp.log", "ns-tcp.example", "dnstap-tcp", "local3", "notice"),
+        (
+            "tcp.log",
+            "ns-tcp.example",
+            "dnstap-tcp",
+            "local3",
+            "notice",
+        ),
         (
             "unix5424.log",
             "ns-unix.example",
@@ -154,7 +162,12 @@ fn syslog_ng_parses_every_field_over_tcp_udp_and_the_local_socket() {
         let p = parsed(g);
         assert_eq!(p.msg, *w, "unix3164.log");
         assert_eq!(
-            (p.program.as_str(), p.pid.as_str(), p.facility.as_str(), p.level.as_str()),
+            (
+                p.program.as_str(),
+                p.pid.as_str(),
+                p.facility.as_str(),
+                p.level.as_str()
+            ),
             ("dnstap-3164", pid.as_str(), "user", "warning"),
             "{g}"
         );
@@ -163,12 +176,21 @@ fn syslog_ng_parses_every_field_over_tcp_udp_and_the_local_socket() {
     // that arrived is one of the records, with its fields.
     let want_set: HashSet<&String> = want.iter().collect();
     let got = ng.messages("udp.log");
-    assert!(!got.is_empty() && got.len() <= n, "udp: {} of {n}", got.len());
+    assert!(
+        !got.is_empty() && got.len() <= n,
+        "udp: {} of {n}",
+        got.len()
+    );
     for g in &got {
         let p = parsed(g);
         assert!(want_set.contains(&p.msg), "udp: unknown MSG {}", p.msg);
         assert_eq!(
-            (p.host.as_str(), p.program.as_str(), p.facility.as_str(), p.level.as_str()),
+            (
+                p.host.as_str(),
+                p.program.as_str(),
+                p.facility.as_str(),
+                p.level.as_str()
+            ),
             ("ns-udp.example", "dnstap-udp", "daemon", "info"),
             "{g}"
         );
@@ -246,14 +268,19 @@ fn drop_newest_without_a_collector_counts_every_record_dropped() {
     let tmp = TempDir::new("syslog-drop");
     let port = free_port();
     let sock = tmp.path("nobody.sock");
+    // With `block` (the default) the records wait for the socket until shutdown gives up
+    // on them: dropped then, and said so.
+    let blocked = tmp.path("nobody-either.sock");
     let conf = write_config(
         &tmp.0,
         &format!(
             "outputs:\n  - syslog: {{transport: tcp, remote: '127.0.0.1:{port}', \
              overflow: drop-newest, buffer-size: 65536, chunk-size: 4096, \
              shutdown-timeout: 1}}\n  - syslog: {{path: '{}', overflow: drop-newest, \
-             buffer-size: 65536, chunk-size: 4096, shutdown-timeout: 1}}\n",
-            sock.display()
+             buffer-size: 65536, chunk-size: 4096, shutdown-timeout: 1}}\n  - syslog: \
+             {{path: '{}', shutdown-timeout: 1}}\n",
+            sock.display(),
+            blocked.display()
         ),
     );
     let rp = free_port();
@@ -276,6 +303,7 @@ fn drop_newest_without_a_collector_counts_every_record_dropped() {
     for name in [
         format!("syslog tcp 127.0.0.1:{port}"),
         format!("syslog unix:{}", sock.display()),
+        format!("syslog unix:{}", blocked.display()),
     ] {
         let c = counters(&fin.stderr, &name);
         assert_eq!(
@@ -284,5 +312,60 @@ fn drop_newest_without_a_collector_counts_every_record_dropped() {
             "{name}"
         );
         assert!(c["write-errors"] >= 1, "{name}");
+    }
+    let lost = format!(
+        "output syslog unix:{}: {n} records not delivered at shutdown",
+        blocked.display()
+    );
+    assert!(fin.stderr.contains(&lost), "no {lost:?} in {}", fin.stderr);
+}
+
+/// A bad value is a start-up error naming the file, the line and the key; nothing starts.
+#[test]
+fn bad_values_are_config_errors_naming_line_and_key() {
+    let tmp = TempDir::new("syslog-bad");
+    for (body, line, key) in [
+        (
+            "outputs:\n  - stdout: {}\n  - syslog:\n      transport: carrier-pigeon\n",
+            4,
+            "outputs[1].syslog.transport",
+        ),
+        (
+            "outputs:\n  - syslog:\n      transport: udp\n      remote: 127.0.0.1:514\n      \
+             facility: local9\n",
+            5,
+            "outputs[0].syslog.facility",
+        ),
+        (
+            "outputs:\n  - syslog:\n      severity: loud\n",
+            3,
+            "outputs[0].syslog.severity",
+        ),
+        (
+            "outputs:\n  - syslog:\n      rfc: 1\n",
+            3,
+            "outputs[0].syslog.rfc",
+        ),
+        (
+            "outputs:\n  - syslog:\n      app-name: two words\n",
+            3,
+            "outputs[0].syslog.app-name",
+        ),
+        (
+            "outputs:\n  - syslog:\n      transport: tcp\n      path: /dev/log\n      \
+             remote: 127.0.0.1:601\n",
+            4,
+            "outputs[0].syslog.path",
+        ),
+    ] {
+        let conf = write_config(&tmp.0, body);
+        let fin = run_to_exit(&["--check-config", conf.to_str().unwrap()]);
+        assert_eq!(fin.code, Some(1), "{body}: {}", fin.stderr);
+        let want = format!("{}:{line}: {key}: ", conf.display());
+        assert!(
+            fin.stderr.contains(&want),
+            "{body}: no {want:?} in {}",
+            fin.stderr
+        );
     }
 }
