@@ -207,7 +207,8 @@ pub fn open_connections_on(port: u16) -> usize {
 /// `flags(syslog-protocol)`; `rfc3164.sock`, the classic local format). Each source writes
 /// one JSON object per message (`$(format-json)` of the parsed fields: host, program, pid,
 /// msgid, facility, level, msg) to its own file: `tcp.log`, `udp.log`, `unix5424.log`,
-/// `unix3164.log`. `keep-hostname(yes)`: HOST is the message's HOSTNAME, not the sender's
+/// `unix3164.log`; or ([`SyslogSource::start_tls`]) its `syslog()` source over TLS alone,
+/// writing `tls.log`. `keep-hostname(yes)`: HOST is the message's HOSTNAME, not the sender's
 /// address.
 pub struct SyslogSource {
     pub dir: PathBuf,
@@ -216,21 +217,26 @@ pub struct SyslogSource {
 }
 
 /// The files of [`SyslogSource`], one per source.
-pub const SOURCE_FILES: [&str; 4] = ["tcp.log", "udp.log", "unix5424.log", "unix3164.log"];
+pub const SOURCE_FILES: [&str; 5] = [
+    "tcp.log",
+    "udp.log",
+    "unix5424.log",
+    "unix3164.log",
+    "tls.log",
+];
+
+/// What [`SyslogSource`] writes of each message: the fields syslog-ng parsed, as JSON.
+const SOURCE_FIELDS: &str = "$(format-json host=${HOST} program=${PROGRAM} pid=${PID} \
+                             msgid=${MSGID} facility=${FACILITY} level=${LEVEL} msg=${MSG})\\n";
 
 impl SyslogSource {
     /// Starts syslog-ng with every source; returns once the TCP port accepts and both unix
     /// sockets exist (bounded).
     pub fn start(dir: &Path, port: u16) -> SyslogSource {
-        std::fs::create_dir_all(dir).unwrap();
         let d = dir.display();
-        let fields = "$(format-json host=${HOST} program=${PROGRAM} pid=${PID} msgid=${MSGID} \
-                      facility=${FACILITY} level=${LEVEL} msg=${MSG})\\n";
+        let fields = SOURCE_FIELDS;
         let conf = format!(
-            "@version: 3.38\n\
-             options {{ log-msg-size(1048576); stats-freq(0); keep-hostname(yes); \
-               use-dns(no); chain-hostnames(no); }};\n\
-             source s_tcp {{ syslog(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") \
+            "source s_tcp {{ syslog(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") \
                log-msg-size(1048576) max-connections(16)); }};\n\
              source s_udp {{ syslog(ip(\"127.0.0.1\") port({port}) transport(\"udp\") \
                so-rcvbuf(8388608)); }};\n\
@@ -245,6 +251,33 @@ impl SyslogSource {
              log {{ source(s_udp); destination(d_udp); }};\n\
              log {{ source(s_u5424); destination(d_u5424); }};\n\
              log {{ source(s_u3164); destination(d_u3164); }};\n"
+        );
+        SyslogSource::launch(dir, port, &conf, &["rfc5424.sock", "rfc3164.sock"])
+    }
+
+    /// Starts syslog-ng with one `syslog()` source over TLS (RFC 5425) on `port`, this
+    /// server certificate and key (PEM), writing `tls.log`; returns once the port accepts.
+    pub fn start_tls(dir: &Path, port: u16, cert: &Path, key: &Path) -> SyslogSource {
+        let d = dir.display();
+        let fields = SOURCE_FIELDS;
+        let conf = format!(
+            "source s_tls {{ syslog(ip(\"127.0.0.1\") port({port}) transport(\"tls\") \
+               tls(key-file(\"{}\") cert-file(\"{}\") peer-verify(optional-untrusted)) \
+               log-msg-size(1048576) max-connections(16)); }};\n\
+             destination d_tls {{ file(\"{d}/tls.log\" template(\"{fields}\")); }};\n\
+             log {{ source(s_tls); destination(d_tls); }};\n",
+            key.display(),
+            cert.display()
+        );
+        SyslogSource::launch(dir, port, &conf, &[])
+    }
+
+    fn launch(dir: &Path, port: u16, sources: &str, sockets: &[&str]) -> SyslogSource {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = format!(
+            "@version: 3.38\n\
+             options {{ log-msg-size(1048576); stats-freq(0); keep-hostname(yes); \
+               use-dns(no); chain-hostnames(no); }};\n{sources}"
         );
         std::fs::write(dir.join("syslog-ng.conf"), conf).unwrap();
         let child = Command::new(syslog_ng())
@@ -272,8 +305,7 @@ impl SyslogSource {
             Duration::from_secs(20),
             || {
                 std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                    && dir.join("rfc5424.sock").exists()
-                    && dir.join("rfc3164.sock").exists()
+                    && sockets.iter().all(|f| dir.join(f).exists())
             },
             || {
                 format!(
