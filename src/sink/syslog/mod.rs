@@ -87,11 +87,11 @@ impl SyslogConf {
     }
 }
 
+/// An output started, and the buffers whose give-up deadline shutdown sets.
+pub type Started = (Box<dyn Output>, Vec<Arc<ChunkBuffer>>);
+
 /// The output started, and its buffer (shutdown sets its give-up deadline).
-pub fn start(
-    conf: &SyslogConf,
-    stats: Arc<OutputStats>,
-) -> io::Result<(Box<dyn Output>, Vec<Arc<ChunkBuffer>>)> {
+pub fn start(conf: &SyslogConf, stats: Arc<OutputStats>) -> io::Result<Started> {
     let writer = SyslogWriter::new(Formatter::new(conf.format), &conf.message);
     let name = conf.name();
     let net = &conf.net;
