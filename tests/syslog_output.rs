@@ -442,3 +442,47 @@ fn syslog_ng_receives_every_record_over_tls() {
     let u = want.len() as u64;
     assert_eq!((c["records"], c["delivered"], c["dropped"]), (u, u, 0));
 }
+
+/// UDP to a port nobody listens on: the kernel reports the ICMP "port unreachable" of an
+/// earlier datagram as `ECONNREFUSED` on a later send. Each report is counted in
+/// `write-errors`, and the output goes on at full rate (no backoff per datagram, which
+/// would stall the pipeline under `block`): every record is handed to the kernel, so
+/// `delivered`, nothing `dropped`.
+#[test]
+fn udp_to_a_closed_port_counts_the_refusals_and_does_not_stall() {
+    let tmp = TempDir::new("syslog-udp-closed");
+    // A port bound then released: nothing listens on it during the run.
+    let port = free_port();
+    let conf = write_config(
+        &tmp.0,
+        &format!(
+            "outputs:\n  - syslog: {{transport: udp, remote: '127.0.0.1:{port}', \
+             shutdown-timeout: 30}}\n"
+        ),
+    );
+    let rp = free_port();
+    let rps = rp.to_string();
+    let rx = Receiver::start(&[
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &rps,
+        "--io",
+        "epoll",
+        "-c",
+        conf.to_str().unwrap(),
+    ]);
+    let path = capture("unbound-tcp.fstrm");
+    let n = offline_lines(&path, &["--format", "json"]).len() as u64;
+    send_bidi(&Target::Tcp(rp), &capture_payloads(&path), Ending::Stop);
+    let fin = rx.stop();
+    assert_eq!(fin.code, Some(0), "{}", fin.stderr);
+    let c = counters(&fin.stderr, &format!("syslog udp 127.0.0.1:{port}"));
+    assert_eq!(
+        (c["records"], c["delivered"], c["dropped"]),
+        (n, n, 0),
+        "{}",
+        fin.stderr
+    );
+    assert!(c["write-errors"] >= 1, "no refusal counted: {c:?}");
+}

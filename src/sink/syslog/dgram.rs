@@ -4,8 +4,10 @@
 //! thread pops chunks and sends each message as one datagram. A send that fails (the syslog
 //! daemon is down or restarting: `ENOENT`, `ECONNREFUSED`) counts a write error, keeps the
 //! rest of the chunk, and the socket is opened again after the forward output's backoff;
-//! what was sent before the failure is counted delivered. "Delivered" means handed to the
-//! kernel: a datagram the peer never reads is not seen here (UDP gives no acknowledgement).
+//! what was sent before the failure is counted delivered. Over UDP a refusal (`ECONNREFUSED`,
+//! the ICMP report of an earlier datagram) is counted and the datagram sent again at once
+//! (`Sender::send_one`). "Delivered" means handed to the kernel: a datagram the peer never
+//! reads is not seen here (UDP gives no acknowledgement).
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -85,6 +87,7 @@ impl DgramOutput {
             sock: None,
             tried: false,
             down_logged: false,
+            refused_logged: false,
         };
         let sender = std::thread::Builder::new()
             .name("syslog".into())
@@ -198,6 +201,10 @@ impl Sock {
 /// sender checks for shutdown.
 const SEND_SLICE: Duration = Duration::from_millis(500);
 
+/// UDP refusals (reports of earlier datagrams) taken in a row for one datagram before the
+/// socket is reopened after the backoff.
+const MAX_REFUSALS_PER_SEND: u32 = 8;
+
 /// The sender thread.
 struct Sender {
     name: String,
@@ -210,6 +217,8 @@ struct Sender {
     tried: bool,
     /// The peer's absence was logged (once per outage).
     down_logged: bool,
+    /// A UDP refusal was logged (once per run; each one is counted).
+    refused_logged: bool,
 }
 
 impl Sender {
@@ -356,13 +365,39 @@ impl Sender {
 
     /// One datagram; a send blocked by a full local queue is retried until shutdown time
     /// is up.
-    fn send_one(&self, msg: &[u8]) -> io::Result<()> {
+    ///
+    /// Over UDP, `ECONNREFUSED` reports the ICMP "port unreachable" of an *earlier*
+    /// datagram (the kernel keeps it on the connected socket and fails the next send with
+    /// it, clearing it): counted as a write error and logged once, and the same datagram is
+    /// sent again at once. Closing the socket and waiting the backoff instead would hold
+    /// every following datagram for a backoff each while nobody listens (a stalled
+    /// pipeline under `block`, every record dropped at shutdown), for a transport that
+    /// promises nothing past the kernel.
+    fn send_one(&mut self, msg: &[u8]) -> io::Result<()> {
         let Some(s) = &self.sock else {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "no socket"));
         };
+        let mut refused = 0u32;
         loop {
             match s.send(msg) {
                 Ok(_) => return Ok(()),
+                // Each report is one earlier datagram's (several may be on their way over
+                // a network); a long run of them falls back to reopening after the backoff.
+                Err(e)
+                    if e.kind() == io::ErrorKind::ConnectionRefused
+                        && matches!(s, Sock::Udp(_))
+                        && refused < MAX_REFUSALS_PER_SEND =>
+                {
+                    refused += 1;
+                    self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                    if !std::mem::replace(&mut self.refused_logged, true) {
+                        log_warn!(
+                            "output {}: the collector refuses datagrams (ICMP port \
+                             unreachable): nobody listens there; counted in write-errors",
+                            self.name
+                        );
+                    }
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
