@@ -7,7 +7,8 @@
 //! datagram that arrives is one of the records. Also TCP with the collector down at the
 //! start (records wait in the buffer, then all arrive) and `drop-newest` with no collector
 //! at all (every record counted dropped); TLS (RFC 5425) to its `syslog()` source; bad values
-//! rejected at start-up with file, line and key.
+//! rejected at start-up with file, line and key; UDP to a closed port counts the refusals and
+//! keeps its pace.
 //!
 //! syslog-ng's `syslog()` driver listens on network transports only (`transport("unix-dgram")`
 //! is refused: "no such LogProto plugin"); on a local socket its RFC 5424 parser is
