@@ -853,6 +853,7 @@ fn spill_dir(o: &OutputConf) -> Option<&std::path::Path> {
     match o {
         OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| s.dir.as_path()),
         OutputConf::Kafka(k) => k.spill.as_ref().map(|s| s.dir.as_path()),
+        OutputConf::Syslog(c) => c.net.buffer.spill.as_ref().map(|s| s.dir.as_path()),
         OutputConf::Stdout(_) | OutputConf::File(_) | OutputConf::Relay(_) => None,
     }
 }

@@ -274,6 +274,8 @@ pub enum OutputEntry {
     Stdout(Box<StdoutSpec>),
     Forward(Box<ForwardToSpec>),
     Kafka(Box<KafkaSpec>),
+    /// `- syslog: {...}` (resolved in `output_syslog.rs`).
+    Syslog(Box<super::output_syslog::SyslogSpec>),
     File(Box<FileOutputSpec>),
     Dnstap(Box<RelaySpec>),
 }

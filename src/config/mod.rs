@@ -31,6 +31,7 @@ pub mod latency;
 pub mod metrics;
 pub mod output_file;
 pub mod output_relay;
+pub mod output_syslog;
 pub mod outputs;
 pub mod privacy;
 pub mod reducer;

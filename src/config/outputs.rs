@@ -168,6 +168,13 @@ pub fn resolve_outputs_with_transforms(
                         let k = format!("{fk}.transforms");
                         chains.push(transforms::resolve(f.transforms.as_ref(), &k, file)?);
                     }
+                    OutputEntry::Syslog(s) => {
+                        let sk = format!("{key}.syslog");
+                        let c = super::output_syslog::resolve(s, &sk, file)?;
+                        list.push(OutputConf::Syslog(Box::new(c)));
+                        let k = format!("{sk}.transforms");
+                        chains.push(transforms::resolve(s.transforms.as_ref(), &k, file)?);
+                    }
                     OutputEntry::File(f) => {
                         let fk = format!("{key}.file");
                         let c = super::output_file::resolve(f, &fk, file)?;
@@ -209,6 +216,7 @@ pub fn resolve_outputs_with_transforms(
         .filter_map(|o| match o {
             OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| &s.dir),
             OutputConf::Kafka(k) => k.spill.as_ref().map(|s| &s.dir),
+            OutputConf::Syslog(c) => c.net.buffer.spill.as_ref().map(|s| &s.dir),
             OutputConf::Stdout(_) | OutputConf::File(_) | OutputConf::Relay(_) => None,
         })
         .collect();
@@ -340,7 +348,7 @@ fn spec_collectors(
 }
 
 /// One forward output's settings; `prefix` is the key path of its section.
-fn forward_conf(
+pub(super) fn forward_conf(
     f: &ForwardToSpec,
     prefix: &str,
     collectors: Vec<CollectorAddr>,

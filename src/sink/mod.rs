@@ -25,6 +25,7 @@ pub mod outputs;
 pub mod relay;
 pub mod sockopt;
 pub mod spill;
+pub mod syslog;
 
 pub mod kafka;
 
@@ -62,6 +63,27 @@ pub trait Output: Send {
     /// output's own timeouts), then stop. Called once, after the last `record`.
     fn finish(&mut self) -> io::Result<()> {
         self.flush()
+    }
+}
+
+/// How a buffered output writes one record into its buffer: the format's line
+/// ([`Formatter`]), or that line wrapped in a framed syslog message (`syslog`).
+pub trait RecordWriter: Send + std::fmt::Debug {
+    /// Appends one whole record to `out`.
+    fn write_record(&mut self, rec: &Record<'_>, out: &mut Vec<u8>);
+
+    /// See [`Output::set_sample_rate`].
+    fn set_sample_rate(&mut self, rate: u32);
+}
+
+impl RecordWriter for Formatter {
+    #[inline]
+    fn write_record(&mut self, rec: &Record<'_>, out: &mut Vec<u8>) {
+        self.write(rec, out);
+    }
+
+    fn set_sample_rate(&mut self, rate: u32) {
+        self.sample_rate = rate.max(1);
     }
 }
 

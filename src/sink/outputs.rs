@@ -22,6 +22,7 @@ pub enum OutputConf {
     Stdout(FormatKind),
     Forward(Box<ForwardConf>),
     Kafka(Box<crate::sink::kafka::KafkaSettings>),
+    Syslog(Box<crate::sink::syslog::SyslogConf>),
     File(Box<FileConf>),
     Relay(Box<RelayConf>),
 }
@@ -53,6 +54,7 @@ pub fn output_name(o: &OutputConf) -> String {
         OutputConf::Stdout(_) => "stdout".into(),
         OutputConf::Forward(c) => c.name(),
         OutputConf::Kafka(k) => k.name.clone(),
+        OutputConf::Syslog(c) => c.name(),
         OutputConf::File(c) => c.name(),
         OutputConf::Relay(c) => c.name(),
     }
@@ -78,6 +80,12 @@ pub fn build_output(
                 built.buffers.push((b, c.shutdown_timeout));
             }
             built.outputs.push(Box::new(out));
+        }
+        OutputConf::Syslog(c) => {
+            let (out, buffers) = crate::sink::syslog::start(c, stats)?;
+            let t = crate::sink::syslog::shutdown_timeout(c);
+            built.buffers.extend(buffers.into_iter().map(|b| (b, t)));
+            built.outputs.push(out);
         }
         OutputConf::File(c) => built.outputs.push(Box::new(FileOutput::start(c, stats)?)),
         OutputConf::Relay(c) => {
@@ -124,6 +132,7 @@ pub fn describe(o: &OutputConf) -> String {
             }
         )
         }
+        OutputConf::Syslog(c) => crate::sink::syslog::describe(c),
         OutputConf::File(c) => crate::sink::file::describe(c),
         OutputConf::Relay(c) => crate::sink::relay::describe(c),
         #[cfg(feature = "kafka")]

@@ -200,3 +200,180 @@ pub fn open_connections_on(port: u16) -> usize {
         })
         .count()
 }
+
+/// A syslog-ng whose sources parse syslog messages, for the syslog output's tests: its
+/// `syslog()` source over TCP (RFC 6587 octet counting) and UDP on one loopback port, and two
+/// unix datagram sockets standing in for `/dev/log` (`rfc5424.sock`, parsed as RFC 5424 with
+/// `flags(syslog-protocol)`; `rfc3164.sock`, the classic local format). Each source writes
+/// one JSON object per message (`$(format-json)` of the parsed fields: host, program, pid,
+/// msgid, facility, level, msg) to its own file: `tcp.log`, `udp.log`, `unix5424.log`,
+/// `unix3164.log`; or ([`SyslogSource::start_tls`]) its `syslog()` source over TLS alone,
+/// writing `tls.log`. `keep-hostname(yes)`: HOST is the message's HOSTNAME, not the sender's
+/// address.
+pub struct SyslogSource {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+/// The files of [`SyslogSource`], one per source.
+pub const SOURCE_FILES: [&str; 5] = [
+    "tcp.log",
+    "udp.log",
+    "unix5424.log",
+    "unix3164.log",
+    "tls.log",
+];
+
+/// What [`SyslogSource`] writes of each message: the fields syslog-ng parsed, as JSON.
+const SOURCE_FIELDS: &str = "$(format-json host=${HOST} program=${PROGRAM} pid=${PID} \
+                             msgid=${MSGID} facility=${FACILITY} level=${LEVEL} msg=${MSG})\\n";
+
+impl SyslogSource {
+    /// Starts syslog-ng with every source; returns once the TCP port accepts and both unix
+    /// sockets exist (bounded).
+    pub fn start(dir: &Path, port: u16) -> SyslogSource {
+        let d = dir.display();
+        let fields = SOURCE_FIELDS;
+        let conf = format!(
+            "source s_tcp {{ syslog(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") \
+               log-msg-size(1048576) max-connections(16)); }};\n\
+             source s_udp {{ syslog(ip(\"127.0.0.1\") port({port}) transport(\"udp\") \
+               so-rcvbuf(8388608)); }};\n\
+             source s_u5424 {{ unix-dgram(\"{d}/rfc5424.sock\" flags(syslog-protocol) \
+               so-rcvbuf(8388608)); }};\n\
+             source s_u3164 {{ unix-dgram(\"{d}/rfc3164.sock\" so-rcvbuf(8388608)); }};\n\
+             destination d_tcp {{ file(\"{d}/tcp.log\" template(\"{fields}\")); }};\n\
+             destination d_udp {{ file(\"{d}/udp.log\" template(\"{fields}\")); }};\n\
+             destination d_u5424 {{ file(\"{d}/unix5424.log\" template(\"{fields}\")); }};\n\
+             destination d_u3164 {{ file(\"{d}/unix3164.log\" template(\"{fields}\")); }};\n\
+             log {{ source(s_tcp); destination(d_tcp); }};\n\
+             log {{ source(s_udp); destination(d_udp); }};\n\
+             log {{ source(s_u5424); destination(d_u5424); }};\n\
+             log {{ source(s_u3164); destination(d_u3164); }};\n"
+        );
+        SyslogSource::launch(dir, port, &conf, &["rfc5424.sock", "rfc3164.sock"])
+    }
+
+    /// Starts syslog-ng with one `syslog()` source over TLS (RFC 5425) on `port`, this
+    /// server certificate and key (PEM), writing `tls.log`; returns once the port accepts.
+    pub fn start_tls(dir: &Path, port: u16, cert: &Path, key: &Path) -> SyslogSource {
+        let d = dir.display();
+        let fields = SOURCE_FIELDS;
+        let conf = format!(
+            "source s_tls {{ syslog(ip(\"127.0.0.1\") port({port}) transport(\"tls\") \
+               tls(key-file(\"{}\") cert-file(\"{}\") peer-verify(optional-untrusted)) \
+               log-msg-size(1048576) max-connections(16)); }};\n\
+             destination d_tls {{ file(\"{d}/tls.log\" template(\"{fields}\")); }};\n\
+             log {{ source(s_tls); destination(d_tls); }};\n",
+            key.display(),
+            cert.display()
+        );
+        SyslogSource::launch(dir, port, &conf, &[])
+    }
+
+    fn launch(dir: &Path, port: u16, sources: &str, sockets: &[&str]) -> SyslogSource {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = format!(
+            "@version: 3.38\n\
+             options {{ log-msg-size(1048576); stats-freq(0); keep-hostname(yes); \
+               use-dns(no); chain-hostnames(no); }};\n{sources}"
+        );
+        std::fs::write(dir.join("syslog-ng.conf"), conf).unwrap();
+        let child = Command::new(syslog_ng())
+            .arg("-F")
+            .arg("--no-caps")
+            .arg("-f")
+            .arg(dir.join("syslog-ng.conf"))
+            .arg("-R")
+            .arg(dir.join("syslog-ng.persist"))
+            .arg("-p")
+            .arg(dir.join("syslog-ng.pid"))
+            .arg("-c")
+            .arg(dir.join("syslog-ng.ctl"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("syslog-ng.stderr")).unwrap())
+            .spawn()
+            .expect("spawn syslog-ng");
+        let s = SyslogSource {
+            dir: dir.to_path_buf(),
+            port,
+            child: Some(child),
+        };
+        wait_until(
+            Duration::from_secs(20),
+            || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    && sockets.iter().all(|f| dir.join(f).exists())
+            },
+            || {
+                format!(
+                    "syslog-ng did not start its sources: {}",
+                    std::fs::read_to_string(dir.join("syslog-ng.stderr")).unwrap_or_default()
+                )
+            },
+        );
+        s
+    }
+
+    /// The socket of the unix source parsing `rfc` (5424 or 3164).
+    pub fn unix_socket(&self, rfc: u32) -> PathBuf {
+        self.dir.join(format!("rfc{rfc}.sock"))
+    }
+
+    /// Messages written so far to `file` (one of [`SOURCE_FILES`]).
+    pub fn count(&self, file: &str) -> usize {
+        std::fs::read(self.dir.join(file))
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `file` has at least `n` messages (bounded).
+    pub fn wait_count(&self, file: &str, n: usize, limit: Duration) {
+        wait_until(
+            limit,
+            || self.count(file) >= n,
+            || format!("syslog-ng {file} has {} of {n} messages", self.count(file)),
+        );
+    }
+
+    /// The parsed messages of `file`, one JSON object each.
+    pub fn messages(&self, file: &str) -> Vec<String> {
+        lines(&std::fs::read(self.dir.join(file)).unwrap_or_default())
+    }
+
+    /// After the receiver has exited: waits until syslog-ng has closed every TCP connection
+    /// (read each to its end), then stops it, so the files are complete.
+    pub fn drain(&mut self) {
+        let port = self.port;
+        wait_until(
+            Duration::from_secs(60),
+            || open_connections_on(port) == 0,
+            || format!("syslog-ng still holds a connection on port {port}"),
+        );
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let t0 = Instant::now();
+            while c.try_wait().unwrap().is_none() {
+                if t0.elapsed() > Duration::from_secs(20) {
+                    let _ = c.kill();
+                }
+                // A poll step; the loop has a deadline.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for SyslogSource {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -24,7 +24,7 @@ use crate::format::Formatter;
 use crate::log_debug;
 use crate::record::Record;
 use crate::sink::buffer::{BufferSpec, Chunk, ChunkBuffer};
-use crate::sink::Output;
+use crate::sink::{Output, RecordWriter};
 use crate::stats::{CollectorStats, OutputStats};
 
 /// A chunk being filled and how many records it holds.
@@ -34,11 +34,12 @@ struct Filling {
     records: u32,
 }
 
-/// The output the writer thread calls.
+/// The output the writer thread calls. `W` writes each record into the chunk: the format's
+/// line (a forward output), or that line as a framed syslog message (`sink::syslog`).
 #[derive(Debug)]
-pub struct ForwardOutput {
+pub struct ForwardOutput<W: RecordWriter = Formatter> {
     name: String,
-    formatter: Formatter,
+    formatter: W,
     /// One per buffer (index-aligned with `buffers`).
     chunks: Vec<Filling>,
     chunk_bytes: usize,
@@ -57,7 +58,18 @@ impl ForwardOutput {
     /// threads. The first connections are made by the senders; a collector that is down at
     /// start is not an error (records wait in the buffer).
     pub fn start(conf: &ForwardConf, stats: Arc<OutputStats>) -> io::Result<ForwardOutput> {
-        let name = conf.name();
+        ForwardOutput::start_with(conf, conf.name(), Formatter::new(conf.format), stats)
+    }
+}
+
+impl<W: RecordWriter> ForwardOutput<W> {
+    /// [`ForwardOutput::start`] under another `name`, each record written by `writer`.
+    pub fn start_with(
+        conf: &ForwardConf,
+        name: String,
+        writer: W,
+        stats: Arc<OutputStats>,
+    ) -> io::Result<ForwardOutput<W>> {
         let n = conf.collectors.len().max(1);
         let hash_key = match conf.loadbalance {
             LoadBalance::Hash(k) if n > 1 => Some(k),
@@ -161,7 +173,7 @@ impl ForwardOutput {
             .collect();
         Ok(ForwardOutput {
             name,
-            formatter: Formatter::new(conf.format),
+            formatter: writer,
             chunks,
             chunk_bytes: conf.chunk_bytes,
             shutdown_timeout: conf.shutdown_timeout,
@@ -209,13 +221,13 @@ impl ForwardOutput {
     }
 }
 
-impl Output for ForwardOutput {
+impl<W: RecordWriter> Output for ForwardOutput<W> {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn set_sample_rate(&mut self, rate: u32) {
-        self.formatter.sample_rate = rate.max(1);
+        self.formatter.set_sample_rate(rate);
     }
 
     #[inline]
@@ -225,7 +237,7 @@ impl Output for ForwardOutput {
             None => 0,
         };
         let f = &mut self.chunks[i];
-        self.formatter.write(rec, &mut f.data);
+        self.formatter.write_record(rec, &mut f.data);
         f.records += 1;
         self.stats.records.fetch_add(1, Ordering::Relaxed);
         if f.data.len() >= self.chunk_bytes || f.records == u32::MAX {
@@ -260,7 +272,7 @@ impl Output for ForwardOutput {
     }
 }
 
-impl Drop for ForwardOutput {
+impl<W: RecordWriter> Drop for ForwardOutput<W> {
     fn drop(&mut self) {
         if !self.senders.is_empty() {
             let _ = self.finish();
