@@ -115,6 +115,17 @@ pub struct InputModeSpec {
     pub unix_socket: Option<PathBuf>,
     /// Ours: CA bundle for client certificates (mutual TLS).
     pub tls_client_ca: Option<PathBuf>,
+    /// Ours: a PowerDNS protobuf logging listener (dnsdist, pdns-recursor).
+    pub powerdns: Option<PowerDnsInputSpec>,
+}
+
+/// `input-mode.powerdns`: where dnsdist's `newRemoteLogger` and pdns-recursor's
+/// `protobufServer` connect. Defaults: `0.0.0.0`, port 6001.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PowerDnsInputSpec {
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
 }
 
 /// `filter` (seed).
@@ -144,6 +155,8 @@ pub enum InputEntry {
     Unix(PathBuf),
     /// `- tls: 127.0.0.1:6001`: TCP with TLS (certificate: `tls` / `input-mode.tls-*`).
     Tls(String),
+    /// `- powerdns: 127.0.0.1:6001`: PowerDNS protobuf logging over TCP.
+    Powerdns(String),
 }
 
 /// `queue`.

@@ -120,11 +120,7 @@ fn err(what: &'static str, offset: usize) -> Error {
 }
 
 /// Scans a message with `f` called for each field; errors carry `base` + the offset.
-fn scan<'a>(
-    buf: &'a [u8],
-    base: usize,
-    mut f: impl FnMut(u32, Value<'a>),
-) -> Result<(), Error> {
+fn scan<'a>(buf: &'a [u8], base: usize, mut f: impl FnMut(u32, Value<'a>)) -> Result<(), Error> {
     let mut r = Reader::new(buf);
     loop {
         let at = r.offset();
@@ -376,13 +372,13 @@ pub fn name_to_wire(text: &[u8], out: &mut [u8; 255]) -> Option<usize> {
                 put(&mut pos, 0, out)?;
             }
             b'\\' => {
-                let d = text.get(i..i + 3).filter(|d| d.iter().all(u8::is_ascii_digit));
+                let d = text
+                    .get(i..i + 3)
+                    .filter(|d| d.iter().all(u8::is_ascii_digit));
                 let b = match d {
                     Some(d) => {
                         i += 3;
-                        let v = d
-                            .iter()
-                            .fold(0u32, |a, x| a * 10 + u32::from(x - b'0'));
+                        let v = d.iter().fold(0u32, |a, x| a * 10 + u32::from(x - b'0'));
                         u8::try_from(v).ok()?
                     }
                     None => {
@@ -416,7 +412,10 @@ pub fn name_to_wire(text: &[u8], out: &mut [u8; 255]) -> Option<usize> {
 ///              NODATA 4 → NODATA 2, Truncate 5 → TRUNCATE 5, Custom 6 → LOCAL_DATA 6
 /// ```
 fn write_policy(w: &mut Writer<'_>, pb: &Pb<'_>) {
-    let matched = pb.policy_type.filter(|t| (2..=6).contains(t)).map(|t| t - 1);
+    let matched = pb
+        .policy_type
+        .filter(|t| (2..=6).contains(t))
+        .map(|t| t - 1);
     let action = pb.policy_kind.and_then(|k| match k {
         1 => Some(3),
         2 => Some(4),

@@ -151,7 +151,11 @@ fn a_response_carries_rcode_answers_and_both_times() {
         rrs: &[
             (b"www.example.com.", 5, b"web.example.net."),
             (b"web.example.net.", 1, &[192, 0, 2, 1]),
-            (b"web.example.net.", 28, &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            (
+                b"web.example.net.",
+                28,
+                &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            ),
             (b"web.example.net.", 16, b"\"text rdata is not parsed\""),
         ],
         v6: true,
@@ -169,7 +173,11 @@ fn a_response_carries_rcode_answers_and_both_times() {
     assert!(dns.header().qr());
     assert_eq!(dns.header().id(), 0xbeef);
     assert_eq!(dns.header().rcode().to_int(), 3);
-    assert_eq!(dns.header_counts().ancount(), 3, "the TXT record is dropped");
+    assert_eq!(
+        dns.header_counts().ancount(),
+        3,
+        "the TXT record is dropped"
+    );
     let types: Vec<u16> = dns
         .answer()
         .unwrap()
@@ -227,7 +235,11 @@ fn names_in_presentation_form_become_wire_names() {
         assert_eq!(name_to_wire(bad, &mut out), None, "{bad:?}");
     }
     let long = [b"abcdefghi.".as_slice(); 26].concat();
-    assert_eq!(name_to_wire(&long, &mut out), None, "261 bytes in wire form");
+    assert_eq!(
+        name_to_wire(&long, &mut out),
+        None,
+        "261 bytes in wire form"
+    );
 }
 
 #[test]

@@ -155,12 +155,7 @@ impl Step {
 
     /// Emits what the step holds and is due at `now` (everything when `all`): each record
     /// with its payload, its enrichment and where it comes from.
-    fn drain(
-        &self,
-        _now: Instant,
-        _all: bool,
-        _emit: &mut StepEmit<'_>,
-    ) {
+    fn drain(&self, _now: Instant, _all: bool, _emit: &mut StepEmit<'_>) {
         match self {
             Step::Filtering(_) => {}
         }
