@@ -41,6 +41,9 @@ fn formats(c: &mut Criterion) {
                 .expect("directives"),
             ))),
         ),
+        ("golang_text", FormatKind::GolangText),
+        ("golang_yaml", FormatKind::GolangYaml),
+        ("golang_json", FormatKind::GolangJson),
     ] {
         let f = Formatter::new(kind);
         let mut out = Vec::with_capacity(4 << 20);

@@ -1,21 +1,36 @@
 //! The transform stage per message: the domain-list verdict with 10 k and 1 M listed names
-//! (the list's size must not change the cost), on the records of a lab capture. Also
-//! prints how long loading the 1 M-name list took and the memory it holds.
+//! (the list's size must not change the cost), on the records of a lab capture and on
+//! synthetic queries (names under listed domains at several depths, listed names, and
+//! misses with random labels; a third of them in mixed case). Also prints how long loading
+//! the 1 M-name list took, the memory the set holds and the process's RSS growth.
 //!
 //! The listed names are synthetic (`nNNN.zoneMMM.example`, plus the capture's own zones so
-//! some messages match); the query names are the capture's.
+//! some messages match); the query names are the capture's, or the synthetic ones.
+//!
+//! The reducer per message (default `unique-fields`, drained every 256 records as the
+//! writer drains per batch, the window released at the end of each pass).
 //!
 //! The query-ip verdict with 10 k and 1 M networks (random IPv4 /16../32 and IPv6
 //! /32../128), on the same records given client addresses drawn half from the listed
 //! networks, half at random (the lab's captures have only 127.0.0.1 and ::1); and the
 //! sampling decision (`downsample: 10`) per record.
+//!
+//! The enrichment steps (`normalize`, `user-privacy`: lowercase, tld + etld+1, truncation,
+//! Crypto-PAn, HMAC-SHA256, minimized qname, and all together) per record.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+use dnstap_receiver::record::Enrichment;
 use dnstap_receiver::record::Record;
+use dnstap_receiver::transform::cryptopan::CryptoPan;
 use dnstap_receiver::transform::domains::{DomainSet, Match};
 use dnstap_receiver::transform::ipset::{Cidr, IpSet};
-use dnstap_receiver::transform::{Filtering, FilteringSpec, Verdict};
+use dnstap_receiver::transform::normalize::{Normalize, SuffixList, BUILTIN_LIST};
+use dnstap_receiver::transform::privacy::{Pseudonym, UserPrivacy};
+use dnstap_receiver::transform::{Chain, Step};
+use dnstap_receiver::transform::{Filtering, FilteringSpec, Reducer, ReducerSpec, Verdict};
+use std::sync::Arc;
+use std::time::Instant;
 
 mod common;
 
@@ -35,16 +50,28 @@ fn domain_lists(c: &mut Criterion) {
         .iter()
         .filter_map(|r| Record::parse(&bytes[r.clone()]).ok())
         .collect();
+    let mut rng = Rng(0xd0_3a1e);
+    let synth_msgs = synthetic_queries(&mut rng, 20_000);
+    let synth: Vec<Record<'_>> = synth_msgs.iter().map(|m| query_record(m)).collect();
     let mut g = c.benchmark_group("transform");
     g.throughput(Throughput::Elements(records.len() as u64));
     for (label, n) in [("10k", 10_000), ("1M", 1_000_000)] {
+        let rss0 = rss_kib();
         let text = list(n);
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         let set = DomainSet::parse(Match::Subdomains, &text).expect("valid list");
+        let took = start.elapsed().as_secs_f64();
+        let peak = rss_kib().saturating_sub(rss0);
+        let text_bytes = text.len();
+        drop(text);
         println!(
-            "domain list {label}: {} names loaded in {:.2} s ({:?})",
+            "domain list {label}: {} names parsed in {took:.2} s; set {:.1} MiB; \
+             RSS +{:.1} MiB with the list text ({:.1} MiB), +{:.1} MiB after it is freed ({:?})",
             set.len(),
-            start.elapsed().as_secs_f64(),
+            set.heap_bytes() as f64 / (1 << 20) as f64,
+            peak as f64 / 1024.0,
+            text_bytes as f64 / (1 << 20) as f64,
+            rss_kib().saturating_sub(rss0) as f64 / 1024.0,
             set
         );
         let f = Filtering::new(&FilteringSpec {
@@ -79,7 +106,24 @@ fn domain_lists(c: &mut Criterion) {
                 );
             },
         );
+        let dropped = synth.iter().filter(|r| f.check(r) != Verdict::Keep).count();
+        println!(
+            "domain list {label}: {dropped} of {} synthetic queries dropped",
+            synth.len()
+        );
+        g.bench_function(format!("drop_domain_{label}_synthetic"), |b| {
+            b.iter(|| synth.iter().filter(|r| f.check(r) == Verdict::Keep).count())
+        });
+        common::print_cpu_ns_per_msg(
+            &format!("transform/drop_domain_{label}_synthetic"),
+            synth.len(),
+            || {
+                std::hint::black_box(synth.iter().filter(|r| f.check(r) == Verdict::Keep).count());
+            },
+        );
     }
+    reducer(&mut g, "lab", &records);
+    reducer(&mut g, "synthetic", &synth);
     let rcodes = Filtering::new(&FilteringSpec {
         keep_rcodes: Some(vec![0, 3]),
         drop_qtypes: vec![28],
@@ -128,6 +172,129 @@ fn domain_lists(c: &mut Criterion) {
         );
     });
     g.finish();
+}
+
+/// The reducer on `records` in passes: apply each record, drain every 256 (nothing due:
+/// the window is 5 s), release everything at the end of the pass.
+fn reducer(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    records: &[Record<'_>],
+) {
+    let r = Reducer::new(&ReducerSpec::default());
+    let mut en = Enrichment::default();
+    let mut pass = || {
+        let now = Instant::now();
+        let mut out = 0u64;
+        for batch in records.chunks(256) {
+            for rec in batch {
+                en.reset();
+                if r.apply(rec, &mut en, now) == Verdict::Keep {
+                    out += 1;
+                }
+            }
+            r.drain(now, false, &mut |_, _, _, _| out += 1);
+        }
+        r.drain(now, true, &mut |_, _, _, _| out += 1);
+        out
+    };
+    println!(
+        "reducer {label}: {} records out of {}",
+        pass(),
+        records.len()
+    );
+    g.bench_function(format!("reducer_{label}"), |b| b.iter(&mut pass));
+    common::print_cpu_ns_per_msg(&format!("transform/reducer_{label}"), records.len(), || {
+        std::hint::black_box(pass());
+    });
+}
+
+/// VmRSS of this process, in KiB (0 when unknown).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `n` DNS queries (wire form): 1 in 4 under a listed domain (one to three labels to its
+/// left), 1 in 8 a listed name itself, 1 in 16 under a lab zone, the rest misses (two to
+/// five random labels under com/net/org/example); a third in mixed case.
+fn synthetic_queries(r: &mut Rng, n: usize) -> Vec<Vec<u8>> {
+    const TLDS: [&str; 4] = ["com", "net", "org", "example"];
+    let word = |r: &mut Rng| -> String {
+        let len = 3 + (r.next() % 12) as usize;
+        (0..len)
+            .map(|_| (b'a' + (r.next() % 26) as u8) as char)
+            .collect()
+    };
+    (0..n)
+        .map(|i| {
+            let x = r.next();
+            let listed = |r: &mut Rng| {
+                let k = r.next() % 10_000;
+                format!("n{k}.zone{}.example", k % 997)
+            };
+            let mut name = match x % 16 {
+                0..=3 => {
+                    let mut s = listed(r);
+                    for _ in 0..1 + r.next() % 3 {
+                        s = format!("{}.{s}", word(r));
+                    }
+                    s
+                }
+                4 | 5 => listed(r),
+                6 => format!("{}.lab.test", word(r)),
+                _ => {
+                    let mut s = TLDS[(r.next() % 4) as usize].to_string();
+                    for _ in 0..2 + r.next() % 4 {
+                        s = format!("{}.{s}", word(r));
+                    }
+                    s
+                }
+            };
+            if x % 3 == 0 {
+                name = name
+                    .chars()
+                    .enumerate()
+                    .map(|(j, c)| {
+                        if j % 2 == 0 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+            }
+            let mut m = (i as u16).to_be_bytes().to_vec();
+            m.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+            for l in name.split('.') {
+                m.push(l.len() as u8);
+                m.extend_from_slice(l.as_bytes());
+            }
+            m.extend_from_slice(&[0, 0, 1, 0, 1]);
+            m
+        })
+        .collect()
+}
+
+/// A client query record around a DNS message.
+fn query_record(m: &[u8]) -> Record<'_> {
+    let mut r = Record {
+        identity: Some(b"synth"),
+        message_type: Some(5),
+        query_address: Some(&[192, 0, 2, 1]),
+        query_port: Some(4242),
+        query_message: Some(m),
+        ..Record::default()
+    };
+    r.parse_dns();
+    r
 }
 
 /// xorshift64*: the networks and addresses are the same on every run.
@@ -235,5 +402,205 @@ fn query_ip(
     }
 }
 
-criterion_group!(benches, domain_lists);
+/// The latency transform per message (queries and responses alike), its table kept across
+/// passes: unbound's records (responses carry both times; its client queries are paired
+/// and taken out, its upstream ones not kept), knot's (every response paired with its
+/// query), and knot's with `unanswered-queries` (each query's record kept in the arena).
+fn latency(c: &mut Criterion) {
+    use dnstap_receiver::record::Enrichment;
+    use dnstap_receiver::transform::latency::key::Seeds;
+    use dnstap_receiver::transform::{Latency, LatencySpec};
+
+    let mut g = c.benchmark_group("transform");
+    for (label, capture, unanswered) in [
+        ("latency_in_message", "unbound-unix.fstrm", false),
+        ("latency_matched", "knot-unix.fstrm", false),
+        ("latency_unanswered", "knot-unix.fstrm", true),
+    ] {
+        let (bytes, frames) = common::capture(capture);
+        let records: Vec<Record<'_>> = frames
+            .iter()
+            .filter_map(|r| Record::parse(&bytes[r.clone()]).ok())
+            .collect();
+        g.throughput(Throughput::Elements(records.len() as u64));
+        let l = Latency::with_seeds(
+            LatencySpec {
+                unanswered,
+                ..LatencySpec::default()
+            },
+            Seeds::fixed(1, 2),
+        );
+        let now = std::time::Instant::now();
+        let mut en = Enrichment::default();
+        let mut pass = || {
+            let mut n = 0u64;
+            for r in &records {
+                en.reset();
+                l.apply(r, &mut en, now);
+                n += en.latency_ns.unwrap_or(0);
+            }
+            l.drain(now, false, &mut |_, _, _, _| {});
+            n
+        };
+        pass();
+        println!("{label}: {}", l.snapshot().summary());
+        g.bench_function(label, |b| b.iter(&mut pass));
+        common::print_cpu_ns_per_msg(&format!("transform/{label}"), records.len(), || {
+            std::hint::black_box(pass());
+        });
+    }
+    g.finish();
+}
+
+/// The enrichment steps per record (`normalize`, `user-privacy`), each alone and all
+/// together, through a [`Chain`] as the writer runs them (the enrichment reset per record),
+/// on the records of a lab capture. Crypto-PAn costs the same for every address of a
+/// family, so the capture's loopback addresses are representative.
+fn enrichment(c: &mut Criterion) {
+    let (bytes, frames) = common::capture("unbound-unix.fstrm");
+    let records: Vec<Record<'_>> = frames
+        .iter()
+        .filter_map(|r| Record::parse(&bytes[r.clone()]).ok())
+        .collect();
+    let list = Arc::new(SuffixList::parse(BUILTIN_LIST, false).expect("the built-in list"));
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let normalize = |lowercase, psl| {
+        Step::Normalize(Normalize {
+            lowercase,
+            add_tld: psl,
+            add_etld1: psl,
+            list: psl.then(|| list.clone()),
+        })
+    };
+    let privacy = |truncate: bool, pseudonym: Option<Pseudonym>, minimize: bool| {
+        Step::UserPrivacy(UserPrivacy {
+            truncate: truncate.then_some((24, 56)),
+            pseudonym,
+            minimize: minimize.then(|| list.clone()),
+            cache: Default::default(),
+        })
+    };
+    let pan = || Some(Pseudonym::CryptoPan(Box::new(CryptoPan::new(&key))));
+    let rows: Vec<(&str, Chain)> = vec![
+        (
+            "normalize/qname-lowercase",
+            Chain::new(vec![normalize(true, false)]),
+        ),
+        (
+            "normalize/tld+etld1",
+            Chain::new(vec![normalize(false, true)]),
+        ),
+        (
+            "privacy/anonymize-ip",
+            Chain::new(vec![privacy(true, None, false)]),
+        ),
+        (
+            "privacy/crypto-pan",
+            Chain::new(vec![privacy(false, pan(), false)]),
+        ),
+        (
+            "privacy/hmac-sha256",
+            Chain::new(vec![privacy(
+                false,
+                Some(Pseudonym::hmac_sha256(&key)),
+                false,
+            )]),
+        ),
+        (
+            "privacy/minimize-qname",
+            Chain::new(vec![privacy(false, None, true)]),
+        ),
+        (
+            "enrich/all",
+            Chain::new(vec![normalize(true, true), privacy(true, pan(), true)]),
+        ),
+    ];
+    let mut g = c.benchmark_group("transform");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    let mut en = Enrichment::default();
+    for (name, chain) in &rows {
+        let pass = |en: &mut Enrichment| {
+            let now = Instant::now();
+            let mut kept = 0usize;
+            for r in &records {
+                en.reset();
+                if chain.apply(r, en, now) == Verdict::Keep {
+                    kept += 1;
+                }
+            }
+            kept
+        };
+        g.bench_function(*name, |b| b.iter(|| pass(&mut en)));
+        common::print_cpu_ns_per_msg(&format!("transform/{name}"), records.len(), || {
+            std::hint::black_box(pass(&mut en));
+        });
+    }
+    // The pseudonym functions alone, on addresses that never repeat (what a cache miss
+    // costs): per address.
+    let pan = CryptoPan::new(&key);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut addrs: Vec<(u32, u128)> = Vec::with_capacity(4096);
+    for _ in 0..4096 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        addrs.push((
+            x as u32,
+            u128::from(x) << 64 | u128::from(x.rotate_left(17)),
+        ));
+    }
+    g.throughput(Throughput::Elements(addrs.len() as u64));
+    g.bench_function("crypto-pan-uncached/ipv4", |b| {
+        b.iter(|| {
+            addrs
+                .iter()
+                .map(|a| pan.ipv4(a.0.to_be_bytes())[3])
+                .fold(0u8, u8::wrapping_add)
+        })
+    });
+    common::print_cpu_ns_per_msg(
+        "transform/crypto-pan-uncached/ipv4 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| pan.ipv4(a.0.to_be_bytes())[3])
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
+    common::print_cpu_ns_per_msg(
+        "transform/crypto-pan-uncached/ipv6 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| pan.ipv6(a.1.to_be_bytes())[15])
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
+    let hmac = Pseudonym::hmac_sha256(&key);
+    common::print_cpu_ns_per_msg(
+        "transform/hmac-sha256-uncached/ipv4 (per address)",
+        addrs.len(),
+        || {
+            std::hint::black_box(
+                addrs
+                    .iter()
+                    .map(|a| {
+                        let mut b = a.0.to_be_bytes();
+                        hmac.apply(&mut b);
+                        b[3]
+                    })
+                    .fold(0u8, u8::wrapping_add),
+            );
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, domain_lists, latency, enrichment);
 criterion_main!(benches);

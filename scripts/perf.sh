@@ -7,7 +7,10 @@
 #                        with two (the default on 2+ CPUs), and a qname filter that
 #                        rejects nearly all; over TCP
 #                        with 8 connections also JSON from two processes sharing the port
-#                        with --reuse-port (each with one writer and its own file)
+#                        with --reuse-port (each with one writer and its own file);
+#                        and JSON through the transforms: a 1,000,000-name
+#                        drop-domain-file, downsample 10 and the reducer (one writer),
+#                        beside plain JSON with one writer, each transport and conns
 #
 # each over a unix socket and TCP, with 1 and 8 connections, fed by loadgen (as fast as the
 # receiver takes it, bidirectional Frame Streams). For each configuration it reports the
@@ -108,6 +111,36 @@ filter:
   qname-regex: "(?i)www\\.ka[a-z]*\\."
 EOF
 
+# The transforms configuration: a drop list of a million names (none of them in the
+# synthetic corpus, so each message costs a full look-up), 1 in 10 sampled, the rest
+# reduced. A short reducer window (0.2 s), so that the last window is released before the
+# run's end is detected (the output unchanged for 0.3 s).
+# (--smoke: 10,000 names; the debug build would take longer to load a million than the
+# start-up wait allows.)
+names=1000000
+((smoke)) && names=10000
+awk -v n="$names" 'BEGIN { for (i = 0; i < n; i++) printf "n%d.zone%d.example\n", i, i % 997 }' \
+  > "$work/drop-1m.txt"
+cat > "$work/xform.yaml" <<EOF
+transforms:
+  filtering:
+    drop-domain-file: $work/drop-1m.txt
+    downsample: 10
+  reducer:
+    watch-interval: 0.2
+EOF
+
+# The enrichment transforms on plain JSON: the public suffix and registered domain of every
+# qname (from the Public Suffix List) and Crypto-PAn pseudonyms of both addresses; the row
+# "ours-enrich" sits beside "ours-json" of the same run. (The seed's JSON does not print the
+# public suffix, the full formats do: the row measures computing it.)
+head -c 32 /dev/urandom > "$work/privacy.key"
+cat > "$work/enrich.yaml" <<EOF
+transforms:
+  normalize: {add-tld: true, add-etld1: true}
+  user-privacy: {pseudonymize-ip: crypto-pan, key-file: $work/privacy.key}
+EOF
+
 # --- one measured run ------------------------------------------------------------------
 
 port=6400
@@ -158,6 +191,8 @@ measure() {
     ours)
       case "$format" in
         filter) cmd=("$RECEIVER" --format json -c "$work/filter.yaml") ;;
+        xform) cmd=("$RECEIVER" --format json -c "$work/xform.yaml") ;;
+        enrich) cmd=("$RECEIVER" --format json --writers 1 -c "$work/enrich.yaml") ;;
         *w2) cmd=("$RECEIVER" --format "${format%w2}" --writers 2) ;;
         *) cmd=("$RECEIVER" --format "$format" --writers 1) ;;
       esac
@@ -231,7 +266,7 @@ measure() {
     *)
       delivered="$(cat "${outs[@]}" | wc -l)"
       expected="$n"
-      [[ "$format" == filter ]] && expected="filter"
+      [[ "$format" == filter || "$format" == xform ]] && expected="filter"
       ;;
   esac
   rm -f "$out" "$out2"
@@ -258,6 +293,7 @@ for transport in unix tcp; do
     configs+=("ours-textw2/$transport/$conns ours textw2 $transport $conns")
     configs+=("ours-jsonw2/$transport/$conns ours jsonw2 $transport $conns")
     configs+=("ours-filter/$transport/$conns ours filter $transport $conns")
+    configs+=("ours-enrich/$transport/$conns ours enrich $transport $conns")
   done
 done
 configs+=("ours-json2/tcp/8 ours2 json tcp 8")
@@ -316,13 +352,27 @@ END {
   for (i = 1; i <= nk; i++) {
     k = order[i]; split(k, p, "/"); split(p[1], who, "-")
     name = (who[1] == "ours") ? "dnstap_receiver" : (who[1] == "golang") ? "golang dnstap" : "fstrm_capture"
-    out = (who[1] == "fstrm_capture") ? "raw frames" : (who[2] == "filter") ? "JSON, qname filter rejecting ~all" : (who[2] == "json2") ? "JSON, 2 processes (--reuse-port)" : (who[2] ~ /w2$/) ? toupper(substr(who[2], 1, 1)) substr(who[2], 2, length(who[2]) - 3) ", --writers 2" : (who[1] == "ours" && who[2] != "filter") ? toupper(substr(who[2], 1, 1)) substr(who[2], 2) ", --writers 1" : toupper(substr(who[2], 1, 1)) substr(who[2], 2)
+    out = (who[1] == "fstrm_capture") ? "raw frames" : (who[2] == "filter") ? "JSON, qname filter rejecting ~all" : (who[2] == "xform") ? "JSON, 1 M-name drop list + downsample 10 + reducer" : (who[2] == "json2") ? "JSON, 2 processes (--reuse-port)" : (who[2] ~ /w2$/) ? toupper(substr(who[2], 1, 1)) substr(who[2], 2, length(who[2]) - 3) ", --writers 2" : (who[1] == "ours" && who[2] != "filter") ? toupper(substr(who[2], 1, 1)) substr(who[2], 2) ", --writers 1" : toupper(substr(who[2], 1, 1)) substr(who[2], 2)
     base = "fstrm_capture/" p[2] "/" p[3]
     rb = (base in rate && k != base) ? sprintf("%.2f", rate[k] / rate[base]) : "–"
     fmt = who[2]; sub(/(2|w2)$/, "", fmt)
-    g = (who[1] == "ours" && who[2] != "filter") ? "golang-" fmt "/" p[2] "/" p[3] : ""
+    g = (who[1] == "ours" && who[2] != "filter" && who[2] != "xform") ? "golang-" fmt "/" p[2] "/" p[3] : ""
+    plain = "ours-json/" p[2] "/" p[3]
+    out = (who[1] == "fstrm_capture") ? "raw frames" : (who[2] == "filter") ? "JSON, qname filter rejecting ~all" : (who[2] == "enrich") ? sprintf("JSON + eTLD+1 + Crypto-PAn, --writers 1 (%s× plain JSON)", (plain in rate) ? sprintf("%.2f", rate[k] / rate[plain]) : "–") : (who[2] == "json2") ? "JSON, 2 processes (--reuse-port)" : (who[2] ~ /w2$/) ? toupper(substr(who[2], 1, 1)) substr(who[2], 2, length(who[2]) - 3) ", --writers 2" : (who[1] == "ours" && who[2] != "filter") ? toupper(substr(who[2], 1, 1)) substr(who[2], 2) ", --writers 1" : toupper(substr(who[2], 1, 1)) substr(who[2], 2)
+    base = "fstrm_capture/" p[2] "/" p[3]
+    rb = (base in rate && k != base) ? sprintf("%.2f", rate[k] / rate[base]) : "–"
+    fmt = who[2]; sub(/(2|w2)$/, "", fmt)
+    g = (who[1] == "ours" && who[2] != "filter" && who[2] != "enrich") ? "golang-" fmt "/" p[2] "/" p[3] : ""
     rg = (g != "" && g in rate) ? sprintf("%.1f", rate[k] / rate[g]) : "–"
     printf "| %s | %s | %s | %s | %.2f M | %.3f | %.1f | %s | %s |\n", name, out, p[2], p[3], rate[k] / 1e6, cpu[k], rss[k] / 1024, rb, rg
+  }
+  for (i = 1; i <= nk; i++) {
+    k = order[i]; split(k, p, "/")
+    if (p[1] != "ours-xform") continue
+    j = "ours-json/" p[2] "/" p[3]
+    if (!(j in rate)) continue
+    if (!header++) print "\nJSON with transforms beside plain JSON (one writer each; target >= 0.9x the rate):\n"
+    printf "- %s/%s: %.2f M msgs/s = %.2fx plain JSON (%.2f M); CPU %.3f us/msg against %.3f\n", p[2], p[3], rate[k] / 1e6, rate[k] / rate[j], rate[j] / 1e6, cpu[k], cpu[j]
   }
 }' "$results"
 

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dnstap_receiver::config::{reload, IoChoice, LowArgs, Resolved, Settings};
@@ -16,6 +16,7 @@ use dnstap_receiver::format::Formatter;
 use dnstap_receiver::input::signals::{self, Signals};
 use dnstap_receiver::input::{self, Backend, Listener, ReaderConf, ReaderCtx};
 use dnstap_receiver::metrics::http::MetricsServer;
+use dnstap_receiver::metrics::latency as metrics_latency;
 use dnstap_receiver::metrics::traffic::TrafficCounter;
 use dnstap_receiver::metrics::ReloadStats;
 use dnstap_receiver::pipeline::ordered::{self, OrderedGen, WriterSlot};
@@ -109,6 +110,16 @@ fn run(args: LowArgs) -> Result<ExitCode, BoxError> {
             reasons(&st.transform_filtered),
             reasons(&st.output_filtered)
         );
+        let names: Vec<String> = settings
+            .resolved
+            .outputs
+            .iter()
+            .map(outputs::describe)
+            .collect();
+        for l in metrics_latency::summaries(&metrics_latency::collect(&settings.transforms, &names))
+        {
+            log_debug!("{l}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     daemon(settings, args)
@@ -425,14 +436,22 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
         .name("writer".into())
         .spawn(writer_loop)?;
     let reload_stats = Arc::new(ReloadStats::default());
+    // The chains running now (a reload replaces them): their latency steps' counters are
+    // on the metrics page and the -v lines.
+    let live_chains = Arc::new(Mutex::new(transforms.clone()));
     if let Some(server) = metrics_server {
         let addr = server.local_addr()?;
         let scheme = server.scheme();
         let (reg, pipe) = (Arc::clone(&registry), Arc::clone(&pipeline));
         let reloads = Arc::clone(&reload_stats);
+        let chains = Arc::clone(&live_chains);
         server.spawn(move || {
             let mut scrape = dnstap_receiver::metrics::collect(&reg, &pipe, &traffic_shared);
             scrape.reloads = Some(reloads.counts());
+            let names: Vec<String> = scrape.outputs.iter().map(|(n, _)| n.clone()).collect();
+            if let Ok(c) = chains.lock() {
+                scrape.latency = metrics_latency::collect(&c, &names);
+            }
             dnstap_receiver::metrics::render(&scrape)
         })?;
         log_debug!("metrics: {scheme}://{addr}/metrics");
@@ -484,6 +503,7 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
         registry: Arc::clone(&registry),
         tls_listeners: listeners.iter().any(|l| l.is_tls()),
         transforms_on: !transforms.is_empty(),
+        chains: Arc::clone(&live_chains),
     };
 
     if let Err(e) = notifier.ready(&format!("receiving on {} input(s)", listeners.len())) {
@@ -496,9 +516,16 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
     let mut prev = Snapshot::default();
     loop {
         if let Some(sig) = signals.wait(Duration::from_millis(200)) {
+            if sig == libc::SIGUSR1 {
+                log_debug!("SIGUSR1: file outputs reopen their files");
+                dnstap_receiver::sink::file::request_reopen();
+                continue;
+            }
             if signals::is_reload(sig) {
                 let _ = notifier.reloading();
                 reloader.reload();
+                // A reload also reopens the file outputs' files (logrotate's SIGHUP).
+                dnstap_receiver::sink::file::request_reopen();
                 let _ = notifier.ready(&format!(
                     "receiving on {} input(s), configuration generation {}",
                     listeners.len(),
@@ -535,6 +562,12 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
                     ),
                 );
             }
+            let names: Vec<String> = registry.outputs().into_iter().map(|(n, _)| n).collect();
+            if let Ok(c) = live_chains.lock() {
+                for l in metrics_latency::summaries(&metrics_latency::collect(&c, &names)) {
+                    stats::log_line("INFO", format_args!("{l}"));
+                }
+            }
             for (name, o) in registry.outputs() {
                 stats::log_line("INFO", format_args!("{}", o.summary(&name)));
                 for l in o.collector_summaries(&name) {
@@ -565,6 +598,9 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
     // Shutdown is bounded unless the output is stuck; a second signal ends it at once.
     while !(reader_threads.iter().all(|t| t.is_finished()) && writer.is_finished()) {
         if let Some(sig) = signals.wait(Duration::from_millis(100)) {
+            if sig == libc::SIGUSR1 {
+                continue;
+            }
             if signals::is_reload(sig) {
                 log_warn!("SIGHUP during shutdown: no reload");
                 continue;
@@ -598,6 +634,12 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
     for (name, o) in registry.outputs() {
         log_debug!("{}", o.summary(&name));
         for l in o.collector_summaries(&name) {
+            log_debug!("{l}");
+        }
+    }
+    let names: Vec<String> = registry.outputs().into_iter().map(|(n, _)| n).collect();
+    if let Ok(c) = live_chains.lock() {
+        for l in metrics_latency::summaries(&metrics_latency::collect(&c, &names)) {
             log_debug!("{l}");
         }
     }
@@ -642,6 +684,8 @@ struct Reloader {
     tls_listeners: bool,
     /// Whether a transform chain runs (the `-v` lines then show their counters).
     transforms_on: bool,
+    /// The chains running now, for the latency counters (metrics page, `-v` lines).
+    chains: Arc<Mutex<dnstap_receiver::transform::Chains>>,
 }
 
 impl Reloader {
@@ -754,6 +798,9 @@ impl Reloader {
         );
         stats::set_verbose(resolved.verbose);
         self.transforms_on = !transforms.is_empty();
+        if let Ok(mut c) = self.chains.lock() {
+            *c = transforms;
+        }
         for r in &restart {
             log_warn!("reload: {r}");
         }
@@ -806,7 +853,7 @@ fn spill_dir(o: &OutputConf) -> Option<&std::path::Path> {
     match o {
         OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| s.dir.as_path()),
         OutputConf::Kafka(k) => k.spill.as_ref().map(|s| s.dir.as_path()),
-        OutputConf::Stdout(_) => None,
+        OutputConf::Stdout(_) | OutputConf::File(_) | OutputConf::Relay(_) => None,
     }
 }
 

@@ -1208,14 +1208,17 @@ mod tests {
         );
     }
 
+    /// The identities an output was handed.
+    type Seen = Arc<Mutex<Vec<String>>>;
+
     /// An output that keeps the identities it is handed and says when it was finished.
     struct Collect {
-        seen: Arc<Mutex<Vec<String>>>,
+        seen: Seen,
         finished: Arc<AtomicBool>,
     }
 
     impl Collect {
-        fn boxed() -> (Box<dyn Output>, Arc<Mutex<Vec<String>>>, Arc<AtomicBool>) {
+        fn boxed() -> (Box<dyn Output>, Seen, Arc<AtomicBool>) {
             let (seen, finished) = (Arc::default(), Arc::default());
             let o = Collect {
                 seen: Arc::clone(&seen),

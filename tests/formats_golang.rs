@@ -10,8 +10,11 @@
 
 mod support;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dnstap_receiver::format::{FormatKind, Formatter};
 use dnstap_receiver::record::Record;
@@ -123,6 +126,38 @@ fn every_lab_capture_matches_the_cli() {
     }
 }
 
+/// The names are wired to the command line: the receiver's offline mode
+/// (`dnstap_receiver -r FILE --format golang-…`) prints the CLI's bytes.
+#[test]
+fn format_flag_selects_the_golang_formats() {
+    if !have_cli() {
+        return;
+    }
+    let path = support::lab::capture("nsd-unix.fstrm");
+    for (name, flag) in [
+        ("golang-text", "-q"),
+        ("golang-yaml", "-y"),
+        ("golang-json", "-j"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dnstap_receiver"))
+            .arg("-r")
+            .arg(&path)
+            .args(["--format", name])
+            .output()
+            .expect("run dnstap_receiver");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_same(
+            &format!("dnstap_receiver -r --format {name}"),
+            &out.stdout,
+            &cli(&path, flag),
+        );
+    }
+}
+
 /// The workspace's loadgen, built beside the receiver (`cargo build --workspace`).
 fn loadgen() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_BIN_EXE_dnstap_receiver")).with_file_name("loadgen");
@@ -231,6 +266,83 @@ fn every_decoded_rdata_type_matches_the_cli() {
         "CLASS1\tTYPE65280",
     ] {
         assert!(yaml.contains(marker), "the corpus has no {marker:?}");
+    }
+}
+
+/// Counts allocations made by the thread that asks ([`COUNTING`]), as tests/no_alloc.rs.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if COUNTING.with(|c| c.get()) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The three formats over real captures and over the corpus of odd messages (where the
+/// error paths and the in-buffer YAML and JSON transforms run), after a warm-up pass:
+/// not one allocation.
+#[test]
+fn golang_formats_do_not_allocate() {
+    let mut corpora: Vec<Vec<Vec<u8>>> =
+        ["bind-unix.fstrm", "unbound-unix.fstrm", "nsd-unix.fstrm"]
+            .iter()
+            .map(|n| capture_payloads(&support::lab::capture(n)))
+            .collect();
+    let dir = TempDir::new("formats-golang-alloc");
+    let zoo_path = dir.path("zoo.fstrm");
+    std::fs::write(&zoo_path, zoo::file()).unwrap();
+    corpora.push(capture_payloads(&zoo_path));
+    let formatters = FORMATS.map(|(kind, _)| Formatter::new(kind));
+    let mut out = Vec::with_capacity(1 << 20);
+    for payloads in &corpora {
+        let records: Vec<Record<'_>> = payloads.iter().map(|p| Record::parse(p).unwrap()).collect();
+        let pass = |out: &mut Vec<u8>| {
+            for rec in &records {
+                for f in &formatters {
+                    out.clear();
+                    f.write(rec, out);
+                }
+            }
+        };
+        pass(&mut out); // warm-up: the buffer reaches its size
+        ALLOCATIONS.store(0, Ordering::Relaxed);
+        COUNTING.with(|c| c.set(true));
+        pass(&mut out);
+        COUNTING.with(|c| c.set(false));
+        let n = ALLOCATIONS.load(Ordering::Relaxed);
+        assert_eq!(n, 0, "{n} allocations over {} records", records.len());
     }
 }
 
@@ -1140,6 +1252,8 @@ mod zoo {
             (42, &[0, 1, 33, 0]),
             (42, &[0, 3, 0, 0]),
             (42, &[0, 1, 8, 1, 0]),
+            (42, &[0, 1, 8, 1, 10, 0, 1]),
+            (42, &[0, 1, 24, 3, 10]),
             (37, &cat(&[&u16b(1), &u16b(12345), &[8], b"abcdef"])),
             (37, &[0, 0xfd, 0, 0, 0xfe, b'x', b'y']),
             (37, &[0, 99, 0, 1, 200]),
@@ -1238,6 +1352,17 @@ mod zoo {
             &q,
             &rr(&[0], 41, 1232, 0, &[0, 10, 0]),
         ]));
+        // every option miekg knows, at every length from 0 to 20 bytes
+        for code in [1u16, 2, 3, 5, 8, 9, 10, 11, 12, 15] {
+            for len in 0..=20 {
+                let mut d = vec![1u8; len];
+                if code == 8 {
+                    // a plausible ECS head (IPv4, /32), then the address bytes
+                    d[..len.min(4)].copy_from_slice(&[0, 1, 32, 0][..len.min(4)]);
+                }
+                v.push(query_opt(&[(code, &d)]));
+            }
+        }
         // records without rdata, for every type
         for t in [
             16, 2, 5, 6, 13, 15, 28, 33, 35, 43, 44, 46, 47, 48, 50, 51, 52, 64, 65, 256, 257, 10,

@@ -342,7 +342,7 @@ fn flat_keys_come_in_the_tools_order() {
     let mut out = Vec::new();
     let ex = Extras {
         sample_rate: 10,
-        latency_ns: None,
+        ..Extras::default()
     };
     dnscollector_flat::write_flat_json(&rec, &ex, &mut out);
     assert!(out.ends_with(b",\"network.tcp-reassembled\":false,\"filtering.sample-rate\":10}\n"));

@@ -274,9 +274,14 @@ fn sender(target: Target, tag: String, ledger: Arc<Ledger>, stop: Arc<AtomicBool
 /// Waits for the next notification datagram; returns its text.
 fn next_notification(rx: &UnixDatagram) -> String {
     let mut buf = [0u8; 4096];
-    let n = rx
-        .recv(&mut buf)
-        .expect("no notification from the receiver in time");
+    // EINTR is not the deadline: a signal reached this process (the harness's children come
+    // and go), so wait again.
+    let n = loop {
+        match rx.recv(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => break r.expect("no notification from the receiver in time"),
+        }
+    };
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 

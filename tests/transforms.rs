@@ -612,7 +612,7 @@ fn sampling_keeps_one_in_n_of_a_million_messages() {
 #[test]
 fn bad_values_stop_start_up_naming_the_key_and_value() {
     let dir = TempDir::new("bad");
-    let cases: [(&str, &[&str]); 5] = [
+    let cases: [(&str, &[&str]); 6] = [
         (
             "transforms:\n  filtering:\n    keep-rcodes: [BADVERS]\n",
             &["bad.yaml:3: transforms.filtering.keep-rcodes", "BADVERS", "4-bit header rcode"],
@@ -633,8 +633,14 @@ fn bad_values_stop_start_up_naming_the_key_and_value() {
             "transforms:\n  filtering:\n    drop-domain-file: list.txt\n",
             &["bad.yaml:3: transforms.filtering.drop-domain-file", "list.txt", "line 2"],
         ),
+        (
+            // An empty keep list would keep nothing: refused, naming the file.
+            "transforms:\n  filtering:\n    keep-queryip-file: clients.txt\n",
+            &["bad.yaml:3: transforms.filtering.keep-queryip-file", "clients.txt", "empty"],
+        ),
     ];
     dir.write("list.txt", "good.example\nnot a domain\n");
+    dir.write("clients.txt", "# filled by the provisioning job\n");
     for (yaml, needles) in cases {
         let conf = dir.write("bad.yaml", yaml);
         let out = Command::new(BIN)

@@ -66,6 +66,13 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TransformsSpec {
     pub filtering: Option<Box<FilteringFileSpec>>,
+    /// `latency` (see `config/latency.rs`).
+    pub latency: Option<super::latency::LatencyFileSpec>,
+    /// See `reducer.rs`.
+    pub reducer: Option<super::reducer::ReducerFileSpec>,
+    /// `normalize` and `user-privacy`: see `privacy.rs`.
+    pub normalize: Option<super::privacy::NormalizeFileSpec>,
+    pub user_privacy: Option<super::privacy::PrivacyFileSpec>,
 }
 
 /// `transforms.filtering`: the keys of DNS-collector's `filtering` transform that apply
@@ -277,9 +284,54 @@ pub struct StdoutSpec {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum OutputEntry {
-    Stdout(StdoutSpec),
+    Stdout(Box<StdoutSpec>),
     Forward(Box<ForwardToSpec>),
     Kafka(Box<KafkaSpec>),
+    File(Box<FileOutputSpec>),
+    Dnstap(Box<RelaySpec>),
+}
+
+/// `outputs: - dnstap:` (resolved in `output_relay.rs`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RelaySpec {
+    /// `unix:/path`, `host:port`, `[v6]:port`.
+    pub remote: Option<Vec<String>>,
+    /// `duplicate` (default) or `split`.
+    pub mode: Option<String>,
+    /// With split: client-ip (default), client-prefix, identity, qname.
+    pub split_key: Option<HashKeyChoice>,
+    pub tls: Option<bool>,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_server_name: Option<String>,
+    pub connect_timeout: Option<f64>,
+    pub backoff_init: Option<f64>,
+    #[serde(alias = "backoff-max")]
+    pub reconnect_max: Option<f64>,
+    pub shutdown_timeout: Option<f64>,
+    pub buffer_size: Option<usize>,
+    pub chunk_size: Option<usize>,
+    pub overflow: Option<OverflowChoice>,
+    pub replay_window: Option<u64>,
+    pub transforms: Option<TransformsSpec>,
+}
+
+/// `outputs: - file:` (resolved in `output_file.rs`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileOutputSpec {
+    pub path: Option<PathBuf>,
+    /// A format name or `raw`.
+    pub format: Option<String>,
+    pub max_size: Option<u64>,
+    /// Seconds.
+    pub rotate_interval: Option<f64>,
+    pub max_files: Option<usize>,
+    pub compress: Option<String>,
+    pub postrotate_command: Option<String>,
+    pub transforms: Option<TransformsSpec>,
 }
 
 /// `metrics:` as written in the config file.

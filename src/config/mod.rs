@@ -27,8 +27,13 @@ pub mod error;
 pub mod file;
 pub mod input;
 pub mod kafka;
+pub mod latency;
 pub mod metrics;
+pub mod output_file;
+pub mod output_relay;
 pub mod outputs;
+pub mod privacy;
+pub mod reducer;
 pub mod reload;
 pub mod transforms;
 
@@ -388,6 +393,17 @@ pub fn resolve_all(
         &mut errors,
         transforms::resolve(fc.transforms.as_ref(), "transforms", path),
     );
+    // A raw Kafka value behind user-privacy would send the original addresses.
+    if let (Some((outputs, output_transforms)), Some(global)) = (&outputs, &global) {
+        let enrich: Vec<_> = output_transforms
+            .iter()
+            .map(|c| c.as_ref().and_then(|c| c.enrich.as_ref()))
+            .collect();
+        let global_enrich = global.as_ref().and_then(|c| c.enrich.as_ref());
+        if let Err(e) = privacy::refuse_raw_values(outputs, global_enrich, &enrich, path) {
+            errors.push(e);
+        }
+    }
 
     match (inputs, outputs, metrics, global) {
         (

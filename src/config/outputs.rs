@@ -149,6 +149,20 @@ pub fn resolve_outputs_with_transforms(
                         let k = format!("{fk}.transforms");
                         chains.push(transforms::resolve(f.transforms.as_ref(), &k, file)?);
                     }
+                    OutputEntry::File(f) => {
+                        let fk = format!("{key}.file");
+                        let c = super::output_file::resolve(f, &fk, file)?;
+                        list.push(OutputConf::File(Box::new(c)));
+                        let k = format!("{fk}.transforms");
+                        chains.push(transforms::resolve(f.transforms.as_ref(), &k, file)?);
+                    }
+                    OutputEntry::Dnstap(r) => {
+                        let rk = format!("{key}.dnstap");
+                        let c = super::output_relay::resolve(r, &rk, file)?;
+                        list.push(OutputConf::Relay(Box::new(c)));
+                        let k = format!("{rk}.transforms");
+                        chains.push(transforms::resolve(r.transforms.as_ref(), &k, file)?);
+                    }
                     OutputEntry::Kafka(k) => {
                         let base = file.and_then(Path::parent);
                         match super::kafka::resolve(k, base) {
@@ -176,7 +190,7 @@ pub fn resolve_outputs_with_transforms(
         .filter_map(|o| match o {
             OutputConf::Forward(c) => c.buffer.spill.as_ref().map(|s| &s.dir),
             OutputConf::Kafka(k) => k.spill.as_ref().map(|s| &s.dir),
-            OutputConf::Stdout(_) => None,
+            OutputConf::Stdout(_) | OutputConf::File(_) | OutputConf::Relay(_) => None,
         })
         .collect();
     for (i, d) in dirs.iter().enumerate() {
@@ -185,6 +199,23 @@ pub fn resolve_outputs_with_transforms(
                 file,
                 "outputs",
                 format!("two outputs use the spill directory {}", d.display()),
+            ));
+        }
+    }
+    // Two file outputs cannot write the same file.
+    let paths: Vec<&PathBuf> = list
+        .iter()
+        .filter_map(|o| match o {
+            OutputConf::File(c) => Some(&c.path),
+            _ => None,
+        })
+        .collect();
+    for (i, p) in paths.iter().enumerate() {
+        if paths[..i].contains(p) {
+            return Err(err(
+                file,
+                "outputs",
+                format!("two file outputs write {}", p.display()),
             ));
         }
     }

@@ -14,11 +14,15 @@ use std::sync::Arc;
 
 use super::error::ConfigError;
 use super::file::{FilteringFileSpec, NumOrName, TransformsSpec};
+use super::privacy::EnrichConf;
+use super::reducer::ReducerConf;
 use crate::dns::types::{rcode_name, rtype_from_name};
 use crate::dnstap::MESSAGE_TYPE_NAMES;
 use crate::transform::domains::{DomainSet, Match};
 use crate::transform::ipset::{Cidr, IpSet};
-use crate::transform::{Chain, Chains, Filtering, FilteringSpec, Step};
+use crate::transform::{
+    Chain, Chains, Filtering, FilteringSpec, Latency, LatencySpec, Reducer, Step,
+};
 
 /// Message type numbers a filter can hold (the filter's set is 64 bits wide).
 const MESSAGE_TYPE_MAX: u64 = 63;
@@ -93,6 +97,13 @@ pub struct FilteringConf {
     pub downsample: u32,
     /// `downsample-keep-rcodes`; `None`: the default list.
     pub downsample_keep_rcodes: Option<Vec<u8>>,
+    /// The section's `latency` transform, checked by `config/latency.rs`.
+    pub latency: Option<LatencySpec>,
+    /// The section's `reducer:` (checked in `reducer.rs`), carried here so that one value
+    /// per `transforms:` section flows to `compile`.
+    pub reducer: Option<ReducerConf>,
+    /// `normalize` and `user-privacy` of the same `transforms:` block (`privacy.rs`).
+    pub enrich: Option<EnrichConf>,
 }
 
 /// Checks one `transforms:` section (`prefix` is its key path). `None` when it configures
@@ -102,10 +113,22 @@ pub fn resolve(
     prefix: &str,
     file: Option<&Path>,
 ) -> Result<Option<FilteringConf>, ConfigError> {
-    let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
-        return Ok(None);
-    };
+    let latency = super::latency::resolve(spec.and_then(|s| s.latency.as_ref()), prefix, file)?;
+    let reducer = super::reducer::resolve(spec.and_then(|s| s.reducer.as_ref()), prefix, file)?;
+    let enrich = super::privacy::resolve(spec, prefix, file)?;
     let key = format!("{prefix}.filtering");
+    let Some(f) = spec.and_then(|s| s.filtering.as_ref()) else {
+        if latency.is_none() && reducer.is_none() && enrich.is_none() {
+            return Ok(None);
+        }
+        return Ok(Some(FilteringConf {
+            key,
+            latency,
+            reducer,
+            enrich,
+            ..FilteringConf::default()
+        }));
+    };
     let err = |name: &str, reason: String| ConfigError::new(file, format!("{key}.{name}"), reason);
     let base = file.and_then(Path::parent);
 
@@ -194,6 +217,9 @@ pub fn resolve(
         keep_qtypes: qtypes("keep-qtypes", &f.keep_qtypes)?,
         lists,
         key,
+        latency,
+        reducer,
+        enrich,
     }))
 }
 
@@ -305,11 +331,21 @@ pub fn compile(conf: &TransformsConf, file: Option<&Path>) -> Result<Chains, Con
             None => Vec::new(),
             Some(c) => {
                 let f = Filtering::new(&filtering_spec(c, file)?);
-                if f.is_noop() {
-                    Vec::new()
-                } else {
-                    vec![Step::Filtering(f)]
+                let mut steps = Vec::new();
+                if !f.is_noop() {
+                    steps.push(Step::Filtering(f));
                 }
+                if let Some(l) = &c.latency {
+                    steps.push(Step::Latency(Latency::new(l.clone())));
+                }
+                if let Some(e) = &c.enrich {
+                    steps.extend(super::privacy::compile(e, file)?);
+                }
+                // Last: it folds what the other steps kept, as they changed it.
+                if let Some(r) = &c.reducer {
+                    steps.push(Step::Reducer(Reducer::new(&r.spec)));
+                }
+                steps
             }
         };
         Ok(Arc::new(Chain::new(steps)))
@@ -345,6 +381,9 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
                 line: None,
                 reason: format!("{}: line {line}: {e}", path.display()),
             })?;
+            if kind.keeps() && nets.is_empty() {
+                return Err(empty_keep_list(file, key, path, *kind));
+            }
             if kind.keeps() {
                 keep_ips.get_or_insert_with(Vec::new).extend(nets);
             } else {
@@ -358,6 +397,9 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
             line: None,
             reason: format!("{}: {e}", path.display()),
         })?;
+        if kind.keeps() && set.is_empty() {
+            return Err(empty_keep_list(file, key, path, *kind));
+        }
         if kind.keeps() {
             spec.keep_domains.push(set);
         } else {
@@ -369,6 +411,22 @@ fn filtering_spec(c: &FilteringConf, file: Option<&Path>) -> Result<FilteringSpe
     }
     spec.keep_queryip = keep_ips.map(IpSet::new);
     Ok(spec)
+}
+
+/// A keep list file that lists nothing (empty, or only comments) would keep no record at
+/// all: refused, naming the file, rather than silently sending nothing.
+fn empty_keep_list(file: Option<&Path>, key: String, path: &Path, kind: ListKind) -> ConfigError {
+    ConfigError {
+        file: file.map(Path::to_path_buf),
+        key,
+        line: None,
+        reason: format!(
+            "{}: the list is empty: it would keep no record at all (fill it, or remove {} \
+             to keep everything)",
+            path.display(),
+            kind.key()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -495,6 +553,43 @@ mod tests {
             e.reason.contains("bad-ips.txt") && e.reason.contains("line 3"),
             "{e}"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn empty_keep_list_files_are_refused_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("xform-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.txt");
+        std::fs::write(&empty, "# nothing yet\n\n").unwrap();
+        let conf = |kind: ListKind| TransformsConf {
+            global: Some(FilteringConf {
+                key: "transforms.filtering".into(),
+                lists: vec![(kind, empty.clone())],
+                ..FilteringConf::default()
+            }),
+            outputs: vec![],
+        };
+        for kind in [
+            ListKind::KeepQueryIp,
+            ListKind::KeepDomain,
+            ListKind::KeepFqdn,
+        ] {
+            let e = compile(&conf(kind), None).unwrap_err();
+            assert_eq!(e.key, format!("transforms.filtering.{}", kind.key()), "{e}");
+            assert!(
+                e.reason.contains("empty.txt") && e.reason.contains("empty"),
+                "{e}"
+            );
+        }
+        // An empty drop list drops nothing: allowed (a feed may be empty today).
+        for kind in [
+            ListKind::DropQueryIp,
+            ListKind::DropDomain,
+            ListKind::DropFqdn,
+        ] {
+            assert!(compile(&conf(kind), None).is_ok(), "{kind:?}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -316,7 +316,7 @@ impl TextFormat {
             Field::QueryZone => write_query_zone(rec, &mut Raw(out)),
             Field::HttpProtocol => dc::write_http_protocol(rec, &mut Raw(out)),
             Field::Operation => v.write_operation(&mut Raw(out)),
-            Field::Rcode => v.write_rcode(&mut Raw(out)),
+            Field::Rcode => dc::write_rcode_of(v, ex, &mut Raw(out)),
             Field::Id => dns::write_u64(h.id.into(), out),
             Field::QueryIp => write_addr(rec.query_address, &mut Raw(out)),
             Field::QueryPort => write_port(rec.query_port, &mut Raw(out)),

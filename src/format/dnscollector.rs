@@ -12,9 +12,8 @@
 //! the caller's buffer through [`Put`], escaped as DNS-collector's JSON writer escapes
 //! (`"`, `\`, control bytes; invalid UTF-8 bytes become U+FFFD).
 //!
-//! Transforms we do not have yet (latency, public suffix, reducer): their values go in
-//! [`Extras`], the one place a transform's result reaches these writers; today only the
-//! sampling rate (`filtering.sample-rate`) is filled.
+//! What transforms add (sampling rate, latency, and later public suffix and reducer)
+//! reaches these writers through [`Extras`], the one place for it.
 #![forbid(unsafe_code)]
 
 use crate::dns::edns::Edns;
@@ -31,17 +30,29 @@ pub struct Unreadable;
 /// The value DNS-collector prints for an absent string.
 pub const ABSENT: &[u8] = b"-";
 
-/// Values that transforms add to a record, as DNS-collector names them. Latency (`dnstap.
-/// latency`, `latency_ms`), public suffix (`publicsuffix.*`) and reducer (`reducer.*`) are
-/// written from here once those transforms exist; the writers already print the latency
-/// fields (0 until then, as DNS-collector does without its latency transform).
+/// Values that transforms add to a record, as DNS-collector names them: latency
+/// (`dnstap.latency`, `latency_ms`; 0 without the latency transform, as DNS-collector
+/// does) and the `TIMEOUT` rcode; public suffix (`publicsuffix.*`) and reducer
+/// (`reducer.*`) will be written from here once those transforms exist.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Extras {
     /// 1 in how many records were kept by sampling; written as `filtering.sample-rate`
     /// when above 1.
     pub sample_rate: u32,
-    /// Query to response time in nanoseconds, from the latency transform (none yet).
+    /// Query to response time in nanoseconds, from the latency transform.
     pub latency_ns: Option<u64>,
+    /// A query the latency transform reports unanswered: `dns.rcode` is `TIMEOUT`.
+    pub timeout: bool,
+}
+
+/// `dns.rcode` ([`DcView::write_rcode`]), or `TIMEOUT` for a query the latency transform
+/// reports unanswered (as DNS-collector's latency transform does).
+pub fn write_rcode_of(v: &DcView<'_, '_>, ex: &Extras, p: &mut impl Put) {
+    if ex.timeout {
+        p.put(crate::format::seed::TIMEOUT);
+    } else {
+        v.write_rcode(p);
+    }
 }
 
 /// Where the pieces of a string value go: escaped for JSON, or as they are for text.
@@ -1032,7 +1043,7 @@ pub fn write_json(rec: &Record<'_>, ex: &Extras, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"opcode\":");
     dns::write_u64(h.opcode().into(), out);
     out.extend_from_slice(b",\"rcode\":");
-    json_value(out, |p| v.write_rcode(p));
+    json_value(out, |p| write_rcode_of(&v, ex, p));
     out.extend_from_slice(b",\"qname\":");
     json_value(out, |p| v.write_qname(p));
     out.extend_from_slice(b",\"qclass\":");

@@ -8,8 +8,8 @@ use crate::dns::{self, Header, Rr};
 use crate::format::dnscollector::{
     class_name, json_value, latency_ms, option_name, rdatatype_name, write_addr, write_family,
     write_latency_secs, write_name, write_opt_bytes, write_option_data, write_policy_field,
-    write_port, write_protocol, write_query_zone, write_rdata, DcView, Extras, GoJson, PolicyField,
-    Put,
+    write_port, write_protocol, write_query_zone, write_rcode_of, write_rdata, DcView, Extras,
+    GoJson, PolicyField, Put,
 };
 use crate::record::Record;
 
@@ -106,7 +106,7 @@ pub fn write_flat_json(rec: &Record<'_>, ex: &Extras, out: &mut Vec<u8>) {
     num("dns.qdcount", h.qdcount.into(), out);
     string("dns.qname", out, |p| v.write_qname(p));
     string("dns.qtype", out, |p| v.write_qtype(p));
-    string("dns.rcode", out, |p| v.write_rcode(p));
+    string("dns.rcode", out, |p| write_rcode_of(&v, ex, p));
 
     for (section, s) in [(0, "an"), (2, "ar"), (1, "ns")] {
         let keys = match s {

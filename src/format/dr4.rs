@@ -221,6 +221,8 @@ pub fn write_record(rec: &Record<'_>, ex: &Extras, out: &mut Vec<u8>) {
             out.push(b'"');
             let r = u16::from(h.rcode());
             match dns::types::rcode_name(r) {
+                // A query the latency transform reports unanswered.
+                _ if ex.timeout => out.extend_from_slice(seed::TIMEOUT),
                 Some(n) => out.extend_from_slice(n.as_bytes()),
                 None => dns::write_u64(r.into(), out),
             }

@@ -10,6 +10,7 @@ use crate::dns::edns::{Edns, OptionValue};
 use crate::dns::{self, Header, MessageView, Name, Rr, Section};
 use crate::dnstap;
 use crate::format::escape;
+use crate::format::seed;
 use crate::format::tree::Tree;
 use crate::record::{Policy, Record, Timestamp};
 
@@ -41,6 +42,28 @@ fn write(rec: &Record<'_>, sample_rate: u32, mut t: Tree<'_>) {
         t.key("filtering");
         t.begin_map();
         t.kv_num("sample-rate", sample_rate.into());
+        t.end_map();
+    }
+    if let Some(ns) = rec.enrich.and_then(|e| e.latency_ns) {
+        t.kv_seconds_micros("latency", ns);
+    }
+    if let Some(r) = rec.enrich.and_then(|e| e.reducer) {
+        t.key("reducer");
+        t.begin_map();
+        t.kv_num("occurrences", r.occurrences);
+        t.kv_num("cumulative-length", r.cumulative_length);
+        t.end_map();
+    }
+    // The normalize transform's public suffix of the qname and its registered domain.
+    if let Some(en) = rec.enrich.filter(|e| e.tld.is_some() || e.etld1.is_some()) {
+        t.key("publicsuffix");
+        t.begin_map();
+        if let Some(v) = en.tld() {
+            t.kv_bytes("tld", v);
+        }
+        if let Some(v) = en.etld1() {
+            t.kv_bytes("etld+1", v);
+        }
         t.end_map();
     }
     t.key("message");
@@ -101,8 +124,10 @@ fn write_message(rec: &Record<'_>, t: &mut Tree<'_>) {
             (Some(r), Some(m)) if std::ptr::eq(m, bytes) => Some(r.clone()),
             _ => None,
         };
+        // A query the latency transform saw go unanswered: its rcode shows as TIMEOUT.
+        let timeout = parsed_by_record.is_some() && rec.enrich.is_some_and(|e| e.timeout);
         let view = parsed_by_record.unwrap_or_else(|| MessageView::parse(bytes));
-        write_dns(t, bytes, view);
+        write_dns(t, bytes, view, timeout);
         t.end_map();
     }
 }
@@ -165,20 +190,25 @@ fn write_policy(t: &mut Tree<'_>, p: &Policy<'_>) {
 
 /// The DNS message object: length, header, question, the three sections, EDNS, and the
 /// malformed marker.
-fn write_dns(t: &mut Tree<'_>, bytes: &[u8], view: Result<MessageView<'_>, dns::DnsError>) {
+fn write_dns(
+    t: &mut Tree<'_>,
+    bytes: &[u8],
+    view: Result<MessageView<'_>, dns::DnsError>,
+    timeout: bool,
+) {
     t.kv_num("length", bytes.len() as u64);
     let view = match view {
         Ok(v) => v,
         Err(e) => {
             // Whatever was readable: the header, if the message is long enough for one.
             if let Ok(h) = Header::parse(bytes) {
-                write_header(t, &h, u16::from(h.rcode()));
+                write_header(t, &h, u16::from(h.rcode()), timeout);
             }
             write_malformed(t, e);
             return;
         }
     };
-    write_header(t, &view.header, view.rcode());
+    write_header(t, &view.header, view.rcode(), timeout);
     let mut error = None;
 
     t.key("question");
@@ -257,7 +287,9 @@ fn write_dns(t: &mut Tree<'_>, bytes: &[u8], view: Result<MessageView<'_>, dns::
     }
 }
 
-fn write_header(t: &mut Tree<'_>, h: &Header, rcode: u16) {
+/// `timeout`: the rcode is shown as `TIMEOUT` (an unanswered query, see
+/// `transform::latency`).
+fn write_header(t: &mut Tree<'_>, h: &Header, rcode: u16, timeout: bool) {
     t.key("header");
     t.begin_map();
     t.kv_num("id", h.id.into());
@@ -278,7 +310,11 @@ fn write_header(t: &mut Tree<'_>, h: &Header, rcode: u16) {
     ] {
         t.kv_bool(name, h.flags & bit != 0);
     }
-    t.kv_name_or_num("rcode", dns::types::rcode_name(rcode), rcode.into());
+    if timeout {
+        t.kv_ascii("rcode", |o| o.extend_from_slice(seed::TIMEOUT));
+    } else {
+        t.kv_name_or_num("rcode", dns::types::rcode_name(rcode), rcode.into());
+    }
     t.kv_num("qdcount", h.qdcount.into());
     t.kv_num("ancount", h.ancount.into());
     t.kv_num("nscount", h.nscount.into());

@@ -90,7 +90,8 @@ impl Formatter {
     pub fn write(&self, rec: &Record<'_>, out: &mut Vec<u8>) {
         let extras = || dnscollector::Extras {
             sample_rate: self.sample_rate,
-            latency_ns: None,
+            latency_ns: rec.enrich.and_then(|e| e.latency_ns),
+            timeout: rec.enrich.is_some_and(|e| e.timeout),
         };
         match self.kind {
             FormatKind::Text => text::write_record(rec, out),

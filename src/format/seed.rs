@@ -104,11 +104,20 @@ pub fn message<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
     })
 }
 
+/// The rcode shown for a query that got no response in time (the latency transform's
+/// `unanswered-queries`, as DNS-collector does).
+pub const TIMEOUT: &[u8] = b"TIMEOUT";
+
 /// `code`: the 4-bit header rcode's name (the number when unknown); `-` without a
-/// readable DNS header (a message whose question is broken still has one). The EDNS extended rcode is shown by the full formats only: the
+/// readable DNS header (a message whose question is broken still has one); `TIMEOUT` for
+/// an unanswered query. The EDNS extended rcode is shown by the full formats only: the
 /// seed's line showed the header rcode, and finding the OPT record means walking every
 /// record of the message.
 pub fn rcode<E: Emit>(rec: &Record<'_>, out: &mut Vec<u8>) {
+    if rec.enrich.is_some_and(|e| e.timeout) {
+        // A query the latency transform saw go unanswered.
+        return E::ascii(out, |o| o.extend_from_slice(TIMEOUT));
+    }
     E::ascii(out, |o| match header(rec) {
         Some(h) => {
             let r = h.rcode();

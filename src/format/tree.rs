@@ -201,6 +201,20 @@ impl<'o> Tree<'o> {
             None => self.num(n),
         }
     }
+
+    /// Nanoseconds as a number of seconds with six decimals, truncated to the microsecond
+    /// (`20_608` ns → `0.000020`).
+    pub fn kv_seconds_micros(&mut self, k: &str, ns: u64) {
+        self.key(k);
+        self.scalar();
+        let us = ns / 1_000;
+        let mut b = itoa::Buffer::new();
+        self.out
+            .extend_from_slice(b.format(us / 1_000_000).as_bytes());
+        self.out.push(b'.');
+        let frac = b.format(us % 1_000_000 + 1_000_000).as_bytes();
+        self.out.extend_from_slice(&frac[1..]);
+    }
 }
 
 #[cfg(test)]

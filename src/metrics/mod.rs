@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod latency;
 pub mod traffic;
 
 use std::fmt::Write as _;
@@ -103,6 +104,8 @@ pub struct Scrape {
     pub lost_at_reader_exit: u64,
     /// `None` when traffic is not counted.
     pub traffic: Option<TrafficSnapshot>,
+    /// The latency transform's counters, per chain that has one ([`latency::collect`]).
+    pub latency: Vec<(String, crate::transform::latency::LatencySnapshot)>,
     /// Configuration reloads; `None` where there are none (the families are left out).
     pub reloads: Option<ReloadCounts>,
 }
@@ -188,6 +191,8 @@ pub fn collect(reg: &StatsRegistry, p: &Pipeline, traffic: &[Arc<TrafficShared>]
         lost_at_reader_exit: p.lost_at_reader_exit(),
         traffic,
         totals,
+        // Filled by the caller, who has the chains (latency::collect).
+        latency: Vec::new(),
         reloads: None,
     }
 }
@@ -229,6 +234,10 @@ pub struct OutputCounts {
     pub spilled: u64,
     /// Withheld by the output's own transform chain, by `DropReason::index`.
     pub filtered: [u64; TRANSFORM_REASON_SLOTS],
+    /// Held, released and made by the output's own stateful transforms (the reducer).
+    pub held: u64,
+    pub released: u64,
+    pub generated: u64,
 }
 
 impl From<&OutputStats> for OutputCounts {
@@ -245,6 +254,9 @@ impl From<&OutputStats> for OutputCounts {
             buffered: g(&s.buffered),
             spilled: g(&s.spilled),
             filtered: std::array::from_fn(|i| s.filtered.get(i).map_or(0, g)),
+            held: g(&s.held),
+            released: g(&s.released),
+            generated: g(&s.generated),
         }
     }
 }
@@ -432,6 +444,24 @@ pub fn render(s: &Scrape) -> String {
         let n = a.transform_filtered.get(r.index()).copied().unwrap_or(0);
         t.sample("records_filtered_total", &[("reason", r.as_str())], n);
     }
+    t.single(
+        "records_transform_held_total",
+        "counter",
+        "Records a stateful global transform (the reducer) took, to emit later.",
+        a.transform_held,
+    );
+    t.single(
+        "records_transform_released_total",
+        "counter",
+        "Held records the global transforms emitted since (counted in written too).",
+        a.transform_released,
+    );
+    t.single(
+        "records_transform_generated_total",
+        "counter",
+        "Records the global transforms made (counted in written too).",
+        a.transform_generated,
+    );
     let queue_full = a.dropped.saturating_sub(a.dropped_writer_gone);
     t.by(
         "messages_dropped_total",
@@ -506,6 +536,7 @@ pub fn render(s: &Scrape) -> String {
             r.generation,
         );
     }
+    latency::render(&mut t, &s.latency);
     t.out
 }
 
@@ -588,7 +619,7 @@ fn render_collectors(t: &mut Text, collectors: &[CollectorCounts]) {
 
 fn render_outputs(t: &mut Text, outputs: &[(String, OutputCounts)]) {
     type Get = fn(&OutputCounts) -> u64;
-    let families: [(&str, &str, &str, Get); 9] = [
+    let families: [(&str, &str, &str, Get); 12] = [
         (
             "output_records_total",
             "counter",
@@ -642,6 +673,24 @@ fn render_outputs(t: &mut Text, outputs: &[(String, OutputCounts)]) {
             "gauge",
             "Records the output holds on disk now.",
             |c| c.spilled,
+        ),
+        (
+            "output_records_transform_held_total",
+            "counter",
+            "Records the output's own stateful transforms (the reducer) took, to emit later.",
+            |c| c.held,
+        ),
+        (
+            "output_records_transform_released_total",
+            "counter",
+            "Held records the output's own transforms emitted since.",
+            |c| c.released,
+        ),
+        (
+            "output_records_transform_generated_total",
+            "counter",
+            "Records the output's own transforms made.",
+            |c| c.generated,
         ),
     ];
     for (name, kind, help, get) in families {
@@ -812,6 +861,17 @@ mod tests {
             refused: vec![("allow_list", 2), ("tls", 1)],
             outputs: vec![("stdout".into(), OutputCounts::default())],
             traffic: Some(shared.snapshot()),
+            latency: vec![(
+                "global".into(),
+                crate::transform::latency::LatencySnapshot {
+                    histograms: vec![crate::transform::latency::IdentityHistogram {
+                        identity: Some(b"ns2".to_vec()),
+                        count: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )],
             ..Scrape::default()
         }
     }

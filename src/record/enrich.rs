@@ -50,7 +50,7 @@ impl Addr {
 pub struct Reduced {
     /// Records folded into this one (itself included).
     pub occurrences: u64,
-    /// Sum of their dnstap payload lengths, in bytes.
+    /// Sum of their DNS message lengths, in bytes (DNS-collector's `cumulative-length`).
     pub cumulative_length: u64,
 }
 
@@ -74,6 +74,13 @@ pub struct Enrichment {
     /// lowercased or minimized qname, masked EDNS Client Subnet).
     pub message_set: bool,
     pub message: Vec<u8>,
+    /// When set, `other_message` replaces the other DNS message a record carries (knot's
+    /// responses carry the query too): the same rewrites, as the full formats print both.
+    pub other_message_set: bool,
+    pub other_message: Vec<u8>,
+    /// Replaces `policy.value` when it is a client address (`match: CLIENT_IP`; privacy
+    /// transforms).
+    pub policy_address: Option<Addr>,
     /// Text the public suffix fields point into (presentation form, lowercase, no
     /// trailing dot).
     pub text: Vec<u8>,
@@ -93,6 +100,9 @@ impl Enrichment {
         self.response_address = None;
         self.message_set = false;
         self.message.clear();
+        self.other_message_set = false;
+        self.other_message.clear();
+        self.policy_address = None;
         self.text.clear();
         self.tld = None;
         self.etld1 = None;
@@ -106,6 +116,8 @@ impl Enrichment {
             && self.query_address.is_none()
             && self.response_address.is_none()
             && !self.message_set
+            && !self.other_message_set
+            && self.policy_address.is_none()
             && self.tld.is_none()
             && self.etld1.is_none()
     }
@@ -116,6 +128,13 @@ impl Enrichment {
         self.message.clear();
         self.message.extend_from_slice(m);
         self.message_set = true;
+    }
+
+    /// Replaces the other DNS message (see `other_message`) with a copy of `m`.
+    pub fn set_other_message(&mut self, m: &[u8]) {
+        self.other_message.clear();
+        self.other_message.extend_from_slice(m);
+        self.other_message_set = true;
     }
 
     pub fn message_mut(&mut self) -> &mut Vec<u8> {
@@ -159,18 +178,30 @@ impl<'a> Record<'a> {
         if let Some(a) = &en.response_address {
             r.response_address = Some(a.as_slice());
         }
+        let query = r
+            .message_type
+            .map(crate::dnstap::is_query_type)
+            .unwrap_or(true);
+        let main_is_query = query && r.query_message.is_some() || r.response_message.is_none();
+        if en.other_message_set {
+            let m: &'s [u8] = &en.other_message;
+            if main_is_query {
+                r.response_message = Some(m);
+            } else {
+                r.query_message = Some(m);
+            }
+        }
         if en.message_set {
             let m: &'s [u8] = &en.message;
-            let query = r
-                .message_type
-                .map(crate::dnstap::is_query_type)
-                .unwrap_or(true);
-            if query && r.query_message.is_some() || r.response_message.is_none() {
+            if main_is_query {
                 r.query_message = Some(m);
             } else {
                 r.response_message = Some(m);
             }
             r.dns = Some(dns::MessageView::parse(m));
+        }
+        if let (Some(a), Some(p)) = (&en.policy_address, r.policy.as_mut()) {
+            p.value = Some(a.as_slice());
         }
         r.enrich = Some(en);
         r

@@ -19,8 +19,10 @@
 #![forbid(unsafe_code)]
 
 pub mod buffer;
+pub mod file;
 pub mod forward;
 pub mod outputs;
+pub mod relay;
 pub mod sockopt;
 pub mod spill;
 

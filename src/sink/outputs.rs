@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::format::{FormatKind, Formatter};
 use crate::sink::buffer::ChunkBuffer;
+use crate::sink::file::{FileConf, FileOutput};
 use crate::sink::forward::{ForwardConf, ForwardOutput};
+use crate::sink::relay::{RelayConf, RelayOutput};
 use crate::sink::{Output, StdoutSink, WriteOutput};
 use crate::stats::{OutputStats, StatsRegistry};
 
@@ -20,6 +22,8 @@ pub enum OutputConf {
     Stdout(FormatKind),
     Forward(Box<ForwardConf>),
     Kafka(Box<crate::sink::kafka::KafkaSettings>),
+    File(Box<FileConf>),
+    Relay(Box<RelayConf>),
 }
 
 /// The outputs built, and the buffers whose give-up deadline shutdown must set.
@@ -49,6 +53,8 @@ pub fn output_name(o: &OutputConf) -> String {
         OutputConf::Stdout(_) => "stdout".into(),
         OutputConf::Forward(c) => c.name(),
         OutputConf::Kafka(k) => k.name.clone(),
+        OutputConf::File(c) => c.name(),
+        OutputConf::Relay(c) => c.name(),
     }
 }
 
@@ -68,6 +74,14 @@ pub fn build_output(
         ))),
         OutputConf::Forward(c) => {
             let out = ForwardOutput::start(c, stats)?;
+            for b in out.buffers() {
+                built.buffers.push((b, c.shutdown_timeout));
+            }
+            built.outputs.push(Box::new(out));
+        }
+        OutputConf::File(c) => built.outputs.push(Box::new(FileOutput::start(c, stats)?)),
+        OutputConf::Relay(c) => {
+            let out = RelayOutput::start(c, stats)?;
             for b in out.buffers() {
                 built.buffers.push((b, c.shutdown_timeout));
             }
@@ -110,6 +124,8 @@ pub fn describe(o: &OutputConf) -> String {
             }
         )
         }
+        OutputConf::File(c) => crate::sink::file::describe(c),
+        OutputConf::Relay(c) => crate::sink::relay::describe(c),
         #[cfg(feature = "kafka")]
         OutputConf::Kafka(k) => crate::sink::kafka::describe(k),
         #[cfg(not(feature = "kafka"))]

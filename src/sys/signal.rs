@@ -26,6 +26,8 @@ impl Signals {
         set.add(Signal::SIGINT);
         set.add(Signal::SIGTERM);
         set.add(Signal::SIGHUP);
+        // SIGUSR1: file outputs reopen their files (logrotate).
+        set.add(Signal::SIGUSR1);
         set.thread_block()?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         Ok(Signals { fd })

@@ -70,6 +70,10 @@ pub struct DomainSet {
     arena: Vec<u8>,
     /// Power-of-two length, at most half full.
     slots: Vec<Slot>,
+    /// A split-block Bloom filter over the keys' hashes, one 32-byte block per 32 slots (16
+    /// bits per key at the table's fullest): most look-ups of a name that is not listed
+    /// end here, in a structure 1/16 of the table's size that stays in the CPU caches.
+    bloom: Vec<[u32; 8]>,
     len: usize,
     /// Fewest and most labels of a listed name: shorter or longer suffixes of a query name
     /// are not looked up (a list of registered domains skips the TLD look-up).
@@ -83,6 +87,11 @@ impl fmt::Debug for DomainSet {
             .field("mode", &self.mode)
             .field("names", &self.len)
             .field("arena_bytes", &self.arena.len())
+            .field(
+                "table_bytes",
+                &(self.slots.len() * std::mem::size_of::<Slot>()),
+            )
+            .field("bloom_bytes", &(self.bloom.len() * 32))
             .finish()
     }
 }
@@ -115,13 +124,30 @@ fn label_hash(label: &[u8]) -> u64 {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        if let Some(dst) = w.get_mut(..rest.len()) {
-            dst.copy_from_slice(rest);
-        }
-        h = (h.rotate_left(5) ^ lower8(u64::from_le_bytes(w))).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ lower8(tail_word(rest))).wrapping_mul(K);
     }
     h
+}
+
+/// The 1..=7 bytes at the end of a label as one word, read without a copy: two
+/// overlapping 4-byte reads from 4 bytes up, three single bytes below (the label's length is
+/// hashed too, so overlaps cannot make two labels alike).
+// PERF: benches/transform.rs drop_domain_*_synthetic: copying the tail into a zeroed word
+// called memcpy and then read the word back before the copy had landed (a store-forwarding
+// stall): a third of the look-up's time.
+#[inline]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    if let (Some(a), Some(b)) = (
+        rest.first_chunk::<4>(),
+        rest.get(n.saturating_sub(4)..)
+            .and_then(|t| t.first_chunk::<4>()),
+    ) {
+        u64::from(u32::from_le_bytes(*a)) | u64::from(u32::from_le_bytes(*b)) << 32
+    } else {
+        let at = |i: usize| u64::from(rest.get(i).copied().unwrap_or(0));
+        at(0) | at(n / 2) << 8 | at(n.saturating_sub(1)) << 16
+    }
 }
 
 /// A suffix's hash from its parent's (`acc`, 0 for the root) and the hash of its leftmost
@@ -145,6 +171,35 @@ fn finish(h: u64) -> u64 {
 /// Query names with more labels than this take the slower path (rare: 16 labels).
 const FAST_LABELS: usize = 16;
 
+/// Slots per Bloom block.
+const SLOTS_PER_BLOCK: usize = 32;
+
+/// The odd constants a split-block Bloom filter multiplies the key by, one per 32-bit word
+/// of a block (the Parquet format's Bloom filter specification).
+const SALT: [u32; 8] = [
+    0x47b6_137b,
+    0x4497_4d91,
+    0x8824_ad5b,
+    0xa2b7_289d,
+    0x7054_95c7,
+    0x2df1_424b,
+    0x9efc_4947,
+    0x5c6b_fb31,
+];
+
+/// The bit a key sets in each word of its block.
+#[inline]
+fn bloom_mask(hash: u64) -> [u32; 8] {
+    let k = hash as u32;
+    SALT.map(|s| 1u32 << (k.wrapping_mul(s) >> 27))
+}
+
+/// The block of a key: the hash's high half (the table uses its low bits).
+#[inline]
+fn bloom_block(hash: u64, blocks: usize) -> usize {
+    (hash >> 32) as usize & (blocks - 1)
+}
+
 impl DomainSet {
     /// Parses a list: one name a line in presentation form (`example.com` or
     /// `example.com.`), blank lines and `#` comments (whole line or after the name) ignored.
@@ -167,11 +222,12 @@ impl DomainSet {
     }
 
     fn with_capacity(mode: Match, names: usize) -> DomainSet {
-        let slots = (names.max(8) * 2).next_power_of_two();
+        let slots = (names.max(8) * 2).next_power_of_two().max(SLOTS_PER_BLOCK);
         DomainSet {
             mode,
             arena: Vec::with_capacity(names * 16),
             slots: vec![Slot::default(); slots],
+            bloom: vec![[0; 8]; slots / SLOTS_PER_BLOCK],
             len: 0,
             min_labels: usize::MAX,
             max_labels: 0,
@@ -189,6 +245,13 @@ impl DomainSet {
 
     pub fn mode(&self) -> Match {
         self.mode
+    }
+
+    /// Bytes the set holds on the heap (keys and table).
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.bloom.capacity() * 32
     }
 
     /// Adds one name in presentation form. Errors name what is wrong with it.
@@ -244,6 +307,7 @@ impl DomainSet {
                 };
                 self.arena.extend_from_slice(key);
                 self.len += 1;
+                self.bloom_add(hash);
                 return;
             }
             if slot.hash == hash && self.key(slot) == key {
@@ -264,6 +328,41 @@ impl DomainSet {
             }
             self.slots[i] = slot;
         }
+        self.bloom = vec![[0; 8]; self.slots.len() / SLOTS_PER_BLOCK];
+        for i in 0..self.slots.len() {
+            let h = self.slots[i].hash;
+            if h != 0 {
+                self.bloom_add(h);
+            }
+        }
+    }
+
+    fn bloom_add(&mut self, hash: u64) {
+        let at = bloom_block(hash, self.bloom.len());
+        let mask = bloom_mask(hash);
+        if let Some(block) = self.bloom.get_mut(at) {
+            for (w, m) in block.iter_mut().zip(mask) {
+                *w |= m;
+            }
+        }
+    }
+
+    /// Whether a key of this hash may be in the set (`false`: it is not).
+    // PERF: benches/transform.rs drop_domain_1M_synthetic: the look-ups of names that are
+    // not listed (most traffic) touched the 32 MiB table, a cache miss each; the filter
+    // (2 MiB for a million names) answers most of them from the caches.
+    #[inline]
+    fn bloom_may_hold(&self, hash: u64) -> bool {
+        let at = bloom_block(hash, self.bloom.len());
+        let Some(block) = self.bloom.get(at) else {
+            return true;
+        };
+        let mask = bloom_mask(hash);
+        let mut all = true;
+        for (w, m) in block.iter().zip(mask) {
+            all &= w & m == m;
+        }
+        all
     }
 
     #[inline]
@@ -293,12 +392,15 @@ impl DomainSet {
         // of a copied, lowercased key per suffix took the 10 k and 1 M cases from ~128 to
         // the figures in docs/transforms.md.
         let mut hashes = [0u64; FAST_LABELS];
+        // The labels themselves, so that a key is compared without walking the name again.
+        let mut parts: [&[u8]; FAST_LABELS] = [&[]; FAST_LABELS];
         let mut n = 0;
         for label in labels.clone() {
-            let Some(slot) = hashes.get_mut(n) else {
+            let (Some(slot), Some(part)) = (hashes.get_mut(n), parts.get_mut(n)) else {
                 return self.matches_slow(labels);
             };
             *slot = label_hash(label);
+            *part = label;
             n += 1;
         }
         let (first, last) = match self.mode {
@@ -308,18 +410,34 @@ impl DomainSet {
         if n == 0 || first > last || last > n {
             return false;
         }
+        // The candidate suffixes' hashes (suffix `first + j` at `cands[j]`), then their
+        // Bloom blocks, then the table for those that pass.
+        // PERF: benches/transform.rs drop_domain_1M_synthetic: the Bloom blocks are read in
+        // a loop that does not branch on them, so their cache misses overlap instead of
+        // following one another.
+        let mut cands = [0u64; FAST_LABELS];
         let mut h = 0;
-        for (k, &lh) in hashes.get(..n).unwrap_or(&[]).iter().rev().enumerate() {
-            let suffix = k + 1;
-            h = fold(h, lh);
-            if suffix < first {
-                continue;
+        for suffix in 1..=last {
+            // hashes are leftmost first: the suffix of `suffix` labels starts at n - suffix
+            h = fold(h, hashes.get(n - suffix).copied().unwrap_or(0));
+            if suffix >= first {
+                if let Some(c) = cands.get_mut(suffix - first) {
+                    *c = finish(h);
+                }
             }
-            if self.lookup(finish(h), n - suffix, labels.clone()) {
+        }
+        let m = last + 1 - first;
+        let mut maybe = 0u32;
+        for (j, &c) in cands.get(..m).unwrap_or(&[]).iter().enumerate() {
+            maybe |= u32::from(self.bloom_may_hold(c)) << j;
+        }
+        while maybe != 0 {
+            let j = maybe.trailing_zeros() as usize;
+            maybe &= maybe - 1;
+            let suffix = first + j;
+            let tail = parts.get(n - suffix..n).unwrap_or(&[]);
+            if self.probe(cands.get(j).copied().unwrap_or(0), 0, tail.iter().copied()) {
                 return true;
-            }
-            if suffix >= last {
-                break;
             }
         }
         false
@@ -329,6 +447,17 @@ impl DomainSet {
     /// `skip` of `labels`.
     #[inline]
     fn lookup<'n>(
+        &self,
+        hash: u64,
+        skip: usize,
+        labels: impl Iterator<Item = &'n [u8]> + Clone,
+    ) -> bool {
+        self.bloom_may_hold(hash) && self.probe(hash, skip, labels)
+    }
+
+    /// [`DomainSet::lookup`] past the Bloom filter: the table.
+    #[inline]
+    fn probe<'n>(
         &self,
         hash: u64,
         skip: usize,
@@ -418,6 +547,21 @@ fn lowercase_into<'d>(label: &[u8], dst: &'d mut [u8]) -> &'d [u8] {
 #[cfg(test)]
 mod tests {
     use super::{DomainSet, Match};
+
+    #[test]
+    fn a_set_grown_past_its_first_size_still_finds_every_name() {
+        // The table and its Bloom filter are rebuilt as the set grows.
+        let mut set = DomainSet::parse(Match::Subdomains, "").unwrap();
+        for i in 0..5000 {
+            set.insert(&format!("n{i}.grown.example")).unwrap();
+        }
+        assert_eq!(set.len(), 5000);
+        for i in 0..5000 {
+            assert!(set.matches_text(&format!("www.N{i}.grown.example")), "{i}");
+            assert!(!set.matches_text(&format!("n{i}x.grown.example")), "{i}");
+        }
+        assert!(!set.matches_text("grown.example"));
+    }
 
     /// The slow reference: compare the lowercased text of the name and each parent.
     fn reference(list: &[&str], mode: Match, name: &str) -> bool {

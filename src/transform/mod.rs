@@ -15,9 +15,15 @@
 //! Start reading at [`Chain::check`], then [`filtering::Filtering`].
 #![forbid(unsafe_code)]
 
+pub mod cryptopan;
 pub mod domains;
 pub mod filtering;
 pub mod ipset;
+pub mod latency;
+pub mod normalize;
+pub mod privacy;
+pub mod reducer;
+mod rewrite;
 pub mod sampling;
 
 use std::sync::Arc;
@@ -26,6 +32,8 @@ use std::time::Instant;
 use crate::record::{Enrichment, Record};
 
 pub use filtering::{Filtering, FilteringSpec};
+pub use latency::{Latency, LatencySpec};
+pub use reducer::{Reducer, ReducerSpec};
 
 /// Why a transform removed a record. The label is the `reason` of the
 /// `records_filtered_total` metric and of the `-v` line; the list is closed so the counters
@@ -120,8 +128,8 @@ pub struct Emission<'r, 's> {
 /// The emission callback of [`Chain::drain`].
 pub type Emit<'e> = dyn FnMut(Emission<'_, '_>) + 'e;
 
-/// The emission callback of [`Step::drain`]: a record, its payload, its enrichment (the
-/// chain runs the later steps on it) and where it comes from.
+/// The emission callback of a step's drain: the record (as decoded), its payload, what the
+/// steps changed in it, and where it comes from.
 pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) + 'e;
 
 /// One compiled transform. An enum rather than trait objects: the set is closed and the
@@ -133,15 +141,29 @@ pub type StepEmit<'e> = dyn FnMut(&Record<'_>, &[u8], &mut Enrichment, Origin) +
 /// mutability, as a chain is shared by every writer thread; they say so in
 /// [`Step::is_stateful`] and release what they hold from [`Step::drain`].
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a few steps built once at start-up; boxing the filter would add a pointer \
+              chase per record"
+)]
 pub enum Step {
     Filtering(Filtering),
+    /// Query→response latency and unanswered queries (stateful: a matching table).
+    Latency(Latency),
+    Normalize(normalize::Normalize),
+    UserPrivacy(privacy::UserPrivacy),
+    Reducer(Reducer),
 }
 
 impl Step {
     #[inline]
-    fn apply(&self, rec: &Record<'_>, _en: &mut Enrichment, _now: Instant) -> Verdict {
+    fn apply(&self, rec: &Record<'_>, en: &mut Enrichment, now: Instant) -> Verdict {
         match self {
             Step::Filtering(f) => f.check(rec),
+            Step::Latency(l) => l.apply(rec, en, now),
+            Step::Normalize(n) => n.apply(rec, en),
+            Step::UserPrivacy(p) => p.apply(rec, en),
+            Step::Reducer(r) => r.apply(rec, en, now),
         }
     }
 
@@ -149,21 +171,26 @@ impl Step {
     /// ([`Chain::drain`]) and cannot run split over several ordered writers.
     fn is_stateful(&self) -> bool {
         match self {
-            Step::Filtering(_) => false,
+            Step::Filtering(_) | Step::Normalize(_) | Step::UserPrivacy(_) => false,
+            Step::Latency(_) => true,
+            Step::Reducer(_) => true,
         }
     }
 
     /// Emits what the step holds and is due at `now` (everything when `all`): each record
     /// with its payload, its enrichment and where it comes from.
-    fn drain(&self, _now: Instant, _all: bool, _emit: &mut StepEmit<'_>) {
+    fn drain(&self, now: Instant, all: bool, emit: &mut StepEmit<'_>) {
         match self {
-            Step::Filtering(_) => {}
+            Step::Filtering(_) | Step::Normalize(_) | Step::UserPrivacy(_) => {}
+            Step::Latency(l) => l.drain(now, all, emit),
+            Step::Reducer(r) => r.drain(now, all, emit),
         }
     }
 
     fn sample_rate(&self) -> u32 {
         match self {
             Step::Filtering(f) => f.sample_rate(),
+            Step::Latency(_) | Step::Normalize(_) | Step::UserPrivacy(_) | Step::Reducer(_) => 1,
         }
     }
 }
@@ -252,6 +279,14 @@ impl Chain {
         }
     }
 
+    /// The chain's latency steps (for their counters: metrics page, `-v` lines).
+    pub fn latency_steps(&self) -> impl Iterator<Item = &Latency> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Latency(l) => Some(l),
+            _ => None,
+        })
+    }
+
     /// 1 in how many records this chain's sampling keeps (1: it does not sample): what the
     /// full formats show as `filtering.sample-rate`. Every sampler hashes a record the same
     /// way and keeps the hashes below `2^64 / rate`, so samplers in a row nest: together
@@ -293,6 +328,17 @@ impl Chains {
     /// the writer drains it).
     pub fn is_stateful(&self) -> bool {
         self.global.is_stateful() || self.outputs.iter().any(|c| c.is_stateful())
+    }
+
+    /// Every latency step of every chain, with its chain: `None` for the global one, else
+    /// the output's index (for the metrics page and the `-v` lines).
+    pub fn latency_steps(&self) -> Vec<(Option<usize>, &Latency)> {
+        let mut v: Vec<(Option<usize>, &Latency)> =
+            self.global.latency_steps().map(|l| (None, l)).collect();
+        for (i, c) in self.outputs.iter().enumerate() {
+            v.extend(c.latency_steps().map(|l| (Some(i), l)));
+        }
+        v
     }
 
     /// Whether no chain has a step (the writer then skips the stage).

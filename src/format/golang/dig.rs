@@ -11,23 +11,21 @@
 //! ; COOKIE: 8b3c54fc7950ed5c
 //!
 //! ;; QUESTION SECTION:
-//! ;example.test.	IN	 SOA
+//! ;example.test.<TAB>IN<TAB> SOA
 //! ```
+//! (`<TAB>`: a tab.)
 //!
-//! Two passes: [`scan`] walks the message structure as miekg's unpacking does (header,
-//! questions, record headers and lengths) to learn the section counts it will print and
-//! where the last OPT record is (printed before the question); [`write_message`] then
-//! writes, decoding rdata, which can still fail the message.
+//! [`write_message`] reads the message in wire order as miekg's unpacking does, so the
+//! first error it meets is the one miekg reports, and writes as it reads.
 #![forbid(unsafe_code)]
 
 use crate::dns::write_u64;
 
+use super::edns::write_edns_options;
 use super::gofmt::write_hex_lower;
-use super::rdata::{
-    header_prefix, miekg_knows, parse_name, write_edns_options, write_name, write_rdata, Fail,
-    WireName, ERR_BUF, ERR_U16, ERR_U32,
-};
+use super::rdata::{header_prefix, miekg_knows, write_rdata};
 use super::tables::{opcode_name, rcode_name, write_class, write_rtype};
+use super::wire::{parse_name, write_name, Fail, WireName, ERR_BUF, ERR_U16, ERR_U32};
 
 /// One record's header, as miekg's `unpackHeader` reads it.
 struct RrHead {
@@ -105,58 +103,12 @@ fn read_question(msg: &[u8], pos: usize) -> Result<(WireName, u16, u16, usize), 
     }
 }
 
-/// What [`scan`] learns: the records miekg keeps per section and the last OPT record.
-#[derive(Default)]
-pub(super) struct Scan {
-    pub counts: [usize; 4],
-    /// Offsets of the last OPT record of the additional section: its TTL field (extended
-    /// rcode, version, flags), class (UDP size) and rdata.
-    opt: Option<(u32, u16, usize, usize)>,
-    /// Where the first question starts (12) and where the answer section starts.
-    answers_at: usize,
-}
+/// The last OPT record of the additional section: its TTL field (extended rcode, version,
+/// flags), class (UDP size) and rdata range.
+type OptAt = (u32, u16, usize, usize);
 
-impl Scan {
-    /// The first question's name, type and class (the quiet text's question).
-    pub fn first_question(&self, msg: &[u8]) -> Option<(WireName, u16, u16)> {
-        if self.counts[0] == 0 {
-            return None;
-        }
-        read_question(msg, 12).ok().map(|(n, t, c, _)| (n, t, c))
-    }
-}
-
-/// miekg's `Msg.Unpack` structure: `Err` with its error text when it fails the message.
-pub(super) fn scan(msg: &[u8]) -> Result<Scan, Fail> {
-    if msg.len() < 12 {
-        return Err(ERR_U16);
-    }
-    let mut s = Scan::default();
-    if msg.len() == 12 {
-        s.answers_at = 12;
-        return Ok(s);
-    }
-    let count = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]) as usize;
-    let mut pos = 12;
-    for _ in 0..count(0) {
-        pos = read_question(msg, pos)?.3;
-        s.counts[0] += 1;
-    }
-    s.answers_at = pos;
-    for section in 1..4 {
-        for _ in 0..count(section) {
-            let Some(rr) = read_rr(msg, pos)? else {
-                break;
-            };
-            if section == 3 && rr.rtype == 41 {
-                s.opt = Some((rr.ttl, rr.class, rr.rdata_start, rr.rdata_end));
-            }
-            pos = rr.next();
-            s.counts[section] += 1;
-        }
-    }
-    Ok(s)
-}
+/// The records miekg keeps per section (question, answer, authority, additional).
+pub(super) type Counts = [usize; 4];
 
 const SECTIONS: [&[u8]; 3] = [
     b"\n;; ANSWER SECTION:\n",
@@ -164,12 +116,36 @@ const SECTIONS: [&[u8]; 3] = [
     b"\n;; ADDITIONAL SECTION:\n",
 ];
 
-/// Writes `Msg.String()` of a message that [`scan`] accepted. On `Err` (rdata miekg
-/// cannot unpack) `out` holds a partial write the caller drops.
-pub(super) fn write_message(msg: &[u8], s: &Scan, out: &mut Vec<u8>) -> Result<(), Fail> {
+/// Appends `Msg.String()` of `msg` to `out`, or fails with the error miekg's `Msg.Unpack`
+/// reports first (and leaves `out` as it was).
+///
+/// miekg unpacks in wire order and prints the OPT pseudosection, found in the additional
+/// section, before the question: the sections are written first, in the order they are
+/// read (so the first error found is miekg's), then the header lines and the
+/// pseudosection are appended and rotated in front of them.
+pub(super) fn write_message(msg: &[u8], out: &mut Vec<u8>) -> Result<Counts, Fail> {
+    let mark = out.len();
+    let (counts, opt) = match write_sections(msg, out) {
+        Ok(found) => found,
+        Err(e) => {
+            out.truncate(mark);
+            return Err(e);
+        }
+    };
+    let body = out.len() - mark;
+    write_head(msg, &counts, opt, out);
+    let head = out.len() - mark - body;
+    // PERF: a rotation in place, instead of rendering the sections twice (once to find
+    // the OPT record and the first error, once in order) or through a second buffer.
+    out[mark..].rotate_right(head);
+    Ok(counts)
+}
+
+/// The header lines and the OPT pseudosection.
+fn write_head(msg: &[u8], counts: &Counts, opt: Option<OptAt>, out: &mut Vec<u8>) {
     let flags = u16::from_be_bytes([msg[2], msg[3]]);
     let mut rcode = flags & 15;
-    if let Some((ttl, ..)) = s.opt {
+    if let Some((ttl, ..)) = opt {
         rcode |= ((ttl >> 24) as u16) << 4;
     }
     out.extend_from_slice(b";; opcode: ");
@@ -198,57 +174,88 @@ pub(super) fn write_message(msg: &[u8], s: &Scan, out: &mut Vec<u8>) -> Result<(
         .enumerate()
     {
         out.extend_from_slice(label.as_bytes());
-        write_u64(s.counts[i] as u64, out);
+        write_u64(counts[i] as u64, out);
     }
     out.push(b'\n');
-    if let Some((ttl, class, start, end)) = s.opt {
-        write_opt(msg, ttl, class, start, end, out)?;
+    if let Some((ttl, class, start, end)) = opt {
+        // Its options were unpacked in order already: this cannot fail.
+        let _ = write_opt(msg, ttl, class, start, end, out);
         out.push(b'\n');
     }
-    if s.counts[0] > 0 {
-        out.extend_from_slice(b"\n;; QUESTION SECTION:\n");
-        let mut pos = 12;
-        for _ in 0..s.counts[0] {
-            let (name, qtype, qclass, next) = read_question(msg, pos)?;
-            out.push(b';');
-            write_name(msg, name, out);
-            out.push(b'\t');
-            write_class(qclass, out);
-            out.extend_from_slice(b"\t ");
-            write_rtype(qtype, out);
-            out.push(b'\n');
-            pos = next;
-        }
+}
+
+/// The question and record sections, in wire order, as miekg unpacks them.
+fn write_sections(msg: &[u8], out: &mut Vec<u8>) -> Result<(Counts, Option<OptAt>), Fail> {
+    if msg.len() < 12 {
+        return Err(ERR_U16);
     }
-    let mut pos = s.answers_at;
-    for section in 1..4 {
-        let n = s.counts[section];
-        let additional = section == 3;
-        if n > 0 && (!additional || s.opt.is_none() || n > 1) {
-            out.extend_from_slice(SECTIONS[section - 1]);
+    let mut counts = [0; 4];
+    let mut opt = None;
+    // A bare header: no sections at all, whatever its counts say.
+    if msg.len() == 12 {
+        return Ok((counts, opt));
+    }
+    let count = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]) as usize;
+    let mut pos = 12;
+    for _ in 0..count(0) {
+        let (name, qtype, qclass, next) = read_question(msg, pos)?;
+        if counts[0] == 0 {
+            out.extend_from_slice(b"\n;; QUESTION SECTION:\n");
         }
-        for _ in 0..n {
+        out.push(b';');
+        write_name(msg, name, out);
+        out.push(b'\t');
+        write_class(qclass, out);
+        out.extend_from_slice(b"\t ");
+        write_rtype(qtype, out);
+        out.push(b'\n');
+        counts[0] += 1;
+        pos = next;
+    }
+    for section in 1..4 {
+        let mut titled = false;
+        for _ in 0..count(section) {
             let Some(rr) = read_rr(msg, pos)? else {
                 break;
             };
             pos = rr.next();
-            if rr.rtype == 41 {
-                if !additional {
-                    write_opt(msg, rr.ttl, rr.class, rr.rdata_start, rr.rdata_end, out)?;
-                    out.push(b'\n');
-                } else if !rr.no_rdata() {
-                    // Options of an OPT record that is not printed are still unpacked.
+            counts[section] += 1;
+            if rr.rtype == 41 && section == 3 {
+                // Printed as the pseudosection (the last one); its options unpacked now.
+                if !rr.no_rdata() {
                     let mark = out.len();
                     write_edns_options(&msg[..rr.rdata_end], rr.rdata_start, out)?;
                     out.truncate(mark);
                 }
+                opt = Some((rr.ttl, rr.class, rr.rdata_start, rr.rdata_end));
                 continue;
             }
-            write_rr(msg, &rr, out)?;
+            if !titled {
+                out.extend_from_slice(SECTIONS[section - 1]);
+                titled = true;
+            }
+            if rr.rtype == 41 {
+                write_opt(msg, rr.ttl, rr.class, rr.rdata_start, rr.rdata_end, out)?;
+            } else {
+                write_rr(msg, &rr, out)?;
+            }
             out.push(b'\n');
         }
+        // miekg titles the additional section when it holds more than the one OPT record
+        // it prints as the pseudosection, even if all of them are OPT records.
+        if section == 3 && !titled && counts[3] > 1 {
+            out.extend_from_slice(SECTIONS[2]);
+        }
     }
-    Ok(())
+    Ok((counts, opt))
+}
+
+/// The first question of a message [`write_message`] accepted: name, type, class.
+pub(super) fn first_question(msg: &[u8], counts: &Counts) -> Option<(WireName, u16, u16)> {
+    if counts[0] == 0 {
+        return None;
+    }
+    read_question(msg, 12).ok().map(|(n, t, c, _)| (n, t, c))
 }
 
 /// One record's `String()`: the header (`name TTL class type`, tab-separated) and rdata.

@@ -363,11 +363,13 @@ mod tests {
         assert_eq!(s(|o| write_ip(&v6, o)), "::1");
         v6[10] = 0xff;
         v6[11] = 0xff;
-        assert_eq!(s(|o| write_ip(&v6, o)), "0.0.255.1");
+        assert_eq!(s(|o| write_ip(&v6, o)), "0.0.0.1");
         let a: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
         assert_eq!(s(|o| write_ip(&a, o)), "2001:db8:0:1::1");
         let b: [u8; 16] = [0x20, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0];
-        assert_eq!(s(|o| write_ip(&b, o)), "2001::1:1:0:0:0");
+        assert_eq!(s(|o| write_ip(&b, o)), "2001:0:0:1:1::");
+        let c: [u8; 16] = [0x20, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert_eq!(s(|o| write_ip(&c, o)), "2001::1:0:0:1:0");
     }
 
     #[test]

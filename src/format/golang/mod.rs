@@ -8,8 +8,9 @@
 //! - [`write_json`] (`golang-json`, `-j`): one JSON object per line, the same dig-like
 //!   text as strings.
 //!
-//! [`gofmt`] renders Go values (addresses, times, quoted strings); [`dig`] and [`rdata`]
-//! follow miekg's unpacking and `String()` methods; [`tables`] holds its names. Everything
+//! [`gofmt`] renders Go values (addresses, times, quoted strings); [`dig`] (the message),
+//! [`rdata`], [`svcb`] and [`edns`] follow miekg's unpacking and `String()` methods over
+//! [`wire`] (its errors, names and field reader); [`tables`] holds its names. Everything
 //! is written into the caller's buffer; the YAML indentation and the JSON escaping of the
 //! dig text are applied in that buffer (the raw text is written past the end, transformed
 //! behind it, then removed), so nothing allocates per record.
@@ -19,9 +20,12 @@
 #![forbid(unsafe_code)]
 
 mod dig;
+mod edns;
 mod gofmt;
 mod rdata;
+mod svcb;
 mod tables;
+mod wire;
 
 use crate::dns::write_u64;
 use crate::record::{Record, Timestamp};
@@ -95,16 +99,14 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
     write_u64(msg.len() as u64, out);
     out.extend_from_slice(b"b ");
     // The question is printed only when miekg unpacks the whole message.
-    let question = dig::scan(msg).ok().and_then(|s| {
-        let mark = out.len();
-        let ok = dig::write_message(msg, &s, out).is_ok();
-        out.truncate(mark);
-        ok.then(|| s.first_question(msg)).flatten()
-    });
+    let mark = out.len();
+    let counts = dig::write_message(msg, out);
+    out.truncate(mark);
+    let question = counts.ok().and_then(|c| dig::first_question(msg, &c));
     match question {
         Some((name, qtype, qclass)) => {
             out.push(b'"');
-            rdata::write_name(msg, name, out);
+            wire::write_name(msg, name, out);
             out.extend_from_slice(b"\" ");
             tables::write_class(qclass, out);
             out.push(b' ');
@@ -117,10 +119,8 @@ pub fn write_text(rec: &Record<'_>, out: &mut Vec<u8>) {
 
 /// Writes the dig text of `msg` at the end of `out`; `Err` (miekg's error text) leaves
 /// `out` as it was.
-fn write_dig(msg: &[u8], out: &mut Vec<u8>) -> Result<(), rdata::Fail> {
-    let mark = out.len();
-    let s = dig::scan(msg)?;
-    dig::write_message(msg, &s, out).inspect_err(|_| out.truncate(mark))
+fn write_dig(msg: &[u8], out: &mut Vec<u8>) -> Result<(), wire::Fail> {
+    dig::write_message(msg, out).map(|_| ())
 }
 
 /// `-y`: one YAML document, `---` after it.

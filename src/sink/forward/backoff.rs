@@ -7,7 +7,7 @@ use std::time::Duration;
 /// Exponential backoff with jitter: each wait is drawn from [d/2, d), d doubling from `min`
 /// up to `max`; reset once a connection has carried data.
 #[derive(Debug)]
-pub(super) struct Backoff {
+pub(crate) struct Backoff {
     min: Duration,
     max: Duration,
     cur: Duration,
@@ -15,7 +15,7 @@ pub(super) struct Backoff {
 }
 
 impl Backoff {
-    pub(super) fn new(min: Duration, max: Duration) -> Backoff {
+    pub(crate) fn new(min: Duration, max: Duration) -> Backoff {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -29,7 +29,7 @@ impl Backoff {
         }
     }
 
-    pub(super) fn next(&mut self) -> Duration {
+    pub(crate) fn next(&mut self) -> Duration {
         // xorshift64: jitter only needs to differ between receivers started together.
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
@@ -41,7 +41,7 @@ impl Backoff {
         half + Duration::from_nanos(self.rng % nanos)
     }
 
-    pub(super) fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.cur = self.min;
     }
 }

@@ -52,7 +52,7 @@ impl Fnv {
 }
 
 /// The record's key, hashed.
-pub(super) fn key_hash(key: HashKey, rec: &Record<'_>) -> u64 {
+pub(crate) fn key_hash(key: HashKey, rec: &Record<'_>) -> u64 {
     let mut h = Fnv::new();
     match key {
         HashKey::ClientIp => h.bytes(rec.query_address.unwrap_or_default()),
@@ -91,7 +91,7 @@ fn mix(mut z: u64) -> u64 {
 
 /// Rendezvous: the healthy collector with the highest score for `key` (among all of them
 /// when none is healthy, so that the buffers fill and the overflow policy acts).
-pub(super) fn pick(key: u64, healthy: &[AtomicBool]) -> usize {
+pub(crate) fn pick(key: u64, healthy: &[AtomicBool]) -> usize {
     let score = |i: usize| mix(key ^ mix(i as u64 + 1));
     let best = (0..healthy.len())
         .filter(|&i| healthy[i].load(Ordering::Relaxed))

@@ -50,7 +50,7 @@
 //! the window, plus one chunk); each one re-sent is counted in `OutputStats::resent`.
 #![forbid(unsafe_code)]
 
-mod backoff;
+pub(crate) mod backoff;
 mod balance;
 mod collector;
 mod conf;
@@ -61,5 +61,6 @@ mod tls;
 
 pub use conf::{CollectorAddr, ForwardConf, LoadBalance, TlsConf};
 pub use hash::HashKey;
+pub(crate) use hash::{key_hash, pick};
 pub use output::ForwardOutput;
 pub use tls::{tls_client_config, ClientTls};
