@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use support::receiver::{free_port, Receiver, TempDir, DEADLINE, POLL};
 use support::skip::{find_program, require};
+use support::tls::{client_config, tls_connect, write_config, Ca};
 
 /// A server process this test started: killed and reaped on drop.
 struct Server(Child);
@@ -558,4 +559,58 @@ fn malformed_and_truncated_messages_close_only_their_connection() {
         assert!(text.contains(q), "{q} missing: {text}");
     }
     assert_eq!(out.stat("errors"), 3, "{}", out.stderr);
+}
+
+#[test]
+fn powerdns_over_tls_and_plain_side_by_side() {
+    let dir = TempDir::new("pdns-tls");
+    let ca = Ca::new("pdns-ca");
+    let (cert, key) = ca
+        .leaf(&rcgen::PKCS_ECDSA_P256_SHA256, false)
+        .write(&dir.0, "rx");
+    for io in support::receiver::backends("powerdns::powerdns_over_tls_and_plain_side_by_side") {
+        let (tls_port, plain_port) = (free_port(), free_port());
+        let cfg = write_config(
+            &dir.0,
+            &format!(
+                "input-mode:\n  tls-server-cert: {}\n  tls-server-key: {}\n  \
+                 powerdns: {{local-address: 127.0.0.1, local-port: {tls_port}, tls: true}}\n\
+                 inputs:\n  - powerdns: 127.0.0.1:{plain_port}\n",
+                cert.display(),
+                key.display()
+            ),
+        );
+        let rx = Receiver::start(&["-c", &cfg, "--io", io, "--format", "json"]);
+        rx.wait_log(&format!("powerdns-tls 127.0.0.1:{tls_port}"));
+        let client = client_config(&ca.cert_pem, None, &[]);
+        let mut tls = tls_connect(tls_port, &client);
+        let mut plain = TcpStream::connect(("127.0.0.1", plain_port)).unwrap();
+        for i in 0..50 {
+            tls.write_all(&framed_query("over-tls", &format!("t{i}.example.")))
+                .unwrap();
+            plain
+                .write_all(&framed_query("plain", &format!("p{i}.example.")))
+                .unwrap();
+        }
+        tls.flush().unwrap();
+        rx.wait_lines(100, DEADLINE);
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+        drop((tls, plain));
+        rx.wait_closed(2);
+        let out = rx.stop();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for i in 0..50 {
+            assert!(
+                text.contains(&format!("\"t{i}.example.\"")),
+                "{io}: t{i}: {text}"
+            );
+            assert!(
+                text.contains(&format!("\"p{i}.example.\"")),
+                "{io}: p{i}: {text}"
+            );
+        }
+        assert_eq!(text.matches("\"over-tls\"").count(), 50, "{io}");
+        assert_eq!(out.stat("errors"), 0, "{io}: {}", out.stderr);
+    }
 }

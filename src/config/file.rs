@@ -127,12 +127,14 @@ pub struct InputModeSpec {
 }
 
 /// `input-mode.powerdns`: where dnsdist's `newRemoteLogger` and pdns-recursor's
-/// `protobufServer` connect. Defaults: `0.0.0.0`, port 6001.
+/// `protobufServer` connect. Defaults: `0.0.0.0`, port 6001, no TLS.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PowerDnsInputSpec {
     pub local_address: Option<String>,
     pub local_port: Option<u16>,
+    /// `true`: connections speak TLS first (the certificate of the TLS inputs).
+    pub tls: Option<bool>,
 }
 
 /// `filter` (seed).
@@ -164,6 +166,9 @@ pub enum InputEntry {
     Tls(String),
     /// `- powerdns: 127.0.0.1:6001`: PowerDNS protobuf logging over TCP.
     Powerdns(String),
+    /// `- powerdns-tls: 127.0.0.1:6001`: the same inside TLS (certificate as for `tls`).
+    #[serde(rename = "powerdns-tls")]
+    PowerdnsTls(String),
 }
 
 /// `queue`.

@@ -98,7 +98,11 @@ pub fn resolve_inputs(
         let host = p.local_address.as_deref().unwrap_or(DEFAULT_ADDRESS);
         let port = p.local_port.unwrap_or(crate::powerdns::DEFAULT_PORT);
         let addr = resolve_addr(host, port).map_err(|r| err("input-mode.powerdns", r))?;
-        inputs.push(InputSpec::PowerDns(addr));
+        inputs.push(if p.tls == Some(true) {
+            InputSpec::PowerDnsTls(addr)
+        } else {
+            InputSpec::PowerDns(addr)
+        });
     }
     if let Some(list) = &fc.inputs {
         for (i, entry) in list.iter().enumerate() {
@@ -120,6 +124,10 @@ pub fn resolve_inputs(
                     let addr = parse_host_port(s).map_err(|r| err(&key, r))?;
                     inputs.push(InputSpec::PowerDns(addr));
                 }
+                InputEntry::PowerdnsTls(s) => {
+                    let addr = parse_host_port(s).map_err(|r| err(&key, r))?;
+                    inputs.push(InputSpec::PowerDnsTls(addr));
+                }
             }
         }
     }
@@ -130,18 +138,21 @@ pub fn resolve_inputs(
         if inputs[..i].contains(a) {
             return Err(err("inputs", format!("{a} is listed twice")));
         }
-        if let InputSpec::Tls(t) | InputSpec::PowerDns(t) = a {
+        if let InputSpec::Tls(t) | InputSpec::PowerDns(t) | InputSpec::PowerDnsTls(t) = a {
             let others = [
                 InputSpec::Tcp(*t),
                 InputSpec::Tls(*t),
                 InputSpec::PowerDns(*t),
+                InputSpec::PowerDnsTls(*t),
             ];
             if others.iter().any(|o| o != a && inputs.contains(o)) {
                 return Err(err("inputs", format!("{t} is listed under two protocols")));
             }
         }
     }
-    let tls_needed = inputs.iter().any(|i| matches!(i, InputSpec::Tls(_)));
+    let tls_needed = inputs
+        .iter()
+        .any(|i| matches!(i, InputSpec::Tls(_) | InputSpec::PowerDnsTls(_)));
     let security = resolve_security(
         &SecurityFileKeys {
             seed: SeedTls {

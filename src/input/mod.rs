@@ -63,12 +63,17 @@ pub enum Listener {
     Tls(TcpListener),
     /// TCP whose connections send PowerDNS protobuf logging ([`conn::Connection::new_powerdns`]).
     PowerDns(TcpListener),
+    /// The same inside TLS.
+    PowerDnsTls(TcpListener),
 }
 
 impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) | Listener::PowerDns(l) => l.as_fd(),
+            Listener::Tcp(l)
+            | Listener::Tls(l)
+            | Listener::PowerDns(l)
+            | Listener::PowerDnsTls(l) => l.as_fd(),
             Listener::Unix { listener, .. } => listener.as_fd(),
         }
     }
@@ -100,6 +105,11 @@ impl Listener {
                     .map_err(|e| io::Error::new(e.kind(), format!("powerdns {addr}: {e}")))?;
                 Listener::PowerDns(l)
             }
+            InputSpec::PowerDnsTls(addr) => {
+                let l = bind_tcp(*addr, security.reuse_port)
+                    .map_err(|e| io::Error::new(e.kind(), format!("powerdns-tls {addr}: {e}")))?;
+                Listener::PowerDnsTls(l)
+            }
             InputSpec::Unix(path) => {
                 remove_stale_socket(path)?;
                 let l = UnixListener::bind(path).map_err(|e| {
@@ -125,19 +135,22 @@ impl Listener {
 
     pub fn fd(&self) -> RawFd {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) | Listener::PowerDns(l) => l.as_raw_fd(),
+            Listener::Tcp(l)
+            | Listener::Tls(l)
+            | Listener::PowerDns(l)
+            | Listener::PowerDnsTls(l) => l.as_raw_fd(),
             Listener::Unix { listener, .. } => listener.as_raw_fd(),
         }
     }
 
     /// True for PowerDNS protobuf listeners.
     pub fn is_powerdns(&self) -> bool {
-        matches!(self, Listener::PowerDns(_))
+        matches!(self, Listener::PowerDns(_) | Listener::PowerDnsTls(_))
     }
 
     /// True for TLS listeners.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Listener::Tls(_))
+        matches!(self, Listener::Tls(_) | Listener::PowerDnsTls(_))
     }
 
     /// True for TCP and TLS listeners (subject to `allow-from`).
@@ -157,6 +170,9 @@ impl Listener {
             Listener::PowerDns(l) => l
                 .accept()
                 .map(|(s, a)| (Stream::Tcp(s), format!("powerdns {a}"))),
+            Listener::PowerDnsTls(l) => l
+                .accept()
+                .map(|(s, a)| (Stream::Tcp(s), format!("powerdns-tls {a}"))),
             Listener::Unix { listener, path, .. } => listener
                 .accept()
                 .map(|(s, _)| (Stream::Unix(s), format!("unix {}", path.display()))),
@@ -174,11 +190,15 @@ impl Listener {
     /// Wraps a socket accepted elsewhere (io_uring) and names its peer.
     pub fn adopt(&self, fd: std::os::fd::OwnedFd) -> io::Result<(Stream, String)> {
         let (s, name) = match self {
-            Listener::Tcp(_) | Listener::Tls(_) | Listener::PowerDns(_) => {
+            Listener::Tcp(_)
+            | Listener::Tls(_)
+            | Listener::PowerDns(_)
+            | Listener::PowerDnsTls(_) => {
                 let s = TcpStream::from(fd);
                 let scheme = match self {
                     Listener::Tls(_) => "tls",
                     Listener::PowerDns(_) => "powerdns",
+                    Listener::PowerDnsTls(_) => "powerdns-tls",
                     _ => "tcp",
                 };
                 let name = match s.peer_addr() {
@@ -209,6 +229,10 @@ impl Listener {
             Listener::PowerDns(l) => match l.local_addr() {
                 Ok(a) => format!("powerdns {a}"),
                 Err(_) => "powerdns ?".into(),
+            },
+            Listener::PowerDnsTls(l) => match l.local_addr() {
+                Ok(a) => format!("powerdns-tls {a}"),
+                Err(_) => "powerdns-tls ?".into(),
             },
             Listener::Unix { path, .. } => format!("unix {}", path.display()),
         }
@@ -271,6 +295,7 @@ impl Listener {
             (InputSpec::Tcp(_), ActivatedListener::Tcp(l, _)) => Listener::Tcp(l),
             (InputSpec::Tls(_), ActivatedListener::Tcp(l, _)) => Listener::Tls(l),
             (InputSpec::PowerDns(_), ActivatedListener::Tcp(l, _)) => Listener::PowerDns(l),
+            (InputSpec::PowerDnsTls(_), ActivatedListener::Tcp(l, _)) => Listener::PowerDnsTls(l),
             (InputSpec::Unix(path), ActivatedListener::Unix(l, _)) => Listener::Unix {
                 listener: l,
                 path: path.clone(),
@@ -292,7 +317,10 @@ impl Listener {
 fn activated_matches(spec: &InputSpec, l: &ActivatedListener) -> bool {
     match (spec, l) {
         (
-            InputSpec::Tcp(want) | InputSpec::Tls(want) | InputSpec::PowerDns(want),
+            InputSpec::Tcp(want)
+            | InputSpec::Tls(want)
+            | InputSpec::PowerDns(want)
+            | InputSpec::PowerDnsTls(want),
             ActivatedListener::Tcp(_, have),
         ) => {
             want == have

@@ -16,6 +16,8 @@ pub enum InputSpec {
     Tls(SocketAddr),
     /// TCP carrying PowerDNS protobuf logging (2-byte length-prefixed PBDNSMessages).
     PowerDns(SocketAddr),
+    /// The same inside TLS.
+    PowerDnsTls(SocketAddr),
 }
 
 impl fmt::Display for InputSpec {
@@ -25,6 +27,7 @@ impl fmt::Display for InputSpec {
             InputSpec::Unix(p) => write!(f, "unix {}", p.display()),
             InputSpec::Tls(a) => write!(f, "tls {a}"),
             InputSpec::PowerDns(a) => write!(f, "powerdns {a}"),
+            InputSpec::PowerDnsTls(a) => write!(f, "powerdns-tls {a}"),
         }
     }
 }
