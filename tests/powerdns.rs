@@ -614,3 +614,98 @@ fn powerdns_over_tls_and_plain_side_by_side() {
         assert_eq!(out.stat("errors"), 0, "{io}: {}", out.stderr);
     }
 }
+
+/// The receiver's user + system CPU time so far (from /proc/PID/stat, in clock ticks of
+/// 1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which ends at the last ')'): utime is the 12th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// The figure in docs/performance.md: one connection sends 2,000,000 PBDNSMessages (a
+/// client query, then a response with a 2-record answer, alternating) as fast as the
+/// receiver takes them; JSON lines to a pipe the test reads. Prints messages/s (wall, from
+/// the first line to the last) and the receiver's CPU µs per message. Run in release:
+/// `cargo test --release --test powerdns -- --ignored --nocapture powerdns_input_rate`.
+#[test]
+#[ignore]
+fn powerdns_input_rate() {
+    const N: u64 = 2_000_000;
+    let port = free_port();
+    let dir = TempDir::new("pdns-rate");
+    let cfg = dir.path("rx.yaml");
+    std::fs::write(
+        &cfg,
+        format!("input-mode:\n  powerdns: {{local-address: 127.0.0.1, local-port: {port}}}\n"),
+    )
+    .unwrap();
+    let rx = support::receiver::Launch::new(&["-c", cfg.to_str().unwrap(), "--format", "json"])
+        .keep_stdout(false)
+        .start();
+    // One block of 1,000 messages, sent N / 1,000 times.
+    let mut block = Vec::new();
+    for i in 0..500 {
+        block.extend_from_slice(&framed_query("rate", &format!("host{i}.lab.test.")));
+        block.extend_from_slice(&framed_response("rate", &format!("host{i}.lab.test.")));
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (cpu0, t0) = (cpu_ticks(rx.pid()), Instant::now());
+    let sender = std::thread::spawn(move || {
+        for _ in 0..N / 1000 {
+            s.write_all(&block).unwrap();
+        }
+        s
+    });
+    rx.wait_lines(N, Duration::from_secs(600));
+    let (cpu, wall) = (cpu_ticks(rx.pid()) - cpu0, t0.elapsed());
+    drop(sender.join().unwrap());
+    let out = rx.stop();
+    assert_eq!(out.stat("errors"), 0, "{}", out.stderr);
+    println!(
+        "powerdns input: {N} messages in {:.2} s = {:.2} M msgs/s; receiver CPU {:.3} µs/msg",
+        wall.as_secs_f64(),
+        N as f64 / wall.as_secs_f64() / 1e6,
+        cpu as f64 * 10_000.0 / N as f64
+    );
+}
+
+/// A DNSResponseType PBDNSMessage for `qname` A: rcode 0, two A records, with its prefix.
+fn framed_response(identity: &str, qname: &str) -> Vec<u8> {
+    let mut q = Vec::new();
+    field_bytes(&mut q, 1, qname.as_bytes());
+    field_varint(&mut q, 2, 1);
+    field_varint(&mut q, 3, 1);
+    let mut r = Vec::new();
+    field_varint(&mut r, 1, 0);
+    for a in [[192, 0, 2, 1], [192, 0, 2, 2]] {
+        let mut rr = Vec::new();
+        field_bytes(&mut rr, 1, qname.as_bytes());
+        field_varint(&mut rr, 2, 1);
+        field_varint(&mut rr, 3, 1);
+        field_varint(&mut rr, 4, 300);
+        field_bytes(&mut rr, 5, &a);
+        field_bytes(&mut r, 2, &rr);
+    }
+    field_varint(&mut r, 5, 1_700_000_000);
+    field_varint(&mut r, 6, 1000);
+    let mut m = Vec::new();
+    field_varint(&mut m, 1, 2);
+    field_bytes(&mut m, 3, identity.as_bytes());
+    field_varint(&mut m, 4, 1);
+    field_varint(&mut m, 5, 1);
+    field_bytes(&mut m, 6, &[127, 0, 0, 1]);
+    field_bytes(&mut m, 7, &[127, 0, 0, 2]);
+    field_varint(&mut m, 9, 1_700_000_000);
+    field_varint(&mut m, 10, 2000);
+    field_varint(&mut m, 11, 4660);
+    field_bytes(&mut m, 12, &q);
+    field_bytes(&mut m, 13, &r);
+    field_varint(&mut m, 20, 5353);
+    field_varint(&mut m, 21, 53);
+    let mut framed = (m.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&m);
+    framed
+}
