@@ -594,8 +594,17 @@ fn powerdns_over_tls_and_plain_side_by_side() {
         }
         tls.flush().unwrap();
         rx.wait_lines(100, DEADLINE);
+        // A clean end: close_notify, then read to the receiver's close, so that nothing
+        // unread (TLS 1.3 session tickets) makes the kernel reset the connection.
         tls.conn.send_close_notify();
-        let _ = tls.flush();
+        tls.flush().unwrap();
+        let mut sink = [0u8; 256];
+        while matches!(tls.read(&mut sink), Ok(n) if n > 0) {}
+        plain.shutdown(std::net::Shutdown::Write).unwrap();
+        plain
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        while matches!(plain.read(&mut sink), Ok(n) if n > 0) {}
         drop((tls, plain));
         rx.wait_closed(2);
         let out = rx.stop();
