@@ -13,6 +13,7 @@
 //!
 //! ```text
 //!  serverIdentity (3)            → Dnstap.identity
+//!  response.tags (repeated)      → Dnstap.extra "tags=" + the tags joined by ","
 //!  type (1) 1 DNSQueryType       → Message.type CLIENT_QUERY
 //!           2 DNSResponseType    →              CLIENT_RESPONSE
 //!           3 DNSOutgoingQuery   →              RESOLVER_QUERY
@@ -30,7 +31,7 @@
 //!                                → Message.policy rule, match, action, value
 //! ```
 //!
-//! Not carried (dnstap has no field for them): messageId, inBytes, tags, requestorId,
+//! Not carried (dnstap has no field for them): messageId, inBytes, requestorId,
 //! deviceId, deviceName, newlyObservedDomain, validationState, originalRequestorSubnet,
 //! appliedPolicyTrigger, RRs of other types (PowerDNS sends their rdata as text). Unknown
 //! fields are skipped; only malformed protobuf is an error. Knows no sockets, clocks or
@@ -206,6 +207,9 @@ pub fn convert(msg: &[u8], out: &mut [u8]) -> Result<Converted, Error> {
     if let Some(id) = pb.identity {
         w.field_bytes(1, id);
     }
+    if let Some(r) = pb.response {
+        write_tags(&mut w, r);
+    }
     w.field_varint(15, 1); // Dnstap.type = MESSAGE
     let m = w.begin_len(14);
     w.field_varint(1, dt_type);
@@ -263,6 +267,30 @@ pub fn convert(msg: &[u8], out: &mut [u8]) -> Result<Converted, Error> {
         Some(n) => Converted::Written(n),
         None => Converted::NoRoom,
     })
+}
+
+/// Dnstap.extra (3) = `tags=` and the response's tags joined by `,`, when it has any
+/// (dnsdist puts a query's tags there too). Nothing when there are none.
+fn write_tags(w: &mut Writer<'_>, response: &[u8]) {
+    let before = w.pos();
+    let mark = w.begin_len(3);
+    w.bytes(b"tags=");
+    let mut tags = 0usize;
+    // Already checked by `parse`: the scan cannot fail.
+    let _ = scan(response, 0, |n, v| {
+        if let (4, Value::Bytes(t)) = (n, v) {
+            if tags > 0 {
+                w.byte(b',');
+            }
+            w.bytes(t);
+            tags += 1;
+        }
+    });
+    if tags == 0 {
+        w.truncate(before);
+    } else {
+        w.end_len(mark);
+    }
 }
 
 /// The DNS message PowerDNS described: header, the question, and for responses the RRs

@@ -201,6 +201,30 @@ fn a_network_error_response_has_no_dns_message() {
 }
 
 #[test]
+fn response_tags_become_dnstap_extra() {
+    let m = Msg {
+        rcode: Some(0),
+        ..query(2)
+    };
+    let bytes = converted(&pb(&m));
+    let (d, _) = view(&bytes);
+    assert_eq!(d.extra, Some(&b"tags=a-tag"[..]));
+    // Several, joined; none: no extra at all (a query carries no response).
+    let mut out = vec![0u8; 256];
+    let mut w = Writer::new(&mut out);
+    w.field_varint(1, 1);
+    let r = w.begin_len(13);
+    w.field_bytes(4, b"a-tag");
+    w.field_bytes(4, b"b2");
+    w.end_len(r);
+    let n = w.finish().unwrap();
+    let bytes = converted(&out[..n]);
+    assert_eq!(view(&bytes).0.extra, Some(&b"tags=a-tag,b2"[..]));
+    let bytes = converted(&pb(&query(1)));
+    assert_eq!(view(&bytes).0.extra, None);
+}
+
+#[test]
 fn an_applied_policy_becomes_a_dnstap_policy() {
     let m = Msg {
         rcode: Some(3),
