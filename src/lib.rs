@@ -39,6 +39,7 @@ pub mod input;
 pub mod metrics;
 pub mod offline;
 pub mod pipeline;
+pub mod powerdns;
 pub mod record;
 pub mod sink;
 pub mod stats;

@@ -24,6 +24,8 @@ const FLOORS: &[&str] = &[
     "framestream",
     "dns",
     "dnstap",
+    // PowerDNS protobuf logging, converted to dnstap payloads
+    "powerdns",
     "filter",
     "record",
     "transform",

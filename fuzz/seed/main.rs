@@ -13,6 +13,9 @@
 //!   type per capture;
 //! - `dns`: the DNS messages inside those payloads (query_message, response_message), a few
 //!   per capture, message type and query type;
+//! - `powerdns`: PBDNSMessages (proto/dnsmessage.proto) rebuilt from those payloads (type,
+//!   family, protocol, addresses, ports, time, id, question, rcode, for responses an A and a
+//!   CNAME record and an applied policy), behind the target's 2-byte output room;
 //! - `config`: every ```` ```yaml ```` block of the repository's README and `docs/*.md` (the
 //!   example configs, and output samples as files the loader must refuse) and a few configs
 //!   the tests use, each behind a few of the target's command-line selector bytes.
@@ -47,7 +50,10 @@ fn main() {
     for dir in [captures.clone(), captures.join("wire")] {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
-            Err(e) => fail(&format!("{}: {e} (the lab's captures are part of the repository)", dir.display())),
+            Err(e) => fail(&format!(
+                "{}: {e} (the lab's captures are part of the repository)",
+                dir.display()
+            )),
         };
         for entry in entries.flatten() {
             let path = entry.path();
@@ -206,6 +212,13 @@ fn seed_capture(stream: &[u8], corpus: &mut Corpus) {
             *count += 1;
             for target in ["dnstap_view", "format", "filter"] {
                 corpus.add(target, payload.to_vec());
+            }
+            if let Some(pb) = powerdns_message(&message) {
+                for room in [0u16, 64, 4096] {
+                    let mut input = room.to_le_bytes().to_vec();
+                    input.extend_from_slice(&pb);
+                    corpus.add("powerdns", input);
+                }
             }
         }
         for field in [10, 14] {
@@ -376,4 +389,109 @@ fn qtype(msg: &[u8]) -> Option<u16> {
     }
     let word = msg.get(at..at + 2)?;
     Some(u16::from_be_bytes([word[0], word[1]]))
+}
+
+/// A PBDNSMessage saying what the dnstap `message` says, for the message types PowerDNS
+/// has (client and resolver queries and responses); None for the others.
+fn powerdns_message(message: &Fields<'_>) -> Option<Vec<u8>> {
+    let (kind, response) = match message.varint(1)? {
+        5 => (1, false),
+        6 => (2, true),
+        3 => (3, false),
+        4 => (4, true),
+        _ => return None,
+    };
+    let dns = message.bytes(if response { 14 } else { 10 });
+    let mut m = Vec::new();
+    pb_varint_field(&mut m, 1, kind);
+    pb_bytes_field(&mut m, 2, &[0x5a; 16]);
+    pb_bytes_field(&mut m, 3, b"seed");
+    for (from, to) in [(2, 4), (3, 5)] {
+        if let Some(v) = message.varint(from) {
+            pb_varint_field(&mut m, to, v);
+        }
+    }
+    for (from, to) in [(4, 6), (5, 7)] {
+        if let Some(b) = message.bytes(from) {
+            pb_bytes_field(&mut m, to, b);
+        }
+    }
+    let time = message.varint(if response { 12 } else { 8 }).unwrap_or(0);
+    pb_varint_field(&mut m, 9, time);
+    pb_varint_field(&mut m, 10, 123_456);
+    let mut rcode = 0;
+    if let Some(d) = dns.filter(|d| d.len() >= 12) {
+        pb_varint_field(&mut m, 11, u64::from(u16::from_be_bytes([d[0], d[1]])));
+        rcode = u64::from(d[3] & 0xf);
+        if let Some(name) = question_name(d) {
+            let mut q = Vec::new();
+            pb_bytes_field(&mut q, 1, name.as_bytes());
+            pb_varint_field(&mut q, 2, u64::from(qtype(d).unwrap_or(1)));
+            pb_varint_field(&mut q, 3, 1);
+            pb_bytes_field(&mut m, 12, &q);
+        }
+    }
+    if response {
+        let mut r = Vec::new();
+        pb_varint_field(&mut r, 1, rcode);
+        for (rtype, rdata) in [(1u64, &[192, 0, 2, 1][..]), (5, b"target.example.")] {
+            let mut rr = Vec::new();
+            pb_bytes_field(&mut rr, 1, b"www.example.");
+            pb_varint_field(&mut rr, 2, rtype);
+            pb_varint_field(&mut rr, 3, 1);
+            pb_varint_field(&mut rr, 4, 300);
+            pb_bytes_field(&mut rr, 5, rdata);
+            pb_bytes_field(&mut r, 2, &rr);
+        }
+        pb_bytes_field(&mut r, 3, b"rpz.example");
+        pb_varint_field(&mut r, 5, time);
+        pb_varint_field(&mut r, 6, 1);
+        pb_varint_field(&mut r, 7, 2);
+        pb_bytes_field(&mut r, 9, b"www.example.");
+        pb_varint_field(&mut r, 10, 3);
+        pb_bytes_field(&mut m, 13, &r);
+    }
+    for (from, to) in [(6, 20), (7, 21)] {
+        if let Some(v) = message.varint(from) {
+            pb_varint_field(&mut m, to, v);
+        }
+    }
+    Some(m)
+}
+
+/// The first question's name in presentation form (`www.example.`), plain labels only.
+fn question_name(msg: &[u8]) -> Option<String> {
+    let (mut at, mut name) = (12, String::new());
+    loop {
+        let len = usize::from(*msg.get(at)?);
+        if len == 0 {
+            return Some(if name.is_empty() { ".".into() } else { name });
+        }
+        if len & 0xc0 != 0 {
+            return None;
+        }
+        let label = msg.get(at + 1..at + 1 + len)?;
+        name.push_str(&String::from_utf8_lossy(label));
+        name.push('.');
+        at += 1 + len;
+    }
+}
+
+fn pb_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn pb_varint_field(out: &mut Vec<u8>, number: u64, v: u64) {
+    pb_varint(out, number << 3);
+    pb_varint(out, v);
+}
+
+fn pb_bytes_field(out: &mut Vec<u8>, number: u64, b: &[u8]) {
+    pb_varint(out, (number << 3) | 2);
+    pb_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
 }

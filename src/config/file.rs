@@ -122,6 +122,19 @@ pub struct InputModeSpec {
     pub unix_socket: Option<PathBuf>,
     /// Ours: CA bundle for client certificates (mutual TLS).
     pub tls_client_ca: Option<PathBuf>,
+    /// Ours: a PowerDNS protobuf logging listener (dnsdist, pdns-recursor).
+    pub powerdns: Option<PowerDnsInputSpec>,
+}
+
+/// `input-mode.powerdns`: where dnsdist's `newRemoteLogger` and pdns-recursor's
+/// `protobufServer` connect. Defaults: `0.0.0.0`, port 6001, no TLS.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PowerDnsInputSpec {
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
+    /// `true`: connections speak TLS first (the certificate of the TLS inputs).
+    pub tls: Option<bool>,
 }
 
 /// `filter` (seed).
@@ -151,6 +164,11 @@ pub enum InputEntry {
     Unix(PathBuf),
     /// `- tls: 127.0.0.1:6001`: TCP with TLS (certificate: `tls` / `input-mode.tls-*`).
     Tls(String),
+    /// `- powerdns: 127.0.0.1:6001`: PowerDNS protobuf logging over TCP.
+    Powerdns(String),
+    /// `- powerdns-tls: 127.0.0.1:6001`: the same inside TLS (certificate as for `tls`).
+    #[serde(rename = "powerdns-tls")]
+    PowerdnsTls(String),
 }
 
 /// `queue`.

@@ -43,7 +43,15 @@ pub fn resolve_inputs(
     let mut inputs = Vec::new();
     let flags_name_input =
         args.unix_socket.is_some() || args.listen_address.is_some() || args.port.is_some();
-    let want_primary = flags_name_input || fc.input_mode.is_some() || fc.inputs.is_none();
+    // `input-mode: {powerdns: ...}` alone asks for the PowerDNS listener only.
+    let powerdns_only = im.is_some_and(|m| {
+        m.powerdns.is_some()
+            && m.local_address.is_none()
+            && m.local_port.is_none()
+            && m.unix_socket.is_none()
+    });
+    let want_primary =
+        flags_name_input || (!powerdns_only && (fc.input_mode.is_some() || fc.inputs.is_none()));
     if want_primary {
         if let Some(path) = unix {
             let key = if args.unix_socket.is_some() {
@@ -86,6 +94,16 @@ pub fn resolve_inputs(
             });
         }
     }
+    if let Some(p) = im.and_then(|m| m.powerdns.as_ref()) {
+        let host = p.local_address.as_deref().unwrap_or(DEFAULT_ADDRESS);
+        let port = p.local_port.unwrap_or(crate::powerdns::DEFAULT_PORT);
+        let addr = resolve_addr(host, port).map_err(|r| err("input-mode.powerdns", r))?;
+        inputs.push(if p.tls == Some(true) {
+            InputSpec::PowerDnsTls(addr)
+        } else {
+            InputSpec::PowerDns(addr)
+        });
+    }
     if let Some(list) = &fc.inputs {
         for (i, entry) in list.iter().enumerate() {
             let key = format!("inputs[{i}]");
@@ -102,6 +120,14 @@ pub fn resolve_inputs(
                     let addr = parse_host_port(s).map_err(|r| err(&key, r))?;
                     inputs.push(InputSpec::Tls(addr));
                 }
+                InputEntry::Powerdns(s) => {
+                    let addr = parse_host_port(s).map_err(|r| err(&key, r))?;
+                    inputs.push(InputSpec::PowerDns(addr));
+                }
+                InputEntry::PowerdnsTls(s) => {
+                    let addr = parse_host_port(s).map_err(|r| err(&key, r))?;
+                    inputs.push(InputSpec::PowerDnsTls(addr));
+                }
             }
         }
     }
@@ -112,13 +138,21 @@ pub fn resolve_inputs(
         if inputs[..i].contains(a) {
             return Err(err("inputs", format!("{a} is listed twice")));
         }
-        if let InputSpec::Tls(t) = a {
-            if inputs.contains(&InputSpec::Tcp(*t)) {
-                return Err(err("inputs", format!("{t} is listed as both tcp and tls")));
+        if let InputSpec::Tls(t) | InputSpec::PowerDns(t) | InputSpec::PowerDnsTls(t) = a {
+            let others = [
+                InputSpec::Tcp(*t),
+                InputSpec::Tls(*t),
+                InputSpec::PowerDns(*t),
+                InputSpec::PowerDnsTls(*t),
+            ];
+            if others.iter().any(|o| o != a && inputs.contains(o)) {
+                return Err(err("inputs", format!("{t} is listed under two protocols")));
             }
         }
     }
-    let tls_needed = inputs.iter().any(|i| matches!(i, InputSpec::Tls(_)));
+    let tls_needed = inputs
+        .iter()
+        .any(|i| matches!(i, InputSpec::Tls(_) | InputSpec::PowerDnsTls(_)));
     let security = resolve_security(
         &SecurityFileKeys {
             seed: SeedTls {

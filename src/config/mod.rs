@@ -498,6 +498,47 @@ forward-to:
     }
 
     #[test]
+    fn powerdns_inputs_from_input_mode_and_the_inputs_list() {
+        // `input-mode: {powerdns: ...}` alone: only the PowerDNS listener, on 6001 by default.
+        let r = res(&[], Some("input-mode:\n  powerdns: {}\n")).unwrap();
+        assert_eq!(
+            r.inputs,
+            vec![InputSpec::PowerDns("0.0.0.0:6001".parse().unwrap())]
+        );
+        // Beside the seed's TCP input, with TLS, and in the list.
+        let y = "input-mode:\n  local-port: 6000\n  tls-server-cert: /etc/s.pem\n  \
+                 tls-server-key: /etc/s.key\n  \
+                 powerdns: {local-address: 127.0.0.1, local-port: 7001, tls: true}\n\
+                 inputs:\n  - powerdns: 127.0.0.1:7002\n  - powerdns-tls: 127.0.0.1:7003\n";
+        let r = res(&[], Some(y)).unwrap();
+        assert_eq!(
+            r.inputs,
+            vec![
+                InputSpec::Tcp("0.0.0.0:6000".parse().unwrap()),
+                InputSpec::PowerDnsTls("127.0.0.1:7001".parse().unwrap()),
+                InputSpec::PowerDns("127.0.0.1:7002".parse().unwrap()),
+                InputSpec::PowerDnsTls("127.0.0.1:7003".parse().unwrap()),
+            ]
+        );
+        assert!(r.security.tls.is_some());
+        // TLS without a certificate, and one port under two protocols, are refused.
+        let e = res(&[], Some("inputs:\n  - powerdns-tls: 127.0.0.1:7003\n")).unwrap_err();
+        assert!(e.to_string().contains("cert"), "{e}");
+        let e = res(
+            &[],
+            Some("inputs:\n  - tcp: 127.0.0.1:7002\n  - powerdns: 127.0.0.1:7002\n"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("two protocols"), "{e}");
+        // A reload compares the PowerDNS listeners like any other: a change needs a restart.
+        let a = res(&[], Some("input-mode:\n  powerdns: {local-port: 7001}\n")).unwrap();
+        let b = res(&[], Some("input-mode:\n  powerdns: {local-port: 7004}\n")).unwrap();
+        let keys: Vec<&str> = reload::restart_only(&a, &b).iter().map(|r| r.key).collect();
+        assert_eq!(keys, ["inputs"]);
+        assert_eq!(reload::restart_only(&a, &a), vec![]);
+    }
+
+    #[test]
     fn no_args_listen_tcp_6000_text() {
         let r = res(&[], None).unwrap();
         assert_eq!(

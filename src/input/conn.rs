@@ -39,6 +39,8 @@ pub enum ConnError {
     Io(std::io::Error),
     /// The TLS and Frame Streams handshakes did not complete within `handshake-timeout`.
     HandshakeTimeout(std::time::Duration),
+    /// A `powerdns` input's peer sent a malformed PBDNSMessage, or closed inside one.
+    PowerDns(crate::powerdns::Error),
 }
 
 impl fmt::Display for ConnError {
@@ -54,6 +56,7 @@ impl fmt::Display for ConnError {
             ConnError::HandshakeTimeout(d) => {
                 write!(f, "handshake not complete after {:.1} s", d.as_secs_f64())
             }
+            ConnError::PowerDns(e) => e.fmt(f),
         }
     }
 }
@@ -61,7 +64,7 @@ impl fmt::Display for ConnError {
 /// Names of the kinds of [`ConnError`], by the slot [`ConnError::kind_slot`] gives (metric
 /// labels). Protocol errors use the Frame Streams error kind's name; the last slot takes
 /// anything unlisted.
-pub const CONN_ERROR_KINDS: [&str; 20] = [
+pub const CONN_ERROR_KINDS: [&str; 21] = [
     "io",
     "frame_too_large",
     "after_stop",
@@ -81,6 +84,7 @@ pub const CONN_ERROR_KINDS: [&str; 20] = [
     "already_failed",
     "tls",
     "handshake_timeout",
+    "powerdns_malformed",
     "other",
 ];
 
@@ -97,6 +101,7 @@ impl ConnError {
             ConnError::Stalled => "stalled",
             ConnError::Io(_) => "io",
             ConnError::HandshakeTimeout(_) => "handshake_timeout",
+            ConnError::PowerDns(_) => "powerdns_malformed",
         }
     }
 
@@ -137,6 +142,10 @@ pub struct Connection {
     max_frame: usize,
     /// The listener's counters, when the back-end said which listener this came from.
     input: Option<Arc<InputStats>>,
+    /// `Some` on a `powerdns` input: the received bytes, copied out of the pooled buffer so
+    /// that the converted dnstap payloads can be written into it (capacity kept between
+    /// receives: no allocation per message).
+    powerdns: Option<Vec<u8>>,
 }
 
 impl Connection {
@@ -152,7 +161,16 @@ impl Connection {
             buffer_size,
             max_frame: config.max_data_frame,
             input: None,
+            powerdns: None,
         }
+    }
+
+    /// A connection of a `powerdns` input: 2-byte length-prefixed PBDNSMessages, no
+    /// handshake, each converted to a dnstap payload ([`crate::powerdns`]).
+    pub fn new_powerdns(peer: String, buffer_size: usize) -> Connection {
+        let mut c = Connection::new(peer, DecoderConfig::default(), buffer_size);
+        c.powerdns = Some(Vec::with_capacity(buffer_size));
+        c
     }
 
     /// Also counts this connection's bytes and frames in its listener's counters.
@@ -173,10 +191,11 @@ impl Connection {
     /// True once the Frame Streams handshake is over (START received): the connection no
     /// longer runs against `handshake-timeout`.
     pub fn is_started(&self) -> bool {
-        matches!(
-            self.decoder.state(),
-            crate::framestream::State::Data | crate::framestream::State::Stopped
-        )
+        self.powerdns.is_some()
+            || matches!(
+                self.decoder.state(),
+                crate::framestream::State::Data | crate::framestream::State::Stopped
+            )
     }
 
     /// STOP was received: close once the reply is sent.
@@ -198,7 +217,12 @@ impl Connection {
     /// buffer's frame table was full. Decode it with an empty receive (`on_recv` with no new
     /// bytes) before waiting for the socket again.
     pub fn has_complete_frame(&self) -> bool {
-        frame_len_hint(&self.carry).is_some_and(|n| n <= self.carry.len())
+        let hint = if self.powerdns.is_some() {
+            crate::powerdns::frame_len_hint(&self.carry)
+        } else {
+            frame_len_hint(&self.carry)
+        };
+        hint.is_some_and(|n| n <= self.carry.len())
     }
 
     /// True while an oversize frame is assembled: receive into [`Connection::big_spare`].
@@ -229,6 +253,9 @@ impl Connection {
         ThreadStats::add(&stats.bytes, fresh as u64);
         if let Some(i) = &self.input {
             ThreadStats::add(&i.bytes, fresh as u64);
+        }
+        if self.powerdns.is_some() {
+            return self.on_recv_powerdns(buf, filled, filter, stats);
         }
         let pos = self.decode_frames(buf, filled, filter, stats)?;
         self.carry.clear();
@@ -337,6 +364,81 @@ impl Connection {
         result.map(|()| pos)
     }
 
+    /// [`Connection::on_recv`] on a `powerdns` input. The received bytes are copied aside,
+    /// then each complete PBDNSMessage is converted into the buffer, from its start; what
+    /// does not fit (a partial message, or messages beyond the buffer's room or frame
+    /// table) becomes the carry.
+    ///
+    /// PERF: one copy of the received bytes per receive (the converted payload has to go
+    /// somewhere; writing it over the input would need the output to be smaller).
+    fn on_recv_powerdns(
+        &mut self,
+        buf: &mut Batch,
+        filled: usize,
+        filter: &Filter,
+        stats: &ThreadStats,
+    ) -> Result<(), ConnError> {
+        use crate::powerdns::{convert, frame_len_hint, Converted, HEADER_LEN};
+        let mut input = self.powerdns.take().unwrap_or_default();
+        input.clear();
+        input.extend_from_slice(buf.data.get(..filled).unwrap_or_default());
+        let check = !filter.is_empty();
+        let (mut pos, mut out) = (0usize, 0usize);
+        let (mut frames, mut filtered) = (0u64, 0u64);
+        let result = loop {
+            let rest = input.get(pos..).unwrap_or_default();
+            let Some(total) = frame_len_hint(rest).filter(|t| *t <= rest.len()) else {
+                break Ok(());
+            };
+            if buf.frames_full() {
+                break Ok(());
+            }
+            let msg = rest.get(HEADER_LEN..total).unwrap_or_default();
+            let room = buf.data.get_mut(out..).unwrap_or_default();
+            match convert(msg, room) {
+                Err(e) => break Err(ConnError::PowerDns(e)),
+                Ok(Converted::NoRoom) if out == 0 => {
+                    break Err(ConnError::FrameTooLarge {
+                        len: msg.len(),
+                        max: buf.data.len(),
+                    })
+                }
+                Ok(Converted::NoRoom) => break Ok(()),
+                Ok(Converted::Skipped) => {}
+                Ok(Converted::Written(n)) => {
+                    frames += 1;
+                    let payload = buf.data.get(out..out + n).unwrap_or_default();
+                    if !check || filter.check(payload) == Verdict::Accept {
+                        buf.push_frame(out..out + n);
+                        out += n;
+                    } else {
+                        filtered += 1;
+                    }
+                }
+            }
+            pos += total;
+        };
+        ThreadStats::add(&stats.frames, frames);
+        ThreadStats::add(&stats.filtered, filtered);
+        if let Some(i) = &self.input {
+            ThreadStats::add(&i.frames, frames);
+            ThreadStats::add(&i.filtered, filtered);
+        }
+        self.carry.clear();
+        self.carry
+            .extend_from_slice(input.get(pos..).unwrap_or_default());
+        self.powerdns = Some(input);
+        result?;
+        // A partial message must leave room in the next buffer for the rest of it.
+        match frame_len_hint(&self.carry) {
+            Some(need) if need >= self.buffer_size => Err(ConnError::FrameTooLarge {
+                len: need - HEADER_LEN,
+                max: self.buffer_size - HEADER_LEN - 1,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Looks at the carried partial frame's header: refuses one above the limit, and moves
     /// one larger than a pooled buffer to its own buffer.
     fn check_tail(&mut self) -> Result<(), ConnError> {
@@ -378,6 +480,15 @@ impl Connection {
     /// The peer closed its side. Ok for a clean end (after STOP, or EOF between frames
     /// after START); an error when it stopped inside a frame or before the stream started.
     pub fn on_eof(&self) -> Result<(), ConnError> {
+        if self.powerdns.is_some() {
+            return match self.carry.len() {
+                0 => Ok(()),
+                n => Err(ConnError::PowerDns(crate::powerdns::Error {
+                    what: "connection closed inside a message",
+                    offset: n,
+                })),
+            };
+        }
         let unconsumed = self.carry.len() + self.big_filled;
         self.decoder.on_eof(unconsumed).map_err(ConnError::from)
     }

@@ -61,12 +61,19 @@ pub enum Listener {
     },
     /// TCP whose connections speak TLS (the server config is in [`InputSecurity`]).
     Tls(TcpListener),
+    /// TCP whose connections send PowerDNS protobuf logging ([`conn::Connection::new_powerdns`]).
+    PowerDns(TcpListener),
+    /// The same inside TLS.
+    PowerDnsTls(TcpListener),
 }
 
 impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) => l.as_fd(),
+            Listener::Tcp(l)
+            | Listener::Tls(l)
+            | Listener::PowerDns(l)
+            | Listener::PowerDnsTls(l) => l.as_fd(),
             Listener::Unix { listener, .. } => listener.as_fd(),
         }
     }
@@ -93,6 +100,16 @@ impl Listener {
                     .map_err(|e| io::Error::new(e.kind(), format!("tls {addr}: {e}")))?;
                 Listener::Tls(l)
             }
+            InputSpec::PowerDns(addr) => {
+                let l = bind_tcp(*addr, security.reuse_port)
+                    .map_err(|e| io::Error::new(e.kind(), format!("powerdns {addr}: {e}")))?;
+                Listener::PowerDns(l)
+            }
+            InputSpec::PowerDnsTls(addr) => {
+                let l = bind_tcp(*addr, security.reuse_port)
+                    .map_err(|e| io::Error::new(e.kind(), format!("powerdns-tls {addr}: {e}")))?;
+                Listener::PowerDnsTls(l)
+            }
             InputSpec::Unix(path) => {
                 remove_stale_socket(path)?;
                 let l = UnixListener::bind(path).map_err(|e| {
@@ -118,14 +135,22 @@ impl Listener {
 
     pub fn fd(&self) -> RawFd {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) => l.as_raw_fd(),
+            Listener::Tcp(l)
+            | Listener::Tls(l)
+            | Listener::PowerDns(l)
+            | Listener::PowerDnsTls(l) => l.as_raw_fd(),
             Listener::Unix { listener, .. } => listener.as_raw_fd(),
         }
     }
 
+    /// True for PowerDNS protobuf listeners.
+    pub fn is_powerdns(&self) -> bool {
+        matches!(self, Listener::PowerDns(_) | Listener::PowerDnsTls(_))
+    }
+
     /// True for TLS listeners.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Listener::Tls(_))
+        matches!(self, Listener::Tls(_) | Listener::PowerDnsTls(_))
     }
 
     /// True for TCP and TLS listeners (subject to `allow-from`).
@@ -142,6 +167,12 @@ impl Listener {
             Listener::Tls(l) => l
                 .accept()
                 .map(|(s, a)| (Stream::Tcp(s), format!("tls {a}"))),
+            Listener::PowerDns(l) => l
+                .accept()
+                .map(|(s, a)| (Stream::Tcp(s), format!("powerdns {a}"))),
+            Listener::PowerDnsTls(l) => l
+                .accept()
+                .map(|(s, a)| (Stream::Tcp(s), format!("powerdns-tls {a}"))),
             Listener::Unix { listener, path, .. } => listener
                 .accept()
                 .map(|(s, _)| (Stream::Unix(s), format!("unix {}", path.display()))),
@@ -159,9 +190,17 @@ impl Listener {
     /// Wraps a socket accepted elsewhere (io_uring) and names its peer.
     pub fn adopt(&self, fd: std::os::fd::OwnedFd) -> io::Result<(Stream, String)> {
         let (s, name) = match self {
-            Listener::Tcp(_) | Listener::Tls(_) => {
+            Listener::Tcp(_)
+            | Listener::Tls(_)
+            | Listener::PowerDns(_)
+            | Listener::PowerDnsTls(_) => {
                 let s = TcpStream::from(fd);
-                let scheme = if self.is_tls() { "tls" } else { "tcp" };
+                let scheme = match self {
+                    Listener::Tls(_) => "tls",
+                    Listener::PowerDns(_) => "powerdns",
+                    Listener::PowerDnsTls(_) => "powerdns-tls",
+                    _ => "tcp",
+                };
                 let name = match s.peer_addr() {
                     Ok(a) => format!("{scheme} {a}"),
                     Err(_) => format!("{scheme} ?"),
@@ -186,6 +225,14 @@ impl Listener {
             Listener::Tls(l) => match l.local_addr() {
                 Ok(a) => format!("tls {a}"),
                 Err(_) => "tls ?".into(),
+            },
+            Listener::PowerDns(l) => match l.local_addr() {
+                Ok(a) => format!("powerdns {a}"),
+                Err(_) => "powerdns ?".into(),
+            },
+            Listener::PowerDnsTls(l) => match l.local_addr() {
+                Ok(a) => format!("powerdns-tls {a}"),
+                Err(_) => "powerdns-tls ?".into(),
             },
             Listener::Unix { path, .. } => format!("unix {}", path.display()),
         }
@@ -247,6 +294,8 @@ impl Listener {
         Ok(match (spec, l) {
             (InputSpec::Tcp(_), ActivatedListener::Tcp(l, _)) => Listener::Tcp(l),
             (InputSpec::Tls(_), ActivatedListener::Tcp(l, _)) => Listener::Tls(l),
+            (InputSpec::PowerDns(_), ActivatedListener::Tcp(l, _)) => Listener::PowerDns(l),
+            (InputSpec::PowerDnsTls(_), ActivatedListener::Tcp(l, _)) => Listener::PowerDnsTls(l),
             (InputSpec::Unix(path), ActivatedListener::Unix(l, _)) => Listener::Unix {
                 listener: l,
                 path: path.clone(),
@@ -267,7 +316,13 @@ impl Listener {
 /// also takes `[::]:6000`, which is what `ListenStream=6000` binds (dual-stack).
 fn activated_matches(spec: &InputSpec, l: &ActivatedListener) -> bool {
     match (spec, l) {
-        (InputSpec::Tcp(want) | InputSpec::Tls(want), ActivatedListener::Tcp(_, have)) => {
+        (
+            InputSpec::Tcp(want)
+            | InputSpec::Tls(want)
+            | InputSpec::PowerDns(want)
+            | InputSpec::PowerDnsTls(want),
+            ActivatedListener::Tcp(_, have),
+        ) => {
             want == have
                 || (want.port() == have.port()
                     && want.ip().is_unspecified()
@@ -463,6 +518,10 @@ impl ReaderCtx {
     /// frames and connection counts also go to that listener's counters.
     pub fn new_connection_on(&self, li: usize, peer: String) -> Connection {
         let mut conn = self.new_connection(peer);
+        if self.listeners.get(li).is_some_and(Listener::is_powerdns) {
+            conn =
+                Connection::new_powerdns(conn.peer().to_string(), self.pipeline.pool.buffer_size());
+        }
         if let Some(input) = self.input_stats.get(li) {
             ThreadStats::add(&input.accepted, 1);
             conn.set_input(Arc::clone(input));

@@ -14,6 +14,10 @@ pub enum InputSpec {
     Unix(PathBuf),
     /// TCP with TLS.
     Tls(SocketAddr),
+    /// TCP carrying PowerDNS protobuf logging (2-byte length-prefixed PBDNSMessages).
+    PowerDns(SocketAddr),
+    /// The same inside TLS.
+    PowerDnsTls(SocketAddr),
 }
 
 impl fmt::Display for InputSpec {
@@ -22,6 +26,8 @@ impl fmt::Display for InputSpec {
             InputSpec::Tcp(a) => write!(f, "tcp {a}"),
             InputSpec::Unix(p) => write!(f, "unix {}", p.display()),
             InputSpec::Tls(a) => write!(f, "tls {a}"),
+            InputSpec::PowerDns(a) => write!(f, "powerdns {a}"),
+            InputSpec::PowerDnsTls(a) => write!(f, "powerdns-tls {a}"),
         }
     }
 }
