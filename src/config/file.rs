@@ -145,7 +145,7 @@ pub struct FilterFileSpec {
     pub dnstap_identities: Option<String>,
 }
 
-/// `output-format` (seed: text/yaml/json; ours: json-full/yaml-full).
+/// `output-format` (seed: text/yaml/json; ours: every other name of `--format`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct OutputFormatSpec {
@@ -154,6 +154,12 @@ pub struct OutputFormatSpec {
     pub json: Option<bool>,
     pub json_full: Option<bool>,
     pub yaml_full: Option<bool>,
+    pub dnscollector_json: Option<bool>,
+    pub dnscollector_flat_json: Option<bool>,
+    pub dr4_json: Option<bool>,
+    pub golang_text: Option<bool>,
+    pub golang_yaml: Option<bool>,
+    pub golang_json: Option<bool>,
 }
 
 /// One entry of `inputs`: `- tcp: 127.0.0.1:6000` or `- unix: /run/dnstap.sock`.

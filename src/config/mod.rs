@@ -446,7 +446,18 @@ fn file_format(spec: Option<&OutputFormatSpec>) -> FormatKind {
         return FormatKind::Text;
     };
     let on = |b: Option<bool>| b == Some(true);
-    if on(s.yaml_full) {
+    // The first name switched on, in this order (the seed's three last, as it read them).
+    let ours = [
+        (s.dnscollector_json, FormatKind::DnsCollectorJson),
+        (s.dnscollector_flat_json, FormatKind::DnsCollectorFlatJson),
+        (s.dr4_json, FormatKind::Dr4Json),
+        (s.golang_text, FormatKind::GolangText),
+        (s.golang_yaml, FormatKind::GolangYaml),
+        (s.golang_json, FormatKind::GolangJson),
+    ];
+    if let Some((_, kind)) = ours.into_iter().find(|(b, _)| on(*b)) {
+        kind
+    } else if on(s.yaml_full) {
         FormatKind::YamlFull
     } else if on(s.json_full) {
         FormatKind::JsonFull
@@ -463,6 +474,24 @@ fn file_format(spec: Option<&OutputFormatSpec>) -> FormatKind {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn output_format_takes_every_format_name() {
+        for (name, kind) in [
+            ("dnscollector-json", FormatKind::DnsCollectorJson),
+            ("dnscollector-flat-json", FormatKind::DnsCollectorFlatJson),
+            ("dr4-json", FormatKind::Dr4Json),
+            ("golang-text", FormatKind::GolangText),
+            ("golang-yaml", FormatKind::GolangYaml),
+            ("golang-json", FormatKind::GolangJson),
+            ("json-full", FormatKind::JsonFull),
+            ("json", FormatKind::Json),
+        ] {
+            let yaml = format!("output-format:\n  text: false\n  {name}: true\n");
+            let fc = file::FileConfig::parse(&yaml).unwrap();
+            assert_eq!(file_format(fc.output_format.as_ref()), kind, "{name}");
+        }
+    }
 
     const SEED: &str = "\
 verbose: false
