@@ -827,6 +827,42 @@ fn render_traffic(t: &mut Text, s: &TrafficSnapshot) {
             s.get(tr::OFF_ID_BYTES + i),
         );
     }
+    // Per identity and rcode / qtype: only the pairs seen (at most 66 × 13 and 66 × 30).
+    t.family(
+        "identity_responses_total",
+        "counter",
+        "Responses (QR set) per dnstap identity and 4-bit header RCODE (pairs seen only).",
+    );
+    for (i, id) in s.identities.iter().take(ids).enumerate() {
+        for (rc, name) in tr::RCODES.iter().enumerate() {
+            let v = s.get(tr::OFF_ID_RCODE + i * tr::RCODES.len() + rc);
+            if v > 0 {
+                t.sample(
+                    "identity_responses_total",
+                    &[("identity", id), ("rcode", name)],
+                    v,
+                );
+            }
+        }
+    }
+    t.family(
+        "identity_qtype_messages_total",
+        "counter",
+        "Decoded messages per dnstap identity and QTYPE of their first question (pairs seen \
+         only; labels as dns_qtype_messages_total).",
+    );
+    for (i, id) in s.identities.iter().take(ids).enumerate() {
+        for q in 0..tr::QTYPE_SLOTS {
+            let v = s.get(tr::OFF_ID_QTYPE + i * tr::QTYPE_SLOTS + q);
+            if v > 0 {
+                t.sample(
+                    "identity_qtype_messages_total",
+                    &[("identity", id), ("qtype", tr::qtype_label(q))],
+                    v,
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -929,6 +965,7 @@ mod tests {
             "dnstap_receiver_identity_messages_total{identity=\"ns\\\"1\\\\\\\\x\\n\"} 1\n",
             "dnstap_receiver_identity_messages_total{identity=\"\"} 1\n",
             "dnstap_receiver_identity_bytes_total{identity=\"ns2\"} 3\n",
+            "dnstap_receiver_identity_qtype_messages_total{identity=\"ns2\",qtype=\"none\"} 1\n",
             "dnstap_receiver_dns_messages_total{type=\"CLIENT_RESPONSE\"} 3\n",
             "dnstap_receiver_dns_response_latency_seconds_bucket{le=\"0.0001\"} 0\n",
             "dnstap_receiver_dns_response_latency_seconds_bucket{le=\"10\"} 0\n",
@@ -939,5 +976,7 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want:?} missing in\n{text}");
         }
+        // No response was seen: no (identity, rcode) pair is written.
+        assert!(!text.contains("dnstap_receiver_identity_responses_total{"));
     }
 }

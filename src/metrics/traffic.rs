@@ -199,7 +199,19 @@ pub const OFF_LAT_COUNT: usize = OFF_LAT_SUM_NS + 1;
 pub const OFF_LAT_NEGATIVE: usize = OFF_LAT_COUNT + 1;
 pub const OFF_ID_MSGS: usize = OFF_LAT_NEGATIVE + 1;
 pub const OFF_ID_BYTES: usize = OFF_ID_MSGS + IDENTITY_TOTAL;
-pub const COUNTERS: usize = OFF_ID_BYTES + IDENTITY_TOTAL;
+/// Responses per identity and RCODE: `OFF_ID_RCODE + slot * RCODES.len() + rcode`.
+pub const OFF_ID_RCODE: usize = OFF_ID_BYTES + IDENTITY_TOTAL;
+/// Messages per identity and qtype slot: `OFF_ID_QTYPE + slot * QTYPE_SLOTS + qtype`.
+pub const OFF_ID_QTYPE: usize = OFF_ID_RCODE + IDENTITY_TOTAL * RCODES.len();
+pub const COUNTERS: usize = OFF_ID_QTYPE + IDENTITY_TOTAL * QTYPE_SLOTS;
+
+/// The per-identity dimensions: (offset, counters per identity slot).
+const PER_IDENTITY: [(usize, usize); 4] = [
+    (OFF_ID_MSGS, 1),
+    (OFF_ID_BYTES, 1),
+    (OFF_ID_RCODE, RCODES.len()),
+    (OFF_ID_QTYPE, QTYPE_SLOTS),
+];
 
 /// The published counters, read by the metrics endpoint.
 #[derive(Debug)]
@@ -242,9 +254,11 @@ impl TrafficSnapshot {
                 } else {
                     IDENTITY_OTHER
                 };
-                for off in [OFF_ID_MSGS, OFF_ID_BYTES] {
-                    if let Some(sum) = out.counts.get_mut(off + to) {
-                        *sum += p.get(off + slot);
+                for (off, width) in PER_IDENTITY {
+                    for k in 0..width {
+                        if let Some(sum) = out.counts.get_mut(off + to * width + k) {
+                            *sum += p.get(off + slot * width + k);
+                        }
                     }
                 }
             }
@@ -332,11 +346,13 @@ impl TrafficCounter {
         c[OFF_TYPE + mt] += 1;
         c[OFF_PROTO + proto] += 1;
         c[OFF_FAMILY + family] += 1;
+        let mut rcode = None;
         let qslot = match &rec.dns {
             Some(Ok(m)) => {
                 if m.header.is_response() {
                     let rc = (m.header.rcode() as usize).min(RCODES.len() - 1);
                     c[OFF_RCODE + rc] += 1;
+                    rcode = Some(rc);
                 }
                 match &m.question {
                     Some(q) => qtype_slot(q.qtype),
@@ -360,6 +376,10 @@ impl TrafficCounter {
         let c = &mut *self.counts;
         c[OFF_ID_MSGS + id] += 1;
         c[OFF_ID_BYTES + id] += payload.len() as u64;
+        if let Some(rc) = rcode {
+            c[OFF_ID_RCODE + id * RCODES.len() + rc] += 1;
+        }
+        c[OFF_ID_QTYPE + id * QTYPE_SLOTS + qslot] += 1;
     }
 
     #[inline]
@@ -429,8 +449,23 @@ impl TrafficCounter {
 
     /// Makes the counts visible to [`TrafficShared::snapshot`].
     pub fn publish(&mut self) {
-        for (a, &v) in self.shared.counts.iter().zip(self.counts.iter()) {
-            a.store(v, Ordering::Relaxed);
+        // Everything before the per-identity rows, then only the rows of slots in use (the
+        // others are still 0): a few hundred stores per batch, not the whole table.
+        let used = self.ids.len() + 2;
+        let store = |range: std::ops::Range<usize>| {
+            let (Some(to), Some(from)) = (
+                self.shared.counts.get(range.clone()),
+                self.counts.get(range),
+            ) else {
+                return;
+            };
+            for (a, &v) in to.iter().zip(from) {
+                a.store(v, Ordering::Relaxed);
+            }
+        };
+        store(0..OFF_ID_MSGS);
+        for (off, width) in PER_IDENTITY {
+            store(off..off + used * width);
         }
     }
 
@@ -690,5 +725,46 @@ mod tests {
         assert_eq!(s.get(OFF_QTYPE + qtype_slot(28)), 2);
         assert_eq!(s.get(OFF_QTYPE + QTYPE_NONE), 1);
         assert_eq!(s.get(OFF_DNS_ERR), 1, "truncated");
+    }
+
+    #[test]
+    fn rcode_and_qtype_per_identity_follow_the_identity_through_a_merge() {
+        let mut resp = vec![0, 0, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0]; // NXDOMAIN
+        resp.extend_from_slice(b"\x07example\x00\x00\x1c\x00\x01"); // AAAA
+        let mut ok = resp.clone();
+        ok[3] = 0x80; // NOERROR
+        let mut query = resp.clone();
+        query[2] = 0x01;
+        query[3] = 0x00;
+        let (mut a, sa) = TrafficCounter::new();
+        let (mut b, sb) = TrafficCounter::new();
+        // Writer a meets ns1 first, writer b meets ns2 first: slots differ, labels match.
+        for (writer, id, m) in [
+            (0, &b"ns1"[..], &resp),
+            (0, b"ns2", &ok),
+            (0, b"ns2", &query),
+            (1, b"ns2", &resp),
+            (1, b"ns1", &resp),
+            (1, b"ns1", &query),
+        ] {
+            let mut r = rec(6, id);
+            r.dns = Some(crate::dns::MessageView::parse(m));
+            if writer == 0 { &mut a } else { &mut b }.observe(&r, b"");
+        }
+        a.publish();
+        b.publish();
+        let m = TrafficSnapshot::merge(&[sa.snapshot(), sb.snapshot()]);
+        let id = |l: &str| m.identities.iter().position(|x| x == l).unwrap();
+        let rc = |l: &str, rcode: usize| m.get(OFF_ID_RCODE + id(l) * RCODES.len() + rcode);
+        let qt = |l: &str, q: usize| m.get(OFF_ID_QTYPE + id(l) * QTYPE_SLOTS + q);
+        assert_eq!((rc("ns1", 3), rc("ns1", 0)), (2, 0));
+        assert_eq!((rc("ns2", 3), rc("ns2", 0)), (1, 1));
+        assert_eq!(qt("ns1", qtype_slot(28)), 3, "queries and responses");
+        assert_eq!(qt("ns2", qtype_slot(28)), 3);
+        let all: u64 = m
+            .slice(OFF_ID_RCODE, IDENTITY_TOTAL * RCODES.len())
+            .iter()
+            .sum();
+        assert_eq!(all, m.slice(OFF_RCODE, RCODES.len()).iter().sum::<u64>());
     }
 }
