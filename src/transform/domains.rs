@@ -15,8 +15,9 @@
 //!  query "x.a.example.com":  look up "com", then "com.example", then "com.example.a" ✓
 //! ```
 //!
-//! Memory: the keys live in one byte arena (a name costs its wire length), the table holds
-//! 16 bytes a slot at a load of at most 1/2: ~60 MB for a million names of 20 bytes.
+//! Memory: the table holds 32 bytes a slot at a load of at most 1/2, a key of up to 27
+//! bytes inside its slot, longer ones in one byte arena: ~66 MB for a million names of
+//! 20 bytes.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -53,13 +54,28 @@ impl fmt::Display for ListError {
 
 impl std::error::Error for ListError {}
 
-/// One slot of the open-addressing table: the key's full hash (0 = empty), and where the
-/// key sits in the arena.
+/// Key bytes a slot holds itself; longer keys live in the arena.
+const INLINE: usize = 27;
+
+/// One slot of the open-addressing table, 32 bytes and aligned so that it never straddles
+/// a cache line: 32 bits of the key's hash (0 = empty), the key's length, and the key itself
+/// when it fits ([`INLINE`] bytes; most names do), else its offset in the arena (the first
+/// 4 bytes of `key`, little-endian).
+// PERF: benches/transform.rs drop_domain_1M_synthetic: with the key always in the arena,
+// a listed name cost two cache misses (the slot, then the arena); inline, one.
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(32))]
 struct Slot {
-    hash: u64,
-    offset: u32,
-    len: u32,
+    tag: u32,
+    len: u8,
+    key: [u8; INLINE],
+}
+
+/// A slot's tag from a table hash: its high half (the table index uses the low bits),
+/// never 0.
+#[inline]
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32 | 1
 }
 
 /// A compiled domain list.
@@ -75,6 +91,9 @@ pub struct DomainSet {
     /// end here, in a structure 1/16 of the table's size that stays in the CPU caches.
     bloom: Vec<[u32; 8]>,
     len: usize,
+    /// Bit `tld_bit(h)` set for the hash `h` of every listed name's last label (case-folded):
+    /// 64 Kibit.
+    tlds: Box<[u64]>,
     /// Fewest and most labels of a listed name: shorter or longer suffixes of a query name
     /// are not looked up (a list of registered domains skips the TLD look-up).
     min_labels: usize,
@@ -171,6 +190,16 @@ fn finish(h: u64) -> u64 {
 /// Query names with more labels than this take the slower path (rare: 16 labels).
 const FAST_LABELS: usize = 16;
 
+/// Bits of the top-level-label filter (8 KiB).
+const TLD_BITS: usize = 1 << 16;
+
+/// A label hash's bit in the top-level-label filter: its high bits (the multiply leaves
+/// the low ones poorly mixed).
+#[inline]
+fn tld_bit(label_hash: u64) -> usize {
+    (label_hash >> 48) as usize & (TLD_BITS - 1)
+}
+
 /// Slots per Bloom block.
 const SLOTS_PER_BLOCK: usize = 32;
 
@@ -225,9 +254,10 @@ impl DomainSet {
         let slots = (names.max(8) * 2).next_power_of_two().max(SLOTS_PER_BLOCK);
         DomainSet {
             mode,
-            arena: Vec::with_capacity(names * 16),
+            arena: Vec::new(),
             slots: vec![Slot::default(); slots],
             bloom: vec![[0; 8]; slots / SLOTS_PER_BLOCK],
+            tlds: vec![0; TLD_BITS / 64].into_boxed_slice(),
             len: 0,
             min_labels: usize::MAX,
             max_labels: 0,
@@ -252,6 +282,7 @@ impl DomainSet {
         self.arena.capacity()
             + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.bloom.capacity() * 32
+            + self.tlds.len() * 8
     }
 
     /// Adds one name in presentation form. Errors name what is wrong with it.
@@ -281,7 +312,14 @@ impl DomainSet {
             }
             key[key_len] = label.len() as u8;
             lowercase_into(label, &mut key[key_len + 1..key_len + 1 + label.len()]);
-            h = fold(h, label_hash(label));
+            let lh = label_hash(label);
+            if labels == 0 {
+                let bit = tld_bit(lh);
+                if let Some(w) = self.tlds.get_mut(bit / 64) {
+                    *w |= 1 << (bit % 64);
+                }
+            }
+            h = fold(h, lh);
             key_len += 1 + label.len();
             labels += 1;
         }
@@ -299,18 +337,25 @@ impl DomainSet {
         let mut i = hash as usize & mask;
         loop {
             let slot = self.slots[i];
-            if slot.hash == 0 {
-                self.slots[i] = Slot {
-                    hash,
-                    offset: self.arena.len() as u32,
-                    len: key.len() as u32,
+            if slot.tag == 0 {
+                let mut new = Slot {
+                    tag: tag_of(hash),
+                    len: key.len() as u8,
+                    key: [0; INLINE],
                 };
-                self.arena.extend_from_slice(key);
+                if let Some(inline) = new.key.get_mut(..key.len()) {
+                    inline.copy_from_slice(key);
+                } else {
+                    let offset = self.arena.len() as u32;
+                    new.key[..4].copy_from_slice(&offset.to_le_bytes());
+                    self.arena.extend_from_slice(key);
+                }
+                self.slots[i] = new;
                 self.len += 1;
                 self.bloom_add(hash);
                 return;
             }
-            if slot.hash == hash && self.key(slot) == key {
+            if slot.tag == tag_of(hash) && self.key(&slot) == key {
                 return;
             }
             i = (i + 1) & mask;
@@ -321,19 +366,16 @@ impl DomainSet {
         let doubled = vec![Slot::default(); self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, doubled);
         let mask = self.slots.len() - 1;
-        for slot in old.into_iter().filter(|s| s.hash != 0) {
-            let mut i = slot.hash as usize & mask;
-            while self.slots[i].hash != 0 {
+        self.bloom = vec![[0; 8]; self.slots.len() / SLOTS_PER_BLOCK];
+        for slot in old.into_iter().filter(|s| s.tag != 0) {
+            // the slot keeps only part of the hash: the key's is computed again
+            let hash = key_hash(self.key(&slot));
+            let mut i = hash as usize & mask;
+            while self.slots[i].tag != 0 {
                 i = (i + 1) & mask;
             }
             self.slots[i] = slot;
-        }
-        self.bloom = vec![[0; 8]; self.slots.len() / SLOTS_PER_BLOCK];
-        for i in 0..self.slots.len() {
-            let h = self.slots[i].hash;
-            if h != 0 {
-                self.bloom_add(h);
-            }
+            self.bloom_add(hash);
         }
     }
 
@@ -345,6 +387,15 @@ impl DomainSet {
                 *w |= m;
             }
         }
+    }
+
+    /// Whether some listed name's last label has this label hash (`false`: none has).
+    #[inline]
+    fn tld_may_hold(&self, label_hash: u64) -> bool {
+        let bit = tld_bit(label_hash);
+        self.tlds
+            .get(bit / 64)
+            .is_some_and(|w| w >> (bit % 64) & 1 != 0)
     }
 
     /// Whether a key of this hash may be in the set (`false`: it is not).
@@ -365,12 +416,16 @@ impl DomainSet {
         all
     }
 
+    /// A slot's key: inline, or in the arena.
     #[inline]
-    fn key(&self, slot: Slot) -> &[u8] {
-        let start = slot.offset as usize;
-        self.arena
-            .get(start..start + slot.len as usize)
-            .unwrap_or(&[])
+    fn key<'s>(&'s self, slot: &'s Slot) -> &'s [u8] {
+        let len = usize::from(slot.len);
+        if let Some(inline) = slot.key.get(..len) {
+            return inline;
+        }
+        let start = u32::from_le_bytes([slot.key[0], slot.key[1], slot.key[2], slot.key[3]]);
+        let start = start as usize;
+        self.arena.get(start..start + len).unwrap_or(&[])
     }
 
     /// Whether a name, given as its labels leftmost first (root excluded, as
@@ -388,18 +443,16 @@ impl DomainSet {
         if self.len == 0 {
             return false;
         }
-        // PERF: benches/transform.rs: a label-hash array on the stack (128 bytes) instead
-        // of a copied, lowercased key per suffix took the 10 k and 1 M cases from ~128 to
-        // the figures in docs/transforms.md.
-        let mut hashes = [0u64; FAST_LABELS];
-        // The labels themselves, so that a key is compared without walking the name again.
+        // The labels, so that they are hashed from the right (only those of the suffixes
+        // looked up) and a key is compared without walking the name again.
+        // PERF: benches/transform.rs drop_domain_*_synthetic: hashing every label first
+        // hashed the leftmost labels of deep names for nothing.
         let mut parts: [&[u8]; FAST_LABELS] = [&[]; FAST_LABELS];
         let mut n = 0;
         for label in labels.clone() {
-            let (Some(slot), Some(part)) = (hashes.get_mut(n), parts.get_mut(n)) else {
+            let Some(part) = parts.get_mut(n) else {
                 return self.matches_slow(labels);
             };
-            *slot = label_hash(label);
             *part = label;
             n += 1;
         }
@@ -415,11 +468,19 @@ impl DomainSet {
         // PERF: benches/transform.rs drop_domain_1M_synthetic: the Bloom blocks are read in
         // a loop that does not branch on them, so their cache misses overlap instead of
         // following one another.
+        // PERF: benches/transform.rs drop_domain_*_synthetic: a name under a top-level
+        // label that no listed name has (most misses) ends here, before the Bloom filter.
+        let tld = label_hash(parts.get(n - 1).copied().unwrap_or(&[]));
+        if !self.tld_may_hold(tld) {
+            return false;
+        }
         let mut cands = [0u64; FAST_LABELS];
-        let mut h = 0;
+        let mut h = fold(0, tld);
         for suffix in 1..=last {
-            // hashes are leftmost first: the suffix of `suffix` labels starts at n - suffix
-            h = fold(h, hashes.get(n - suffix).copied().unwrap_or(0));
+            // parts are leftmost first: the suffix of `suffix` labels starts at n - suffix
+            if suffix > 1 {
+                h = fold(h, label_hash(parts.get(n - suffix).copied().unwrap_or(&[])));
+            }
             if suffix >= first {
                 if let Some(c) = cands.get_mut(suffix - first) {
                     *c = finish(h);
@@ -465,14 +526,15 @@ impl DomainSet {
     ) -> bool {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
+        let tag = tag_of(hash);
         loop {
-            let Some(&slot) = self.slots.get(i) else {
+            let Some(slot) = self.slots.get(i) else {
                 return false;
             };
-            if slot.hash == 0 {
+            if slot.tag == 0 {
                 return false;
             }
-            if slot.hash == hash && key_equals(self.key(slot), labels.clone().skip(skip)) {
+            if slot.tag == tag && key_equals(self.key(slot), labels.clone().skip(skip)) {
                 return true;
             }
             i = (i + 1) & mask;
@@ -510,6 +572,19 @@ impl DomainSet {
         }
         self.matches(name.split('.').map(str::as_bytes))
     }
+}
+
+/// The table hash of a stored key (labels from the right, length-prefixed, lowercased): the
+/// hash [`DomainSet::insert`] computed for it.
+fn key_hash(key: &[u8]) -> u64 {
+    let mut h = 0;
+    let mut at = 0;
+    while let Some(&len) = key.get(at) {
+        let label = key.get(at + 1..at + 1 + usize::from(len)).unwrap_or(&[]);
+        h = fold(h, label_hash(label));
+        at += 1 + usize::from(len);
+    }
+    finish(h)
 }
 
 /// Whether a stored key (labels from the right, length-prefixed, lowercased) spells the
@@ -561,6 +636,53 @@ mod tests {
             assert!(!set.matches_text(&format!("n{i}x.grown.example")), "{i}");
         }
         assert!(!set.matches_text("grown.example"));
+    }
+
+    #[test]
+    fn long_keys_live_in_the_arena_and_survive_growth() {
+        // keys past the slot's inline bytes, mixed with short ones, through several grows
+        let mut set = DomainSet::parse(Match::Exact, "").unwrap();
+        let long = |i: usize| format!("a-rather-long-label-{i}.another-long-label.example");
+        for i in 0..3000 {
+            set.insert(&long(i)).unwrap();
+            set.insert(&format!("s{i}.example")).unwrap();
+        }
+        assert_eq!(set.len(), 6000);
+        assert!(set.arena.len() > 3000 * super::INLINE);
+        for i in 0..3000 {
+            assert!(set.matches_text(&long(i).to_uppercase()), "{i}");
+            assert!(set.matches_text(&format!("S{i}.example")), "{i}");
+            assert!(!set.matches_text(&format!("x.{}", long(i))), "{i}");
+            assert!(!set.matches_text(&format!("{}x", long(i))), "{i}");
+        }
+    }
+
+    #[test]
+    fn a_hash_hit_with_other_bytes_is_no_match() {
+        // a query whose hash equals a listed key's (a collision, forced here by probing
+        // with the listed key's hash) is compared byte by byte and refused
+        for name in [
+            "short.example",
+            "a-label-long-enough-to-leave-the-slot.example",
+        ] {
+            let set = DomainSet::parse(Match::Exact, name).unwrap();
+            let listed: Vec<&[u8]> = name.split('.').map(str::as_bytes).collect();
+            let slot = set.slots.iter().find(|s| s.tag != 0).copied().unwrap();
+            let hash = super::key_hash(set.key(&slot));
+            assert!(set.probe(hash, 0, listed.iter().copied()), "{name}");
+            for other in [
+                "shorT.exampla",
+                "other.example",
+                "x.short.example",
+                "example",
+            ] {
+                let labels: Vec<&[u8]> = other.split('.').map(str::as_bytes).collect();
+                assert!(
+                    !set.probe(hash, 0, labels.iter().copied()),
+                    "{name} {other}"
+                );
+            }
+        }
     }
 
     /// The slow reference: compare the lowercased text of the name and each parent.
