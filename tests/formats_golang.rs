@@ -10,11 +10,8 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dnstap_receiver::format::{FormatKind, Formatter};
 use dnstap_receiver::record::Record;
@@ -270,45 +267,8 @@ fn every_decoded_rdata_type_matches_the_cli() {
 }
 
 /// Counts allocations made by the thread that asks ([`COUNTING`]), as tests/no_alloc.rs.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(|c| c.get()) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 /// The three formats over real captures and over the corpus of odd messages (where the
 /// error paths and the in-buffer YAML and JSON transforms run), after a warm-up pass:
@@ -337,11 +297,7 @@ fn golang_formats_do_not_allocate() {
             }
         };
         pass(&mut out); // warm-up: the buffer reaches its size
-        ALLOCATIONS.store(0, Ordering::Relaxed);
-        COUNTING.with(|c| c.set(true));
-        pass(&mut out);
-        COUNTING.with(|c| c.set(false));
-        let n = ALLOCATIONS.load(Ordering::Relaxed);
+        let ((), n) = support::alloc::allocations_in(|| pass(&mut out));
         assert_eq!(n, 0, "{n} allocations over {} records", records.len());
     }
 }

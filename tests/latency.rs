@@ -13,14 +13,11 @@
 //! - 1 M outstanding queries stay within the table's bound (resident memory measured), and
 //!   the step allocates nothing per message (a counting allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -816,46 +813,8 @@ fn memory_probe() {
 // ---------------------------------------------------------------------------------------------
 // No allocation per message.
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// Only the measured thread counts (the harness allocates on its own threads).
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(|c| c.get()) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 #[test]
 fn the_step_allocates_nothing_per_message() {
@@ -884,11 +843,7 @@ fn the_step_allocates_nothing_per_message() {
     };
     // Warm-up: the identity's histogram slot, the scratch buffer's growth.
     assert_eq!(pass(Instant::now()), 300);
-    COUNTING.with(|c| c.set(true));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let reported = pass(Instant::now());
-    let n = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    COUNTING.with(|c| c.set(false));
+    let (reported, n) = support::alloc::allocations_in(|| pass(Instant::now()));
     assert_eq!(reported, 300);
     assert_eq!(n, 0, "allocations over {} messages", records.len());
 }

@@ -9,14 +9,11 @@
 //! `max-entries`, so that windows close early), and in the daemon (global and per-output
 //! reducer, with every counter of docs/metrics.md adding up).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use std::time::Instant;
 
@@ -462,46 +459,8 @@ fn bad_reducer_values_stop_start_up_naming_the_key() {
 // ---------------------------------------------------------------------------------------------
 // No allocation per record once the windows' buffers have grown.
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// Only the measured thread counts (the harness and other tests allocate elsewhere).
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(|c| c.get()) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 #[test]
 fn reducer_windows_reuse_their_buffers() {
@@ -542,14 +501,8 @@ fn reducer_windows_reuse_their_buffers() {
     // Warm-up: the windows' buffers grow to their size.
     let first = pass();
     let _ = pass();
-    COUNTING.with(|c| c.set(true));
-    let counted = pass();
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(
-        ALLOCATIONS.load(Ordering::Relaxed),
-        0,
-        "allocations in a pass"
-    );
+    let (counted, n) = support::alloc::allocations_in(pass);
+    assert_eq!(n, 0, "allocations in a pass");
     assert_eq!(counted, first, "the same records out each pass");
     assert_eq!(first.0 + first.1, records.len() as u64);
 }

@@ -9,6 +9,7 @@
 //! - [`dns`]: DNS messages pulled out of the captures without the product's decoders.
 #![allow(dead_code)]
 
+pub mod alloc;
 pub mod dns;
 pub mod lab;
 pub mod pyvenv;
