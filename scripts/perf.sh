@@ -130,13 +130,15 @@ transforms:
     watch-interval: 0.2
 EOF
 
-# The enrichment transforms on plain JSON: the public suffix and registered domain of every
-# qname (from the Public Suffix List) and Crypto-PAn pseudonyms of both addresses; the row
-# "ours-enrich" sits beside "ours-json" of the same run. (The seed's JSON does not print the
-# public suffix, the full formats do: the row measures computing it.)
+# The enrichment transforms on plain JSON: query/response latency, the public suffix and
+# registered domain of every qname (from the Public Suffix List) and Crypto-PAn pseudonyms
+# of both addresses; the row "ours-enrich" sits beside "ours-json" of the same run. (The
+# seed's JSON prints neither the latency nor the public suffix, the full formats do: the
+# row measures computing them.)
 head -c 32 /dev/urandom > "$work/privacy.key"
 cat > "$work/enrich.yaml" <<EOF
 transforms:
+  latency: {}
   normalize: {add-tld: true, add-etld1: true}
   user-privacy: {pseudonymize-ip: crypto-pan, key-file: $work/privacy.key}
 EOF
@@ -358,7 +360,7 @@ END {
     fmt = who[2]; sub(/(2|w2)$/, "", fmt)
     g = (who[1] == "ours" && who[2] != "filter" && who[2] != "xform") ? "golang-" fmt "/" p[2] "/" p[3] : ""
     plain = "ours-json/" p[2] "/" p[3]
-    out = (who[1] == "fstrm_capture") ? "raw frames" : (who[2] == "filter") ? "JSON, qname filter rejecting ~all" : (who[2] == "enrich") ? sprintf("JSON + eTLD+1 + Crypto-PAn, --writers 1 (%s× plain JSON)", (plain in rate) ? sprintf("%.2f", rate[k] / rate[plain]) : "–") : (who[2] == "json2") ? "JSON, 2 processes (--reuse-port)" : (who[2] ~ /w2$/) ? toupper(substr(who[2], 1, 1)) substr(who[2], 2, length(who[2]) - 3) ", --writers 2" : (who[1] == "ours" && who[2] != "filter") ? toupper(substr(who[2], 1, 1)) substr(who[2], 2) ", --writers 1" : toupper(substr(who[2], 1, 1)) substr(who[2], 2)
+    out = (who[1] == "fstrm_capture") ? "raw frames" : (who[2] == "filter") ? "JSON, qname filter rejecting ~all" : (who[2] == "enrich") ? sprintf("JSON + latency + eTLD+1 + Crypto-PAn, --writers 1 (%s× plain JSON)", (plain in rate) ? sprintf("%.2f", rate[k] / rate[plain]) : "–") : (who[2] == "json2") ? "JSON, 2 processes (--reuse-port)" : (who[2] ~ /w2$/) ? toupper(substr(who[2], 1, 1)) substr(who[2], 2, length(who[2]) - 3) ", --writers 2" : (who[1] == "ours" && who[2] != "filter") ? toupper(substr(who[2], 1, 1)) substr(who[2], 2) ", --writers 1" : toupper(substr(who[2], 1, 1)) substr(who[2], 2)
     base = "fstrm_capture/" p[2] "/" p[3]
     rb = (base in rate && k != base) ? sprintf("%.2f", rate[k] / rate[base]) : "–"
     fmt = who[2]; sub(/(2|w2)$/, "", fmt)

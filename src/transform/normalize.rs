@@ -2,19 +2,17 @@
 //! the public suffix (`tld`) and registered domain (`etld+1`) of the qname from the Public
 //! Suffix List, which the full formats print as `"publicsuffix": {"tld", "etld+1"}`.
 //!
-//! The list is the `publicsuffix` crate's run-time [`publicsuffix::List`], built at
-//! start-up from the text the configuration read (a file, or the copy compiled in from
-//! assets/publicsuffix/); [`SuffixList`] adds the ICANN-only switch and the walk from the
-//! wire-form qname. A name under a suffix the list does not know follows the list's `*`
-//! rule: its last label is the suffix.
+//! The list is compiled at start-up ([`super::psl::SuffixTable`]) from the text the
+//! configuration read (a file, or the copy compiled in from assets/publicsuffix/), and
+//! looked up with the labels of the wire-form qname, read in place. A name under a suffix
+//! the list does not know follows the list's `*` rule: its last label is the suffix.
 //!
 //! Knows records, DNS names and the list; nothing of files or configuration.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
 
-use publicsuffix::{IcannList, List, Psl};
-
+use super::psl::SuffixTable;
 use super::rewrite;
 use super::Verdict;
 use crate::dns::name::escape_label_into;
@@ -31,54 +29,33 @@ pub const SYSTEM_LIST: &str = "/usr/share/publicsuffix/public_suffix_list.dat";
 const MAX_LABELS: usize = 128;
 
 /// A Public Suffix List, whole (ICANN and private sections) or its ICANN section only.
-pub enum SuffixList {
-    All(List),
-    Icann(IcannList),
-}
-
-impl std::fmt::Debug for SuffixList {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SuffixList::All(_) => f.write_str("SuffixList::All"),
-            SuffixList::Icann(_) => f.write_str("SuffixList::Icann"),
-        }
-    }
-}
+#[derive(Debug)]
+pub struct SuffixList(SuffixTable);
 
 impl SuffixList {
     /// Parses the list's text (the `publicsuffix.org` format: `// ===BEGIN ICANN
     /// DOMAINS===`, rules, `!` exceptions and `*` wildcards). With `icann_only`, the rules
     /// of the private section are ignored.
     pub fn parse(text: &str, icann_only: bool) -> Result<SuffixList, String> {
-        let list: List = text.parse().map_err(|e| format!("{e:?}"))?;
-        Ok(if icann_only {
-            SuffixList::Icann(list.into())
-        } else {
-            SuffixList::All(list)
-        })
+        SuffixTable::parse(text, icann_only).map(SuffixList)
     }
 
     /// How many labels (from the right) of `name` form its public suffix: at least 1 for
     /// a name with a label (the `*` rule), 0 for the root.
     pub fn suffix_labels(&self, name: &QName) -> usize {
-        let n = name.len();
-        if n == 0 {
-            return 0;
-        }
-        let labels = (0..n).rev().map(|i| name.label(i));
-        let info = match self {
-            SuffixList::All(l) => l.find(labels),
-            SuffixList::Icann(l) => l.find(labels),
-        };
-        // `info.len` counts bytes from the right, dots included: turn it into labels.
-        let mut bytes = 0usize;
-        for (k, i) in (0..n).rev().enumerate() {
-            bytes += name.label(i).len() + usize::from(k > 0);
-            if bytes >= info.len {
-                return k + 1;
-            }
-        }
-        n
+        self.0.suffix_labels(name.len(), |i| name.label(i))
+    }
+
+    /// Labels of the list's longest rule.
+    pub fn depth(&self) -> usize {
+        self.0.depth()
+    }
+
+    /// The same for a name of `n` labels given by `label(i)` (0 the leftmost, any ASCII
+    /// case).
+    #[inline]
+    pub fn suffix_labels_by<'a>(&self, n: usize, label: impl Fn(usize) -> &'a [u8]) -> usize {
+        self.0.suffix_labels(n, label)
     }
 }
 
@@ -191,9 +168,72 @@ impl Normalize {
         if !(self.add_tld || self.add_etld1) {
             return Verdict::Keep;
         }
-        let Some(name) =
-            rewrite::view(rec, en, rewrite::Which::Main).and_then(|v| QName::of_view(&v))
-        else {
+        // The message as the steps so far left it (the lowercased copy in `en` when
+        // `qname-lowercase` changed it), borrowing only that field of `en`.
+        let parsed = if en.message_set {
+            crate::dns::MessageView::parse(&en.message).ok()
+        } else {
+            match &rec.dns {
+                Some(Ok(v)) => Some(v.clone()),
+                _ => rec
+                    .dns_message()
+                    .and_then(|m| crate::dns::MessageView::parse(m).ok()),
+            }
+        };
+        let Some(view) = parsed else {
+            return Verdict::Keep;
+        };
+        let Some(q) = view.question.as_ref() else {
+            return Verdict::Keep;
+        };
+        // PERF: the labels are read where they lie in the message (no lowercased copy of
+        // the name); only the tld and etld+1 texts are written, lowercased. The last
+        // `WINDOW` labels are kept (a ring, filled in one pass): the look-up and the texts
+        // need only the rightmost few.
+        let mut ring: [&[u8]; WINDOW] = [&[]; WINDOW];
+        let mut n = 0usize;
+        for l in q.name.labels() {
+            if let Some(slot) = ring.get_mut(n % WINDOW) {
+                *slot = l;
+            }
+            n += 1;
+        }
+        if n > WINDOW && list.depth() + 2 > WINDOW {
+            // A rule (with a wildcard, and the etld+1's label) may reach past the window.
+            return self.apply_copied(&view, list, &mut en.text, &mut en.tld, &mut en.etld1);
+        }
+        let seen = n.min(WINDOW);
+        // Label `j` of the window (0 = the leftmost kept, n - seen of the name).
+        let label = |j: usize| {
+            ring.get((n - seen + j) % WINDOW)
+                .copied()
+                .unwrap_or_default()
+        };
+        let s = list.suffix_labels_by(seen, label);
+        if s == 0 {
+            return Verdict::Keep;
+        }
+        if self.add_tld {
+            en.tld = write_lower((seen - s..seen).map(label), &mut en.text);
+        }
+        if self.add_etld1 && n > s {
+            en.etld1 = write_lower((seen - s - 1..seen).map(label), &mut en.text);
+        }
+        Verdict::Keep
+    }
+
+    /// [`Normalize::apply`] from a copy of the whole name: for a name longer than the
+    /// window of labels when the list has rules nearly that long.
+    #[cold]
+    fn apply_copied(
+        &self,
+        view: &crate::dns::MessageView<'_>,
+        list: &SuffixList,
+        text: &mut Vec<u8>,
+        tld: &mut Option<std::ops::Range<u16>>,
+        etld1: &mut Option<std::ops::Range<u16>>,
+    ) -> Verdict {
+        let Some(name) = QName::of_view(view) else {
             return Verdict::Keep;
         };
         let n = name.len();
@@ -202,17 +242,41 @@ impl Normalize {
             return Verdict::Keep;
         }
         if self.add_tld {
-            let start = en.text.len();
-            name.write_text(n - s, &mut en.text);
-            en.tld = range(start, en.text.len());
+            let start = text.len();
+            name.write_text(n - s, text);
+            *tld = range(start, text.len());
         }
         if self.add_etld1 && n > s {
-            let start = en.text.len();
-            name.write_text(n - s - 1, &mut en.text);
-            en.etld1 = range(start, en.text.len());
+            let start = text.len();
+            name.write_text(n - s - 1, text);
+            *etld1 = range(start, text.len());
         }
         Verdict::Keep
     }
+}
+
+/// Labels kept from the right of a name for the look-up and the texts: a public suffix of
+/// more labels than this is found from a copy of the name ([`Normalize::apply_copied`]).
+const WINDOW: usize = 16;
+
+/// Writes `labels` in presentation form (escaped, lowercased, no trailing dot) at the end
+/// of `out`; returns where.
+fn write_lower<'a>(
+    labels: impl Iterator<Item = &'a [u8]>,
+    out: &mut Vec<u8>,
+) -> Option<std::ops::Range<u16>> {
+    let start = out.len();
+    for (i, l) in labels.enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        escape_label_into(l, out);
+    }
+    // Escapes are digits and backslashes: lowercasing the text lowercases the labels.
+    if let Some(t) = out.get_mut(start..) {
+        t.make_ascii_lowercase();
+    }
+    range(start, out.len())
 }
 
 fn range(start: usize, end: usize) -> Option<std::ops::Range<u16>> {

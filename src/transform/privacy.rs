@@ -137,11 +137,16 @@ impl PseudonymCache {
         if len != 4 && len != 16 {
             return;
         }
-        // FNV-1a: cheap and spreads the low bytes, where client addresses differ.
-        let h = a.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-        let h = (h ^ (h >> 32)) as usize;
+        // PERF: the address as one 128-bit number, folded and multiplied once (a byte-wise
+        // FNV-1a over an IPv6 address was a chain of 16 dependent multiplies).
+        let mut w = [0u8; 16];
+        if let Some(d) = w.get_mut(..len) {
+            d.copy_from_slice(a);
+        }
+        let x = u128::from_le_bytes(w) ^ (len as u128);
+        let h =
+            ((x as u64) ^ ((x >> 64) as u64).rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let h = (h >> 32) as usize;
         let Some(shard) = self.shards.get(h % CACHE_SHARDS) else {
             p.apply(a);
             return;
