@@ -5,49 +5,13 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use dnstap_receiver::dnstap::DnstapView;
 use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 use dnstap_receiver::record::{write_ip, Record};
 use support::lab::lab_dir;
 
-struct Counting;
-
-thread_local! {
-    // Per thread, so that other tests of this binary running in parallel are not counted.
-    // `const` and `Copy`: reading them never allocates.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    if COUNTING.with(Cell::get) {
-        ALLOCS.with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: `ptr` came from `System` with `layout`; same contract passed through.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 /// Every data frame of every capture, copied out before counting starts.
 fn all_frames() -> Vec<Vec<u8>> {
@@ -86,23 +50,22 @@ fn view_records_and_addresses_do_not_allocate() {
     let frames = all_frames();
     let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut work = 0usize;
-    COUNTING.with(|c| c.set(true));
-    for payload in &frames {
-        out.clear();
-        let view = DnstapView::parse(payload).expect("lab payloads are valid");
-        let message = view.message().map(|m| m.expect("lab messages are valid"));
-        let viewed = Record::from_views(&view, message.as_ref()).expect("valid");
-        let decoded = Record::decode(payload).expect("valid");
-        for addr in [viewed.query_address, decoded.response_address]
-            .into_iter()
-            .flatten()
-        {
-            write_ip(addr, &mut out);
+    let ((), allocs) = support::alloc::allocations_in(|| {
+        for payload in &frames {
+            out.clear();
+            let view = DnstapView::parse(payload).expect("lab payloads are valid");
+            let message = view.message().map(|m| m.expect("lab messages are valid"));
+            let viewed = Record::from_views(&view, message.as_ref()).expect("valid");
+            let decoded = Record::decode(payload).expect("valid");
+            for addr in [viewed.query_address, decoded.response_address]
+                .into_iter()
+                .flatten()
+            {
+                write_ip(addr, &mut out);
+            }
+            work += out.len() + usize::from(matches!(viewed.dns, Some(Ok(_))));
         }
-        work += out.len() + usize::from(matches!(viewed.dns, Some(Ok(_))));
-    }
-    COUNTING.with(|c| c.set(false));
-    let allocs = ALLOCS.with(Cell::get);
+    });
     assert!(work > frames.len(), "the loop did its work");
     assert_eq!(
         allocs,

@@ -15,12 +15,9 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dnstap_receiver::dns::MessageView;
@@ -31,38 +28,9 @@ use dnstap_receiver::record::{Record, Timestamp};
 use serde_json::{json, Value};
 use support::lab::{capture, capture_payloads, top_captures};
 
-// ---- counting allocator (only the flagged thread counts) ----
-
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+// Only the measuring thread counts.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 // ---- helpers ----
 
@@ -688,11 +656,7 @@ fn migration_formats_do_not_allocate() {
             }
         };
         pass(&mut out);
-        ALLOCATIONS.store(0, Ordering::Relaxed);
-        COUNTING.with(|c| c.set(true));
-        pass(&mut out);
-        COUNTING.with(|c| c.set(false));
-        let n = ALLOCATIONS.load(Ordering::Relaxed);
+        let ((), n) = support::alloc::allocations_in(|| pass(&mut out));
         assert_eq!(
             n,
             0,

@@ -5,10 +5,6 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use dnstap_receiver::dnstap::DnstapView;
 use dnstap_receiver::filter::{Filter, FilterSpec, Verdict};
 use dnstap_receiver::format::{FormatKind, Formatter};
@@ -16,46 +12,8 @@ use dnstap_receiver::framestream::{Decoder, DecoderConfig, Event};
 use dnstap_receiver::record::Record;
 use support::lab::lab_dir;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// Only the measured thread counts (the test harness allocates on its own threads).
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(|c| c.get()) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 /// Payload ranges of every data frame of a capture.
 fn frames(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
@@ -138,17 +96,10 @@ fn hot_path_does_not_allocate() {
         pass(&bytes, &frames, &filters, &mut out); // warm-up (lazy statics, if any)
 
         // The counter itself works: one allocation is seen.
-        ALLOCATIONS.store(0, Ordering::Relaxed);
-        COUNTING.with(|c| c.set(true));
-        std::hint::black_box(Box::new(1u64));
-        COUNTING.with(|c| c.set(false));
-        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 1);
+        let (_, one) = support::alloc::allocations_in(|| std::hint::black_box(Box::new(1u64)));
+        assert_eq!(one, 1);
 
-        ALLOCATIONS.store(0, Ordering::Relaxed);
-        COUNTING.with(|c| c.set(true));
-        pass(&bytes, &frames, &filters, &mut out);
-        COUNTING.with(|c| c.set(false));
-        let n = ALLOCATIONS.load(Ordering::Relaxed);
+        let ((), n) = support::alloc::allocations_in(|| pass(&bytes, &frames, &filters, &mut out));
         assert_eq!(n, 0, "{name}: {n} allocations over {} frames", frames.len());
     }
 }
@@ -184,11 +135,7 @@ fn traffic_counter_does_not_allocate() {
         }
     };
     count(&mut traffic); // warm-up: the identities take their slots
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    count(&mut traffic);
-    COUNTING.with(|c| c.set(false));
-    let n = ALLOCATIONS.load(Ordering::Relaxed);
+    let ((), n) = support::alloc::allocations_in(|| count(&mut traffic));
     assert_eq!(n, 0, "{n} allocations while counting traffic");
     let total: usize = captures.iter().map(|(_, f)| f.len()).sum();
     let s = shared.snapshot();
