@@ -283,6 +283,26 @@ impl<'a> Name<'a> {
         true
     }
 
+    /// The name's uncompressed wire form (root byte included) when it lies in one piece
+    /// in the message: no compression pointer (a question's name, nearly always).
+    #[inline]
+    pub fn contiguous_wire(&self) -> Option<&'a [u8]> {
+        let wire = self
+            .msg
+            .get(self.start..self.start + self.wire_len as usize)?;
+        let mut at = 0usize;
+        loop {
+            let len = *wire.get(at)?;
+            if len == 0 {
+                return (at + 1 == wire.len()).then_some(wire);
+            }
+            if len & 0xc0 != 0 {
+                return None;
+            }
+            at += 1 + len as usize;
+        }
+    }
+
     /// Case-insensitive (ASCII) comparison of two names, label by label.
     pub fn eq_ignore_case(&self, other: &Name<'_>) -> bool {
         if self.wire_len != other.wire_len {
@@ -349,6 +369,21 @@ impl<'a> Iterator for Labels<'a> {
     }
 }
 
+/// Lowercases the ASCII letters of 8 bytes at once (other bytes unchanged): a byte gets
+/// 0x20 added when it lies in 'A'..='Z'. Length bytes of a wire name (0..=63) are left
+/// alone, so a whole wire name can be folded word by word.
+#[inline]
+pub fn lower8(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // High bit of each byte set when the byte (below 0x80) is >= 'A' and <= 'Z'.
+    let low7 = w & !HIGH;
+    let ge_a = low7.wrapping_add(ONES * (0x80 - u64::from(b'A')));
+    let gt_z = low7.wrapping_add(ONES * (0x7f - u64::from(b'Z')));
+    let upper = ge_a & !gt_z & !w & HIGH;
+    w | (upper >> 2)
+}
+
 /// Writes one label in presentation form as the seed tool (dnspython) renders it:
 /// `"`, `(`, `)`, `.`, `;`, `\`, `@`, `$` get a backslash; bytes outside 0x21..=0x7e
 /// (space included) are written `\DDD` (three decimal digits).
@@ -403,6 +438,33 @@ pub(crate) fn write_ddd(b: u8, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lower8_folds_only_ascii_capitals() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        for c in all.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            let got = lower8(u64::from_le_bytes(w)).to_le_bytes();
+            let want: Vec<u8> = c.iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(got.to_vec(), want);
+        }
+    }
+
+    #[test]
+    fn contiguous_wire_only_without_pointers() {
+        // Question name at 12, an answer owner as a pointer to it.
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(b"\x03www\x07Example\x03com\x00");
+        let at = m.len();
+        m.extend_from_slice(&[0x01, b'a', 0xc0, 12]);
+        let (q, _) = Name::parse(&m, 12).unwrap();
+        assert_eq!(q.contiguous_wire(), Some(&m[12..at]));
+        let (p, _) = Name::parse(&m, at).unwrap();
+        assert_eq!(p.contiguous_wire(), None);
+        let (root, _) = Name::parse(&[0u8], 0).unwrap();
+        assert_eq!(root.contiguous_wire(), Some(&[0u8][..]));
+    }
 
     /// The one-copy path against the label-by-label path (the oracle), on plain names,
     /// names that need escapes, the root, and a compressed name.

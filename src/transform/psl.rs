@@ -21,6 +21,8 @@
 //! Knows the list's text format and names as labels; nothing of records or configuration.
 #![forbid(unsafe_code)]
 
+use crate::dns::name::lower8;
+
 /// A node is present (some rule ends in this suffix).
 const NODE: u8 = 1;
 /// Flags of the ICANN section; the private section's are these shifted left by one.
@@ -70,19 +72,6 @@ impl std::fmt::Debug for SuffixTable {
 }
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// Lowercases the ASCII letters of 8 bytes at once.
-#[inline]
-fn lower8(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // High bit of each byte set when the byte (below 0x80) is >= 'A' and <= 'Z'.
-    let low7 = w & !HIGH;
-    let ge_a = low7.wrapping_add(ONES * (0x80 - u64::from(b'A')));
-    let gt_z = low7.wrapping_add(ONES * (0x7f - u64::from(b'Z')));
-    let upper = ge_a & !gt_z & !w & HIGH;
-    w | (upper >> 2)
-}
 
 /// The hash of one label, ASCII case folded, 8 bytes at a time.
 #[inline]
@@ -365,18 +354,6 @@ mod tests {
         assert!(SuffixTable::parse("// nothing\n", false).is_err());
         assert!(SuffixTable::parse("// ===BEGIN ICANN DOMAINS===\n!com\n", false).is_err());
         assert!(SuffixTable::parse("// ===BEGIN ICANN DOMAINS===\na..b\n", false).is_err());
-    }
-
-    #[test]
-    fn lower8_folds_only_ascii_capitals() {
-        let all: Vec<u8> = (0..=255u8).collect();
-        for c in all.chunks_exact(8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            let got = lower8(u64::from_le_bytes(w)).to_le_bytes();
-            let want: Vec<u8> = c.iter().map(u8::to_ascii_lowercase).collect();
-            assert_eq!(got.to_vec(), want);
-        }
     }
 
     #[test]
