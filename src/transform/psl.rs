@@ -141,17 +141,10 @@ impl SuffixTable {
         if rules.is_empty() {
             return Err("no rule in any section".to_string());
         }
-        // Distinct suffixes: the table's nodes, at most 70 % of its slots.
-        let mut suffixes = std::collections::HashSet::new();
-        for (r, _) in &rules {
-            let r = r.trim_start_matches('!').trim_start_matches("*.");
-            let labels: Vec<&str> = r.split('.').collect();
-            for k in 0..labels.len() {
-                let tail = labels.get(k..).unwrap_or_default();
-                suffixes.insert(tail.join(".").to_ascii_lowercase());
-            }
-        }
-        let cap = (suffixes.len() * 10 / 7 + 1).next_power_of_two().max(16);
+        // Every label of every rule bounds the number of nodes; the table is sized for
+        // that, then rebuilt at its final size (at most 70 % of the slots used).
+        let labels_max: usize = rules.iter().map(|(r, _)| r.split('.').count()).sum();
+        let cap = (labels_max * 10 / 7 + 1).next_power_of_two().max(16);
         let mut t = SuffixTable {
             slots: vec![Slot::default(); cap].into_boxed_slice(),
             mask: cap - 1,
@@ -163,13 +156,54 @@ impl SuffixTable {
             },
             depth: 0,
         };
+        let mut built = Vec::new();
         for (rule, private) in &rules {
-            t.add(rule, *private)?;
+            t.add(rule, *private, &mut built)?;
         }
-        Ok(t)
+        Ok(t.resized(&built))
     }
 
-    fn add(&mut self, rule: &str, private: bool) -> Result<(), String> {
+    /// The same nodes in a table sized for them; `built` holds each node's slot and hash,
+    /// parents before children.
+    fn resized(self, built: &[(u32, u64)]) -> SuffixTable {
+        let cap = (built.len() * 10 / 7 + 1).next_power_of_two().max(16);
+        if cap >= self.slots.len() {
+            return self;
+        }
+        let mut t = SuffixTable {
+            slots: vec![Slot::default(); cap].into_boxed_slice(),
+            mask: cap - 1,
+            ..self
+        };
+        let mut moved = vec![ROOT; self.slots.len()];
+        for &(old, hash) in built {
+            let Some(s) = self.slots.get(old as usize).copied() else {
+                continue;
+            };
+            let parent = match s.parent {
+                ROOT => ROOT,
+                p => moved.get(p as usize).copied().unwrap_or(ROOT),
+            };
+            let mut i = hash as usize & t.mask;
+            while t.slots.get(i).is_some_and(|s| s.tag != 0) {
+                i = (i + 1) & t.mask;
+            }
+            if let Some(d) = t.slots.get_mut(i) {
+                *d = Slot { parent, ..s };
+            }
+            if let Some(m) = moved.get_mut(old as usize) {
+                *m = i as u32;
+            }
+        }
+        t
+    }
+
+    fn add(
+        &mut self,
+        rule: &str,
+        private: bool,
+        built: &mut Vec<(u32, u64)>,
+    ) -> Result<(), String> {
         let (exception, rest) = match rule.strip_prefix('!') {
             Some(r) => (true, r),
             None => (false, rule),
@@ -190,7 +224,7 @@ impl SuffixTable {
         for label in rest.rsplit('.') {
             let l = label.to_ascii_lowercase();
             hash = fold(hash, label_hash(l.as_bytes()));
-            at = self.node(hash, at, l.as_bytes());
+            at = self.node(hash, at, l.as_bytes(), built);
         }
         let shift = if private { PRIVATE_SHIFT } else { 0 };
         let flag = if exception {
@@ -207,7 +241,7 @@ impl SuffixTable {
     }
 
     /// The slot of the node (`parent`, `label`), made when absent.
-    fn node(&mut self, hash: u64, parent: u32, label: &[u8]) -> u32 {
+    fn node(&mut self, hash: u64, parent: u32, label: &[u8], built: &mut Vec<(u32, u64)>) -> u32 {
         if let Some(i) = self.find(hash, parent, label) {
             return i;
         }
@@ -226,6 +260,7 @@ impl SuffixTable {
                 flags: NODE,
             };
         }
+        built.push((i as u32, hash));
         i as u32
     }
 
