@@ -74,7 +74,7 @@ while (($#)); do
     --threads) threads=1 ;;
     --only) only="$2"; shift ;;
     --out) outdir="$2"; shift ;;
-    -h|--help) sed -n '2,47p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,53p' "$0"; exit 0 ;;
     *) echo "perf.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
