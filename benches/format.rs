@@ -4,6 +4,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use dnstap_receiver::format::directives::TextFormat;
+use dnstap_receiver::format::{json, text};
 use dnstap_receiver::format::{FormatKind, Formatter};
 use dnstap_receiver::record::Record;
 
@@ -70,5 +71,65 @@ fn formats(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, formats);
+/// The seven servers' records (the real corpus of scripts/perf.sh): 147 from each lab
+/// capture, mixed as they come; JSON and text against their general paths (every field
+/// through `seed`, what they were before the tables), in the same run.
+fn formats_real(c: &mut Criterion) {
+    const SERVERS: [&str; 7] = [
+        "unbound-unix.fstrm",
+        "bind-unix.fstrm",
+        "dnsdist-unix.fstrm",
+        "nsd-unix.fstrm",
+        "knot-unix.fstrm",
+        "kresd-unix.fstrm",
+        "pdns-recursor-unix.fstrm",
+    ];
+    let captures: Vec<_> = SERVERS
+        .iter()
+        .map(|name| {
+            let path = common::lab_dir().join("captures").join(name);
+            common::capture_file(&path)
+        })
+        .collect();
+    let mut records: Vec<Record<'_>> = Vec::new();
+    for (bytes, frames) in &captures {
+        records.extend(
+            frames
+                .iter()
+                .take(147)
+                .map(|r| Record::parse(&bytes[r.clone()]).expect("record")),
+        );
+    }
+    let mut g = c.benchmark_group("format_real");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    type Writer = fn(&Record<'_>, &mut Vec<u8>);
+    let writers: [(&str, Writer); 4] = [
+        ("json", json::write_record),
+        ("json_general", json::write_record_general),
+        ("text", text::write_record),
+        ("text_general", text::write_record_general),
+    ];
+    for (name, write) in writers {
+        let mut out = Vec::with_capacity(4 << 20);
+        common::print_cpu_ns_per_msg(&format!("format_real/{name}"), records.len(), || {
+            out.clear();
+            for rec in &records {
+                write(rec, &mut out);
+            }
+            std::hint::black_box(out.len());
+        });
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                for rec in &records {
+                    write(rec, &mut out);
+                }
+                std::hint::black_box(out.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, formats, formats_real);
 criterion_main!(benches);

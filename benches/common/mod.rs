@@ -19,7 +19,12 @@ pub fn capture(name: &str) -> (Vec<u8>, Vec<Range<usize>>) {
         Some(file) => PathBuf::from(file),
         None => lab_dir().join("captures").join(name),
     };
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    capture_file(&path)
+}
+
+/// The bytes of one `.fstrm` file and the payload range of each data frame.
+pub fn capture_file(path: &Path) -> (Vec<u8>, Vec<Range<usize>>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut dec = Decoder::new(DecoderConfig::default());
     let mut reply = Vec::new();
     let (mut pos, mut frames) = (0, Vec::new());

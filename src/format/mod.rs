@@ -20,6 +20,7 @@ pub mod dnscollector;
 pub mod dnscollector_flat;
 pub mod dr4;
 pub mod escape;
+pub mod fragments;
 pub mod full;
 pub mod golang;
 pub mod json;
