@@ -135,21 +135,42 @@ fn lower8(w: u64) -> u64 {
 }
 
 /// The hash of one label, case-folded (`Example` and `EXAMPLE` hash alike), read 8 bytes at
-/// a time.
+/// a time: a label of 9 to 16 bytes (most long ones) as two overlapping words, longer ones
+/// word by word and the rest as [`tail_word`] reads it (the length is hashed too, so an
+/// overlap cannot make two labels alike).
+// PERF: benches/transform.rs drop_domain_*_synthetic_names: the word loop and its
+// remainder were three branches a label on lengths that vary from name to name.
 #[inline]
 fn label_hash(label: &[u8]) -> u64 {
-    let mut h = (label.len() as u64).wrapping_mul(K);
-    let mut chunks = label.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ lower8(u64::from_le_bytes(w))).wrapping_mul(K);
+    let n = label.len();
+    let h = (n as u64).wrapping_mul(K);
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ lower8(w)).wrapping_mul(K);
+    let word = |at: usize| {
+        label
+            .get(at..)
+            .and_then(|t| t.first_chunk::<8>())
+            .map_or(0, |w| u64::from_le_bytes(*w))
+    };
+    match n {
+        0..=7 => mix(h, tail_word(label)),
+        8..=16 => mix(mix(h, word(0)), word(n - 8)),
+        _ => {
+            let mut h = h;
+            let mut chunks = label.chunks_exact(8);
+            for c in &mut chunks {
+                h = mix(
+                    h,
+                    c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w)),
+                );
+            }
+            let rest = chunks.remainder();
+            if rest.is_empty() {
+                h
+            } else {
+                mix(h, tail_word(rest))
+            }
+        }
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        h = (h.rotate_left(5) ^ lower8(tail_word(rest))).wrapping_mul(K);
-    }
-    h
 }
 
 /// The 1..=7 bytes at the end of a label as one word, read without a copy: two
@@ -583,12 +604,30 @@ fn key_equals<'n>(key: &[u8], labels: impl Iterator<Item = &'n [u8]>) -> bool {
         ) else {
             return false;
         };
-        if usize::from(len) != label.len() || !stored.eq_ignore_ascii_case(label) {
+        if usize::from(len) != label.len() || !label_equals(stored, label) {
             return false;
         }
         end = start - 1;
     }
     end == 0
+}
+
+/// Whether a stored label (lowercased) and a query label of the same length are equal,
+/// ASCII case aside: 8 bytes at a time, the tail as [`tail_word`] reads it (which reads every
+/// byte, so equal words mean equal bytes).
+// PERF: benches/transform.rs drop_domain_*_synthetic: byte by byte, comparing the
+// 22-byte key of a listed name cost a branch per byte.
+#[inline]
+fn label_equals(stored: &[u8], label: &[u8]) -> bool {
+    let word = |c: &[u8]| c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+    let mut a = stored.chunks_exact(8);
+    let mut b = label.chunks_exact(8);
+    let mut same = true;
+    for (x, y) in (&mut a).zip(&mut b) {
+        same &= word(x) == lower8(word(y));
+    }
+    let (x, y) = (a.remainder(), b.remainder());
+    same && (x.is_empty() || tail_word(x) == lower8(tail_word(y)))
 }
 
 /// Writes `label` lowercased into `dst` (same length) and returns it.
@@ -712,6 +751,49 @@ mod tests {
         assert!(s.matches_text("a.example.com"));
         assert!(!s.matches_text("notexample.com"));
         assert!(!e.matches_text("a.example.com"));
+    }
+
+    #[test]
+    fn word_compare_agrees_with_eq_ignore_ascii_case() {
+        let words = [
+            "a",
+            "A",
+            "b",
+            "ab",
+            "aB",
+            "ac",
+            "abc",
+            "aBc",
+            "abd",
+            "abcd",
+            "abce",
+            "abcde",
+            "abcdE",
+            "abcdf",
+            "example",
+            "EXAMPLE",
+            "examplf",
+            "n1234567",
+            "N1234567",
+            "n1234568",
+            "a-rather-long-label",
+            "A-RATHER-LONG-LABEL",
+            "a-rather-long-labem",
+            "\u{e9}t\u{e9}",
+            "\u{c9}t\u{c9}",
+            "[@`{",
+            "{`@[",
+        ];
+        for stored in words {
+            let lower = stored.to_ascii_lowercase();
+            for query in words.iter().filter(|q| q.len() == stored.len()) {
+                assert_eq!(
+                    super::label_equals(lower.as_bytes(), query.as_bytes()),
+                    lower.eq_ignore_ascii_case(query),
+                    "{stored} {query}"
+                );
+            }
+        }
     }
 
     #[test]
