@@ -135,42 +135,21 @@ fn lower8(w: u64) -> u64 {
 }
 
 /// The hash of one label, case-folded (`Example` and `EXAMPLE` hash alike), read 8 bytes at
-/// a time: a label of 9 to 16 bytes (most long ones) as two overlapping words, longer ones
-/// word by word and the rest as [`tail_word`] reads it (the length is hashed too, so an
-/// overlap cannot make two labels alike).
-// PERF: benches/transform.rs drop_domain_*_synthetic_names: the word loop and its
-// remainder were three branches a label on lengths that vary from name to name.
+/// a time.
 #[inline]
 fn label_hash(label: &[u8]) -> u64 {
-    let n = label.len();
-    let h = (n as u64).wrapping_mul(K);
-    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ lower8(w)).wrapping_mul(K);
-    let word = |at: usize| {
-        label
-            .get(at..)
-            .and_then(|t| t.first_chunk::<8>())
-            .map_or(0, |w| u64::from_le_bytes(*w))
-    };
-    match n {
-        0..=7 => mix(h, tail_word(label)),
-        8..=16 => mix(mix(h, word(0)), word(n - 8)),
-        _ => {
-            let mut h = h;
-            let mut chunks = label.chunks_exact(8);
-            for c in &mut chunks {
-                h = mix(
-                    h,
-                    c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w)),
-                );
-            }
-            let rest = chunks.remainder();
-            if rest.is_empty() {
-                h
-            } else {
-                mix(h, tail_word(rest))
-            }
-        }
+    let mut h = (label.len() as u64).wrapping_mul(K);
+    let mut chunks = label.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ lower8(u64::from_le_bytes(w))).wrapping_mul(K);
     }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        h = (h.rotate_left(5) ^ lower8(tail_word(rest))).wrapping_mul(K);
+    }
+    h
 }
 
 /// The 1..=7 bytes at the end of a label as one word, read without a copy: two
