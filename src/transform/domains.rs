@@ -87,7 +87,7 @@ pub struct DomainSet {
     /// Power-of-two length, at most half full.
     slots: Vec<Slot>,
     /// A Bloom filter over the keys' hashes, blocked to one 64-bit word a key (5 bits in
-    /// it), one word per 8 slots (16 bits per key at the table's fullest, ~0.3 % false
+    /// it), one word per 8 slots (16 bits per key at the table's fullest, ~0.4 % false
     /// positives): most look-ups of a name that is not listed end here, in a structure 1/32
     /// of the table's size that stays in the CPU caches.
     // PERF: benches/transform.rs drop_domain_*_names: a split-block filter (8 words of 32
