@@ -5,7 +5,12 @@
 //! the 1 M-name list took, the memory the set holds and the process's RSS growth.
 //!
 //! The listed names are synthetic (`nNNN.zoneMMM.example`, plus the capture's own zones so
-//! some messages match); the query names are the capture's, or the synthetic ones.
+//! some messages match); the query names are the capture's, or the synthetic ones. Beside
+//! each domain-list case: the matcher alone on the names copied out (`_names`), the check
+//! on records decoded just before it as the writer does (`_after_decode`), and decode +
+//! check against the decode alone (`_decoded`, `decode_only`). `BENCH_CPU_ONLY=TEXT` prints
+//! the CPU figures of the cases whose name holds TEXT only (with a criterion filter that
+//! matches nothing, e.g. `-- NONE`, a quick run of just those).
 //!
 //! The reducer per message (default `unique-fields`, drained every 256 records as the
 //! writer drains per batch, the window released at the end of each pass).
