@@ -5,7 +5,12 @@
 //! the 1 M-name list took, the memory the set holds and the process's RSS growth.
 //!
 //! The listed names are synthetic (`nNNN.zoneMMM.example`, plus the capture's own zones so
-//! some messages match); the query names are the capture's, or the synthetic ones.
+//! some messages match); the query names are the capture's, or the synthetic ones. Beside
+//! each domain-list case: the matcher alone on the names copied out (`_names`), the check
+//! on records decoded just before it as the writer does (`_after_decode`), and decode +
+//! check against the decode alone (`_decoded`, `decode_only`). `BENCH_CPU_ONLY=TEXT` prints
+//! the CPU figures of the cases whose name holds TEXT only (with a criterion filter that
+//! matches nothing, e.g. `-- NONE`, a quick run of just those).
 //!
 //! The reducer per message (default `unique-fields`, drained every 256 records as the
 //! writer drains per batch, the window released at the end of each pass).
@@ -74,10 +79,11 @@ fn domain_lists(c: &mut Criterion) {
             rss_kib().saturating_sub(rss0) as f64 / 1024.0,
             set
         );
-        let f = Filtering::new(&FilteringSpec {
+        let spec = FilteringSpec {
             drop_domains: vec![set],
             ..FilteringSpec::default()
-        });
+        };
+        let f = Filtering::new(&spec);
         let dropped = records
             .iter()
             .filter(|r| f.check(r) != Verdict::Keep)
@@ -94,7 +100,7 @@ fn domain_lists(c: &mut Criterion) {
                     .count()
             })
         });
-        common::print_cpu_ns_per_msg(
+        print_cpu(
             &format!("transform/drop_domain_{label}"),
             records.len(),
             || {
@@ -106,6 +112,39 @@ fn domain_lists(c: &mut Criterion) {
                 );
             },
         );
+        after_decode(
+            &mut g,
+            &format!("transform/drop_domain_{label}_after_decode"),
+            frames.len(),
+            &f,
+            |range, out| {
+                out.extend(
+                    frames[range]
+                        .iter()
+                        .filter_map(|r| Record::parse(&bytes[r.clone()]).ok()),
+                );
+            },
+        );
+        after_decode(
+            &mut g,
+            &format!("transform/drop_domain_{label}_synthetic_after_decode"),
+            synth_msgs.len(),
+            &f,
+            |range, out| {
+                out.extend(synth_msgs[range].iter().map(|m| query_record(m)));
+            },
+        );
+        where_the_time_goes(
+            &mut g,
+            label,
+            &f,
+            &spec.drop_domains[0],
+            &bytes,
+            &frames,
+            &records,
+            &synth_msgs,
+            &synth,
+        );
         let dropped = synth.iter().filter(|r| f.check(r) != Verdict::Keep).count();
         println!(
             "domain list {label}: {dropped} of {} synthetic queries dropped",
@@ -114,7 +153,7 @@ fn domain_lists(c: &mut Criterion) {
         g.bench_function(format!("drop_domain_{label}_synthetic"), |b| {
             b.iter(|| synth.iter().filter(|r| f.check(r) == Verdict::Keep).count())
         });
-        common::print_cpu_ns_per_msg(
+        print_cpu(
             &format!("transform/drop_domain_{label}_synthetic"),
             synth.len(),
             || {
@@ -147,7 +186,7 @@ fn domain_lists(c: &mut Criterion) {
                 .count()
         })
     });
-    common::print_cpu_ns_per_msg("transform/downsample_10", records.len(), || {
+    print_cpu("transform/downsample_10", records.len(), || {
         std::hint::black_box(
             records
                 .iter()
@@ -163,7 +202,7 @@ fn domain_lists(c: &mut Criterion) {
                 .count()
         })
     });
-    common::print_cpu_ns_per_msg("transform/rcode_qtype", records.len(), || {
+    print_cpu("transform/rcode_qtype", records.len(), || {
         std::hint::black_box(
             records
                 .iter()
@@ -172,6 +211,194 @@ fn domain_lists(c: &mut Criterion) {
         );
     });
     g.finish();
+}
+
+/// Records the writer decodes before it checks them: it decodes a batch's frames one by one
+/// and runs the chains on each record at once, while the record and its payload are in the
+/// caches. The plain `drop_domain_*` benches check records decoded long before (4.7 MB of
+/// them for the lab, 7.5 MB synthetic, streamed from memory on every pass): a cost the
+/// writer does not pay.
+const DECODE_BATCH: usize = 256;
+
+/// The check alone, on records decoded just before it, [`DECODE_BATCH`] at a time (the
+/// decode not timed): the time of each batch's checks is taken with the thread's CPU clock
+/// (two clock reads per batch, ~1-2 ns a record, counted in the figure).
+fn after_decode<'a>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    total: usize,
+    f: &Filtering,
+    mut decode: impl FnMut(std::ops::Range<usize>, &mut Vec<Record<'a>>),
+) {
+    let mut recs: Vec<Record<'a>> = Vec::with_capacity(DECODE_BATCH);
+    // One pass over the corpus; `clock` reads a clock, the checks' time is added to `spent`.
+    let mut pass = |clock: &dyn Fn() -> u64, spent: &mut u64| -> usize {
+        let mut kept = 0;
+        for start in (0..total).step_by(DECODE_BATCH) {
+            recs.clear();
+            decode(start..(start + DECODE_BATCH).min(total), &mut recs);
+            let t0 = clock();
+            kept += recs.iter().filter(|r| f.check(r) == Verdict::Keep).count();
+            *spent += clock() - t0;
+        }
+        kept
+    };
+    let wall_start = Instant::now();
+    let wall = || wall_start.elapsed().as_nanos() as u64;
+    g.bench_function(&name["transform/".len()..], |b| {
+        b.iter_custom(|iters| {
+            let mut spent = 0;
+            for _ in 0..iters {
+                std::hint::black_box(pass(&wall, &mut spent));
+            }
+            std::time::Duration::from_nanos(spent)
+        })
+    });
+    if std::env::var("BENCH_CPU_ONLY").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
+    let cpu = common::thread_cpu_ns;
+    let mut spent = 0;
+    for _ in 0..3 {
+        std::hint::black_box(pass(&cpu, &mut spent)); // warm-up
+    }
+    let mut slices = Vec::new();
+    for _ in 0..10 {
+        let (mut spent, mut n) = (0, 0u64);
+        while spent < 200_000_000 {
+            std::hint::black_box(pass(&cpu, &mut spent));
+            n += total as u64;
+        }
+        slices.push(spent as f64 / n as f64);
+    }
+    slices.sort_by(|a, b| a.total_cmp(b));
+    println!("{name}: {:.0} CPU ns/msg (median of 10 slices)", slices[5]);
+}
+
+/// The domain-list verdict taken apart, to see where a record's time goes:
+/// - `_names`: the matcher alone, on the query names copied out beforehand (uncompressed,
+///   back to back in one buffer: nothing of the record is read);
+/// - `_decoded`: as the writer runs it, each record decoded (`Record::parse` of the
+///   payload; for the synthetic queries, the record built around the message and its DNS
+///   header and question parsed) and checked at once, while it is in the caches, against
+///   `_decode_only`, the same loop without the check: the difference is what the check
+///   costs the writer.
+#[allow(clippy::too_many_arguments)]
+fn where_the_time_goes(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    f: &Filtering,
+    set: &DomainSet,
+    bytes: &[u8],
+    frames: &[std::ops::Range<usize>],
+    records: &[Record<'_>],
+    synth_msgs: &[Vec<u8>],
+    synth: &[Record<'_>],
+) {
+    for (corpus, recs) in [("", records), ("_synthetic", synth)] {
+        let names = FlatNames::of(recs);
+        let name = format!("transform/drop_domain_{label}{corpus}_names");
+        let pass = || names.iter().filter(|n| !set.matches(n.labels())).count();
+        g.bench_function(&name["transform/".len()..], |b| b.iter(pass));
+        print_cpu(&name, names.len(), || {
+            std::hint::black_box(pass());
+        });
+    }
+    // Without the check, the record still goes to memory (the writer hands it on by
+    // reference), so that the decode is not optimised away.
+    let kept = |check: bool, r: &Record<'_>| {
+        if check {
+            f.check(r) == Verdict::Keep
+        } else {
+            std::hint::black_box(r);
+            true
+        }
+    };
+    let lab = |check: bool| {
+        frames
+            .iter()
+            .filter_map(|r| Record::parse(&bytes[r.clone()]).ok())
+            .filter(|r| kept(check, r))
+            .count()
+    };
+    let synthetic = |check: bool| {
+        synth_msgs
+            .iter()
+            .map(|m| query_record(m))
+            .filter(|r| kept(check, r))
+            .count()
+    };
+    for (corpus, n, pass) in [
+        ("", frames.len(), &lab as &dyn Fn(bool) -> usize),
+        ("_synthetic", synth_msgs.len(), &synthetic),
+    ] {
+        for (what, check) in [("decode_only", false), ("decoded", true)] {
+            let name = if check {
+                format!("transform/drop_domain_{label}{corpus}_{what}")
+            } else {
+                format!("transform/{what}{corpus} (for drop_domain_{label}{corpus}_decoded)")
+            };
+            g.bench_function(&name["transform/".len()..], |b| b.iter(|| pass(check)));
+            print_cpu(&name, n, || {
+                std::hint::black_box(pass(check));
+            });
+        }
+    }
+}
+
+/// Query names in uncompressed wire form, back to back (root label included).
+struct FlatNames {
+    bytes: Vec<u8>,
+    /// Where each name starts in `bytes`.
+    starts: Vec<usize>,
+}
+
+impl FlatNames {
+    fn of(records: &[Record<'_>]) -> FlatNames {
+        let mut bytes = Vec::new();
+        let mut starts = Vec::new();
+        for r in records {
+            let Some(Ok(q)) = r
+                .dns
+                .as_ref()
+                .map(|d| d.as_ref().map(|v| v.question.as_ref()))
+            else {
+                continue;
+            };
+            let Some(q) = q else { continue };
+            starts.push(bytes.len());
+            for l in q.name.labels() {
+                bytes.push(l.len() as u8);
+                bytes.extend_from_slice(l);
+            }
+            bytes.push(0);
+        }
+        FlatNames { bytes, starts }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = FlatName<'_>> {
+        self.starts.iter().map(|&s| FlatName(&self.bytes[s..]))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct FlatName<'a>(&'a [u8]);
+
+impl<'a> FlatName<'a> {
+    fn labels(self) -> impl Iterator<Item = &'a [u8]> + Clone {
+        let mut at = 0;
+        let b = self.0;
+        std::iter::from_fn(move || {
+            let len = usize::from(*b.get(at)?);
+            let label = b.get(at + 1..at + 1 + len).filter(|_| len > 0)?;
+            at += 1 + len;
+            Some(label)
+        })
+    }
 }
 
 /// The reducer on `records` in passes: apply each record, drain every 256 (nothing due:
@@ -204,7 +431,7 @@ fn reducer(
         records.len()
     );
     g.bench_function(format!("reducer_{label}"), |b| b.iter(&mut pass));
-    common::print_cpu_ns_per_msg(&format!("transform/reducer_{label}"), records.len(), || {
+    print_cpu(&format!("transform/reducer_{label}"), records.len(), || {
         std::hint::black_box(pass());
     });
 }
@@ -392,7 +619,7 @@ fn query_ip(
         g.bench_function(format!("drop_queryip_{label}"), |b| {
             b.iter(|| recs.iter().filter(|r| f.check(r) == Verdict::Keep).count())
         });
-        common::print_cpu_ns_per_msg(
+        print_cpu(
             &format!("transform/drop_queryip_{label}"),
             recs.len(),
             || {
@@ -445,7 +672,7 @@ fn latency(c: &mut Criterion) {
         pass();
         println!("{label}: {}", l.snapshot().summary());
         g.bench_function(label, |b| b.iter(&mut pass));
-        common::print_cpu_ns_per_msg(&format!("transform/{label}"), records.len(), || {
+        print_cpu(&format!("transform/{label}"), records.len(), || {
             std::hint::black_box(pass());
         });
     }
@@ -531,7 +758,7 @@ fn enrichment(c: &mut Criterion) {
             kept
         };
         g.bench_function(*name, |b| b.iter(|| pass(&mut en)));
-        common::print_cpu_ns_per_msg(&format!("transform/{name}"), records.len(), || {
+        print_cpu(&format!("transform/{name}"), records.len(), || {
             std::hint::black_box(pass(&mut en));
         });
     }
@@ -558,7 +785,7 @@ fn enrichment(c: &mut Criterion) {
                 .fold(0u8, u8::wrapping_add)
         })
     });
-    common::print_cpu_ns_per_msg(
+    print_cpu(
         "transform/crypto-pan-uncached/ipv4 (per address)",
         addrs.len(),
         || {
@@ -570,7 +797,7 @@ fn enrichment(c: &mut Criterion) {
             );
         },
     );
-    common::print_cpu_ns_per_msg(
+    print_cpu(
         "transform/crypto-pan-uncached/ipv6 (per address)",
         addrs.len(),
         || {
@@ -583,7 +810,7 @@ fn enrichment(c: &mut Criterion) {
         },
     );
     let hmac = Pseudonym::hmac_sha256(&key);
-    common::print_cpu_ns_per_msg(
+    print_cpu(
         "transform/hmac-sha256-uncached/ipv4 (per address)",
         addrs.len(),
         || {
@@ -604,3 +831,13 @@ fn enrichment(c: &mut Criterion) {
 
 criterion_group!(benches, domain_lists, latency, enrichment);
 criterion_main!(benches);
+
+/// [`common::print_cpu_ns_per_msg`], skipped when `BENCH_CPU_ONLY` is set and not part of
+/// `name` (`BENCH_CPU_ONLY=drop_domain_1M_synthetic` with a criterion filter runs one case,
+/// e.g. under `perf record`).
+fn print_cpu(name: &str, per_pass: usize, pass: impl FnMut()) {
+    if std::env::var("BENCH_CPU_ONLY").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
+    common::print_cpu_ns_per_msg(name, per_pass, pass);
+}

@@ -86,10 +86,15 @@ pub struct DomainSet {
     arena: Vec<u8>,
     /// Power-of-two length, at most half full.
     slots: Vec<Slot>,
-    /// A split-block Bloom filter over the keys' hashes, one 32-byte block per 32 slots (16
-    /// bits per key at the table's fullest): most look-ups of a name that is not listed
-    /// end here, in a structure 1/16 of the table's size that stays in the CPU caches.
-    bloom: Vec<[u32; 8]>,
+    /// A Bloom filter over the keys' hashes, blocked to one 64-bit word a key (5 bits in
+    /// it), one word per 8 slots (16 bits per key at the table's fullest, ~0.4 % false
+    /// positives): most look-ups of a name that is not listed end here, in a structure 1/32
+    /// of the table's size that stays in the CPU caches.
+    // PERF: benches/transform.rs drop_domain_*_names: a split-block filter (a bit in each
+    // of 8 32-bit words, 8 multiplies a check, scalar on the baseline x86-64 target) was
+    // the costlier part of a check made for every suffix length some listed name has;
+    // this one and the label ring together took the lab names from 55-56 to 50-52 ns.
+    bloom: Vec<u64>,
     len: usize,
     /// Bit `tld_bit(h)` set for the hash `h` of every listed name's last label (case-folded):
     /// 64 Kibit.
@@ -110,7 +115,7 @@ impl fmt::Debug for DomainSet {
                 "table_bytes",
                 &(self.slots.len() * std::mem::size_of::<Slot>()),
             )
-            .field("bloom_bytes", &(self.bloom.len() * 32))
+            .field("bloom_bytes", &(self.bloom.len() * 8))
             .finish()
     }
 }
@@ -187,8 +192,9 @@ fn finish(h: u64) -> u64 {
     x | 1
 }
 
-/// Query names with more labels than this take the slower path (rare: 16 labels).
-const FAST_LABELS: usize = 16;
+/// The labels [`DomainSet::matches`] keeps of a name, from the right: suffixes of up to this
+/// many labels take the fast path.
+const RING: usize = 16;
 
 /// Bits of the top-level-label filter (8 KiB).
 const TLD_BITS: usize = 1 << 16;
@@ -200,33 +206,21 @@ fn tld_bit(label_hash: u64) -> usize {
     (label_hash >> 48) as usize & (TLD_BITS - 1)
 }
 
-/// Slots per Bloom block.
-const SLOTS_PER_BLOCK: usize = 32;
+/// Slots per Bloom word: 16 bits per key at the table's fullest.
+const SLOTS_PER_WORD: usize = 8;
 
-/// The odd constants a split-block Bloom filter multiplies the key by, one per 32-bit word
-/// of a block (the Parquet format's Bloom filter specification).
-const SALT: [u32; 8] = [
-    0x47b6_137b,
-    0x4497_4d91,
-    0x8824_ad5b,
-    0xa2b7_289d,
-    0x7054_95c7,
-    0x2df1_424b,
-    0x9efc_4947,
-    0x5c6b_fb31,
-];
-
-/// The bit a key sets in each word of its block.
+/// The 5 bits a key sets in its Bloom word, from the hash's bits 1..=30 (bit 0 is always
+/// set by [`finish`]).
 #[inline]
-fn bloom_mask(hash: u64) -> [u32; 8] {
-    let k = hash as u32;
-    SALT.map(|s| 1u32 << (k.wrapping_mul(s) >> 27))
+fn bloom_mask(hash: u64) -> u64 {
+    let bit = |shift: u32| 1u64 << (hash >> shift & 63);
+    bit(1) | bit(7) | bit(13) | bit(19) | bit(25)
 }
 
-/// The block of a key: the hash's high half (the table uses its low bits).
+/// The word of a key: the hash's high half (the table uses its low bits).
 #[inline]
-fn bloom_block(hash: u64, blocks: usize) -> usize {
-    (hash >> 32) as usize & (blocks - 1)
+fn bloom_word(hash: u64, words: usize) -> usize {
+    (hash >> 32) as usize & (words - 1)
 }
 
 impl DomainSet {
@@ -251,12 +245,12 @@ impl DomainSet {
     }
 
     fn with_capacity(mode: Match, names: usize) -> DomainSet {
-        let slots = (names.max(8) * 2).next_power_of_two().max(SLOTS_PER_BLOCK);
+        let slots = (names.max(8) * 2).next_power_of_two().max(SLOTS_PER_WORD);
         DomainSet {
             mode,
             arena: Vec::new(),
             slots: vec![Slot::default(); slots],
-            bloom: vec![[0; 8]; slots / SLOTS_PER_BLOCK],
+            bloom: vec![0; slots / SLOTS_PER_WORD],
             tlds: vec![0; TLD_BITS / 64].into_boxed_slice(),
             len: 0,
             min_labels: usize::MAX,
@@ -281,7 +275,7 @@ impl DomainSet {
     pub fn heap_bytes(&self) -> usize {
         self.arena.capacity()
             + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.bloom.capacity() * 32
+            + self.bloom.capacity() * 8
             + self.tlds.len() * 8
     }
 
@@ -366,7 +360,7 @@ impl DomainSet {
         let doubled = vec![Slot::default(); self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, doubled);
         let mask = self.slots.len() - 1;
-        self.bloom = vec![[0; 8]; self.slots.len() / SLOTS_PER_BLOCK];
+        self.bloom = vec![0; self.slots.len() / SLOTS_PER_WORD];
         for slot in old.into_iter().filter(|s| s.tag != 0) {
             // the slot keeps only part of the hash: the key's is computed again
             let hash = key_hash(self.key(&slot));
@@ -380,12 +374,9 @@ impl DomainSet {
     }
 
     fn bloom_add(&mut self, hash: u64) {
-        let at = bloom_block(hash, self.bloom.len());
-        let mask = bloom_mask(hash);
-        if let Some(block) = self.bloom.get_mut(at) {
-            for (w, m) in block.iter_mut().zip(mask) {
-                *w |= m;
-            }
+        let at = bloom_word(hash, self.bloom.len());
+        if let Some(w) = self.bloom.get_mut(at) {
+            *w |= bloom_mask(hash);
         }
     }
 
@@ -400,20 +391,14 @@ impl DomainSet {
 
     /// Whether a key of this hash may be in the set (`false`: it is not).
     // PERF: benches/transform.rs drop_domain_1M_synthetic: the look-ups of names that are
-    // not listed (most traffic) touched the 32 MiB table, a cache miss each; the filter
+    // not listed (most traffic) touched the 64 MiB table, a cache miss each; the filter
     // (2 MiB for a million names) answers most of them from the caches.
     #[inline]
     fn bloom_may_hold(&self, hash: u64) -> bool {
-        let at = bloom_block(hash, self.bloom.len());
-        let Some(block) = self.bloom.get(at) else {
-            return true;
-        };
         let mask = bloom_mask(hash);
-        let mut all = true;
-        for (w, m) in block.iter().zip(mask) {
-            all &= w & m == m;
-        }
-        all
+        self.bloom
+            .get(bloom_word(hash, self.bloom.len()))
+            .is_none_or(|w| w & mask == mask)
     }
 
     /// A slot's key: inline, or in the arena.
@@ -432,9 +417,11 @@ impl DomainSet {
     /// [`crate::dns::Name::labels`] yields them), is in the set: itself or, for
     /// [`Match::Subdomains`], one of its parent domains. The root name never matches.
     ///
-    /// One pass hashes each label (case-folded, 8 bytes at a time); the suffixes' hashes are
-    /// then folded from the right and looked up, only for suffix lengths some listed name
-    /// has. The key bytes are compared only when a slot's full hash agrees.
+    /// One walk keeps the last labels (only suffixes with as many labels as some listed
+    /// name are looked up); their hashes are then folded from the right (case-folded, 8
+    /// bytes at a time), checked in the top-level-label and Bloom filters, and only those
+    /// that pass are looked up in the table. The key bytes are compared only when a slot's
+    /// tag agrees. Allocates nothing, whatever the name's length.
     #[inline]
     pub fn matches<'n, I>(&self, labels: I) -> bool
     where
@@ -443,87 +430,106 @@ impl DomainSet {
         if self.len == 0 {
             return false;
         }
-        // The labels, so that they are hashed from the right (only those of the suffixes
-        // looked up) and a key is compared without walking the name again.
-        // PERF: benches/transform.rs drop_domain_*_synthetic: hashing every label first
-        // hashed the leftmost labels of deep names for nothing.
-        let mut parts: [&[u8]; FAST_LABELS] = [&[]; FAST_LABELS];
+        // The last labels in a ring (only they can form a listed suffix), so a deep name
+        // (ip6.arpa, 34 labels) under a list of short names takes this path too, and no
+        // name needs a heap copy of its labels.
+        let mut ring: [&[u8]; RING] = [&[]; RING];
         let mut n = 0;
         for label in labels.clone() {
-            let Some(part) = parts.get_mut(n) else {
-                return self.matches_slow(labels);
-            };
-            *part = label;
+            if let Some(slot) = ring.get_mut(n % RING) {
+                *slot = label;
+            }
             n += 1;
         }
         let (first, last) = match self.mode {
             Match::Subdomains => (self.min_labels, self.max_labels.min(n)),
             Match::Exact => (n, n),
         };
-        if n == 0 || first > last || last > n {
+        if n == 0 || first > last {
             return false;
         }
-        // The candidate suffixes' hashes (suffix `first + j` at `cands[j]`), then their
-        // Bloom blocks, then the table for those that pass.
-        // PERF: benches/transform.rs drop_domain_1M_synthetic: the Bloom blocks are read in
-        // a loop that does not branch on them, so their cache misses overlap instead of
-        // following one another.
+        if last > RING {
+            return self.matches_deep(labels, first, last);
+        }
+        // The suffix of `s` labels starts at label n - s (leftmost first).
+        let at = |s: usize| ring.get((n - s) % RING).copied().unwrap_or(&[]);
         // PERF: benches/transform.rs drop_domain_*_synthetic: a name under a top-level
         // label that no listed name has (most misses) ends here, before the Bloom filter.
-        let tld = label_hash(parts.get(n - 1).copied().unwrap_or(&[]));
+        let tld = label_hash(at(1));
         if !self.tld_may_hold(tld) {
             return false;
         }
-        let mut cands = [0u64; FAST_LABELS];
+        // The candidate suffixes' hashes (suffix `first + j` at `cands[j]`), then their
+        // Bloom words, then the table for those that pass, shortest first.
+        // PERF: benches/transform.rs drop_domain_1M_synthetic: the Bloom words are read in
+        // a loop that does not branch on them, so their cache misses overlap instead of
+        // following one another.
+        let mut cands = [0u64; RING];
         let mut h = fold(0, tld);
         for suffix in 1..=last {
-            // parts are leftmost first: the suffix of `suffix` labels starts at n - suffix
             if suffix > 1 {
-                h = fold(h, label_hash(parts.get(n - suffix).copied().unwrap_or(&[])));
+                h = fold(h, label_hash(at(suffix)));
             }
-            if suffix >= first {
-                if let Some(c) = cands.get_mut(suffix - first) {
-                    *c = finish(h);
-                }
+            if let Some(c) = suffix.checked_sub(first).and_then(|j| cands.get_mut(j)) {
+                *c = finish(h);
             }
         }
         let m = last + 1 - first;
         let mut maybe = 0u32;
-        for (j, &c) in cands.get(..m).unwrap_or(&[]).iter().enumerate() {
+        for (j, &c) in cands.iter().take(m).enumerate() {
             maybe |= u32::from(self.bloom_may_hold(c)) << j;
         }
         while maybe != 0 {
             let j = maybe.trailing_zeros() as usize;
             maybe &= maybe - 1;
             let suffix = first + j;
-            let tail = parts.get(n - suffix..n).unwrap_or(&[]);
-            if self.probe(cands.get(j).copied().unwrap_or(0), 0, tail.iter().copied()) {
+            let hash = cands.get(j).copied().unwrap_or(0);
+            if self.probe(
+                hash,
+                (n - suffix..n).map(|i| ring.get(i % RING).copied().unwrap_or(&[])),
+            ) {
                 return true;
             }
         }
         false
     }
 
-    /// Whether the slot chain of `hash` holds the key of the suffix that starts at label
-    /// `skip` of `labels`.
-    #[inline]
-    fn lookup<'n>(
-        &self,
-        hash: u64,
-        skip: usize,
-        labels: impl Iterator<Item = &'n [u8]> + Clone,
-    ) -> bool {
-        self.bloom_may_hold(hash) && self.probe(hash, skip, labels)
+    /// [`DomainSet::matches`] when a suffix of more than [`RING`] labels is to be looked up
+    /// (exact names that deep, or a list of such names): the last 128 labels (a name has at
+    /// most 127) in a larger ring, each suffix looked up in turn.
+    #[cold]
+    fn matches_deep<'n, I>(&self, labels: I, first: usize, last: usize) -> bool
+    where
+        I: Iterator<Item = &'n [u8]> + Clone,
+    {
+        const DEEP: usize = 128;
+        let mut ring: [&[u8]; DEEP] = [&[]; DEEP];
+        let mut n = 0;
+        for label in labels {
+            if let Some(slot) = ring.get_mut(n % DEEP) {
+                *slot = label;
+            }
+            n += 1;
+        }
+        let last = last.min(DEEP);
+        let label = |i: usize| ring.get(i % DEEP).copied().unwrap_or(&[]);
+        let mut h = 0;
+        for suffix in 1..=last {
+            h = fold(h, label_hash(label(n - suffix)));
+            if suffix >= first {
+                let hash = finish(h);
+                if self.bloom_may_hold(hash) && self.probe(hash, (n - suffix..n).map(label)) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
-    /// [`DomainSet::lookup`] past the Bloom filter: the table.
+    /// Whether the slot chain of `hash` holds the key of the name whose labels, leftmost
+    /// first, `labels` yields.
     #[inline]
-    fn probe<'n>(
-        &self,
-        hash: u64,
-        skip: usize,
-        labels: impl Iterator<Item = &'n [u8]> + Clone,
-    ) -> bool {
+    fn probe<'n>(&self, hash: u64, labels: impl Iterator<Item = &'n [u8]> + Clone) -> bool {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         let tag = tag_of(hash);
@@ -534,34 +540,11 @@ impl DomainSet {
             if slot.tag == 0 {
                 return false;
             }
-            if slot.tag == tag && key_equals(self.key(slot), labels.clone().skip(skip)) {
+            if slot.tag == tag && key_equals(self.key(slot), labels.clone()) {
                 return true;
             }
             i = (i + 1) & mask;
         }
-    }
-
-    /// Names with more than [`FAST_LABELS`] labels: the same answer, hashing each suffix
-    /// from scratch.
-    fn matches_slow<'n, I>(&self, labels: I) -> bool
-    where
-        I: Iterator<Item = &'n [u8]> + Clone,
-    {
-        let all: Vec<&[u8]> = labels.clone().collect();
-        let n = all.len();
-        let mut h = 0;
-        for (k, label) in all.iter().rev().enumerate() {
-            let suffix = k + 1;
-            h = fold(h, label_hash(label));
-            let wanted = match self.mode {
-                Match::Subdomains => suffix >= self.min_labels && suffix <= self.max_labels,
-                Match::Exact => suffix == n,
-            };
-            if wanted && self.lookup(finish(h), n - suffix, labels.clone()) {
-                return true;
-            }
-        }
-        false
     }
 
     /// [`DomainSet::matches`] on a name in presentation form (tests, tools).
@@ -602,12 +585,30 @@ fn key_equals<'n>(key: &[u8], labels: impl Iterator<Item = &'n [u8]>) -> bool {
         ) else {
             return false;
         };
-        if usize::from(len) != label.len() || !stored.eq_ignore_ascii_case(label) {
+        if usize::from(len) != label.len() || !label_equals(stored, label) {
             return false;
         }
         end = start - 1;
     }
     end == 0
+}
+
+/// Whether a stored label (lowercased) and a query label of the same length are equal,
+/// ASCII case aside: 8 bytes at a time, the tail as [`tail_word`] reads it (which reads every
+/// byte, so equal words mean equal bytes).
+// PERF: benches/transform.rs drop_domain_*_synthetic: byte by byte, comparing the
+// 22-byte key of a listed name cost a branch per byte.
+#[inline]
+fn label_equals(stored: &[u8], label: &[u8]) -> bool {
+    let word = |c: &[u8]| c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+    let mut a = stored.chunks_exact(8);
+    let mut b = label.chunks_exact(8);
+    let mut same = true;
+    for (x, y) in (&mut a).zip(&mut b) {
+        same &= word(x) == lower8(word(y));
+    }
+    let (x, y) = (a.remainder(), b.remainder());
+    same && (x.is_empty() || tail_word(x) == lower8(tail_word(y)))
 }
 
 /// Writes `label` lowercased into `dst` (same length) and returns it.
@@ -669,7 +670,7 @@ mod tests {
             let listed: Vec<&[u8]> = name.split('.').map(str::as_bytes).collect();
             let slot = set.slots.iter().find(|s| s.tag != 0).copied().unwrap();
             let hash = super::key_hash(set.key(&slot));
-            assert!(set.probe(hash, 0, listed.iter().copied()), "{name}");
+            assert!(set.probe(hash, listed.iter().copied()), "{name}");
             for other in [
                 "shorT.exampla",
                 "other.example",
@@ -677,10 +678,7 @@ mod tests {
                 "example",
             ] {
                 let labels: Vec<&[u8]> = other.split('.').map(str::as_bytes).collect();
-                assert!(
-                    !set.probe(hash, 0, labels.iter().copied()),
-                    "{name} {other}"
-                );
+                assert!(!set.probe(hash, labels.iter().copied()), "{name} {other}");
             }
         }
     }
@@ -737,6 +735,49 @@ mod tests {
     }
 
     #[test]
+    fn word_compare_agrees_with_eq_ignore_ascii_case() {
+        let words = [
+            "a",
+            "A",
+            "b",
+            "ab",
+            "aB",
+            "ac",
+            "abc",
+            "aBc",
+            "abd",
+            "abcd",
+            "abce",
+            "abcde",
+            "abcdE",
+            "abcdf",
+            "example",
+            "EXAMPLE",
+            "examplf",
+            "n1234567",
+            "N1234567",
+            "n1234568",
+            "a-rather-long-label",
+            "A-RATHER-LONG-LABEL",
+            "a-rather-long-labem",
+            "\u{e9}t\u{e9}",
+            "\u{c9}t\u{c9}",
+            "[@`{",
+            "{`@[",
+        ];
+        for stored in words {
+            let lower = stored.to_ascii_lowercase();
+            for query in words.iter().filter(|q| q.len() == stored.len()) {
+                assert_eq!(
+                    super::label_equals(lower.as_bytes(), query.as_bytes()),
+                    lower.eq_ignore_ascii_case(query),
+                    "{stored} {query}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn swar_lowercase_agrees_with_std_on_every_byte() {
         for b in 0..=255u8 {
             for pos in 0..8 {
@@ -764,6 +805,21 @@ mod tests {
         let e = DomainSet::parse(Match::Exact, &name).unwrap();
         assert!(e.matches_text(&name.to_uppercase()));
         assert!(!e.matches_text(&parent));
+    }
+
+    #[test]
+    fn deep_names_under_short_listed_names_wrap_the_label_ring() {
+        // 34 labels, as an ip6.arpa name has, and past the 127 a real name can have
+        let list = "ip6.arpa\nl3.l2.l1.test";
+        let s = DomainSet::parse(Match::Subdomains, list).unwrap();
+        for depth in [15, 16, 17, 34, 200] {
+            let nibbles: Vec<String> = (0..depth).map(|i| format!("{:x}", i % 16)).collect();
+            let name = format!("{}.IP6.arpa", nibbles.join("."));
+            assert!(s.matches_text(&name), "{depth}");
+            assert!(!s.matches_text(&format!("{name}.x")), "{depth}");
+            assert!(s.matches_text(&format!("{}.l3.l2.l1.test", nibbles.join("."))));
+            assert!(!s.matches_text(&format!("{}.l2.l1.test", nibbles.join("."))));
+        }
     }
 
     #[test]
