@@ -22,6 +22,8 @@
 
 use std::fmt;
 
+use crate::dns::name::lower8;
+
 /// The longest name in wire form (RFC 1035 §3.1), and so the longest key.
 pub const MAX_NAME_LEN: usize = 255;
 /// The longest label (RFC 1035 §2.3.4).
@@ -121,19 +123,6 @@ impl fmt::Debug for DomainSet {
 }
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// Lowercases the ASCII letters of 8 bytes at once (other bytes unchanged): a byte gets
-/// 0x20 added when it lies in 'A'..='Z'.
-#[inline]
-fn lower8(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let low7 = w & (0x7f * ONES);
-    // high bit of each byte: set when the byte's low 7 bits are >= 'A' / > 'Z'
-    let ge_a = low7.wrapping_add((0x80 - u64::from(b'A')) * ONES);
-    let gt_z = low7.wrapping_add((0x7f - u64::from(b'Z')) * ONES);
-    let upper = (ge_a ^ gt_z) & !w & (0x80 * ONES);
-    w | (upper >> 2)
-}
 
 /// The hash of one label, case-folded (`Example` and `EXAMPLE` hash alike), read 8 bytes at
 /// a time.
