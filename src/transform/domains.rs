@@ -127,7 +127,7 @@ const K: u64 = 0x9e37_79b9_7f4a_7c15;
 /// The hash of one label, case-folded (`Example` and `EXAMPLE` hash alike), read 8 bytes at
 /// a time.
 #[inline]
-fn label_hash(label: &[u8]) -> u64 {
+pub(crate) fn label_hash(label: &[u8]) -> u64 {
     let mut h = (label.len() as u64).wrapping_mul(K);
     let mut chunks = label.chunks_exact(8);
     for c in &mut chunks {

@@ -6,7 +6,8 @@
 //! Every suffix of every rule is a node of the table (`uk`, then `co.uk`), keyed by its
 //! parent node and its leftmost label. A look-up hashes the name's labels from the right,
 //! folding each label's hash into its parent's, and stops at the first suffix that is no
-//! node: no rule is longer than that. Labels are compared ASCII case-insensitively.
+//! node: no rule is longer than that. Labels are compared ASCII case-insensitively and
+//! hashed as the domain lists hash them ([`super::domains`]).
 //!
 //! ```text
 //!  www.example.co.uk   uk: node ── co.uk: rule (suffix 2) ── example.co.uk: no node, stop
@@ -21,7 +22,7 @@
 //! Knows the list's text format and names as labels; nothing of records or configuration.
 #![forbid(unsafe_code)]
 
-use crate::dns::name::lower8;
+use super::domains::label_hash;
 
 /// A node is present (some rule ends in this suffix).
 const NODE: u8 = 1;
@@ -71,35 +72,10 @@ impl std::fmt::Debug for SuffixTable {
     }
 }
 
-const K: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// The hash of one label, ASCII case folded, 8 bytes at a time.
-#[inline]
-fn label_hash(label: &[u8]) -> u64 {
-    let mut h = (label.len() as u64).wrapping_mul(K);
-    let mut chunks = label.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h ^ lower8(u64::from_le_bytes(w)))
-            .wrapping_mul(K)
-            .rotate_left(29);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = 0u64;
-        for (i, &b) in rest.iter().enumerate() {
-            w |= u64::from(b) << (8 * i);
-        }
-        h = (h ^ lower8(w)).wrapping_mul(K).rotate_left(29);
-    }
-    h
-}
-
 /// A suffix's hash from its parent's and its leftmost label's; never 0.
 #[inline]
 fn fold(parent: u64, label: u64) -> u64 {
-    let h = (parent.rotate_left(23) ^ label).wrapping_mul(K);
+    let h = (parent.rotate_left(23) ^ label).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let h = h ^ (h >> 31);
     h | 1
 }
