@@ -39,11 +39,21 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 first() { head -n "$1" "$TRAFFIC_QUERIES" >"$work/first-$1.txt" && echo "$work/first-$1.txt"; }
 
-# step LABEL DNSPERF-ARGS...: one dnsperf run and its report line.
+# step LABEL DNSPERF-ARGS...: one dnsperf run and its report line. A run that reports no
+# "Queries sent" (dnsperf gave up before its first query: a DoH or DoT session it could not
+# set up on a loaded machine) is tried once more, after its report's last lines.
 step() {
-  local label="$1" report
+  local label="$1" report attempt
   shift
-  report="$(dnsperf -l "$LIMIT" -t 3 -Q "$TRAFFIC_QPS" "$@" 2>&1)" || true
+  for attempt in 1 2; do
+    report="$(dnsperf -l "$LIMIT" -t 3 -Q "$TRAFFIC_QPS" "$@" 2>&1)" || true
+    if grep -q '^ *Queries sent:' <<<"$report" || ((attempt == 2)); then
+      break
+    fi
+    note "traffic $NAME $label: dnsperf reported no queries sent, once more:"
+    tail -n 5 <<<"$report" >&2
+    sleep 1
+  done
   local sent completed lost qps
   sent="$(sed -n 's/^ *Queries sent: *\([0-9]*\).*/\1/p' <<<"$report")"
   completed="$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' <<<"$report")"

@@ -258,6 +258,13 @@ const PORTS: &[(&str, &str)] = &[
 /// those servers drop frames when their queue overflows, before anything reaches a socket.
 const LOSSY_TRAFFIC_SHORTFALL_PERMILLE: u64 = 50;
 
+/// The query rate traffic.sh keeps to for those servers (lab/env.sh's default is 4000/s):
+/// their dnstap queue (a few hundred frames) overflowed past the allowance above when the
+/// server's output thread waited for a CPU for a few tens of milliseconds (knot: 187 of 3612
+/// queries missing, load average 7 on 2 cores). The receiver's side is checked exactly
+/// either way (frames on the wire = lines printed).
+const LOSSY_TRAFFIC_QPS: u32 = 1500;
+
 fn run_case(case: &Case) {
     let id = case_id(case);
     if std::env::var("DNSTAP_INTEROP").as_deref() == Ok("0") {
@@ -340,6 +347,9 @@ impl Run {
         env.extend(PORTS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         if case.unidirectional {
             env.push(("UNBOUND_DNSTAP_BIDIRECTIONAL".into(), "no".into()));
+        }
+        if !case.lossless {
+            env.push(("TRAFFIC_QPS".into(), LOSSY_TRAFFIC_QPS.to_string()));
         }
         Run {
             lab,
