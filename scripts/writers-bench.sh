@@ -72,6 +72,19 @@ one() {
   local out
   out=$("$L" -u "$sock" --count "$COUNT" --json -q "$CORPUS")
   local t0 t1
+  # CPU seconds per thread name until loadgen ended (the drain after is not included).
+  local threads
+  threads=$(python3 - "$(pgrep -P $RP)" <<'EOPY'
+import glob, os, sys
+tick = os.sysconf("SC_CLK_TCK"); cpu = {}
+for st in glob.glob("/proc/%s/task/*/stat" % sys.argv[1]):
+    try: s = open(st).read()
+    except OSError: continue
+    name = s[s.index("(") + 1:s.rindex(")")]; f = s[s.rindex(")") + 2:].split()
+    cpu[name] = cpu.get(name, 0) + (int(f[11]) + int(f[12])) / tick
+print(" ".join("%s:%.2f" % (k.replace(" ", "_"), v) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v >= 0.01))
+EOPY
+)
   t0=$(date +%s.%N)
   kill -TERM $RP
   wait $RP
@@ -80,11 +93,12 @@ one() {
   secs=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
   cpu=$(cat "$D/cpu")
   local cnt
-  cnt=$(grep -o "output-counters: \"$prefix[^ ]*\".*" "$D/rx.err" | tail -1 |
+  cnt=$(grep -o "output-counters: \"$prefix.*" "$D/rx.err" | tail -1 |
     grep -o 'delivered=[0-9]*\|dropped=[0-9]*' | tr '\n' ' ')
   python3 -c "
 c=$COUNT; s=$secs+$t1-$t0
 print('$label writers=$writers records_per_s=%d cpu_us_per_record=%.3f drain_s=%.2f $cnt' % (c/s, $cpu*1e6/c, $t1-$t0))"
+  echo "  thread CPU s: $threads"
 }
 
 forward() {
