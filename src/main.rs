@@ -35,6 +35,8 @@ use dnstap_receiver::{log_debug, log_error, log_warn, offline};
 
 /// The body of the writer thread.
 type WriterLoop = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
+/// Buffers whose give-up deadline shutdown sets, each with its output's shutdown timeout.
+type OutputBuffers = Vec<(Arc<ChunkBuffer>, Duration)>;
 
 /// The periodic `-v` statistics line.
 const STATS_EVERY: Duration = Duration::from_secs(10);
@@ -895,7 +897,7 @@ fn ordered_writers<O: pipeline::Observer + Send + 'static>(
     stats: Arc<OutputStats>,
     gen: Arc<OrderedGen>,
     reload: Arc<Published<OrderedGen>>,
-) -> Result<(WriterLoop, Vec<(Arc<ChunkBuffer>, Duration)>), BoxError> {
+) -> Result<(WriterLoop, OutputBuffers), BoxError> {
     fn run<S: StagedOutput + 'static, O: pipeline::Observer + Send + 'static>(
         p: Arc<Pipeline>,
         slots: Vec<WriterSlot<O>>,

@@ -536,16 +536,14 @@ impl StagedOutput for KafkaOutput {
 
     fn commit(&mut self, staged: &Staged, records: u64) -> io::Result<()> {
         self.stats.records.fetch_add(records, Ordering::Relaxed);
-        let mut handed = 0;
-        for (key, value, _) in staged.records() {
+        for (handed, (key, value, _)) in staged.records().enumerate() {
             if let Err(e) = self.produce(key, value) {
                 // The output is gone: the rest of the batch was counted in `records`
                 // and never reached librdkafka.
-                let lost = records.saturating_sub(handed + 1);
+                let lost = records.saturating_sub(handed as u64 + 1);
                 self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
                 return Err(e);
             }
-            handed += 1;
         }
         Ok(())
     }
