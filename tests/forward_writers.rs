@@ -17,7 +17,9 @@ use std::time::Duration;
 use dnstap_receiver::framestream::DNSTAP_CONTENT_TYPE;
 use dnstap_receiver::framestream::{write_control_frame, write_data_frame, ControlType};
 use support::lab::{capture, capture_payloads};
-use support::receiver::{free_port, offline_lines, send_bidi, Ending, Receiver, Target, TempDir};
+use support::receiver::{
+    free_port, offline_lines, send_bidi, signal, Ending, Receiver, Target, TempDir,
+};
 
 /// Real frames of several servers (JSON lines of ~150..400 bytes each).
 fn lab_payloads() -> Vec<Vec<u8>> {
@@ -166,4 +168,67 @@ fn two_writers_keep_each_hash_collectors_bytes() {
             "collector {i}: 2 writers did not send the bytes of 1"
         );
     }
+}
+
+/// A reload under two writers: new transforms take over at one batch while the forward
+/// output keeps its connection; a reload that would change the output is refused (a
+/// restart applies it) and the running configuration stays.
+#[test]
+fn two_writers_reload_transforms_and_refuse_a_new_output() {
+    let payloads = lab_payloads();
+    let (before, after) = payloads.split_at(payloads.len() / 2);
+    let tmp = TempDir::new("fw-writers-reload");
+    let sink = Sink::start();
+    let conf = tmp.path("receiver.yaml");
+    let base = format!(
+        "threads: 1\nwriters: 2\nbuffer-size: 4096\n\
+         forward-to:\n  enable: true\n  remote: [127.0.0.1:{}]\n  format: json\n",
+        sink.port
+    );
+    std::fs::write(&conf, &base).unwrap();
+    let rport = free_port();
+    let rp = rport.to_string();
+    let rx = Receiver::start(&[
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &rp,
+        "--io",
+        "epoll",
+        "-c",
+        conf.to_str().unwrap(),
+    ]);
+    send_bidi(&Target::Tcp(rport), before, Ending::Stop);
+    std::fs::write(
+        &conf,
+        format!("{base}transforms:\n  filtering:\n    drop-qtypes: [AAAA]\n"),
+    )
+    .unwrap();
+    signal(rx.pid(), "HUP");
+    rx.wait_log("reload: configuration generation 1 applied");
+    send_bidi(&Target::Tcp(rport), after, Ending::Stop);
+    // Another collector: refused, the running output and chains stay.
+    std::fs::write(
+        &conf,
+        base.replace(&sink.port.to_string(), &free_port().to_string()),
+    )
+    .unwrap();
+    signal(rx.pid(), "HUP");
+    rx.wait_log("reload refused");
+    assert!(
+        rx.stderr().contains("writer threads run forward"),
+        "{}",
+        rx.stderr()
+    );
+    let done = rx.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let got = sink.got.join().unwrap();
+    let removed = done.stat("transform-filtered");
+    assert!(
+        removed > 0,
+        "no AAAA in the second half? {}",
+        done.counters()
+    );
+    assert_eq!(line_count(&got) as u64 + removed, payloads.len() as u64);
+    assert_eq!(done.stat("dropped"), 0, "{}", done.counters());
 }
