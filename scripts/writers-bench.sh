@@ -25,10 +25,7 @@ L=${LOADGEN:-$W/target/release/loadgen}
 COUNT=${COUNT:-2000000}
 ROUNDS=${ROUNDS:-3}
 D="$(mktemp -d)"
-PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
   rm -rf "$D"
 }
 trap cleanup EXIT
@@ -102,8 +99,9 @@ print('$label writers=$writers records_per_s=%d cpu_us_per_record=%.3f drain_s=%
 }
 
 forward() {
+  # (A function in the pipeline below runs in a subshell: it ends its own helpers.)
   python3 "$D/discard.py" 17400 &
-  PIDS+=($!)
+  local DP=$!
   sleep 0.5
   cat > "$D/fwd.yaml" <<EOC
 forward-to:
@@ -115,6 +113,8 @@ EOC
   for _ in $(seq "$ROUNDS"); do
     for w in 1 2; do one forward "$D/fwd.yaml" $w forward; done
   done
+  kill $DP
+  wait $DP 2>/dev/null
 }
 
 kafka() {
@@ -128,7 +128,6 @@ kafka() {
         --advertised-listener-url tcp://127.0.0.1:17401 --storage-engine memory://tansu/ \
         > "$D/tansu.log" 2>&1 &
       local TP=$!
-      PIDS+=($TP)
       local t=0
       until (exec 3<>/dev/tcp/127.0.0.1/17401) 2>/dev/null || ((t > 100)); do sleep 0.1; t=$((t + 1)); done
       "$tansu" topic create --broker tcp://127.0.0.1:17401 --partitions 4 dnstap > /dev/null 2>&1
