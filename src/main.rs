@@ -23,8 +23,10 @@ use dnstap_receiver::pipeline::ordered::{self, OrderedGen, WriterSlot};
 use dnstap_receiver::pipeline::reload::{Handoff, Published};
 use dnstap_receiver::pipeline::{self, OutputSlot, Pipeline, Pool, WriterGen, WriterTransforms};
 use dnstap_receiver::sink::buffer::ChunkBuffer;
+use dnstap_receiver::sink::forward::ForwardOutput;
 use dnstap_receiver::sink::outputs::{self, BuiltOutputs, OutputConf};
-use dnstap_receiver::sink::StdoutSink;
+use dnstap_receiver::sink::staged::StagedOutput;
+use dnstap_receiver::sink::{StdoutSink, WriteOutput};
 use dnstap_receiver::stats::{self, OutputStats, Snapshot, StatsRegistry};
 use dnstap_receiver::sys::activation;
 use dnstap_receiver::sys::notify::Notifier;
@@ -33,6 +35,8 @@ use dnstap_receiver::{log_debug, log_error, log_warn, offline};
 
 /// The body of the writer thread.
 type WriterLoop = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
+/// Buffers whose give-up deadline shutdown sets, each with its output's shutdown timeout.
+type OutputBuffers = Vec<(Arc<ChunkBuffer>, Duration)>;
 
 /// The periodic `-v` statistics line.
 const STATS_EVERY: Duration = Duration::from_secs(10);
@@ -365,30 +369,35 @@ fn daemon(settings: Settings, args: LowArgs) -> Result<ExitCode, BoxError> {
             t
         })
     };
-    // Several writers: stdout is then the only output (config checks it).
-    let ordered_stdout = match resolved.outputs.as_slice() {
-        [OutputConf::Stdout(kind)] if resolved.writers > 1 => Some(*kind),
+    // Several writers: one output, of a kind they can feed in order (config checks it).
+    let ordered_output = match resolved.outputs.as_slice() {
+        [o] if resolved.writers > 1 => staged_format(o).map(|f| (o.clone(), f)),
         _ => None,
     };
-    let (writer_loop, output_buffers, writer_reload): (WriterLoop, _, _) = match ordered_stdout {
-        Some(kind) => {
+    let (writer_loop, output_buffers, writer_reload): (WriterLoop, _, _) = match ordered_output {
+        Some((conf, formatter)) => {
             let slots: Vec<_> = (0..resolved.writers)
                 .map(|_| WriterSlot {
                     stats: registry.register(),
                     observer: observer(),
                 })
                 .collect();
-            let (sink, out_stats) = (StdoutSink::open()?, registry.register_output("stdout"));
+            let out_stats = registry.register_output(&outputs::output_name(&conf));
             let gen = Arc::new(OrderedGen {
-                formatter: Formatter::new(kind),
+                formatter,
                 chains: transforms.clone(),
             });
             let published = Arc::new(Published::new(0, Arc::clone(&gen)));
-            let reload = Some(Arc::clone(&published));
-            let run = move || {
-                ordered::run_ordered_writers_reloading(&wpipe, slots, sink, out_stats, gen, reload)
-            };
-            (Box::new(run), Vec::new(), WriterReload::Ordered(published))
+            let reload = Arc::clone(&published);
+            let (run, buffers) = ordered_writers(&conf, wpipe, slots, out_stats, gen, reload)?;
+            (
+                run,
+                buffers,
+                WriterReload::Ordered {
+                    published,
+                    running: conf,
+                },
+            )
         }
         None => {
             let BuiltOutputs {
@@ -658,8 +667,12 @@ enum WriterReload {
         handoff: Arc<Handoff<WriterGen>>,
         running: Vec<(OutputConf, Arc<OutputStats>)>,
     },
-    /// Several writers for stdout: they take a new format and chains at the next ticket.
-    Ordered(Arc<Published<OrderedGen>>),
+    /// Several writers for one output: they take new chains (and stdout's format) at the
+    /// next ticket. `running`: the output they feed, as configured.
+    Ordered {
+        published: Arc<Published<OrderedGen>>,
+        running: OutputConf,
+    },
 }
 
 /// SIGHUP: builds new settings from the config file exactly as a start would (nothing
@@ -760,21 +773,31 @@ impl Reloader {
                 *running = plan.running;
                 self.buffers.extend(plan.buffers);
             }
-            WriterReload::Ordered(published) => {
-                let kind = match new.outputs.as_slice() {
-                    [OutputConf::Stdout(kind)] if wanted_writers > 1 => *kind,
+            WriterReload::Ordered { published, running } => {
+                // The output keeps running: stdout may change its format, a forward or
+                // Kafka output must stay as it is (its connections belong to it).
+                let formatter = match new.outputs.as_slice() {
+                    [o @ OutputConf::Stdout(_)] if matches!(running, OutputConf::Stdout(_)) => {
+                        staged_format(o)
+                    }
+                    [o] if o == running => staged_format(o),
+                    _ => None,
+                };
+                let formatter = match formatter {
+                    Some(f) if wanted_writers > 1 => f,
                     _ => {
                         return Err(format!(
-                            "{} writer threads run stdout; the new outputs or transforms need \
-                             one writer: restart to apply them",
-                            self.running.writers
+                            "{} writer threads run {}; the new outputs or transforms need \
+                             one writer or a new output: restart to apply them",
+                            self.running.writers,
+                            outputs::output_name(running)
                         ))
                     }
                 };
                 published.publish(
                     next,
                     Arc::new(OrderedGen {
-                        formatter: Formatter::new(kind),
+                        formatter,
                         chains: settings.transforms.clone(),
                     }),
                 );
@@ -845,6 +868,77 @@ fn keep_restart_only(running: &Resolved, new: Resolved) -> Resolved {
         metrics: r.metrics,
         security,
         ..new
+    }
+}
+
+/// The format the ordered writers run for `o`, when it is an output they can feed (stdout,
+/// forward, Kafka; see `sink::staged`).
+fn staged_format(o: &OutputConf) -> Option<Formatter> {
+    use dnstap_receiver::format::FormatKind;
+    use dnstap_receiver::sink::kafka::ValueKind;
+    match o {
+        OutputConf::Stdout(kind) => Some(Formatter::new(*kind)),
+        OutputConf::Forward(c) => Some(Formatter::new(c.format)),
+        // A raw value is not formatted; the stager ignores this one.
+        OutputConf::Kafka(k) => Some(Formatter::new(match k.value {
+            ValueKind::JsonFull => FormatKind::JsonFull,
+            ValueKind::Json | ValueKind::Raw => FormatKind::Json,
+        })),
+        OutputConf::Syslog(_) | OutputConf::File(_) | OutputConf::Relay(_) => None,
+    }
+}
+
+/// Starts the one output the ordered writers feed, and returns the writers' loop over it
+/// and the buffers whose give-up deadline shutdown sets.
+fn ordered_writers<O: pipeline::Observer + Send + 'static>(
+    conf: &OutputConf,
+    p: Arc<Pipeline>,
+    slots: Vec<WriterSlot<O>>,
+    stats: Arc<OutputStats>,
+    gen: Arc<OrderedGen>,
+    reload: Arc<Published<OrderedGen>>,
+) -> Result<(WriterLoop, OutputBuffers), BoxError> {
+    fn run<S: StagedOutput + 'static, O: pipeline::Observer + Send + 'static>(
+        p: Arc<Pipeline>,
+        slots: Vec<WriterSlot<O>>,
+        out: S,
+        stats: Arc<OutputStats>,
+        gen: Arc<OrderedGen>,
+        reload: Arc<Published<OrderedGen>>,
+    ) -> WriterLoop {
+        Box::new(move || {
+            ordered::run_ordered_writers_reloading(&p, slots, out, stats, gen, Some(reload))
+        })
+    }
+    match conf {
+        OutputConf::Stdout(kind) => {
+            let out = WriteOutput::new(
+                "stdout",
+                Formatter::new(*kind),
+                StdoutSink::open()?,
+                Arc::clone(&stats),
+            );
+            Ok((run(p, slots, out, stats, gen, reload), Vec::new()))
+        }
+        OutputConf::Forward(c) => {
+            let out = ForwardOutput::start(c, Arc::clone(&stats))?;
+            let buffers = out
+                .buffers()
+                .into_iter()
+                .map(|b| (b, c.shutdown_timeout))
+                .collect();
+            Ok((run(p, slots, out, stats, gen, reload), buffers))
+        }
+        #[cfg(feature = "kafka")]
+        OutputConf::Kafka(k) => {
+            let out = dnstap_receiver::sink::kafka::KafkaOutput::new(k, Arc::clone(&stats))?;
+            Ok((run(p, slots, out, stats, gen, reload), Vec::new()))
+        }
+        _ => Err(format!(
+            "output {}: several writer threads cannot feed it",
+            outputs::output_name(conf)
+        )
+        .into()),
     }
 }
 

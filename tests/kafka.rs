@@ -607,6 +607,57 @@ fn every_record_arrives_once_keyed_by_client_in_order() {
     );
 }
 
+/// Two writer threads (issue 21): keys and values are made in parallel, produced in queue
+/// order, so the records of one key still arrive in send order. Small receive buffers make
+/// the 20 000 records hundreds of batches, taken by the writers in turn.
+#[test]
+fn two_writers_keep_per_key_order() {
+    let Some(bin) = need_tansu("two_writers_keep_per_key_order") else {
+        return;
+    };
+    let dir = TempDir::new("kafka-writers");
+    let broker = Broker::start(&bin, &dir);
+    broker.create_topic("dnstap", 4);
+    let cfg = write_outputs(
+        &dir,
+        "threads: 1\nwriters: 2\nbuffer-size: 4096\noutputs:\n  - kafka:\n",
+        &format!(
+            "brokers: {}\ntopic: dnstap\nkey: client-ip\nvalue: json\ncompression: lz4",
+            broker.addr()
+        ),
+    );
+    let port = free_port();
+    let r = start_receiver(&cfg, port);
+    assert!(r.stderr().contains("2 writer thread(s)"), "{}", r.stderr());
+    const N: u64 = 20_000;
+    send_ids(port, 0..N);
+    r.wait_closed(1);
+    let done = r.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_eq!(kafka_counters(&done.stderr), (N, N, 0, 0, 0));
+    let got = consume(
+        &broker.addr(),
+        "dnstap",
+        4,
+        N as usize,
+        Duration::from_secs(20),
+    );
+    assert_eq!(got.len() as u64, N, "records read back (more = duplicates)");
+    let mut ids: Vec<u64> = got.iter().map(|g| id_of(&g.value)).collect();
+    ids.sort_unstable();
+    assert!(ids.iter().copied().eq(0..N), "each id exactly once");
+    for g in &got {
+        let id = id_of(&g.value);
+        assert_eq!(
+            g.key.as_deref(),
+            Some(format!("192.0.2.{}", client_of(id)).as_bytes())
+        );
+    }
+    let keys: std::collections::BTreeSet<_> = got.iter().map(|g| g.key.clone()).collect();
+    assert_eq!(keys.len(), usize::from(CLIENTS));
+    assert_key_order(&got);
+}
+
 #[test]
 fn capture_values_equal_offline_output_and_raw_is_the_payload() {
     let Some(bin) = need_tansu("capture_values_equal_offline_output_and_raw_is_the_payload") else {

@@ -117,7 +117,10 @@ fuzz_target!(|data: &[u8]| {
     assert!((1..=MAX_WRITERS).contains(&resolved.writers));
     if resolved.writers > 1 {
         assert!(
-            matches!(resolved.outputs.as_slice(), [OutputConf::Stdout(_)]),
+            matches!(
+                resolved.outputs.as_slice(),
+                [OutputConf::Stdout(_) | OutputConf::Forward(_) | OutputConf::Kafka(_)]
+            ),
             "several writers with outputs {:?}",
             resolved.outputs.len()
         );

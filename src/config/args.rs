@@ -201,9 +201,9 @@ pub struct LowArgs {
     #[arg(long = "threads", value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Writer threads that decode and format in parallel, output kept in order; stdout
-    /// only (config: `writers`) [default: 2 when stdout is the only output and there are
-    /// 2+ CPUs, else 1]
+    /// Writer threads that decode and format in parallel, output kept in order; one
+    /// stdout, forward or kafka output only (config: `writers`) [default: 2 when stdout is
+    /// the only output and there are 2+ CPUs, else 1]
     #[arg(long = "writers", value_name = "N")]
     pub writers: Option<usize>,
 

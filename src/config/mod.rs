@@ -89,7 +89,7 @@ pub struct Resolved {
     pub io: IoChoice,
     /// Input threads (≥ 1).
     pub threads: usize,
-    /// Writer threads (≥ 1; more than one only with stdout as the only output).
+    /// Writer threads (≥ 1; more than one only with one stdout, forward or Kafka output).
     pub writers: usize,
     /// Whether `writers` was given (flag or key) rather than chosen.
     pub writers_set: bool,
@@ -361,13 +361,19 @@ pub fn resolve_all(
     } else {
         "writers"
     };
-    let stdout_only = matches!(
-        outputs.as_ref().map(|(o, _)| o.as_slice()),
-        Some([OutputConf::Stdout(_)])
+    let listed = outputs.as_ref().map(|(o, _)| o.as_slice());
+    let stdout_only = matches!(listed, Some([OutputConf::Stdout(_)]));
+    // Several writers feed one output in queue order (pipeline::ordered): stdout, a
+    // forward output or a Kafka output.
+    let orderable = matches!(
+        listed,
+        Some([OutputConf::Stdout(_) | OutputConf::Forward(_) | OutputConf::Kafka(_)])
     );
     let writers = match args.writers.or(fc.writers) {
-        // Two when they can run side by side and the output allows it (its bytes are the
-        // same either way); one otherwise.
+        // Two when they can run side by side and the output is stdout (its bytes are the
+        // same either way); one otherwise: a forward or Kafka output runs several only
+        // when asked, since a reload can then no longer replace outputs in place
+        // (docs/performance.md, "Parallel writers for forward and Kafka").
         None if stdout_only && threads_available() >= 2 => DEFAULT_WRITERS,
         None => 1,
         Some(n) if n == 0 || n > MAX_WRITERS => {
@@ -377,12 +383,13 @@ pub fn resolve_all(
         Some(n) => n,
     };
     // Only checked against outputs that resolved.
-    if writers > 1 && !stdout_only && outputs.is_some() {
+    if writers > 1 && !orderable && outputs.is_some() {
         errors.push(err(
             writers_key,
             format!(
-                "{writers} writers need stdout as the only output (forward and kafka \
-                 outputs keep one writer)"
+                "{writers} writers need exactly one output, and one of stdout, forward or \
+                 kafka (a list of several outputs, or a file, syslog or relay output, keeps \
+                 one writer)"
             ),
         ));
     }
@@ -794,9 +801,17 @@ buffer-size: 65536
         assert_eq!(res(&[], Some("writers: 2\n")).unwrap().writers, 2);
         assert_eq!(res(&["--writers", "0"], None).unwrap_err().key, "--writers");
         assert_eq!(res(&[], Some("writers: 65\n")).unwrap_err().key, "writers");
-        let e = res(&["--writers", "2", "-f", "127.0.0.1:9"], None).unwrap_err();
+        // One forward output: several writers when asked.
+        let r = res(&["--writers", "2", "-f", "127.0.0.1:9"], None).unwrap();
+        assert_eq!(r.writers, 2);
+        // Several outputs keep one writer.
+        let two = "outputs:\n  - stdout:\n      format: json\n  - forward:\n      \
+                   remote-address: 127.0.0.1\n      remote-port: 9\n";
+        let e = res(&["--writers", "2"], Some(two)).unwrap_err();
         assert_eq!(e.key, "--writers", "{e}");
-        assert!(e.reason.contains("stdout as the only output"), "{e}");
+        assert!(e.reason.contains("exactly one output"), "{e}");
+        let e = res(&[], Some(&format!("writers: 2\n{two}"))).unwrap_err();
+        assert_eq!(e.key, "writers", "{e}");
     }
 
     #[test]

@@ -1,28 +1,33 @@
-//! Several writer threads for one stdout-like output, with the output in queue order.
+//! Several writer threads for one output, with the output fed in queue order.
 //!
 //! One writer decodes and formats every record; when that thread is the limit (it is, for
 //! JSON and text on a few cores: docs/performance.md), `--writers N` runs N of them. Each
 //! takes the next batch off the queue with a ticket (its position in queue order), decodes
-//! and formats the whole batch into its own buffer, gives the batch back to the pool, then
-//! waits for its turn and writes the buffer. Formatting runs in parallel; writes happen one
-//! at a time, in ticket order, so the output is byte for byte what one writer would print.
+//! and formats the whole batch into its own [`Staged`] records, gives the batch back to the
+//! pool, then waits for its turn and hands the records to the output
+//! ([`StagedOutput::commit`]). Formatting runs in parallel; commits happen one at a time,
+//! in ticket order, so the output sees its records in exactly one writer's order: stdout
+//! prints the same bytes, a forward output fills the same chunks (per collector with
+//! `loadbalance: hash`), a Kafka output produces in the same order (so per key, too).
 //!
 //! ```text
-//!  queue ──pop+ticket──► writer 0: decode + format batch 7 into its buffer ──┐
-//!        ──pop+ticket──► writer 1: decode + format batch 8 into its buffer ──┤ turn 7, then 8
+//!  queue ──pop+ticket──► writer 0: decode + format batch 7 into its Staged ──┐
+//!        ──pop+ticket──► writer 1: decode + format batch 8 into its Staged ──┤ turn 7, then 8
 //!                                                                            ▼
-//!                                                                   fd (one write_all each)
+//!                                  output: fd write_all / chunks → ChunkBuffer / produce
 //! ```
 //!
 //! Transforms: each writer runs the global chain and then the output's own chain on every
 //! record it decodes (the chains are shared and immutable), and counts what they remove.
+//! Stateful steps (reducer, latency) need every record in one place: the configuration
+//! keeps one writer for them.
 //!
-//! Only for an output that formats and writes to a descriptor (stdout): outputs with their
-//! own sender thread (forward, Kafka) keep the single writer, which hands them records one
-//! at a time in order.
+//! One output only (`crate::sink::staged` says which kinds); a list of several outputs, or
+//! another kind, keeps the single writer of `crate::pipeline`, which hands records one at a
+//! time in order.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,6 +35,8 @@ use super::reload::Published;
 use super::{decode_batch, Batch, Observer, Pipeline};
 use crate::format::Formatter;
 use crate::record::Enrichment;
+use crate::sink::staged::{Staged, StagedOutput, Stager};
+use crate::sink::WriteOutput;
 use crate::stats::{OutputStats, ThreadStats};
 use crate::transform::{Chain, Chains, ReasonCounts, Verdict};
 
@@ -43,14 +50,17 @@ pub struct WriterSlot<O: Observer> {
     pub observer: O,
 }
 
-/// The shared descriptor, and whose turn it is to write to it.
-struct Turn<W> {
-    /// Ticket of the batch whose bytes go out next.
+/// The shared output, and whose turn it is to hand it a batch.
+struct Turn<S> {
+    /// Ticket of the batch whose records go out next.
     next: u64,
-    out: W,
+    out: S,
 }
 
 /// The format and chains the ordered writers run: one generation of the configuration.
+/// `formatter` is the output's format as configured (stdout's `format`, a forward output's
+/// `format`, a Kafka output's JSON `value`); only stdout's can change on a reload (the
+/// others' is part of an output, which a reload cannot replace under several writers).
 #[derive(Debug)]
 pub struct OrderedGen {
     pub formatter: Formatter,
@@ -64,23 +74,29 @@ struct Tickets {
     gen: Arc<OrderedGen>,
 }
 
-struct Shared<W> {
+struct Shared<S> {
     /// Hands out tickets; held only while popping one batch. A reload takes effect at a
     /// ticket: every batch before it is written with the old format and chains, every
     /// batch from it on with the new ones, whichever writer formats it.
     tickets: Mutex<Tickets>,
+    /// Tickets handed out so far (`Tickets::next`, readable without the lock): the writer
+    /// of the last one flushes the output when the queue is empty.
+    taken: AtomicU64,
     /// Where a reload publishes a new generation.
     reload: Option<Arc<Published<OrderedGen>>>,
-    turn: Mutex<Turn<W>>,
+    /// The output's formatting half, shared by the writers.
+    stager: Arc<dyn Stager>,
+    turn: Mutex<Turn<S>>,
     turn_changed: Condvar,
-    /// A write failed: later batches are counted as lost, and the writers stop.
+    /// The output failed: later batches are counted as lost, and the writers stop.
     failed: AtomicBool,
     out_stats: Arc<OutputStats>,
 }
 
-/// Runs `slots.len()` writer threads (the calling thread is the first) until every reader
-/// is done and the queue is empty, or the output fails. Returns the first error; the
-/// pipeline then drops and counts what is still queued, as with one writer.
+/// Runs `slots.len()` writer threads (the calling thread is the first) for a descriptor
+/// (stdout) until every reader is done and the queue is empty, or the output fails.
+/// Returns the first error; the pipeline then drops and counts what is still queued, as
+/// with one writer.
 pub fn run_ordered_writers<W: Write + Send, O: Observer + Send>(
     p: &Pipeline,
     slots: Vec<WriterSlot<O>>,
@@ -102,15 +118,18 @@ pub fn run_ordered_writers_with<W: Write + Send, O: Observer + Send>(
     chains: Chains,
 ) -> io::Result<()> {
     let gen = OrderedGen { formatter, chains };
+    let out = WriteOutput::new("stdout", gen.formatter.clone(), out, Arc::clone(&out_stats));
     run_ordered_writers_reloading(p, slots, out, out_stats, Arc::new(gen), None)
 }
 
-/// [`run_ordered_writers_with`] that takes each new generation `reload` publishes (a
-/// configuration reload: format, chains) at the next ticket. `gen` is generation 0.
-pub fn run_ordered_writers_reloading<W: Write + Send, O: Observer + Send>(
+/// The ordered writers for any [`StagedOutput`] (stdout, forward, Kafka), taking each new
+/// generation `reload` publishes (a configuration reload: format, chains) at the next
+/// ticket. `gen` is generation 0; `out_stats` are the output's counters (what its own
+/// chain withholds is counted there). The output is finished before this returns.
+pub fn run_ordered_writers_reloading<S: StagedOutput, O: Observer + Send>(
     p: &Pipeline,
     slots: Vec<WriterSlot<O>>,
-    out: W,
+    out: S,
     out_stats: Arc<OutputStats>,
     gen: Arc<OrderedGen>,
     reload: Option<Arc<Published<OrderedGen>>>,
@@ -123,7 +142,9 @@ pub fn run_ordered_writers_reloading<W: Write + Send, O: Observer + Send>(
             generation,
             gen: with_rate(&gen),
         }),
+        taken: AtomicU64::new(0),
         reload,
+        stager: out.stager(),
         turn: Mutex::new(Turn { next: 0, out }),
         turn_changed: Condvar::new(),
         failed: AtomicBool::new(false),
@@ -158,26 +179,34 @@ pub fn run_ordered_writers_reloading<W: Write + Send, O: Observer + Send>(
         }
         result
     });
-    let flushed = shared
-        .turn
-        .into_inner()
-        .map_or(Ok(()), |mut t| t.out.flush());
-    let result = result.and(flushed);
+    let mut turn = shared.turn.into_inner().unwrap_or_else(|e| e.into_inner());
+    let name = turn.out.name().to_string();
     if let Err(e) = &result {
-        crate::log_error!("output stdout: {e}");
+        crate::log_error!("output {name}: {e}");
         p.writer_failed(&first_stats);
     }
-    result
+    // Delivered (bounded by the output's own timeouts) after the queue was given back, so
+    // readers blocked on a failed output are not kept waiting meanwhile.
+    let finished = turn.out.finish();
+    if let Err(e) = &finished {
+        crate::log_error!("output {name}: {e}");
+    }
+    result.and(finished)
 }
 
 /// One writer thread. `primary`: the thread readers unpark when they push.
-fn worker<W: Write + Send, O: Observer>(
+fn worker<S: StagedOutput, O: Observer>(
     p: &Pipeline,
-    shared: &Shared<W>,
+    shared: &Shared<S>,
     mut slot: WriterSlot<O>,
     primary: bool,
 ) -> io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    // PERF: kept across batches (cleared, not freed): no allocation per message once they
+    // reached a batch's size (tests/no_alloc.rs).
+    let mut staged = Staged {
+        bytes: Vec::with_capacity(1 << 20),
+        marks: Vec::with_capacity(4096),
+    };
     let mut scratch = (Enrichment::default(), Enrichment::default());
     loop {
         if shared.failed.load(Ordering::Acquire) {
@@ -193,6 +222,9 @@ fn worker<W: Write + Send, O: Observer>(
                     std::thread::park_timeout(Duration::from_millis(50));
                 }
                 p.writer_idle.store(false, Ordering::Release);
+                // Time passes for the output too (delivery reports, gauges) when nothing
+                // arrives; a writer holding the turn is busy with it anyway.
+                idle_flush(p, shared)?;
             } else {
                 std::thread::park_timeout(SECONDARY_IDLE);
             }
@@ -205,13 +237,14 @@ fn worker<W: Write + Send, O: Observer>(
             ticket,
             done: false,
         };
-        buf.clear();
+        staged.clear();
         let mut tally = Tally::default();
         format_batch(
             &b,
             &gen.formatter,
             &gen.chains,
-            &mut buf,
+            &*shared.stager,
+            &mut staged,
             &mut slot.observer,
             &mut tally,
             &mut scratch,
@@ -225,7 +258,7 @@ fn worker<W: Write + Send, O: Observer>(
         ThreadStats::add(&slot.stats.transform_held, tally.global_held);
         p.pool.give(b);
         p.wake_readers_if_starved();
-        let r = guard.commit(&buf, &tally, &slot.stats);
+        let r = guard.commit(p, &staged, &tally, &slot.stats);
         if r.is_err() {
             // A parked primary should see the failure now, not after its timeout.
             if let Some(w) = p.writer.get() {
@@ -236,10 +269,26 @@ fn worker<W: Write + Send, O: Observer>(
     }
 }
 
-impl<W> Shared<W> {
+/// The primary writer found nothing to do: lets the output write out what it holds,
+/// unless another writer is handing it a batch right now.
+fn idle_flush<S: StagedOutput>(p: &Pipeline, shared: &Shared<S>) -> io::Result<()> {
+    let Ok(mut turn) = shared.turn.try_lock() else {
+        return Ok(());
+    };
+    if shared.failed.load(Ordering::Acquire) || !p.queue.is_empty() {
+        return Ok(());
+    }
+    let r = turn.out.flush();
+    if r.is_err() {
+        shared.failed.store(true, Ordering::Release);
+    }
+    r
+}
+
+impl<S> Shared<S> {
     /// Blocks until `ticket` may write. A poisoned lock (a writer panicked while holding
     /// it) is taken over: the turn counter is still consistent.
-    fn wait_turn(&self, ticket: u64) -> MutexGuard<'_, Turn<W>> {
+    fn wait_turn(&self, ticket: u64) -> MutexGuard<'_, Turn<S>> {
         let mut turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
         while turn.next != ticket {
             turn = self
@@ -264,7 +313,7 @@ fn with_rate(gen: &OrderedGen) -> Arc<OrderedGen> {
 }
 
 /// The next batch in queue order, its ticket, and the configuration to write it with.
-fn take<W>(p: &Pipeline, shared: &Shared<W>) -> Option<(Box<Batch>, u64, Arc<OrderedGen>)> {
+fn take<S>(p: &Pipeline, shared: &Shared<S>) -> Option<(Box<Batch>, u64, Arc<OrderedGen>)> {
     let mut t = shared.tickets.lock().unwrap_or_else(|e| e.into_inner());
     let b = p.queue.pop()?;
     // PERF: one atomic load per batch; the lock is the ticket lock already held.
@@ -281,21 +330,29 @@ fn take<W>(p: &Pipeline, shared: &Shared<W>) -> Option<(Box<Batch>, u64, Arc<Ord
     }
     let ticket = t.next;
     t.next += 1;
+    shared.taken.store(t.next, Ordering::Release);
     Some((b, ticket, Arc::clone(&t.gen)))
 }
 
 /// A ticket taken and not yet written.
-struct TicketGuard<'s, W> {
-    shared: &'s Shared<W>,
+struct TicketGuard<'s, S> {
+    shared: &'s Shared<S>,
     ticket: u64,
     done: bool,
 }
 
-impl<W: Write> TicketGuard<'_, W> {
-    /// Waits for this ticket's turn and writes `buf` (`tally.formatted` records), or
-    /// counts the batch's records that passed the global chain as lost when an earlier
-    /// write failed.
-    fn commit(&mut self, buf: &[u8], tally: &Tally, stats: &ThreadStats) -> io::Result<()> {
+impl<S: StagedOutput> TicketGuard<'_, S> {
+    /// Waits for this ticket's turn and hands `staged` (`tally.formatted` records) to the
+    /// output, or counts the batch's records that passed the global chain as lost when the
+    /// output failed earlier. The writer of the last ticket taken, finding the queue empty,
+    /// then lets the output write out what it holds (as one writer does when idle).
+    fn commit(
+        &mut self,
+        p: &Pipeline,
+        staged: &Staged,
+        tally: &Tally,
+        stats: &ThreadStats,
+    ) -> io::Result<()> {
         let shared = self.shared;
         let records = tally.formatted;
         // Passed the global chain: handed to the output stage.
@@ -312,22 +369,13 @@ impl<W: Write> TicketGuard<'_, W> {
                 ThreadStats::add(a, n);
             }
             ThreadStats::add(&out.held, tally.output_held);
-            out.records.fetch_add(records, Ordering::Relaxed);
-            let r = if buf.is_empty() {
-                Ok(())
-            } else {
-                turn.out.write_all(buf)
-            };
-            match &r {
-                Ok(()) => {
-                    out.delivered.fetch_add(records, Ordering::Relaxed);
-                    out.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                }
-                Err(_) => {
-                    out.write_errors.fetch_add(1, Ordering::Relaxed);
-                    out.dropped.fetch_add(records, Ordering::Relaxed);
-                    shared.failed.store(true, Ordering::Release);
-                }
+            let mut r = turn.out.commit(staged, records);
+            let last = shared.taken.load(Ordering::Acquire) == self.ticket + 1;
+            if r.is_ok() && last && p.queue.is_empty() {
+                r = turn.out.flush();
+            }
+            if r.is_err() {
+                shared.failed.store(true, Ordering::Release);
             }
             r
         };
@@ -335,7 +383,7 @@ impl<W: Write> TicketGuard<'_, W> {
         r
     }
 
-    fn advance(&mut self, mut turn: MutexGuard<'_, Turn<W>>) {
+    fn advance(&mut self, mut turn: MutexGuard<'_, Turn<S>>) {
         turn.next += 1;
         drop(turn);
         self.done = true;
@@ -343,7 +391,7 @@ impl<W: Write> TicketGuard<'_, W> {
     }
 }
 
-impl<W> Drop for TicketGuard<'_, W> {
+impl<S> Drop for TicketGuard<'_, S> {
     fn drop(&mut self) {
         if self.done {
             return;
@@ -380,13 +428,15 @@ impl Tally {
     }
 }
 
-/// Decodes every frame of `b`, runs the chains, and formats the records they keep into
-/// `buf` (undecodable frames are logged at a bounded rate).
+/// Decodes every frame of `b`, runs the chains, and stages the records they keep into
+/// `staged` with the output's stager (undecodable frames are logged at a bounded rate).
+#[allow(clippy::too_many_arguments)]
 fn format_batch<O: Observer>(
     b: &Batch,
     formatter: &Formatter,
     chains: &Chains,
-    buf: &mut Vec<u8>,
+    stager: &dyn Stager,
+    staged: &mut Staged,
     observer: &mut O,
     tally: &mut Tally,
     scratch: &mut (Enrichment, Enrichment),
@@ -436,7 +486,7 @@ fn format_batch<O: Observer>(
                 }
             }
         }
-        formatter.write(seen.as_ref().unwrap_or(rec), buf);
+        stager.stage(formatter, seen.as_ref().unwrap_or(rec), payload, staged);
         tally.formatted += 1;
         Ok(())
     });

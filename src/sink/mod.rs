@@ -25,6 +25,7 @@ pub mod outputs;
 pub mod relay;
 pub mod sockopt;
 pub mod spill;
+pub mod staged;
 pub mod syslog;
 
 pub mod kafka;

@@ -18,6 +18,7 @@ use crate::sink::buffer::OverflowPolicy;
 use crate::sink::kafka::reports::Reports;
 use crate::sink::kafka::settings::{KafkaSettings, KeyKind, ValueKind};
 use crate::sink::kafka::{chunk_record, spill, Chunk};
+use crate::sink::staged::{Mark, Staged, StagedOutput, Stager};
 use crate::sink::Output;
 use crate::stats::OutputStats;
 
@@ -183,40 +184,6 @@ impl KafkaOutput {
         })
     }
 
-    /// Writes the record's key into `key_buf`; false when the record has no such value
-    /// (then it is produced without a key).
-    fn write_key(&mut self, rec: &Record<'_>) -> bool {
-        self.key_buf.clear();
-        match self.key {
-            KeyKind::None => false,
-            KeyKind::Identity => match rec.identity {
-                Some(id) if !id.is_empty() => {
-                    self.key_buf.extend_from_slice(id);
-                    true
-                }
-                _ => false,
-            },
-            KeyKind::ClientIp => match rec.query_address {
-                Some(a) => {
-                    escape::write_ip(a, true, &mut self.key_buf);
-                    true
-                }
-                None => false,
-            },
-            KeyKind::Qname => match &rec.dns {
-                Some(Ok(m)) => match &m.question {
-                    Some(q) => {
-                        q.name.write_presentation(&mut self.key_buf);
-                        self.key_buf.make_ascii_lowercase();
-                        true
-                    }
-                    None => false,
-                },
-                _ => false,
-            },
-        }
-    }
-
     /// Serves the pending delivery reports (counting them), without waiting.
     fn serve_reports(&mut self) {
         self.unpolled = 0;
@@ -316,16 +283,34 @@ impl KafkaOutput {
         Ok(true)
     }
 
-    /// The record in `key_buf`/`value_buf` (or `raw`), sent now.
-    fn send_current(&mut self, has_key: bool, raw: Option<&[u8]>) -> Sent {
-        let key = has_key.then_some(&self.key_buf[..]);
-        let value = raw.unwrap_or(&self.value_buf);
+    /// One record, sent now.
+    fn send_now(&mut self, key: Option<&[u8]>, value: &[u8]) -> Sent {
         self.unpolled += 1;
         send(&self.producer, &self.topic, &self.stats, key, value)
     }
 
+    /// Produces one record after whatever waits in front of it (order is kept), applying
+    /// the overflow policy when librdkafka has no room.
+    fn produce(&mut self, key: Option<&[u8]>, value: &[u8]) -> io::Result<()> {
+        if self.unpolled >= POLL_EVERY {
+            self.serve_reports();
+        }
+        if !self.backlog_empty() && !self.drain_backlog()? {
+            return self.overflow(key, value);
+        }
+        match self.send_now(key, value) {
+            Sent::Queued | Sent::Refused => {
+                if self.overflowing.is_some() {
+                    self.end_overflow();
+                }
+                Ok(())
+            }
+            Sent::NotNow => self.overflow(key, value),
+        }
+    }
+
     /// The current record could not be queued now: apply the overflow policy.
-    fn overflow(&mut self, has_key: bool, raw: Option<&[u8]>) -> io::Result<()> {
+    fn overflow(&mut self, key: Option<&[u8]>, value: &[u8]) -> io::Result<()> {
         if self.overflowing.is_none() {
             let log = self
                 .last_overflow_log
@@ -350,24 +335,20 @@ impl KafkaOutput {
                 // Back-pressure: serving reports frees room as the broker acknowledges.
                 self.producer.poll(BLOCK_WAIT);
                 self.serve_reports();
-                if self.drain_backlog()? && !matches!(self.send_current(has_key, raw), Sent::NotNow)
-                {
+                if self.drain_backlog()? && !matches!(self.send_now(key, value), Sent::NotNow) {
                     return Ok(());
                 }
                 self.update_gauges();
             },
             // drop-oldest is refused by the spec; were it set, the newest record goes.
             OverflowPolicy::DropNewest | OverflowPolicy::DropOldest => {
-                if self.drain_backlog()? && !matches!(self.send_current(has_key, raw), Sent::NotNow)
-                {
+                if self.drain_backlog()? && !matches!(self.send_now(key, value), Sent::NotNow) {
                     return Ok(());
                 }
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             OverflowPolicy::Spill => {
-                let key = has_key.then_some(&self.key_buf[..]);
-                let value = raw.unwrap_or(&self.value_buf);
                 let dropped = match self.spill.as_mut() {
                     Some(sp) => sp.add(key, value)?,
                     None => 1,
@@ -424,6 +405,55 @@ impl KafkaOutput {
     }
 }
 
+/// Appends the record's `kind` of key to `out`; false when the record has no such value
+/// (then it is produced without a key).
+fn write_key(kind: KeyKind, rec: &Record<'_>, out: &mut Vec<u8>) -> bool {
+    match kind {
+        KeyKind::None => false,
+        KeyKind::Identity => match rec.identity {
+            Some(id) if !id.is_empty() => {
+                out.extend_from_slice(id);
+                true
+            }
+            _ => false,
+        },
+        KeyKind::ClientIp => match rec.query_address {
+            Some(a) => {
+                escape::write_ip(a, true, out);
+                true
+            }
+            None => false,
+        },
+        KeyKind::Qname => match &rec.dns {
+            Some(Ok(m)) => match &m.question {
+                Some(q) => {
+                    let at = out.len();
+                    q.name.write_presentation(out);
+                    out[at..].make_ascii_lowercase();
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        },
+    }
+}
+
+/// Appends the record's Kafka value to `out`: the format's line without its newline (one
+/// JSON object per Kafka record), or the raw payload.
+fn write_value(fmt: Option<&Formatter>, rec: &Record<'_>, raw: &[u8], out: &mut Vec<u8>) {
+    match fmt {
+        Some(f) => {
+            let at = out.len();
+            f.write(rec, out);
+            if out.len() > at && out.last() == Some(&b'\n') {
+                out.pop();
+            }
+        }
+        None => out.extend_from_slice(raw),
+    }
+}
+
 /// Hands one record to librdkafka (never blocks). A record refused for good is counted
 /// as dropped here.
 fn send(
@@ -470,6 +500,55 @@ fn serve(producer: &BaseProducer<Reports>) {
     }
 }
 
+/// A Kafka output's formatting half for the ordered writers: each record's key, then its
+/// value, with the split between them.
+#[derive(Debug)]
+struct KeyedStager {
+    key: KeyKind,
+    /// Whether the value is the raw payload rather than the format's line.
+    raw: bool,
+}
+
+impl Stager for KeyedStager {
+    #[inline]
+    fn stage(&self, fmt: &Formatter, rec: &Record<'_>, raw: &[u8], out: &mut Staged) {
+        let keyed = write_key(self.key, rec, &mut out.bytes);
+        let value_at = out.bytes.len();
+        write_value((!self.raw).then_some(fmt), rec, raw, &mut out.bytes);
+        out.marks.push(Mark {
+            end: out.bytes.len(),
+            value_at,
+            keyed,
+            lane: 0,
+        });
+    }
+}
+
+/// Several writers: keys and values are made in parallel, and produced here in queue
+/// order, so the records of one key reach their partition in one writer's order.
+impl StagedOutput for KafkaOutput {
+    fn stager(&self) -> Arc<dyn Stager> {
+        Arc::new(KeyedStager {
+            key: self.key,
+            raw: matches!(self.value, Value::Raw),
+        })
+    }
+
+    fn commit(&mut self, staged: &Staged, records: u64) -> io::Result<()> {
+        self.stats.records.fetch_add(records, Ordering::Relaxed);
+        for (handed, (key, value, _)) in staged.records().enumerate() {
+            if let Err(e) = self.produce(key, value) {
+                // The output is gone: the rest of the batch was counted in `records`
+                // and never reached librdkafka.
+                let lost = records.saturating_sub(handed as u64 + 1);
+                self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Output for KafkaOutput {
     fn name(&self) -> &str {
         &self.name
@@ -483,35 +562,26 @@ impl Output for KafkaOutput {
 
     fn record(&mut self, rec: &Record<'_>, raw: &[u8]) -> io::Result<()> {
         self.stats.records.fetch_add(1, Ordering::Relaxed);
-        let has_key = self.write_key(rec);
-        let raw = match &self.value {
-            Value::Raw => Some(raw),
+        // Taken out for the call (no allocation: put back after), so `produce` can borrow
+        // the output mutably.
+        let (mut key_buf, mut value_buf) = (
+            std::mem::take(&mut self.key_buf),
+            std::mem::take(&mut self.value_buf),
+        );
+        key_buf.clear();
+        let has_key = write_key(self.key, rec, &mut key_buf);
+        let value = match &self.value {
+            Value::Raw => raw,
             Value::Format(f) => {
-                self.value_buf.clear();
-                f.write(rec, &mut self.value_buf);
-                // One JSON object per Kafka record: the line's newline is not part of it.
-                if self.value_buf.last() == Some(&b'\n') {
-                    self.value_buf.pop();
-                }
-                None
+                value_buf.clear();
+                write_value(Some(f), rec, raw, &mut value_buf);
+                &value_buf[..]
             }
         };
-        if self.unpolled >= POLL_EVERY {
-            self.serve_reports();
-        }
-        // Whatever waits goes first: order is kept.
-        if !self.backlog_empty() && !self.drain_backlog()? {
-            return self.overflow(has_key, raw);
-        }
-        match self.send_current(has_key, raw) {
-            Sent::Queued | Sent::Refused => {
-                if self.overflowing.is_some() {
-                    self.end_overflow();
-                }
-                Ok(())
-            }
-            Sent::NotNow => self.overflow(has_key, raw),
-        }
+        let r = self.produce(has_key.then_some(&key_buf[..]), value);
+        self.key_buf = key_buf;
+        self.value_buf = value_buf;
+        r
     }
 
     fn flush(&mut self) -> io::Result<()> {
