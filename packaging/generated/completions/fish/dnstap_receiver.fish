@@ -24,7 +24,7 @@ complete -c dnstap_receiver -l text-format-delimiter -d 'Between the fields of -
 complete -c dnstap_receiver -l queue-policy -d 'When output is slower than input: block the readers, or drop batches and count them [default: block]' -r -f -a "block\t'Readers stop reading; back-pressure reaches the senders\' sockets'
 drop\t'The batch is dropped and counted'"
 complete -c dnstap_receiver -l threads -d 'Input threads, each with its own event loop [default: number of CPUs]' -r
-complete -c dnstap_receiver -l writers -d 'Writer threads that decode and format in parallel, output kept in order; stdout only (config: `writers`) [default: 2 when stdout is the only output and there are 2+ CPUs, else 1]' -r
+complete -c dnstap_receiver -l writers -d 'Writer threads that decode and format in parallel, output kept in order; one stdout, forward or kafka output only (config: `writers`) [default: 2 when stdout is the only output and there are 2+ CPUs, else 1]' -r
 complete -c dnstap_receiver -l metrics -d 'Serve Prometheus metrics on http://ADDR:PORT/metrics (config: `metrics:`) [default: off]' -r
 complete -c dnstap_receiver -l forward-policy -d 'When the collector is slower than input or away (-f / forward-to) [default: block]' -r -f -a "block\t'The producer waits: the writer thread stalls, the pipeline queue fills, the readers stop reading and the DNS servers see TCP back-pressure. Nothing is lost'
 drop-newest\t'The chunk being pushed (the newest records) is dropped and counted'
