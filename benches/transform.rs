@@ -21,7 +21,9 @@
 //! sampling decision (`downsample: 10`) per record.
 //!
 //! The enrichment steps (`normalize`, `user-privacy`: lowercase, tld + etld+1, truncation,
-//! Crypto-PAn, HMAC-SHA256, minimized qname, and all together) per record.
+//! Crypto-PAn, HMAC-SHA256, minimized qname, and all together) per record; tld + etld+1
+//! also on synthetic queries for names under the Public Suffix List's rules
+//! (`list-names`: the capture's names are all under `test`, which the list lacks).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -524,6 +526,72 @@ fn query_record(m: &[u8]) -> Record<'_> {
     r
 }
 
+/// `n` queries for names under the built-in Public Suffix List's rules: half under common
+/// suffixes (`com`, `co.uk`, `github.io`, ...), half under a rule of the list drawn at
+/// random (two labels under a wildcard's base, one under an exception); a third of them in
+/// mixed case.
+fn list_queries(r: &mut Rng, n: usize) -> Vec<Vec<u8>> {
+    const COMMON: [&str; 8] = [
+        "com",
+        "net",
+        "org",
+        "de",
+        "co.uk",
+        "com.br",
+        "github.io",
+        "jp",
+    ];
+    let rules: Vec<String> = BUILTIN_LIST
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|l| !l.starts_with("//") && l.is_ascii())
+        .map(|l| {
+            if let Some(base) = l.strip_prefix("*.") {
+                format!("w.{base}")
+            } else {
+                l.trim_start_matches('!').to_string()
+            }
+        })
+        .collect();
+    let word = |r: &mut Rng| -> String {
+        let len = 3 + (r.next() % 10) as usize;
+        (0..len)
+            .map(|_| (b'a' + (r.next() % 26) as u8) as char)
+            .collect()
+    };
+    (0..n)
+        .map(|_| {
+            let x = r.next();
+            let suffix = if x % 2 == 0 {
+                COMMON[(r.next() % COMMON.len() as u64) as usize]
+            } else {
+                rules[(r.next() % rules.len() as u64) as usize].as_str()
+            };
+            let mut name = format!("{}.{}.{suffix}", word(r), word(r));
+            if x % 3 == 0 {
+                name = name
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if i % 2 == 0 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+            }
+            let mut m = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+            for l in name.split('.') {
+                m.push(l.len() as u8);
+                m.extend_from_slice(l.as_bytes());
+            }
+            m.extend_from_slice(&[0, 0, 1, 0, 1]);
+            m
+        })
+        .collect()
+}
+
 /// xorshift64*: the networks and addresses are the same on every run.
 struct Rng(u64);
 
@@ -762,6 +830,34 @@ fn enrichment(c: &mut Criterion) {
             std::hint::black_box(pass(&mut en));
         });
     }
+    // The capture's names are all under `test`, which the list does not name (one probe
+    // per name): the look-up again on names under the list's rules.
+    let mut rng = Rng(0x5f1c_5001);
+    let psl_msgs = list_queries(&mut rng, 20_000);
+    let psl_records: Vec<Record<'_>> = psl_msgs.iter().map(|m| query_record(m)).collect();
+    let chain = Chain::new(vec![normalize(false, true)]);
+    let pass = |en: &mut Enrichment| {
+        let now = Instant::now();
+        let mut kept = 0usize;
+        for r in &psl_records {
+            en.reset();
+            if chain.apply(r, en, now) == Verdict::Keep {
+                kept += 1;
+            }
+        }
+        kept
+    };
+    g.throughput(Throughput::Elements(psl_records.len() as u64));
+    g.bench_function("normalize/tld+etld1/list-names", |b| {
+        b.iter(|| pass(&mut en))
+    });
+    print_cpu(
+        "transform/normalize/tld+etld1/list-names",
+        psl_records.len(),
+        || {
+            std::hint::black_box(pass(&mut en));
+        },
+    );
     // The pseudonym functions alone, on addresses that never repeat (what a cache miss
     // costs): per address.
     let pan = CryptoPan::new(&key);

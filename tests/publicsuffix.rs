@@ -143,6 +143,13 @@ const TRICKY: &[&str] = &[
     "_dmarc.example.com",
     "x.appspot.com",
     "www.blogspot.co.uk",
+    // Middle labels of a longer rule under a wildcard (`*.customer-oci.com` and
+    // `*.oci.customer-oci.com`): the wildcard is not applied to them.
+    "oci.customer-oci.com",
+    "x.oci.customer-oci.com",
+    "ex.futurecms.at",
+    "svc.firenet.ch",
+    "bzz.dapps.earth",
 ];
 
 /// Names under every rule of the list: `x.RULE`, `a.b.BASE` for `*.BASE`, `x.RULE` for an

@@ -417,6 +417,28 @@ mod tests {
             "{e}"
         );
         assert!(e.reason.contains("/nonexistent/psl.dat"), "{e}");
+        // A list the parser refuses (an exception rule of one label).
+        let dir = std::env::temp_dir().join(format!("privacy-psl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.dat");
+        std::fs::write(&bad, "// ===BEGIN ICANN DOMAINS===\ncom\n!uk\n").unwrap();
+        let e = compile(
+            &EnrichConf {
+                psl_file: Some(bad.clone()),
+                ..conf.clone()
+            },
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.key, "outputs[0].stdout.transforms.normalize.psl-file",
+            "{e}"
+        );
+        assert!(
+            e.reason.contains("bad.dat") && e.reason.contains("!uk"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
         // The default list loads (Debian's, or the copy built in).
         let conf = EnrichConf {
             psl_file: None,

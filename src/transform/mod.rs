@@ -22,7 +22,6 @@ pub mod ipset;
 pub mod latency;
 pub mod normalize;
 pub mod privacy;
-pub mod psl;
 pub mod reducer;
 mod rewrite;
 pub mod sampling;
