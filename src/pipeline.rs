@@ -237,35 +237,39 @@ impl Pipeline {
         }
     }
 
-    /// Hands a batch of accepted frames to the writer, applying the queue policy.
-    pub fn ship(&self, b: Box<Batch>, stats: &ThreadStats) {
+    /// Hands a batch of accepted frames to the writer, applying the queue policy. True when
+    /// the reader had to wait for room in the queue (policy `block`): its connections were
+    /// not served meanwhile (see `input::stall`).
+    pub fn ship(&self, b: Box<Batch>, stats: &ThreadStats) -> bool {
         if b.frames.is_empty() {
             self.pool.give(b);
-            return;
+            return false;
         }
         let mut b = b;
+        let mut waited = false;
         loop {
             if self.writer_gone.load(Ordering::Relaxed) {
                 ThreadStats::add(&stats.dropped, b.frames.len() as u64);
                 ThreadStats::add(&stats.dropped_writer_gone, b.frames.len() as u64);
                 self.pool.give(b);
-                return;
+                return waited;
             }
             match self.queue.push(b) {
                 Ok(()) => {
                     self.wake_writer();
-                    return;
+                    return waited;
                 }
                 Err(back) => match self.policy {
                     QueuePolicy::Drop => {
                         ThreadStats::add(&stats.dropped, back.frames.len() as u64);
                         self.pool.give(back);
-                        return;
+                        return waited;
                     }
                     QueuePolicy::Block => {
                         // The reader thread stops here, so it stops reading its sockets:
                         // back-pressure reaches the senders through TCP/unix flow control.
                         b = back;
+                        waited = true;
                         self.wake_writer();
                         std::thread::park_timeout(Duration::from_micros(500));
                     }
@@ -968,11 +972,29 @@ impl Pipeline {
 pub struct Shipper<'a> {
     p: &'a Pipeline,
     copy: Option<Box<Batch>>,
+    /// A `ship` waited for room in the queue since [`Shipper::take_waited`] last asked.
+    waited: bool,
 }
 
 impl<'a> Shipper<'a> {
     pub fn new(p: &'a Pipeline) -> Self {
-        Shipper { p, copy: None }
+        Shipper {
+            p,
+            copy: None,
+            waited: false,
+        }
+    }
+
+    /// Whether the reader waited for room in the queue since the last call (the reader
+    /// was held up by its output: `input::stall`).
+    pub fn take_waited(&mut self) -> bool {
+        std::mem::take(&mut self.waited)
+    }
+
+    /// Ships a whole batch now (a caller that copied frames of the same connection into
+    /// the copy batch flushes first), noting whether it waited for the queue.
+    pub fn ship(&mut self, b: Box<Batch>, stats: &ThreadStats) {
+        self.waited |= self.p.ship(b, stats);
     }
 
     pub fn pipeline(&self) -> &'a Pipeline {
@@ -993,7 +1015,7 @@ impl<'a> Shipper<'a> {
         if b.payload_bytes() >= self.p.pool.buffer_size() / 4 {
             // Frames copied earlier go first: a connection's records keep their order.
             self.flush(stats);
-            self.p.ship(b, stats);
+            self.ship(b, stats);
             return;
         }
         let mut done = 0;
@@ -1006,7 +1028,7 @@ impl<'a> Shipper<'a> {
                 continue;
             }
             if let Some(full) = self.copy.take() {
-                self.p.ship(full, stats);
+                self.ship(full, stats);
             }
             match self.p.pool.take() {
                 Some(c) => self.copy = Some(c),
@@ -1024,7 +1046,7 @@ impl<'a> Shipper<'a> {
             self.p.pool.give(b);
         } else {
             b.frames.drain(..done);
-            self.p.ship(b, stats);
+            self.ship(b, stats);
         }
     }
 
@@ -1032,7 +1054,7 @@ impl<'a> Shipper<'a> {
     pub fn flush(&mut self, stats: &ThreadStats) {
         if self.copy.as_ref().is_some_and(|c| !c.frames.is_empty()) {
             if let Some(c) = self.copy.take() {
-                self.p.ship(c, stats);
+                self.ship(c, stats);
             }
         }
     }

@@ -15,6 +15,7 @@ use crate::pipeline::Shipper;
 use crate::sys::epoll::{Epoll, Events};
 
 use super::conn::{ConnError, Connection};
+use super::stall::{self, Deadlines, Stall};
 use super::tls::TlsSession;
 use super::{
     drain_on_stop, read_once, tls_drain_on_stop, tls_read_once, tls_replies, ReadOutcome,
@@ -53,11 +54,6 @@ impl EConn {
     }
 }
 
-/// Connections in accept order with their handshake deadlines (all share one timeout, so
-/// the front is always the earliest). An entry whose slot was reused since is skipped: the
-/// slot's connection then has another deadline.
-type Deadlines = VecDeque<(Instant, usize)>;
-
 /// Runs one reader thread's epoll loop until the stop flag is set. The caller reports the
 /// reader as done to the pipeline, whatever the outcome.
 pub fn run(mut ctx: ReaderCtx) -> io::Result<()> {
@@ -82,6 +78,9 @@ pub fn run(mut ctx: ReaderCtx) -> io::Result<()> {
     // not become readable again, so they are served again without waiting for it.
     let mut retry: Vec<usize> = Vec::new();
     let mut work: Vec<(u64, u32)> = Vec::with_capacity(256);
+    // Held up by the output (no buffer, or no room in the queue): no deadline runs.
+    let mut stall = Stall::default();
+    let mut round_start = Instant::now();
 
     while !ctx.stop.load(Ordering::Acquire) {
         ctx.refresh();
@@ -188,8 +187,22 @@ pub fn run(mut ctx: ReaderCtx) -> io::Result<()> {
                 }
             }
         }
-        expire_handshakes(&ctx, &ep, &mut conns, &mut free, &mut deadlines);
         shipper.flush(stats);
+        let now = Instant::now();
+        let held = starved | shipper.take_waited();
+        if let Some(by) = stall.round(held, round_start, now) {
+            stall::postpone(&mut deadlines, by, |slot, old, new| {
+                if let Some(Some(c)) = conns.get_mut(slot) {
+                    if c.deadline == old {
+                        c.deadline = new;
+                    }
+                }
+            });
+        }
+        round_start = now;
+        if !stall.held() {
+            expire_handshakes(&ctx, &ep, &mut conns, &mut free, &mut deadlines);
+        }
         if starved {
             // Every buffer is queued or being written: wait for the writer to return some
             // (it unparks readers when the pool runs low). Meanwhile the kernel socket

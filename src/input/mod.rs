@@ -21,6 +21,7 @@ pub mod epoll;
 pub mod security;
 pub mod signals;
 pub mod spec;
+pub mod stall;
 pub mod tls;
 #[allow(unsafe_code)]
 pub mod uring;
@@ -727,7 +728,7 @@ pub fn read_into(
                 Ok(Some(b)) => {
                     // After the frames copied before it, to keep the connection's order.
                     shipper.flush(stats);
-                    shipper.pipeline().ship(b, stats);
+                    shipper.ship(b, stats);
                     ReadOutcome::Data { full: n == space }
                 }
                 Ok(None) => ReadOutcome::Data { full: n == space },

@@ -33,6 +33,7 @@ use crate::stats::ThreadStats;
 use crate::sys::uring::{Completion, Ring};
 
 use super::conn::{ConnError, Connection};
+use super::stall::{self, Deadlines, Stall};
 use super::tls::TlsSession;
 use super::{
     drain_on_stop, read_into, tls_drain_on_stop, tls_replies, ReadOutcome, ReaderCtx, Stream,
@@ -111,7 +112,11 @@ struct Loop<'a> {
     tls_recvs_inflight: usize,
     sends_inflight: usize,
     /// Handshake deadlines in accept order (see `expire_handshakes`).
-    deadlines: VecDeque<(Instant, usize)>,
+    deadlines: Deadlines,
+    /// Whether the loop is held up by its output (no deadline runs meanwhile), and when
+    /// the current round began.
+    stall: Stall,
+    round_start: Instant,
     stopping: bool,
     accept_retry: Vec<Option<Instant>>,
 }
@@ -134,6 +139,8 @@ pub fn run(ctx: ReaderCtx) -> io::Result<()> {
         tls_recvs_inflight: 0,
         sends_inflight: 0,
         deadlines: VecDeque::new(),
+        stall: Stall::default(),
+        round_start: Instant::now(),
         stopping: false,
         accept_retry: vec![None; listeners],
     };
@@ -163,7 +170,10 @@ impl Loop<'_> {
                 Rc::make_mut(&mut self.ctx).refresh();
                 self.retry_accepts()?;
                 self.serve_waiting()?;
-                self.expire_handshakes()?;
+                self.track_stall();
+                if !self.stall.held() {
+                    self.expire_handshakes()?;
+                }
             }
             self.shipper.flush(&self.ctx.stats);
 
@@ -447,7 +457,7 @@ impl Loop<'_> {
                     Ok(Some(b)) => {
                         // After the frames copied before it, to keep the connection's order.
                         self.shipper.flush(stats);
-                        ctx.pipeline.ship(b, stats)
+                        self.shipper.ship(b, stats)
                     }
                     Ok(None) => {}
                     Err(e) => c.closing = Some(Err(e)),
@@ -564,6 +574,25 @@ impl Loop<'_> {
             }
         }
         self.after_event(slot)
+    }
+
+    /// Notes whether the last round was held up by the output (connections waiting for a
+    /// pool buffer, or a batch waiting for room in the queue); when a hold-up ends, the
+    /// handshake deadlines move back by its length (`input::stall`).
+    fn track_stall(&mut self) {
+        let now = Instant::now();
+        let held = !self.waiting.is_empty() | self.shipper.take_waited();
+        if let Some(by) = self.stall.round(held, self.round_start, now) {
+            let conns = &mut self.conns;
+            stall::postpone(&mut self.deadlines, by, |slot, old, new| {
+                if let Some(c) = conns.get_mut(slot).and_then(Option::as_mut) {
+                    if c.deadline == old {
+                        c.deadline = new;
+                    }
+                }
+            });
+        }
+        self.round_start = now;
     }
 
     /// Closes the connections whose handshake is past its deadline: marked closing, the
