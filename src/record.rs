@@ -116,14 +116,35 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    /// The decode the receiver runs per message: the lazy views ([`Record::from_views`]),
-    /// which give the same record as [`Record::decode`] at a third of its cost
-    /// (`benches/dnstap.rs`: ~97 ns against ~300 ns; equality is checked on every capture
-    /// message in `tests/dnstap_captures.rs`).
+    /// The decode the receiver runs per message (the writer through
+    /// [`Record::parse_in_place`]): the lazy views, as [`Record::from_views`], which give
+    /// the same record as [`Record::decode`] at a third of its cost (`benches/dnstap.rs`:
+    /// ~97 ns against ~300 ns; equality is checked on every capture message in
+    /// `tests/dnstap_captures.rs`).
     #[inline]
     pub fn parse(payload: &'a [u8]) -> Result<Record<'a>, DecodeError> {
+        let mut record = Record::default();
+        record.parse_in_place(payload)?;
+        Ok(record)
+    }
+
+    /// [`Record::parse`] into an existing record, every field overwritten: the writer
+    /// keeps one record per batch and refills it for each message. On error `self` is left
+    /// as it was.
+    // PERF: the record (376 bytes) is written where it lives; returned through `Result`
+    // it was built on the stack and copied out twice (into the `Result`, then into the
+    // caller's local), two memcpy calls that were 7 % of the writer thread (scripts/perf.sh,
+    // synthetic corpus, JSON; benches/format.rs "writer").
+    #[inline]
+    pub fn parse_in_place(&mut self, payload: &'a [u8]) -> Result<(), DecodeError> {
         let view = DnstapView::parse(payload)?;
-        Record::from_views(&view, None)
+        let message = match view.message {
+            Some(bytes) => MessageView::parse(bytes)?,
+            None => MessageView::default(),
+        };
+        self.set_fields_from_views(&view, &message)?;
+        self.parse_dns();
+        Ok(())
     }
 
     /// Full decode with quick-protobuf, then the DNS header and question
@@ -217,11 +238,24 @@ impl<'a> Record<'a> {
                 &parsed
             }
         };
+        let mut record = Record::default();
+        record.set_fields_from_views(view, m)?;
+        Ok(record)
+    }
+
+    /// Overwrites every field with those of `view` and `m` (`dns` and `enrich` become
+    /// `None`); on error (a broken `Policy`) `self` is left as it was.
+    #[inline]
+    fn set_fields_from_views(
+        &mut self,
+        view: &DnstapView<'a>,
+        m: &MessageView<'a>,
+    ) -> Result<(), DecodeError> {
         let policy = match m.policy() {
             Some(p) => Some(Policy::from(p?)),
             None => None,
         };
-        Ok(Record {
+        *self = Record {
             identity: view.identity,
             version: view.version,
             extra: view.extra,
@@ -242,7 +276,8 @@ impl<'a> Record<'a> {
             http_protocol: m.http_protocol,
             dns: None,
             enrich: None,
-        })
+        };
+        Ok(())
     }
 
     /// The DNS message the record is about: `query_message` for query types,
@@ -522,6 +557,46 @@ mod tests {
             }
         }
         assert!(ok > 1000 && bad > 1000, "ok {ok}, bad {bad}");
+    }
+
+    /// The writer's reused record: refilled message after message (valid, mutated, broken),
+    /// it reads as a fresh decode of each payload, with nothing left over from the one
+    /// before; a payload that fails leaves it as it was.
+    #[test]
+    fn a_record_refilled_in_place_equals_a_fresh_decode() {
+        let mut rng = XorShift(0x0bad_5eed_1234_9876);
+        let payloads: Vec<Vec<u8>> = (0..5000)
+            .map(|i| {
+                let mut p = random_payload(&mut rng);
+                if i % 4 == 3 && !p.is_empty() {
+                    let at = (rng.next() % p.len() as u64) as usize;
+                    p[at] = rng.next() as u8;
+                }
+                p
+            })
+            .collect();
+        let enrich = super::Enrichment::default();
+        let mut slot = Record {
+            enrich: Some(&enrich),
+            ..Record::default()
+        };
+        let (mut ok, mut bad) = (0, 0);
+        for payload in &payloads {
+            let before = format!("{slot:?}");
+            match (slot.parse_in_place(payload), Record::decode(payload)) {
+                (Ok(()), Ok(fresh)) => {
+                    assert_same(&fresh, &slot);
+                    assert!(slot.enrich.is_none());
+                    ok += 1;
+                }
+                (Err(_), Err(_)) => {
+                    assert_eq!(format!("{slot:?}"), before, "untouched on error");
+                    bad += 1;
+                }
+                (a, b) => panic!("readers disagree on {payload:02x?}: {a:?} / {b:?}"),
+            }
+        }
+        assert!(ok > 1000 && bad > 100, "ok {ok}, bad {bad}");
     }
 
     #[test]
