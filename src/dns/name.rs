@@ -235,7 +235,7 @@ impl<'a> Name<'a> {
             return false;
         }
         let base = out.len();
-        out.extend_from_slice(rest);
+        super::text::append_short(rest, out);
         // rest[first] is the second length byte; each length byte becomes a dot. The name
         // is plain when the walk meets no pointer and its root byte is the last byte. The
         // walk reads the wire (reading the bytes just copied would wait for the copy's
