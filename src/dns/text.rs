@@ -37,20 +37,27 @@ pub fn append_short(bytes: &[u8], out: &mut Vec<u8>) {
         return;
     }
     append_window::<32>(out, |w| {
-        // Two moves of K bytes, from the start and to the end, cover K..=2K bytes.
-        if n >= 16 {
-            copy_ends::<16>(bytes, w);
-        } else if n >= 8 {
-            copy_ends::<8>(bytes, w);
-        } else if n >= 4 {
-            copy_ends::<4>(bytes, w);
-        } else {
-            for (d, &b) in w.iter_mut().zip(bytes) {
+        copy_short(bytes, w);
+        n
+    });
+}
+
+/// Copies `src` (at most 32 bytes; longer ones are not copied) to the start of `dst` (at
+/// least `src.len()` bytes) by fixed-size moves.
+#[inline(always)]
+pub(crate) fn copy_short(src: &[u8], dst: &mut [u8]) {
+    // Two moves of K bytes, from the start and to the end, cover K..=2K bytes.
+    match src.len() {
+        16..=32 => copy_ends::<16>(src, dst),
+        8..=15 => copy_ends::<8>(src, dst),
+        4..=7 => copy_ends::<4>(src, dst),
+        0..=3 => {
+            for (d, &b) in dst.iter_mut().zip(src) {
                 *d = b;
             }
         }
-        n
-    });
+        _ => {}
+    }
 }
 
 /// `src` (K..=2K bytes) into the start of `dst`: its first K bytes, then its last K bytes
