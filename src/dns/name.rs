@@ -242,13 +242,16 @@ impl<'a> Name<'a> {
         }
         let base = out.len();
         if self.short_labels {
-            // PERF: a window of 32 bytes holds most names whole (benches/format.rs
-            // format_real: the real servers' names); the longer ones take the next size.
-            match rest.len() {
-                0..=32 => plain_window::<32>(rest, self.labels, out),
-                33..=64 => plain_window::<64>(rest, self.labels, out),
-                65..=128 => plain_window::<128>(rest, self.labels, out),
-                _ => plain_window::<256>(rest, self.labels, out),
+            let high = match rest.len() {
+                16.. => plain_chunks::<16>(rest, out),
+                8..=15 => plain_chunks::<8>(rest, out),
+                4..=7 => plain_chunks::<4>(rest, out),
+                _ => plain_chunks::<1>(rest, out),
+            };
+            // Every byte printable and unescaped, and as many bytes of 0x21 or more as
+            // there are label bytes: the bytes below are the length bytes.
+            if high.is_none_or(|high| high + usize::from(self.labels) != rest.len()) {
+                out.truncate(base);
             }
         } else {
             out.extend_from_slice(rest);
@@ -290,60 +293,75 @@ impl<'a> Name<'a> {
     }
 }
 
-/// Appends the presentation text of a contiguous name whose length bytes are all below
-/// 0x21, from `rest`, its wire bytes after the first length byte (at most `N` bytes;
-/// `labels` is the name's label count, which is also the number of length bytes in
-/// `rest`: those of the labels after the first, and the root's). Appends nothing when
-/// the name needs an escape.
+/// Appends `rest` (at least `K` bytes), the wire bytes of a contiguous name after its
+/// first length byte, with every byte below 0x21 turned into `.`; returns how many of its
+/// bytes are 0x21 or more, or `None` when one of them needs an escape (then what was
+/// appended is to be cut off). For a name whose length bytes are all below 0x21, that
+/// count tells whether they are the only such bytes: a plain name has
+/// `rest.len() - labels` of the others.
 ///
-/// No label walk: a byte below 0x21 is a length byte or a byte that needs an escape, and
-/// the two are told apart by their count: a plain name has `rest.len() - labels` bytes of
-/// 0x21 or more. `rest` is copied into a zeroed window of `N` bytes; each byte of the
-/// window becomes `.` when below 0x21, and is checked for the characters that need an
-/// escape, in one branch-free pass of a fixed length, which vectorises with no scalar
-/// tail. The zeros past `rest` are neither counted nor kept.
+/// No label walk: `rest` is read in chunks of `K` bytes, the last one overlapping the one
+/// before (its bytes already seen are not counted again), each turned into text and
+/// checked in one branch-free pass that vectorises, and appended whole.
 // PERF: the label walk of [`long_labels_to_dots`] is a chain of dependent loads, one per
-// label (34 for the synthetic corpus's ip6.arpa names), and the byte loop after it ended
-// in a scalar tail of up to 15 bytes, most of a short name (Name::write_plain_presentation
-// was 13 % of the JSON writer thread; scripts/perf.sh, synthetic corpus).
+// label (34 for the synthetic corpus's ip6.arpa names), and its byte loop ended in a
+// scalar tail of up to 15 bytes, most of a short name (Name::write_plain_presentation was
+// 13 % of the JSON writer thread; scripts/perf.sh, synthetic corpus). Chunks are read
+// from the message and written out, never read back from `out`: a wide load of bytes
+// just stored by narrower moves waits for them.
 #[inline(always)]
-fn plain_window<const N: usize>(rest: &[u8], labels: u8, out: &mut Vec<u8>) {
-    let n = rest.len();
-    super::text::append_window::<N>(out, |w| {
-        match w.get_mut(..n) {
-            Some(head) if n > 32 => head.copy_from_slice(rest),
-            _ => super::text::copy_short(rest, w),
+fn plain_chunks<const K: usize>(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let (mut high, mut bad) = (0usize, false);
+    let mut chunks = rest.chunks_exact(K);
+    for chunk in &mut chunks {
+        if let Ok(chunk) = <&[u8; K]>::try_from(chunk) {
+            let (text, h, b) = plain_chunk(chunk, 0);
+            high += h;
+            bad |= b;
+            out.extend_from_slice(&text);
         }
-        // A byte-wide counter (it vectorises best): at most 254 bytes of a name count.
-        let (mut bad, mut high) = (0u8, 0u8);
-        for b in w.iter_mut() {
-            let c = *b;
-            let is_low = c < 0x21;
-            bad |= u8::from(
-                (c > 0x7e)
-                    | (c == b'.')
-                    | (c == b'"')
-                    | (c == b'(')
-                    | (c == b')')
-                    | (c == b';')
-                    | (c == b'\\')
-                    | (c == b'@')
-                    | (c == b'$'),
-            );
-            high = high.wrapping_add(u8::from(!is_low));
-            *b = if is_low { b'.' } else { c };
-        }
-        if bad == 0 && usize::from(high) + usize::from(labels) == n {
-            n
-        } else {
-            0
-        }
-    })
+    }
+    let left = chunks.remainder().len();
+    if left > 0 {
+        // The last K bytes, of which the first K - left are out already.
+        let tail = rest.last_chunk::<K>()?;
+        let (text, h, b) = plain_chunk(tail, K - left);
+        high += h;
+        bad |= b;
+        out.truncate(out.len().saturating_sub(K - left));
+        out.extend_from_slice(&text);
+    }
+    (!bad).then_some(high)
+}
+
+/// One chunk of [`plain_chunks`]: its text, how many of its bytes from `skip` on are 0x21
+/// or more, and whether one of those needs an escape.
+#[inline(always)]
+fn plain_chunk<const K: usize>(chunk: &[u8; K], skip: usize) -> ([u8; K], usize, bool) {
+    let mut text = [0u8; K];
+    let (mut high, mut bad) = (0u8, false);
+    for (i, (t, &c)) in text.iter_mut().zip(chunk).enumerate() {
+        let low = c < 0x21;
+        let counted = i >= skip;
+        bad |= counted
+            & ((c > 0x7e)
+                | (c == b'.')
+                | (c == b'"')
+                | (c == b'(')
+                | (c == b')')
+                | (c == b';')
+                | (c == b'\\')
+                | (c == b'@')
+                | (c == b'$'));
+        high += u8::from(counted & !low);
+        *t = if low { b'.' } else { c };
+    }
+    (text, usize::from(high), bad)
 }
 
 /// Turns `text`, a copy of `rest` (a contiguous name's wire bytes after its first length
 /// byte, `first`), into presentation text in place; true when the name needs no escape.
-/// For the names [`plain_window`] does not take: a label of 33 bytes or more, whose length
+/// For the names [`plain_chunks`] does not take: a label of 33 bytes or more, whose length
 /// byte may read as a printable character. The length bytes are found by walking the
 /// labels.
 #[inline(never)]
