@@ -309,6 +309,22 @@ fn scan<'a, S: MessageSink<'a>>(sink: &mut S, r: &mut Reader<'a>) -> Result<(), 
     // jump per field (benches/dnstap.rs "view"). Whatever does not fit (a field out of
     // order, repeated, or unknown) goes to the general loop below, which gives the same
     // result in any order. Measured: view 51 -> 48.5 ns/msg.
+    //
+    // PERF: senders start a Message with type, socket_family and socket_protocol, three
+    // one-byte keys with one-byte values: all six bytes checked with one load instead of
+    // three dependent steps, as the prefilter's scan does (prefilter.rs). Writer bench
+    // (benches/format.rs "writer", synthetic corpus): 187 -> 181 CPU ns/msg.
+    if let Some(word) = r.buf.first_chunk::<8>() {
+        let word = u64::from_le_bytes(*word);
+        const MASK: u64 = 0x80ff_80ff_80ff;
+        const KEYS: u64 = MSG_SOCKET_PROTOCOL << 32 | MSG_SOCKET_FAMILY << 16 | MSG_TYPE;
+        if r.pos == 0 && word & MASK == KEYS {
+            sink.message_type(u32::from((word >> 8) as u8));
+            sink.socket_family(u32::from((word >> 24) as u8));
+            sink.socket_protocol(u32::from((word >> 40) as u8));
+            r.pos = 6;
+        }
+    }
     let (mut at, mut key) = r.next_key()?;
     macro_rules! in_order {
         ($key:ident, $field:ident, $read:expr) => {
