@@ -131,5 +131,30 @@ fn formats_real(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, formats, formats_real);
+/// The writer thread's work per message with `--format json`: decode the payload into a
+/// `Record`, then write its JSON line (pipeline.rs `decode_batch` feeding the JSON output).
+/// On the first 4096 frames of the capture (`BENCH_CAPTURE=synth.fstrm` for the synthetic
+/// corpus of scripts/perf.sh), each frame decoded afresh, as the writer does.
+fn writer(c: &mut Criterion) {
+    let (bytes, frames) = common::capture("unbound-unix.fstrm");
+    let payloads: Vec<&[u8]> = frames.iter().take(4096).map(|r| &bytes[r.clone()]).collect();
+    let mut g = c.benchmark_group("writer");
+    g.throughput(Throughput::Elements(payloads.len() as u64));
+    let mut out = Vec::with_capacity(4 << 20);
+    let pass = |out: &mut Vec<u8>| {
+        out.clear();
+        let mut rec = Record::default();
+        for p in &payloads {
+            if rec.parse_in_place(std::hint::black_box(p)).is_ok() {
+                json::write_record(&rec, out);
+            }
+        }
+        std::hint::black_box(out.len());
+    };
+    common::print_cpu_ns_per_msg("writer/parse_json", payloads.len(), || pass(&mut out));
+    g.bench_function("parse_json", |b| b.iter(|| pass(&mut out)));
+    g.finish();
+}
+
+criterion_group!(benches, formats, formats_real, writer);
 criterion_main!(benches);

@@ -908,13 +908,15 @@ fn decode_batch(
     let (mut decoded, mut errors) = (0u64, 0u64);
     let mut last_error = None;
     let mut result = Ok(());
+    // One record, refilled in place for each frame (see `Record::parse_in_place`).
+    let mut rec = Record::default();
     for &(s, e) in &b.frames {
         let Some(payload) = b.data.get(s as usize..e as usize) else {
             errors += 1;
             continue;
         };
-        match Record::parse(payload) {
-            Ok(rec) => {
+        match rec.parse_in_place(payload) {
+            Ok(()) => {
                 decoded += 1;
                 if let Err(e) = each(&rec, payload) {
                     result = Err(e);

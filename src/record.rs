@@ -25,7 +25,7 @@ use quick_protobuf::{BytesReader, MessageRead};
 
 use crate::dns;
 use crate::dnstap::pb;
-use crate::dnstap::{DnstapView, MessageView, PolicyView, ViewError};
+use crate::dnstap::{DnstapSink, DnstapView, MessageSink, MessageView, PolicyView, ViewError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timestamp {
@@ -116,14 +116,42 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    /// The decode the receiver runs per message: the lazy views ([`Record::from_views`]),
-    /// which give the same record as [`Record::decode`] at a third of its cost
-    /// (`benches/dnstap.rs`: ~97 ns against ~300 ns; equality is checked on every capture
-    /// message in `tests/dnstap_captures.rs`).
+    /// The decode the receiver runs per message (the writer through
+    /// [`Record::parse_in_place`]): the lazy views, as [`Record::from_views`], which give
+    /// the same record as [`Record::decode`] at a third of its cost (`benches/dnstap.rs`:
+    /// ~97 ns against ~300 ns; equality is checked on every capture message in
+    /// `tests/dnstap_captures.rs`).
     #[inline]
     pub fn parse(payload: &'a [u8]) -> Result<Record<'a>, DecodeError> {
-        let view = DnstapView::parse(payload)?;
-        Record::from_views(&view, None)
+        let mut record = Record::default();
+        record.parse_in_place(payload)?;
+        Ok(record)
+    }
+
+    /// [`Record::parse`] into an existing record, every field overwritten: the writer
+    /// keeps one record per batch and refills it for each message. On error `self` holds
+    /// some mix of the fields read before the error and absent ones (it is not to be used).
+    // PERF: the record (376 bytes) is written where it lives. Returned through `Result`
+    // it was built on the stack and copied out twice (into the `Result`, then into the
+    // caller's local), two memcpy calls that were 7 % of the writer thread (scripts/perf.sh,
+    // synthetic corpus, JSON; benches/format.rs "writer"). The scans of the views hand
+    // each field straight to the record ([`RecordSink`]) rather than filling views that
+    // are then copied: those copies' wide loads waited on the scans' narrow stores.
+    #[inline]
+    pub fn parse_in_place(&mut self, payload: &'a [u8]) -> Result<(), DecodeError> {
+        *self = Record::default();
+        let mut sink = RecordSink {
+            rec: self,
+            query_time_nsec: None,
+            response_time_nsec: None,
+            policy: None,
+        };
+        if let Some(message) = DnstapView::scan_into(payload, &mut sink)? {
+            MessageView::scan_into(message, &mut sink)?;
+        }
+        sink.finish()?;
+        self.parse_dns();
+        Ok(())
     }
 
     /// Full decode with quick-protobuf, then the DNS header and question
@@ -217,11 +245,24 @@ impl<'a> Record<'a> {
                 &parsed
             }
         };
+        let mut record = Record::default();
+        record.set_fields_from_views(view, m)?;
+        Ok(record)
+    }
+
+    /// Overwrites every field with those of `view` and `m` (`dns` and `enrich` become
+    /// `None`); on error (a broken `Policy`) `self` is left as it was.
+    #[inline]
+    fn set_fields_from_views(
+        &mut self,
+        view: &DnstapView<'a>,
+        m: &MessageView<'a>,
+    ) -> Result<(), DecodeError> {
         let policy = match m.policy() {
             Some(p) => Some(Policy::from(p?)),
             None => None,
         };
-        Ok(Record {
+        *self = Record {
             identity: view.identity,
             version: view.version,
             extra: view.extra,
@@ -242,7 +283,8 @@ impl<'a> Record<'a> {
             http_protocol: m.http_protocol,
             dns: None,
             enrich: None,
-        })
+        };
+        Ok(())
     }
 
     /// The DNS message the record is about: `query_message` for query types,
@@ -262,7 +304,7 @@ impl<'a> Record<'a> {
 
     /// Fills `dns` from [`Record::dns_message`]: header and first question, or the error.
     pub fn parse_dns(&mut self) {
-        self.dns = self.dns_message().map(dns::MessageView::parse);
+        self.dns = self.dns_message().map(dns::MessageView::parse_inlined);
     }
 
     /// The timestamp the seed formats show: query time for queries, response time for
@@ -277,6 +319,125 @@ impl<'a> Record<'a> {
         } else {
             self.response_time.or(self.query_time)
         }
+    }
+}
+
+/// The scans' sink for [`Record::parse_in_place`]: each field goes into the record as it
+/// is read; the parts a record keeps in another shape (a time's nanoseconds, the policy)
+/// wait here until the scan ends ([`RecordSink::finish`]), as in
+/// [`Record::fields_from_views`].
+struct RecordSink<'r, 'a> {
+    rec: &'r mut Record<'a>,
+    query_time_nsec: Option<u32>,
+    response_time_nsec: Option<u32>,
+    policy: Option<&'a [u8]>,
+}
+
+impl RecordSink<'_, '_> {
+    /// The nanoseconds into the times ([`Timestamp::from_fields`]: none without seconds,
+    /// 0 when absent), and the policy decoded.
+    #[inline(always)]
+    fn finish(self) -> Result<(), DecodeError> {
+        if let Some(t) = &mut self.rec.query_time {
+            t.nsec = self.query_time_nsec.unwrap_or(0);
+        }
+        if let Some(t) = &mut self.rec.response_time {
+            t.nsec = self.response_time_nsec.unwrap_or(0);
+        }
+        if let Some(p) = self.policy {
+            self.rec.policy = Some(Policy::from(PolicyView::parse(p)?));
+        }
+        Ok(())
+    }
+}
+
+impl<'a> DnstapSink<'a> for RecordSink<'_, 'a> {
+    #[inline(always)]
+    fn identity(&mut self, v: &'a [u8]) {
+        self.rec.identity = Some(v);
+    }
+    #[inline(always)]
+    fn version(&mut self, v: &'a [u8]) {
+        self.rec.version = Some(v);
+    }
+    #[inline(always)]
+    fn extra(&mut self, v: &'a [u8]) {
+        self.rec.extra = Some(v);
+    }
+    #[inline(always)]
+    fn kind(&mut self, v: u32) {
+        self.rec.kind = Some(v);
+    }
+}
+
+impl<'a> MessageSink<'a> for RecordSink<'_, 'a> {
+    #[inline(always)]
+    fn message_type(&mut self, v: u32) {
+        self.rec.message_type = Some(v);
+    }
+    #[inline(always)]
+    fn socket_family(&mut self, v: u32) {
+        self.rec.socket_family = Some(v);
+    }
+    #[inline(always)]
+    fn socket_protocol(&mut self, v: u32) {
+        self.rec.socket_protocol = Some(v);
+    }
+    #[inline(always)]
+    fn query_address(&mut self, v: &'a [u8]) {
+        self.rec.query_address = Some(v);
+    }
+    #[inline(always)]
+    fn response_address(&mut self, v: &'a [u8]) {
+        self.rec.response_address = Some(v);
+    }
+    #[inline(always)]
+    fn query_port(&mut self, v: u32) {
+        self.rec.query_port = Some(v);
+    }
+    #[inline(always)]
+    fn response_port(&mut self, v: u32) {
+        self.rec.response_port = Some(v);
+    }
+    #[inline(always)]
+    fn query_time_sec(&mut self, v: u64) {
+        self.rec.query_time = Some(Timestamp { sec: v, nsec: 0 });
+    }
+    #[inline(always)]
+    fn query_time_nsec(&mut self, v: u32) {
+        self.query_time_nsec = Some(v);
+    }
+    #[inline(always)]
+    fn query_message(&mut self, v: &'a [u8]) {
+        self.rec.query_message = Some(v);
+    }
+    #[inline(always)]
+    fn query_zone(&mut self, v: &'a [u8]) {
+        self.rec.query_zone = Some(v);
+    }
+    #[inline(always)]
+    fn response_time_sec(&mut self, v: u64) {
+        self.rec.response_time = Some(Timestamp { sec: v, nsec: 0 });
+    }
+    #[inline(always)]
+    fn response_time_nsec(&mut self, v: u32) {
+        self.response_time_nsec = Some(v);
+    }
+    #[inline(always)]
+    fn response_message(&mut self, v: &'a [u8]) {
+        self.rec.response_message = Some(v);
+    }
+    #[inline(always)]
+    fn policy(&mut self, v: &'a [u8]) {
+        self.policy = Some(v);
+    }
+    #[inline(always)]
+    fn has_policy(&self) -> bool {
+        self.policy.is_some()
+    }
+    #[inline(always)]
+    fn http_protocol(&mut self, v: u32) {
+        self.rec.http_protocol = Some(v);
     }
 }
 
@@ -522,6 +683,100 @@ mod tests {
             }
         }
         assert!(ok > 1000 && bad > 1000, "ok {ok}, bad {bad}");
+    }
+
+    /// The writer's reused record: refilled message after message (valid, mutated, broken),
+    /// it reads as a fresh decode of each payload, with nothing left over from the one
+    /// before (a broken one included); it fails exactly where the decode fails.
+    #[test]
+    fn a_record_refilled_in_place_equals_a_fresh_decode() {
+        let mut rng = XorShift(0x0bad_5eed_1234_9876);
+        let payloads: Vec<Vec<u8>> = (0..5000)
+            .map(|i| {
+                let mut p = random_payload(&mut rng);
+                if i % 4 == 3 && !p.is_empty() {
+                    let at = (rng.next() % p.len() as u64) as usize;
+                    p[at] = rng.next() as u8;
+                }
+                p
+            })
+            .collect();
+        let enrich = super::Enrichment::default();
+        let mut slot = Record {
+            enrich: Some(&enrich),
+            ..Record::default()
+        };
+        let (mut ok, mut bad) = (0, 0);
+        for payload in &payloads {
+            match (slot.parse_in_place(payload), Record::decode(payload)) {
+                (Ok(()), Ok(fresh)) => {
+                    assert_same(&fresh, &slot);
+                    assert!(slot.enrich.is_none());
+                    ok += 1;
+                }
+                (Err(_), Err(_)) => bad += 1,
+                (a, b) => panic!("readers disagree on {payload:02x?}: {a:?} / {b:?}"),
+            }
+        }
+        assert!(ok > 1000 && bad > 100, "ok {ok}, bad {bad}");
+    }
+
+    /// The refill's sink on fields in any order, sent more than once (the last one counts),
+    /// nanoseconds before or without their seconds: the same record as the reference decode.
+    #[test]
+    fn a_record_refilled_in_place_reads_fields_in_any_order() {
+        fn varint(mut v: u64, out: &mut Vec<u8>) {
+            while v >= 0x80 {
+                out.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+        }
+        fn field(number: u64, wire: u64, value: &[u8], out: &mut Vec<u8>) {
+            varint(number << 3 | wire, out);
+            if wire == 2 {
+                varint(value.len() as u64, out);
+            }
+            out.extend_from_slice(value);
+        }
+        let mut rng = XorShift(0x5eed_0f0d_d0de_0005);
+        let mut payloads = Vec::new();
+        for _ in 0..3000 {
+            // Message fields 1..=16 but the policy (15): (number, wire type, value bytes).
+            let mut fields: Vec<(u64, u64, Vec<u8>)> = Vec::new();
+            for number in (1..=16u64).filter(|&n| n != 15) {
+                for _ in 0..rng.next() % 3 {
+                    let (wire, value) = match number {
+                        9 | 13 => (5, (rng.next() as u32).to_le_bytes().to_vec()),
+                        4 | 5 | 10 | 11 | 14 => (2, rng.bytes(20)),
+                        _ => {
+                            let mut v = Vec::new();
+                            varint(rng.next() >> (rng.next() % 64), &mut v);
+                            (0, v)
+                        }
+                    };
+                    fields.push((number, wire, value));
+                }
+            }
+            for i in (1..fields.len()).rev() {
+                fields.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+            }
+            let mut message = Vec::new();
+            for (number, wire, value) in &fields {
+                field(*number, *wire, value, &mut message);
+            }
+            let mut payload = Vec::new();
+            field(1, 2, b"id", &mut payload);
+            field(14, 2, &message, &mut payload);
+            field(15, 0, &[1], &mut payload);
+            payloads.push(payload);
+        }
+        let mut slot = Record::default();
+        for payload in &payloads {
+            let fresh = Record::decode(payload).unwrap();
+            slot.parse_in_place(payload).unwrap();
+            assert_same(&fresh, &slot);
+        }
     }
 
     #[test]

@@ -57,8 +57,13 @@ pub fn thread_cpu_ns() -> u64 {
 }
 
 /// Runs `pass` (which handles `per_pass` messages) until about 2 s of CPU time have been
-/// spent, and prints the median of 10 slices as CPU ns per message.
+/// spent, and prints the median of 10 slices as CPU ns per message. With
+/// `BENCH_CPU_ONLY=TEXT` in the environment, only the names containing TEXT are run
+/// (criterion's filter does not reach these).
 pub fn print_cpu_ns_per_msg(name: &str, per_pass: usize, mut pass: impl FnMut()) {
+    if std::env::var("BENCH_CPU_ONLY").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
     for _ in 0..3 {
         pass(); // warm-up
     }

@@ -184,6 +184,16 @@ impl<'a> MessageView<'a> {
     /// returned, with `after_question == 0`, and [`MessageView::records`] reports the error.
     #[inline]
     pub fn parse(msg: &'a [u8]) -> Result<MessageView<'a>, DnsError> {
+        MessageView::parse_inlined(msg)
+    }
+
+    /// [`MessageView::parse`], always inlined: for the writer's decode of every record
+    /// (`Record::parse_dns`), so that the view is built where the record keeps it.
+    // PERF: out of line, the view came back through a stack slot and was copied into the
+    // record, whose wide loads then waited on the callee's narrow stores (a quarter of
+    // Record::parse_in_place's samples; scripts/perf.sh, synthetic corpus).
+    #[inline(always)]
+    pub fn parse_inlined(msg: &'a [u8]) -> Result<MessageView<'a>, DnsError> {
         let header = Header::parse(msg)?;
         if header.qdcount == 0 {
             return Ok(MessageView {

@@ -19,8 +19,8 @@ mod rr;
 mod text;
 
 /// Number and address text writers shared by the record and format layers (decimal, RFC 5952
-/// IPv6, dotted IPv4).
-pub use text::{write_ipv4, write_ipv6, write_u64};
+/// IPv6, dotted IPv4), and the fixed-size appends they use for short pieces.
+pub use text::{append_short, append_window, write_ipv4, write_ipv6, write_u64};
 pub mod types;
 
 pub use message::{Header, MessageView, Question, Questions, Records, Section};

@@ -42,6 +42,13 @@ pub struct Name<'a> {
     start: usize,
     /// Length in uncompressed wire form, root byte included (1 for the root name).
     wire_len: u8,
+    /// Number of labels, the root excluded (at most 127 in 255 bytes).
+    labels: u8,
+    /// No compression pointer: the name is `msg[start..start + wire_len]`.
+    contiguous: bool,
+    /// Every length byte, the root's included, is below 0x21 (a label of at most 32
+    /// bytes), so a length byte never reads as a printable character.
+    short_labels: bool,
 }
 
 impl<'a> Name<'a> {
@@ -83,6 +90,8 @@ impl<'a> Name<'a> {
         let mut end = None;
         let mut wire_len = 0usize;
         let mut pointers = 0usize;
+        let mut labels = 0u8;
+        let mut short_labels = true;
         loop {
             let len = *msg.get(pos).ok_or(err(DnsErrorKind::Truncated, pos))? as usize;
             match len & 0xc0 {
@@ -95,6 +104,9 @@ impl<'a> Name<'a> {
                         pos += 1;
                         break;
                     }
+                    // At most 127 labels fit in 255 bytes: no overflow.
+                    labels = labels.wrapping_add(1);
+                    short_labels &= len < 0x21;
                     let next = pos + 1 + len;
                     let Some(label) = msg.get(pos + 1..next) else {
                         return Err(err(DnsErrorKind::Truncated, pos));
@@ -128,6 +140,9 @@ impl<'a> Name<'a> {
             msg,
             start: offset,
             wire_len: wire_len as u8,
+            labels,
+            contiguous: end.is_none(),
+            short_labels,
         };
         Ok(ControlFlow::Continue((name, end.unwrap_or(pos))))
     }
@@ -138,6 +153,9 @@ impl<'a> Name<'a> {
             msg: &[0],
             start: 0,
             wire_len: 1,
+            labels: 0,
+            contiguous: true,
+            short_labels: true,
         }
     }
 
@@ -174,7 +192,7 @@ impl<'a> Name<'a> {
 
     /// Number of non-root labels.
     pub fn label_count(&self) -> usize {
-        self.labels().count()
+        usize::from(self.labels)
     }
 
     /// Writes the presentation form with a trailing dot ("." for the root), escaping as
@@ -210,18 +228,9 @@ impl<'a> Name<'a> {
     // PERF: one copy per name instead of one per label plus a push per dot; long and
     // many-label names dominated the JSON writer's profile (scripts/perf.sh, synthetic
     // corpus: write_name_quoted was 14 % of the writer thread; benches/format.rs json).
-    // The length bytes are then walked once, reading the wire, checking for pointers and
-    // counting labels while the dots go into the copy; there used to be a checking walk
-    // over the wire and a second walk reading the fresh copy, which waited for the copy's
-    // stores (each walk a chain of dependent loads: the synthetic corpus's 34-label names
-    // made this function 15 % of the text writers' profile; benches/format.rs text on
-    // that corpus).
     #[inline]
     pub fn write_plain_presentation(&self, out: &mut Vec<u8>) -> bool {
-        let Some(wire) = self
-            .msg
-            .get(self.start..self.start + self.wire_len as usize)
-        else {
+        let Some(wire) = self.contiguous_wire() else {
             return false;
         };
         let Some((&first, rest)) = wire.split_first() else {
@@ -231,76 +240,40 @@ impl<'a> Name<'a> {
             out.push(b'.');
             return true;
         }
-        if first & 0xc0 != 0 {
-            return false;
-        }
         let base = out.len();
-        out.extend_from_slice(rest);
-        // rest[first] is the second length byte; each length byte becomes a dot. The name
-        // is plain when the walk meets no pointer and its root byte is the last byte. The
-        // walk reads the wire (reading the bytes just copied would wait for the copy's
-        // stores) and writes the dots into the copy.
-        let Some(text) = out.get_mut(base..) else {
-            return false;
-        };
-        let mut at = first as usize;
-        let mut labels = 1u32;
-        let plain = loop {
-            let (Some(&len), Some(dot)) = (rest.get(at), text.get_mut(at)) else {
-                break false;
+        if self.short_labels {
+            let high = match rest.len() {
+                16.. => plain_chunks::<16>(rest, out),
+                8..=15 => plain_chunks::<8>(rest, out),
+                4..=7 => plain_chunks::<4>(rest, out),
+                _ => plain_chunks::<1>(rest, out),
             };
-            *dot = b'.';
-            if len == 0 {
-                break at + 1 == rest.len();
+            // Every byte printable and unescaped, and as many bytes of 0x21 or more as
+            // there are label bytes: the bytes below are the length bytes.
+            if high.is_none_or(|high| high + usize::from(self.labels) != rest.len()) {
+                out.truncate(base);
             }
-            if len & 0xc0 != 0 {
-                break false;
+        } else {
+            out.extend_from_slice(rest);
+            let plain = out
+                .get_mut(base..)
+                .is_some_and(|text| long_labels_to_dots(text, rest, first));
+            if !plain {
+                out.truncate(base);
             }
-            labels += 1;
-            at += 1 + len as usize;
-        };
-        // Now check the text in one pass: every byte printable and unescaped, and no dot
-        // but the separators (a dot inside a label needs an escape). Branch-free, so it
-        // vectorises; byte-wide counters (the text is under 255 bytes) keep it in bytes.
-        let (mut bad, mut dots) = (0u8, 0u8);
-        for &b in text.iter() {
-            bad |= u8::from(
-                (b.wrapping_sub(0x21) > 0x7e - 0x21)
-                    | (b == b'"')
-                    | (b == b'(')
-                    | (b == b')')
-                    | (b == b';')
-                    | (b == b'\\')
-                    | (b == b'@')
-                    | (b == b'$'),
-            );
-            dots = dots.wrapping_add(u8::from(b == b'.'));
         }
-        if !plain || bad != 0 || u32::from(dots) != labels {
-            out.truncate(base);
-            return false;
-        }
-        true
+        out.len() > base
     }
 
     /// The name's uncompressed wire form (root byte included) when it lies in one piece
     /// in the message: no compression pointer (a question's name, nearly always).
     #[inline]
     pub fn contiguous_wire(&self) -> Option<&'a [u8]> {
-        let wire = self
-            .msg
-            .get(self.start..self.start + self.wire_len as usize)?;
-        let mut at = 0usize;
-        loop {
-            let len = *wire.get(at)?;
-            if len == 0 {
-                return (at + 1 == wire.len()).then_some(wire);
-            }
-            if len & 0xc0 != 0 {
-                return None;
-            }
-            at += 1 + len as usize;
+        if !self.contiguous {
+            return None;
         }
+        self.msg
+            .get(self.start..self.start + self.wire_len as usize)
     }
 
     /// Case-insensitive (ASCII) comparison of two names, label by label.
@@ -318,6 +291,117 @@ impl<'a> Name<'a> {
             }
         }
     }
+}
+
+/// Appends `rest` (at least `K` bytes), the wire bytes of a contiguous name after its
+/// first length byte, with every byte below 0x21 turned into `.`; returns how many of its
+/// bytes are 0x21 or more, or `None` when one of them needs an escape (then what was
+/// appended is to be cut off). For a name whose length bytes are all below 0x21, that
+/// count tells whether they are the only such bytes: a plain name has
+/// `rest.len() - labels` of the others.
+///
+/// No label walk: `rest` is read in chunks of `K` bytes, the last one overlapping the one
+/// before (its bytes already seen are not counted again), each turned into text and
+/// checked in one branch-free pass that vectorises, and appended whole.
+// PERF: the label walk of [`long_labels_to_dots`] is a chain of dependent loads, one per
+// label (34 for the synthetic corpus's ip6.arpa names), and its byte loop ended in a
+// scalar tail of up to 15 bytes, most of a short name (Name::write_plain_presentation was
+// 13 % of the JSON writer thread; scripts/perf.sh, synthetic corpus). Chunks are read
+// from the message and written out, never read back from `out`: a wide load of bytes
+// just stored by narrower moves waits for them.
+#[inline(always)]
+fn plain_chunks<const K: usize>(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let (mut high, mut bad) = (0usize, false);
+    let mut chunks = rest.chunks_exact(K);
+    for chunk in &mut chunks {
+        if let Ok(chunk) = <&[u8; K]>::try_from(chunk) {
+            let (text, h, b) = plain_chunk(chunk, 0);
+            high += h;
+            bad |= b;
+            out.extend_from_slice(&text);
+        }
+    }
+    let left = chunks.remainder().len();
+    if left > 0 {
+        // The last K bytes, of which the first K - left are out already.
+        let tail = rest.last_chunk::<K>()?;
+        let (text, h, b) = plain_chunk(tail, K - left);
+        high += h;
+        bad |= b;
+        out.truncate(out.len().saturating_sub(K - left));
+        out.extend_from_slice(&text);
+    }
+    (!bad).then_some(high)
+}
+
+/// One chunk of [`plain_chunks`]: its text, how many of its bytes from `skip` on are 0x21
+/// or more, and whether one of those needs an escape.
+#[inline(always)]
+fn plain_chunk<const K: usize>(chunk: &[u8; K], skip: usize) -> ([u8; K], usize, bool) {
+    let mut text = [0u8; K];
+    let (mut high, mut bad) = (0u8, false);
+    for (i, (t, &c)) in text.iter_mut().zip(chunk).enumerate() {
+        let low = c < 0x21;
+        let counted = i >= skip;
+        bad |= counted
+            & ((c > 0x7e)
+                | (c == b'.')
+                | (c == b'"')
+                | (c == b'(')
+                | (c == b')')
+                | (c == b';')
+                | (c == b'\\')
+                | (c == b'@')
+                | (c == b'$'));
+        high += u8::from(counted & !low);
+        *t = if low { b'.' } else { c };
+    }
+    (text, usize::from(high), bad)
+}
+
+/// Turns `text`, a copy of `rest` (a contiguous name's wire bytes after its first length
+/// byte, `first`), into presentation text in place; true when the name needs no escape.
+/// For the names [`plain_chunks`] does not take: a label of 33 bytes or more, whose length
+/// byte may read as a printable character. The length bytes are found by walking the
+/// labels.
+#[inline(never)]
+fn long_labels_to_dots(text: &mut [u8], rest: &[u8], first: u8) -> bool {
+    // rest[first] is the second length byte; each length byte becomes a dot. The walk
+    // reads the wire (reading the bytes just copied would wait for the copy's stores).
+    let mut at = first as usize;
+    let mut seps = 0u8;
+    loop {
+        let (Some(&len), Some(dot)) = (rest.get(at), text.get_mut(at)) else {
+            return false;
+        };
+        *dot = b'.';
+        seps = seps.wrapping_add(1);
+        if len == 0 {
+            // The root byte must be the last one.
+            if at + 1 != rest.len() {
+                return false;
+            }
+            break;
+        }
+        at += 1 + len as usize;
+    }
+    // Every byte printable and unescaped, and no dot but the separators (a dot inside a
+    // label needs an escape). Branch-free, so it vectorises.
+    let (mut bad, mut dots) = (0u8, 0u8);
+    for &b in text.iter() {
+        bad |= u8::from(
+            (b.wrapping_sub(0x21) > 0x7e - 0x21)
+                | (b == b'"')
+                | (b == b'(')
+                | (b == b')')
+                | (b == b';')
+                | (b == b'\\')
+                | (b == b'@')
+                | (b == b'$'),
+        );
+        dots = dots.wrapping_add(u8::from(b == b'.'));
+    }
+    bad == 0 && dots == seps
 }
 
 /// Shows the presentation form (`Name("www.example.test.")`), not the whole message.
@@ -521,6 +605,79 @@ mod tests {
         assert!(!n.write_plain_presentation(&mut out) && out.is_empty());
         n.write_presentation(&mut out);
         assert_eq!(out, b"www.example.test.");
+    }
+
+    /// Random names around every boundary of the fast path (labels of 32 and 33 bytes,
+    /// bytes just below and above 0x21 and 0x7e, every byte that needs an escape, many
+    /// labels): the plain presentation is written exactly when no label needs an escape,
+    /// and is then the label-by-label text.
+    #[test]
+    fn plain_presentation_matches_label_by_label_on_random_names() {
+        let alphabet: &[u8] = b"az09-_.\"()@$;\\\x00\x01\x1f\x20\x21\x7e\x7f\x80\xff";
+        let mut x: u64 = 0x1234_5678_9abc_def0;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut plain_seen, mut refused_seen) = (0, 0);
+        for _ in 0..20_000 {
+            let mut labels: Vec<Vec<u8>> = Vec::new();
+            let mut total = 1;
+            for _ in 0..next() % 40 {
+                let len = match next() % 8 {
+                    0 => 32,
+                    1 => 33,
+                    2 => 1 + next() as usize % 63,
+                    _ => 1 + next() as usize % 4,
+                };
+                if total + len + 1 > 255 {
+                    break;
+                }
+                total += len + 1;
+                let clean = next() % 4 != 0;
+                labels.push(
+                    (0..len)
+                        .map(|_| {
+                            let pick = next() as usize;
+                            if clean {
+                                b"abcxyz0189-"[pick % 11]
+                            } else {
+                                alphabet[pick % alphabet.len()]
+                            }
+                        })
+                        .collect(),
+                );
+            }
+            let refs: Vec<&[u8]> = labels.iter().map(Vec::as_slice).collect();
+            let w = wire(&refs);
+            let (n, _) = Name::parse(&w, 0).unwrap();
+            assert_eq!(n.label_count(), labels.len());
+            let mut fast = b"prefix".to_vec();
+            let plain = n.write_plain_presentation(&mut fast);
+            let plain_bytes = labels
+                .iter()
+                .all(|l| l.iter().all(|&b| ESCAPE[b as usize] == PLAIN));
+            assert_eq!(plain, plain_bytes, "{n:?}");
+            // The label-by-label text, independent of the fast path.
+            let mut slow = b"prefix".to_vec();
+            for label in n.labels() {
+                escape_label_into(label, &mut slow);
+                slow.push(b'.');
+            }
+            if labels.is_empty() {
+                slow.push(b'.');
+            }
+            if plain {
+                assert_eq!(fast, slow, "{n:?}");
+                plain_seen += 1;
+            } else {
+                assert_eq!(fast, b"prefix", "nothing written when refused");
+                refused_seen += 1;
+            }
+        }
+        assert!(plain_seen > 1000 && refused_seen > 1000);
     }
 
     fn text(msg: &[u8], off: usize) -> Result<(String, usize), DnsErrorKind> {

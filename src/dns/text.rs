@@ -8,10 +8,114 @@ use super::name::write_ddd;
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
+/// Appends `N` zero bytes to `out`, lets `fill` write into them, and keeps the first
+/// `fill`'s return value (at most `N`) of them.
+///
+/// PERF: for short text of variable length (a number, an address, a timestamp): writing it
+/// straight into `out` and cutting back is a few fixed-size stores. Built in a stack buffer
+/// and appended, it cost a memmove call per piece, which also had to wait for the buffer's
+/// narrow stores before reading them back whole (memmove was 12 % of the JSON writer
+/// thread; scripts/perf.sh, synthetic corpus; benches/format.rs "writer").
+#[inline(always)]
+pub fn append_window<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut [u8; N]) -> usize) {
+    let base = out.len();
+    out.extend_from_slice(&[0; N]);
+    let len = match out.get_mut(base..).and_then(<[u8]>::first_chunk_mut::<N>) {
+        Some(window) => fill(window).min(N),
+        None => 0,
+    };
+    out.truncate(base + len);
+}
+
+/// Appends `bytes`; those of at most 32 bytes (identities, most names) by fixed-size moves,
+/// the longer ones by one copy. See [`append_window`] for why.
+#[inline(always)]
+pub fn append_short(bytes: &[u8], out: &mut Vec<u8>) {
+    let n = bytes.len();
+    if n > 32 {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    append_window::<32>(out, |w| {
+        copy_short(bytes, w);
+        n
+    });
+}
+
+/// Copies `src` (at most 32 bytes; longer ones are not copied) to the start of `dst` (at
+/// least `src.len()` bytes) by fixed-size moves.
+#[inline(always)]
+fn copy_short(src: &[u8], dst: &mut [u8]) {
+    // Two moves of K bytes, from the start and to the end, cover K..=2K bytes.
+    match src.len() {
+        16..=32 => copy_ends::<16>(src, dst),
+        8..=15 => copy_ends::<8>(src, dst),
+        4..=7 => copy_ends::<4>(src, dst),
+        0..=3 => {
+            for (d, &b) in dst.iter_mut().zip(src) {
+                *d = b;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `src` (K..=2K bytes) into the start of `dst`: its first K bytes, then its last K bytes
+/// (overlapping the first when shorter than 2K).
+#[inline(always)]
+fn copy_ends<const K: usize>(src: &[u8], dst: &mut [u8]) {
+    if let (Some(head), Some(d)) = (src.first_chunk::<K>(), dst.first_chunk_mut::<K>()) {
+        *d = *head;
+    }
+    let tail_at = src.len().saturating_sub(K);
+    if let (Some(tail), Some(d)) = (
+        src.last_chunk::<K>(),
+        dst.get_mut(tail_at..).and_then(<[u8]>::first_chunk_mut::<K>),
+    ) {
+        *d = *tail;
+    }
+}
+
+/// "00".."99": two digits per lookup.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Decimal, no padding.
 #[inline]
 pub fn write_u64(n: u64, out: &mut Vec<u8>) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    // PERF: written in place ([`append_window`]); ports and lengths were a memmove call
+    // each in the JSON line.
+    append_window::<20>(out, |w| decimal(n, w))
+}
+
+/// `n` in decimal at the start of `w`; returns the number of digits.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "u64::MAX has 20 digits, so 0 <= at - 2 < at <= len <= 20; pairs are \
+              indexed by (v % 100) * 2 + 1 < 200"
+)]
+#[inline(always)]
+fn decimal(n: u64, w: &mut [u8; 20]) -> usize {
+    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let (mut at, mut v) = (len, n);
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        at -= 2;
+        w[at] = PAIRS[pair];
+        w[at + 1] = PAIRS[pair + 1];
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        w[0] = PAIRS[pair];
+        w[1] = PAIRS[pair + 1];
+    } else {
+        w[0] = b'0' + v as u8;
+    }
+    len
 }
 
 #[allow(
@@ -96,41 +200,57 @@ pub(crate) fn write_base32hex(data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Each octet's decimal text followed by a dot, in four bytes, and that text's length
+/// (2 to 4, the dot included).
+#[allow(
+    clippy::indexing_slicing,
+    reason = "built at compile time, o < 256 indexes a 256-entry table"
+)]
+const OCTET_DOT: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut o = 0;
+    while o < 256 {
+        let (h, d, u) = ((o / 100) as u8, (o / 10 % 10) as u8, (o % 10) as u8);
+        t[o] = if o >= 100 {
+            ([b'0' + h, b'0' + d, b'0' + u, b'.'], 4)
+        } else if o >= 10 {
+            ([b'0' + d, b'0' + u, b'.', 0], 3)
+        } else {
+            ([b'0' + u, b'.', 0, 0], 2)
+        };
+        o += 1;
+    }
+    t
+};
+
 /// Dotted-quad IPv4.
 #[allow(
     clippy::indexing_slicing,
-    reason = "at most 15 bytes are written into 16: four octets of at most three digits and \
-              three dots"
+    reason = "an octet (0..256) indexes a 256-entry table"
 )]
 pub fn write_ipv4(a: [u8; 4], out: &mut Vec<u8>) {
-    // One copy of at most 15 bytes instead of seven small appends.
-    let mut b = [0u8; 16];
-    let mut n = 0;
-    for (i, octet) in a.into_iter().enumerate() {
-        if i > 0 {
-            b[n] = b'.';
-            n += 1;
+    // PERF: written in place ([`append_window`]) instead of seven small appends, or a
+    // stack buffer and a memmove call; each octet is one table look-up and one 4-byte
+    // store, where choosing its digit count was two branches on the address, which random
+    // client addresses mispredict (write_ipv4 was 3 % of the JSON writer thread;
+    // scripts/perf.sh, synthetic corpus).
+    append_window::<16>(out, |b| {
+        let mut n = 0;
+        for octet in a {
+            let (text, len) = OCTET_DOT[usize::from(octet)];
+            // n <= 12: at most three octets of four bytes before this one.
+            if let Some(at) = b.get_mut(n..n + 4) {
+                at.copy_from_slice(&text);
+            }
+            n += usize::from(len);
         }
-        if octet >= 100 {
-            b[n] = b'0' + octet / 100;
-            n += 1;
-        }
-        if octet >= 10 {
-            b[n] = b'0' + octet / 10 % 10;
-            n += 1;
-        }
-        b[n] = b'0' + octet % 10;
-        n += 1;
-    }
-    out.extend_from_slice(&b[..n]);
+        // Without the last octet's dot.
+        n - 1
+    })
 }
 
 /// RFC 5952 text form: lower-case hex, the first longest run of two or more zero groups
 /// as `::`, and IPv4-mapped addresses (`::ffff:0:0/96`) with a dotted tail.
-#[allow(
-    clippy::indexing_slicing,
-    reason = "g has 8 groups and the loop runs while i < 8; g[..5] is constant"
-)]
 pub fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
     let mut g = [0u16; 8];
     for (x, pair) in g.iter_mut().zip(a.chunks_exact(2)) {
@@ -138,9 +258,9 @@ pub fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
             *x = u16::from_be_bytes([hi, lo]);
         }
     }
-    if g[..5] == [0; 5] && g[5] == 0xffff {
+    if let [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, b0, b1, b2, b3] = a {
         out.extend_from_slice(b"::ffff:");
-        write_ipv4([a[12], a[13], a[14], a[15]], out);
+        write_ipv4([b0, b1, b2, b3], out);
         return;
     }
     let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
@@ -162,34 +282,47 @@ pub fn write_ipv6(a: [u8; 16], out: &mut Vec<u8>) {
         best_len = 0;
         best = 8;
     }
+    // PERF: written in place ([`append_window`]): at most 39 bytes (eight groups of four
+    // digits and seven colons), where a push per digit and colon was 4 % of the JSON
+    // writer (scripts/perf.sh, synthetic corpus).
+    append_window::<40>(out, |b| write_ipv6_groups(&g, best, best_len, b))
+}
+
+/// The groups of [`write_ipv6`] at the start of `b`, with `best_len` groups from `best`
+/// written as `::` (none when `best` is 8); returns the length.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "g has 8 groups and the loop runs while i < 8; at most 8 * 4 digits and 7 \
+              separators (or 2 for `::`) go into 40 bytes, so n + 4 < 40 at every write; \
+              a nibble (0..16) indexes a 16-entry table"
+)]
+#[inline(always)]
+fn write_ipv6_groups(g: &[u16; 8], best: usize, best_len: usize, b: &mut [u8; 40]) -> usize {
+    let mut n = 0;
     let mut i = 0;
     while i < 8 {
         if i == best {
-            out.extend_from_slice(b"::");
+            b[n] = b':';
+            b[n + 1] = b':';
+            n += 2;
             i += best_len;
             continue;
         }
         if i > 0 && i != best + best_len {
-            out.push(b':');
+            b[n] = b':';
+            n += 1;
         }
-        write_hex_group(g[i], out);
+        // Lower-case hex without leading zeros: 1 to 4 digits.
+        let x = g[i];
+        let digits = (16 - x.leading_zeros() as usize).div_ceil(4).max(1);
+        for k in 0..digits {
+            let shift = 4 * (digits - 1 - k);
+            b[n + k] = HEX_LOWER[usize::from(x >> shift & 15)];
+        }
+        n += digits;
         i += 1;
     }
-}
-
-#[allow(
-    clippy::indexing_slicing,
-    reason = "a nibble (0..16) indexes a 16-entry table"
-)]
-fn write_hex_group(x: u16, out: &mut Vec<u8>) {
-    let mut started = false;
-    for shift in [12, 8, 4, 0] {
-        let d = (x >> shift & 15) as usize;
-        if d != 0 || started || shift == 0 {
-            out.push(HEX_LOWER[d]);
-            started = true;
-        }
-    }
+    n
 }
 
 /// A `<character-string>` in double quotes: `"` and `\` get a backslash, bytes outside
@@ -302,6 +435,28 @@ mod tests {
         }
     }
 
+    /// Every length a short append handles by moves, and the longer ones, after what `out`
+    /// already held: the bytes as given, nothing more.
+    #[test]
+    fn short_appends_write_exactly_the_bytes() {
+        let src: Vec<u8> = (1..=80u8).collect();
+        for start in [0, 1, 7] {
+            for n in 0..=70 {
+                let bytes = &src[start..start + n];
+                let mut v = b"ab".to_vec();
+                append_short(bytes, &mut v);
+                assert_eq!(&v[..2], b"ab");
+                assert_eq!(&v[2..], bytes, "length {n}");
+            }
+        }
+        let mut v = b"x".to_vec();
+        append_window::<8>(&mut v, |w| {
+            w[..3].copy_from_slice(b"abc");
+            99 // more than the window: kept to the window
+        });
+        assert_eq!(v, b"xabc\0\0\0\0\0");
+    }
+
     /// Numbers and dotted quads match std's text, also after what `out` already held.
     #[test]
     fn numbers_and_ipv4_match_std() {
@@ -313,6 +468,13 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             values.push(x % 10u64.pow((x >> 60) as u32 % 11));
+        }
+        for o in 0..=255u8 {
+            for a in [[o, 0, 9, 255 - o], [255, o, o / 2, 10], [1, 99, o, o % 100]] {
+                let mut v = b"ab".to_vec();
+                write_ipv4(a, &mut v);
+                assert_eq!(v, format!("ab{}", std::net::Ipv4Addr::from(a)).as_bytes());
+            }
         }
         for n in values {
             let mut v = b"ab".to_vec();

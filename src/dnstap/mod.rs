@@ -19,7 +19,7 @@ mod testkit;
 pub mod view;
 mod wire;
 
-pub use view::{DnstapView, MessageView, PolicyView, ViewError};
+pub use view::{DnstapSink, DnstapView, MessageSink, MessageView, PolicyView, ViewError};
 
 /// `Dnstap.type` MESSAGE: the only payload type defined.
 pub const DNSTAP_TYPE_MESSAGE: u32 = 1;
