@@ -12,6 +12,7 @@
 pub mod activation;
 pub mod epoll;
 pub mod limits;
+pub mod memory;
 pub mod notify;
 pub mod signal;
 pub mod socket;
