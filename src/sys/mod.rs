@@ -12,7 +12,6 @@
 pub mod activation;
 pub mod epoll;
 pub mod limits;
-pub mod memory;
 pub mod notify;
 pub mod signal;
 pub mod socket;

@@ -80,13 +80,6 @@ fn tag_of(hash: u64) -> u32 {
     (hash >> 32) as u32 | 1
 }
 
-/// `n` empty slots, on huge pages where the kernel offers them.
-// PERF: benches/transform.rs drop_domain_1M_synthetic: a listed name's slot is a cache miss
-// in a 64 MiB table; with 4 KiB pages it was a TLB miss too (a nested page walk in a VM).
-fn table_slots(n: usize) -> Vec<Slot> {
-    crate::sys::memory::huge_page_vec(n, Slot::default())
-}
-
 /// A compiled domain list.
 #[derive(Clone)]
 pub struct DomainSet {
@@ -245,7 +238,7 @@ impl DomainSet {
         DomainSet {
             mode,
             arena: Vec::new(),
-            slots: table_slots(slots),
+            slots: vec![Slot::default(); slots],
             bloom: vec![0; slots / SLOTS_PER_WORD],
             tlds: vec![0; TLD_BITS / 64].into_boxed_slice(),
             len: 0,
@@ -353,7 +346,7 @@ impl DomainSet {
     }
 
     fn grow(&mut self) {
-        let doubled = table_slots(self.slots.len() * 2);
+        let doubled = vec![Slot::default(); self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, doubled);
         let mask = self.slots.len() - 1;
         self.bloom = vec![0; self.slots.len() / SLOTS_PER_WORD];

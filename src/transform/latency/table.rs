@@ -117,10 +117,7 @@ impl Table {
             head: 0,
             len: 0,
             live: 0,
-            // PERF: every query and response reads a cell at random; huge pages spare
-            // most look-ups a TLB miss once the index outgrows the TLB's reach (1 M
-            // pending: 16 MiB).
-            index: crate::sys::memory::huge_page_vec(cells, EMPTY).into_boxed_slice(),
+            index: vec![EMPTY; cells].into_boxed_slice(),
             mask: cells - 1,
             arena,
         }
