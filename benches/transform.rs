@@ -27,7 +27,6 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use dnstap_receiver::pipeline::LOOK_AHEAD;
 use dnstap_receiver::record::Enrichment;
 use dnstap_receiver::record::Record;
 use dnstap_receiver::transform::cryptopan::CryptoPan;
@@ -35,7 +34,7 @@ use dnstap_receiver::transform::domains::{DomainSet, Match};
 use dnstap_receiver::transform::ipset::{Cidr, IpSet};
 use dnstap_receiver::transform::normalize::{Normalize, SuffixList, BUILTIN_LIST};
 use dnstap_receiver::transform::privacy::{Pseudonym, UserPrivacy};
-use dnstap_receiver::transform::{AheadName, Chain, Step};
+use dnstap_receiver::transform::{Chain, Step};
 use dnstap_receiver::transform::{Filtering, FilteringSpec, Reducer, ReducerSpec, Verdict};
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,23 +94,16 @@ fn domain_lists(c: &mut Criterion) {
             "domain list {label}: {dropped} of {} records dropped",
             records.len()
         );
-        assert_eq!(
-            kept_ahead(&f, &records),
-            records.len() - dropped,
-            "look-ahead changes no verdict"
-        );
         g.bench_function(format!("drop_domain_{label}"), |b| {
-            b.iter(|| kept_ahead(&f, &records))
+            b.iter(|| {
+                records
+                    .iter()
+                    .filter(|r| f.check(r) == Verdict::Keep)
+                    .count()
+            })
         });
         print_cpu(
             &format!("transform/drop_domain_{label}"),
-            records.len(),
-            || {
-                std::hint::black_box(kept_ahead(&f, &records));
-            },
-        );
-        print_cpu(
-            &format!("transform/drop_domain_{label}_one_by_one"),
             records.len(),
             || {
                 std::hint::black_box(
@@ -160,23 +152,11 @@ fn domain_lists(c: &mut Criterion) {
             "domain list {label}: {dropped} of {} synthetic queries dropped",
             synth.len()
         );
-        assert_eq!(
-            kept_ahead(&f, &synth),
-            synth.len() - dropped,
-            "look-ahead changes no verdict"
-        );
         g.bench_function(format!("drop_domain_{label}_synthetic"), |b| {
-            b.iter(|| kept_ahead(&f, &synth))
+            b.iter(|| synth.iter().filter(|r| f.check(r) == Verdict::Keep).count())
         });
         print_cpu(
             &format!("transform/drop_domain_{label}_synthetic"),
-            synth.len(),
-            || {
-                std::hint::black_box(kept_ahead(&f, &synth));
-            },
-        );
-        print_cpu(
-            &format!("transform/drop_domain_{label}_synthetic_one_by_one"),
             synth.len(),
             || {
                 std::hint::black_box(synth.iter().filter(|r| f.check(r) == Verdict::Keep).count());
@@ -233,26 +213,6 @@ fn domain_lists(c: &mut Criterion) {
         );
     });
     g.finish();
-}
-
-/// The records `f` keeps, checked in turn with each record's name prepared
-/// [`LOOK_AHEAD`] records before its check, as the writer runs a chain with domain lists
-/// (`decode_batch_ahead` in src/pipeline.rs: the check of record `i`, then the look-ahead
-/// of record `i + LOOK_AHEAD`).
-fn kept_ahead(f: &Filtering, recs: &[Record<'_>]) -> usize {
-    let mut names: [AheadName<'_>; LOOK_AHEAD] = std::array::from_fn(|_| AheadName::default());
-    for (name, r) in names.iter_mut().zip(recs) {
-        f.look_ahead(r, name);
-    }
-    let mut kept = 0;
-    for (i, r) in recs.iter().enumerate() {
-        let name = &mut names[i % LOOK_AHEAD];
-        kept += usize::from(f.check_ahead(r, Some(name)) == Verdict::Keep);
-        if let Some(next) = recs.get(i + LOOK_AHEAD) {
-            f.look_ahead(next, name);
-        }
-    }
-    kept
 }
 
 /// Records the writer decodes before it checks them: it decodes a batch's frames one by one

@@ -35,7 +35,7 @@ use crate::record::Enrichment;
 use crate::record::{DecodeError, Record};
 use crate::sink::Output;
 use crate::stats::{OutputStats, ThreadStats, TRANSFORM_REASON_SLOTS};
-use crate::transform::{AheadName, Chain, Chains, DropReason, Origin, ReasonCounts, Verdict};
+use crate::transform::{Chains, DropReason, Origin, ReasonCounts, Verdict};
 
 use self::reload::Handoff;
 
@@ -394,18 +394,9 @@ impl WriterTransforms {
     /// Runs the global chain: whether the record goes on to the outputs (counted when not).
     /// What the chain changed is left in `self.en` for [`Self::deliver`].
     #[inline]
-    fn keep_global<'a>(
-        &mut self,
-        rec: &Record<'a>,
-        ahead: Option<&mut AheadName<'a>>,
-        now: Instant,
-    ) -> bool {
+    fn keep_global(&mut self, rec: &Record<'_>, now: Instant) -> bool {
         self.en.reset();
-        match self
-            .chains
-            .global
-            .apply_ahead(rec, ahead, &mut self.en, now)
-        {
+        match self.chains.global.apply(rec, &mut self.en, now) {
             Verdict::Keep => true,
             Verdict::Drop(r) => {
                 self.global[r.index()] += 1;
@@ -886,11 +877,9 @@ fn write_batch_transformed<O: Observer>(
     observer: &mut O,
 ) -> io::Result<()> {
     let now = Instant::now();
-    // its own handle on the global chain: the closure below borrows `t` mutably
-    let global = Arc::clone(&t.chains.global);
-    let (decoded, errors, result) = decode_batch_ahead(b, &global, |rec, payload, ahead| {
+    let (decoded, errors, result) = decode_batch(b, |rec, payload| {
         observer.observe(rec, payload);
-        if !t.keep_global(rec, ahead, now) {
+        if !t.keep_global(rec, now) {
             return Ok(());
         }
         t.deliver(outputs, rec, payload, now)
@@ -912,9 +901,9 @@ fn write_batch_transformed<O: Observer>(
 /// at a bounded rate. Returns the records decoded (handed to `each`), the frames that did
 /// not decode, and `each`'s error if any (the frames after it were not looked at).
 #[inline]
-fn decode_batch<'b>(
-    b: &'b Batch,
-    mut each: impl FnMut(&Record<'b>, &'b [u8]) -> io::Result<()>,
+fn decode_batch(
+    b: &Batch,
+    mut each: impl FnMut(&Record<'_>, &[u8]) -> io::Result<()>,
 ) -> (u64, u64, io::Result<()>) {
     let (mut decoded, mut errors) = (0u64, 0u64);
     let mut last_error = None;
@@ -944,85 +933,6 @@ fn decode_batch<'b>(
         warn_undecodable(errors, e);
     }
     (decoded, errors, result)
-}
-
-/// A record [`decode_batch_ahead`] decoded ahead, with its prepared name and its payload.
-#[derive(Default)]
-struct Ahead<'b> {
-    rec: Record<'b>,
-    name: AheadName<'b>,
-    payload: &'b [u8],
-}
-
-/// How many records ahead of the one the chain runs on [`decode_batch_ahead`] decodes and
-/// prepares: enough for a table slot to arrive from memory while the records in between
-/// are handled.
-pub const LOOK_AHEAD: usize = 4;
-
-/// [`decode_batch`] for a chain that looks ahead ([`Chain::look_ahead`]: domain lists):
-/// each record is decoded and its look-up prepared [`LOOK_AHEAD`] records before `each`
-/// gets it with what was prepared, so that the cache misses of a large list's table
-/// overlap instead of stalling each record in turn. Records reach `each` in frame order;
-/// the counts are [`decode_batch`]'s (frames decoded ahead of an error of `each` are in
-/// neither count: lost with the writer, as unread frames are).
-// PERF: benches/transform.rs drop_domain_1M_synthetic (with look-ahead vs one by one).
-#[inline]
-fn decode_batch_ahead<'b>(
-    b: &'b Batch,
-    chain: &Chain,
-    mut each: impl FnMut(&Record<'b>, &'b [u8], Option<&mut AheadName<'b>>) -> io::Result<()>,
-) -> (u64, u64, io::Result<()>) {
-    if !chain.looks_ahead() {
-        return decode_batch(b, |rec, payload| each(rec, payload, None));
-    }
-    let (mut handed, mut errors) = (0u64, 0u64);
-    let mut last_error = None;
-    // a ring of decoded records, each with its prepared name and its payload: slot
-    // `i % LOOK_AHEAD` holds record `i`
-    let mut ring: [Ahead<'b>; LOOK_AHEAD] = std::array::from_fn(|_| Ahead::default());
-    let (mut decoded, mut next) = (0usize, 0usize);
-    let mut hand_on = |ring: &mut [Ahead<'b>], i: usize| match ring.get_mut(i % LOOK_AHEAD) {
-        Some(a) => each(&a.rec, a.payload, Some(&mut a.name)),
-        None => Ok(()),
-    };
-    let mut result = Ok(());
-    for &(s, e) in &b.frames {
-        let Some(payload) = b.data.get(s as usize..e as usize) else {
-            errors += 1;
-            continue;
-        };
-        if decoded - next == LOOK_AHEAD {
-            handed += 1;
-            result = hand_on(&mut ring, next);
-            next += 1;
-            if result.is_err() {
-                break;
-            }
-        }
-        let Some(a) = ring.get_mut(decoded % LOOK_AHEAD) else {
-            continue;
-        };
-        match a.rec.parse_in_place(payload) {
-            Ok(()) => {
-                chain.look_ahead(&a.rec, &mut a.name);
-                a.payload = payload;
-                decoded += 1;
-            }
-            Err(e) => {
-                errors += 1;
-                last_error = Some(e);
-            }
-        }
-    }
-    while result.is_ok() && next < decoded {
-        handed += 1;
-        result = hand_on(&mut ring, next);
-        next += 1;
-    }
-    if let Some(e) = last_error {
-        warn_undecodable(errors, e);
-    }
-    (handed, errors, result)
 }
 
 /// At most one "undecodable" warning per this interval (the first one at once).

@@ -424,17 +424,6 @@ pub struct Labels<'a> {
     hops: usize,
 }
 
-/// No labels (an iterator that is already finished).
-impl Default for Labels<'_> {
-    fn default() -> Self {
-        Labels {
-            msg: &[],
-            pos: usize::MAX,
-            hops: 0,
-        }
-    }
-}
-
 impl<'a> Iterator for Labels<'a> {
     type Item = &'a [u8];
 

@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::reload::Published;
-use super::{decode_batch_ahead, Batch, Observer, Pipeline};
+use super::{decode_batch, Batch, Observer, Pipeline};
 use crate::format::Formatter;
 use crate::record::Enrichment;
 use crate::sink::staged::{Staged, StagedOutput, Stager};
@@ -445,11 +445,11 @@ fn format_batch<O: Observer>(
     let own = chains.output(0);
     let now = Instant::now();
     let (en, en_out) = (&mut scratch.0, &mut scratch.1);
-    let _ = decode_batch_ahead(b, global, |rec, payload, ahead| {
+    let _ = decode_batch(b, |rec, payload| {
         observer.observe(rec, payload);
         en.reset();
         if !global.is_empty() {
-            match global.apply_ahead(rec, ahead, en, now) {
+            match global.apply(rec, en, now) {
                 Verdict::Keep => {}
                 Verdict::Drop(r) => {
                     tally.global[r.index()] += 1;

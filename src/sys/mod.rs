@@ -1,5 +1,4 @@
-//! The operating-system edge: every system call std does not wrap (and the one CPU hint std
-//! offers only as `unsafe`, in `cpu.rs`), and the only module where
+//! The operating-system edge: every system call std does not wrap, and the only module where
 //! `unsafe` is allowed (the crate root denies it; every other module forbids it).
 //!
 //! Each file owns one concern and offers safe functions. The calls go through [`nix`]'s safe
@@ -11,7 +10,6 @@
 //! Knows nothing of frames, records, connections or configuration.
 
 pub mod activation;
-pub mod cpu;
 pub mod epoll;
 pub mod limits;
 pub mod notify;

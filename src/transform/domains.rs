@@ -212,130 +212,6 @@ fn bloom_word(hash: u64, words: usize) -> usize {
     (hash >> 32) as usize & (words - 1)
 }
 
-/// A query name as the sets look it up: its last [`RING`] labels and the hashes of its
-/// suffixes, worked out once however many sets check it (and, ahead of the check, by
-/// [`DomainSet::prefetch`]).
-#[derive(Clone, Debug)]
-pub struct QueryName<'n, I> {
-    /// The labels, leftmost first (the deep path walks them again).
-    labels: I,
-    /// Label `i` (leftmost first) at `ring[i % RING]`: the last [`RING`] labels.
-    ring: [&'n [u8]; RING],
-    /// Labels in the name.
-    n: usize,
-    /// The hash of the top-level label (the top-level-label filter's key).
-    tld: u64,
-    /// `hashes[s - 1]`: the table hash of the suffix of `s` labels, for `s <= hashed`.
-    hashes: [u64; RING],
-    hashed: usize,
-    /// The fold of the suffix of `hashed` labels, before [`finish`].
-    acc: u64,
-    /// What [`DomainSet::prefetch`] found for up to [`MEMO`] sets, so that the check does
-    /// not run the filters again: (the set's [`DomainSet::id`], 0 for none, the first
-    /// candidate suffix, the candidates that passed the Bloom filter as bits).
-    memo: [(usize, usize, u32); MEMO],
-}
-
-/// Sets whose filter results a [`QueryName`] keeps between the look-ahead and the check.
-const MEMO: usize = 2;
-
-/// A name with no labels, to be [`QueryName::reset`] (it matches nothing meanwhile).
-impl<'n, I: Default> Default for QueryName<'n, I> {
-    fn default() -> Self {
-        QueryName {
-            labels: I::default(),
-            ring: [&[]; RING],
-            n: 0,
-            tld: 0,
-            hashes: [0; RING],
-            hashed: 0,
-            acc: 0,
-            memo: [(0, 0, 0); MEMO],
-        }
-    }
-}
-
-impl<'n, I> QueryName<'n, I>
-where
-    I: Iterator<Item = &'n [u8]> + Clone,
-{
-    /// One walk over the labels: the ring, the count and the top-level label's hash. The
-    /// suffix hashes follow as the sets ask for them.
-    #[inline]
-    pub fn new(labels: I) -> QueryName<'n, I> {
-        let mut name = QueryName {
-            labels: labels.clone(),
-            ring: [&[]; RING],
-            n: 0,
-            tld: 0,
-            hashes: [0; RING],
-            hashed: 0,
-            acc: 0,
-            memo: [(0, 0, 0); MEMO],
-        };
-        name.reset(labels);
-        name
-    }
-
-    /// [`QueryName::new`] in place: this value becomes the name of `labels` (nothing of the
-    /// name it held before is read again).
-    #[inline]
-    pub fn reset(&mut self, labels: I) {
-        // The last labels in a ring (only they can form a listed suffix), so a deep name
-        // (ip6.arpa, 34 labels) under a list of short names takes the fast path too, and no
-        // name needs a heap copy of its labels.
-        let mut n = 0;
-        for label in labels.clone() {
-            if let Some(slot) = self.ring.get_mut(n % RING) {
-                *slot = label;
-            }
-            n += 1;
-        }
-        self.labels = labels;
-        self.n = n;
-        self.hashed = 0;
-        self.acc = 0;
-        self.memo = [(0, 0, 0); MEMO];
-        self.tld = if n > 0 {
-            label_hash(self.label_from_right(1))
-        } else {
-            0
-        };
-    }
-
-    /// The `s`-th label from the right (1: the top-level label); `s` at most [`RING`].
-    #[inline]
-    fn label_from_right(&self, s: usize) -> &'n [u8] {
-        self.ring
-            .get(self.n.wrapping_sub(s) % RING)
-            .copied()
-            .unwrap_or(&[])
-    }
-
-    /// The labels of the suffix of `s` labels, leftmost first.
-    #[inline]
-    fn suffix(&self, s: usize) -> impl Iterator<Item = &'n [u8]> + Clone + '_ {
-        (1..=s).rev().map(|i| self.label_from_right(i))
-    }
-
-    /// Hashes the suffixes of up to `last` labels (at most [`RING`]).
-    #[inline]
-    fn hash_up_to(&mut self, last: usize) {
-        while self.hashed < last.min(RING).min(self.n) {
-            self.hashed += 1;
-            let label = if self.hashed == 1 {
-                self.tld
-            } else {
-                label_hash(self.label_from_right(self.hashed))
-            };
-            self.acc = fold(self.acc, label);
-            if let Some(h) = self.hashes.get_mut(self.hashed - 1) {
-                *h = finish(self.acc);
-            }
-        }
-    }
-}
-
 impl DomainSet {
     /// Parses a list: one name a line in presentation form (`example.com` or
     /// `example.com.`), blank lines and `#` comments (whole line or after the name) ignored.
@@ -493,13 +369,6 @@ impl DomainSet {
         }
     }
 
-    /// This set among those a [`QueryName`] remembers: the address of its table (never 0;
-    /// sets alive at once have different tables).
-    #[inline]
-    fn id(&self) -> usize {
-        self.slots.as_ptr() as usize
-    }
-
     /// Whether some listed name's last label has this label hash (`false`: none has).
     #[inline]
     fn tld_may_hold(&self, label_hash: u64) -> bool {
@@ -536,7 +405,12 @@ impl DomainSet {
     /// Whether a name, given as its labels leftmost first (root excluded, as
     /// [`crate::dns::Name::labels`] yields them), is in the set: itself or, for
     /// [`Match::Subdomains`], one of its parent domains. The root name never matches.
-    /// [`DomainSet::matches_name`] on the name's [`QueryName`].
+    ///
+    /// One walk keeps the last labels (only suffixes with as many labels as some listed
+    /// name are looked up); their hashes are then folded from the right (case-folded, 8
+    /// bytes at a time), checked in the top-level-label and Bloom filters, and only those
+    /// that pass are looked up in the table. The key bytes are compared only when a slot's
+    /// tag agrees. Allocates nothing, whatever the name's length.
     #[inline]
     pub fn matches<'n, I>(&self, labels: I) -> bool
     where
@@ -545,124 +419,68 @@ impl DomainSet {
         if self.len == 0 {
             return false;
         }
-        self.matches_name(&mut QueryName::new(labels))
-    }
-
-    /// The suffixes of `name` this set looks up (their label counts, `first..=last`), or
-    /// `None` when none can be listed. `last` may exceed [`RING`] (the deep path).
-    #[inline]
-    fn suffixes<I>(&self, name: &QueryName<'_, I>) -> Option<(usize, usize)> {
-        let n = name.n;
+        // The last labels in a ring (only they can form a listed suffix), so a deep name
+        // (ip6.arpa, 34 labels) under a list of short names takes this path too, and no
+        // name needs a heap copy of its labels.
+        let mut ring: [&[u8]; RING] = [&[]; RING];
+        let mut n = 0;
+        for label in labels.clone() {
+            if let Some(slot) = ring.get_mut(n % RING) {
+                *slot = label;
+            }
+            n += 1;
+        }
         let (first, last) = match self.mode {
             Match::Subdomains => (self.min_labels, self.max_labels.min(n)),
             Match::Exact => (n, n),
         };
-        (self.len != 0 && n != 0 && first <= last).then_some((first, last))
-    }
-
-    /// The candidate suffixes of `name` (`first..=last` labels, at most [`RING`]) that pass
-    /// the Bloom filter, as bits (suffix `first + j` at bit `j`).
-    // PERF: benches/transform.rs drop_domain_1M_synthetic: the Bloom words are read in a
-    // loop that does not branch on them, so their cache misses overlap instead of
-    // following one another.
-    #[inline]
-    fn bloom_candidates<'n, I>(&self, name: &mut QueryName<'n, I>, first: usize, last: usize) -> u32
-    where
-        I: Iterator<Item = &'n [u8]> + Clone,
-    {
-        name.hash_up_to(last);
+        if n == 0 || first > last {
+            return false;
+        }
+        if last > RING {
+            return self.matches_deep(labels, first, last);
+        }
+        // The suffix of `s` labels starts at label n - s (leftmost first).
+        let at = |s: usize| ring.get((n - s) % RING).copied().unwrap_or(&[]);
+        // PERF: benches/transform.rs drop_domain_*_synthetic: a name under a top-level
+        // label that no listed name has (most misses) ends here, before the Bloom filter.
+        let tld = label_hash(at(1));
+        if !self.tld_may_hold(tld) {
+            return false;
+        }
+        // The candidate suffixes' hashes (suffix `first + j` at `cands[j]`), then their
+        // Bloom words, then the table for those that pass, shortest first.
+        // PERF: benches/transform.rs drop_domain_1M_synthetic: the Bloom words are read in
+        // a loop that does not branch on them, so their cache misses overlap instead of
+        // following one another.
+        let mut cands = [0u64; RING];
+        let mut h = fold(0, tld);
+        for suffix in 1..=last {
+            if suffix > 1 {
+                h = fold(h, label_hash(at(suffix)));
+            }
+            if let Some(c) = suffix.checked_sub(first).and_then(|j| cands.get_mut(j)) {
+                *c = finish(h);
+            }
+        }
+        let m = last + 1 - first;
         let mut maybe = 0u32;
-        for (j, &c) in name
-            .hashes
-            .iter()
-            .take(last)
-            .skip(first.saturating_sub(1))
-            .enumerate()
-        {
+        for (j, &c) in cands.iter().take(m).enumerate() {
             maybe |= u32::from(self.bloom_may_hold(c)) << j;
         }
-        maybe
-    }
-
-    /// Whether the name is in the set (see [`DomainSet::matches`]).
-    ///
-    /// The name's last labels are in its ring (only suffixes with as many labels as some
-    /// listed name are looked up); their hashes are folded from the right (case-folded, 8
-    /// bytes at a time, once for every set the name is checked against), checked in the
-    /// top-level-label and Bloom filters, and only those that pass are looked up in the
-    /// table, shortest first. The key bytes are compared only when a slot's tag agrees.
-    /// Allocates nothing, whatever the name's length.
-    #[inline]
-    pub fn matches_name<'n, I>(&self, name: &mut QueryName<'n, I>) -> bool
-    where
-        I: Iterator<Item = &'n [u8]> + Clone,
-    {
-        let id = self.id();
-        let (first, mut maybe) = match name.memo.iter().find(|m| m.0 == id) {
-            Some(&(_, first, maybe)) => (first, maybe),
-            None => {
-                let Some((first, last)) = self.suffixes(name) else {
-                    return false;
-                };
-                if last > RING {
-                    return self.matches_deep(name.labels.clone(), first, last);
-                }
-                // PERF: benches/transform.rs drop_domain_*_synthetic: a name under a
-                // top-level label that no listed name has (most misses) ends here, before
-                // the Bloom filter.
-                if !self.tld_may_hold(name.tld) {
-                    return false;
-                }
-                (first, self.bloom_candidates(name, first, last))
-            }
-        };
         while maybe != 0 {
             let j = maybe.trailing_zeros() as usize;
             maybe &= maybe - 1;
             let suffix = first + j;
-            let hash = name.hashes.get(suffix - 1).copied().unwrap_or(0);
-            if self.probe(hash, name.suffix(suffix)) {
+            let hash = cands.get(j).copied().unwrap_or(0);
+            if self.probe(
+                hash,
+                (n - suffix..n).map(|i| ring.get(i % RING).copied().unwrap_or(&[])),
+            ) {
                 return true;
             }
         }
         false
-    }
-
-    /// Asks the CPU for the table slots [`DomainSet::matches_name`] will read for this name
-    /// (the candidates that pass the filters), without waiting for them: called a few
-    /// records ahead of the check, the cache misses of a large table overlap with the
-    /// records in between instead of stalling each check in turn. Changes no answer.
-    // PERF: benches/transform.rs drop_domain_1M_synthetic: the hits read a slot of a
-    // 64 MiB table, a miss each, one after the other when records are checked in turn.
-    #[inline]
-    pub fn prefetch<'n, I>(&self, name: &mut QueryName<'n, I>)
-    where
-        I: Iterator<Item = &'n [u8]> + Clone,
-    {
-        let Some((first, last)) = self.suffixes(name) else {
-            return;
-        };
-        if last > RING {
-            return;
-        }
-        let mut maybe = if self.tld_may_hold(name.tld) {
-            self.bloom_candidates(name, first, last)
-        } else {
-            0
-        };
-        let id = self.id();
-        if let Some(m) = name.memo.iter_mut().find(|m| m.0 == 0 || m.0 == id) {
-            *m = (id, first, maybe);
-        }
-        let mask = self.slots.len() - 1;
-        while maybe != 0 {
-            let j = maybe.trailing_zeros() as usize;
-            maybe &= maybe - 1;
-            let hash = name.hashes.get(first + j - 1).copied().unwrap_or(0);
-            if let Some(slot) = self.slots.get(hash as usize & mask) {
-                crate::sys::cpu::prefetch(slot);
-            }
-        }
     }
 
     /// [`DomainSet::matches`] when a suffix of more than [`RING`] labels is to be looked up
@@ -793,7 +611,7 @@ fn lowercase_into<'d>(label: &[u8], dst: &'d mut [u8]) -> &'d [u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::{DomainSet, Match, QueryName};
+    use super::{DomainSet, Match};
 
     #[test]
     fn a_set_grown_past_its_first_size_still_finds_every_name() {
@@ -1070,56 +888,5 @@ mod tests {
                 "{mode:?}: {hits} hits"
             );
         }
-    }
-
-    /// One [`QueryName`] reset from query to query (a deep name before a short one, so a
-    /// stale ring or stale hashes would show), prefetched and checked against two sets in
-    /// turn, gives each set's own answer: what `matches` gives, and the reference.
-    #[test]
-    fn a_reused_prefetched_name_answers_as_a_fresh_one() {
-        let list = [
-            "example.com",
-            "a.b.c.d",
-            "deep.x.y.z.w.v.u.t.s.r.q.p.o.n.m.l.k.j",
-        ];
-        let subdomains = DomainSet::parse(Match::Subdomains, &list.join("\n")).unwrap();
-        let exact = DomainSet::parse(Match::Exact, &list.join("\n")).unwrap();
-        let deep = "1.2.3.4.5.6.7.8.9.a.b.c.d.e.f.0.1.2.3.4.ip6.arpa";
-        let queries = [
-            deep,
-            "example.com",
-            deep,
-            "x.example.com",
-            "com",
-            deep,
-            "a.b.c.d",
-            "EXAMPLE.COM",
-            "b.c.d",
-            "deep.x.y.z.w.v.u.t.s.r.q.p.o.n.m.l.k.j",
-            "com",
-            "z.deep.x.y.z.w.v.u.t.s.r.q.p.o.n.m.l.k.j",
-            "notexample.com",
-            "",
-            "example.com",
-        ];
-        fn labels_of(q: &str) -> impl Iterator<Item = &[u8]> + Clone {
-            q.split('.').filter(|l| !l.is_empty()).map(str::as_bytes)
-        }
-        let mut name = QueryName::new(labels_of(deep));
-        let (mut hits, mut misses) = (0, 0);
-        for q in queries {
-            name.reset(labels_of(q));
-            for set in [&subdomains, &exact] {
-                set.prefetch(&mut name);
-            }
-            for (set, mode) in [(&subdomains, Match::Subdomains), (&exact, Match::Exact)] {
-                let want = reference(&list, mode, q);
-                assert_eq!(set.matches_name(&mut name), want, "{mode:?} {q:?}");
-                assert_eq!(set.matches_text(q), want, "{mode:?} {q:?}");
-                hits += usize::from(want);
-                misses += usize::from(!want);
-            }
-        }
-        assert!(hits >= 8 && misses >= 8, "{hits} hits, {misses} misses");
     }
 }

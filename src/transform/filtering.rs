@@ -19,10 +19,9 @@
 //! Knows records and domain sets; nothing of files, counters or the configuration file.
 #![forbid(unsafe_code)]
 
-use crate::dns::name::Labels;
 use crate::dns::MessageView;
 use crate::record::Record;
-use crate::transform::domains::{DomainSet, QueryName};
+use crate::transform::domains::DomainSet;
 use crate::transform::ipset::IpSet;
 use crate::transform::sampling::{Sampler, DEFAULT_KEEP_RCODES};
 use crate::transform::{DropReason, Verdict};
@@ -107,10 +106,6 @@ impl KeepDrop {
     }
 }
 
-/// A record's query name as the domain lists look it up, prepared by
-/// [`Filtering::look_ahead`] a few records before [`Filtering::check_ahead`] uses it.
-pub type AheadName<'a> = QueryName<'a, Labels<'a>>;
-
 /// The compiled `filtering` transform.
 #[derive(Clone, Debug)]
 pub struct Filtering {
@@ -188,40 +183,8 @@ impl Filtering {
             && self.sampler.is_none()
     }
 
-    /// Whether the filter has domain lists, so that [`Filtering::look_ahead`] has
-    /// something to prepare.
-    pub fn looks_ahead(&self) -> bool {
-        !self.drop_domains.is_empty() || !self.keep_domains.is_empty()
-    }
-
-    /// Prepares the domain lists' look-up of a record that will be checked a few records
-    /// later, in `name` (reused from record to record): its query name's hashes, and the
-    /// table slots they may hit asked of the CPU ([`DomainSet::prefetch`]), so that with a
-    /// large list the cache misses of several records overlap. A record without a question
-    /// leaves `name` without labels, which no list holds, as when it is checked without.
-    #[inline]
-    pub fn look_ahead<'a>(&self, rec: &Record<'a>, name: &mut AheadName<'a>) {
-        let labels = match &rec.dns {
-            Some(Ok(view)) => view.question.as_ref().map(|q| q.name.labels()),
-            _ => None,
-        };
-        name.reset(labels.unwrap_or_default());
-        for set in self.drop_domains.iter().chain(&self.keep_domains) {
-            set.prefetch(name);
-        }
-    }
-
-    /// The record's verdict: [`Filtering::check_ahead`] with nothing prepared.
     #[inline]
     pub fn check(&self, rec: &Record<'_>) -> Verdict {
-        self.check_ahead(rec, None)
-    }
-
-    /// The record's verdict, its query name taken from `ahead` (what
-    /// [`Filtering::look_ahead`] gave for this very record) instead of worked out again.
-    /// The same verdict either way.
-    #[inline]
-    pub fn check_ahead<'a>(&self, rec: &Record<'a>, ahead: Option<&mut AheadName<'a>>) -> Verdict {
         if let Some(types) = &self.message_types {
             let t = rec.message_type.and_then(|t| usize::try_from(t).ok());
             if !t.is_some_and(|t| types.has(t)) {
@@ -242,7 +205,7 @@ impl Filtering {
             return Verdict::Drop(DropReason::Rcode);
         }
         if self.needs_question {
-            if let Some(reason) = self.question_drops(view, ahead) {
+            if let Some(reason) = self.question_drops(view) {
                 return Verdict::Drop(reason);
             }
         }
@@ -270,40 +233,22 @@ impl Filtering {
         }
     }
 
-    /// The question's checks: qtype, then the domain lists (the name's suffix hashes worked
-    /// out once for all of them, or taken from `ahead`).
+    /// The question's checks: qtype, then the domain lists.
     #[inline]
-    fn question_drops<'a>(
-        &self,
-        view: Option<&MessageView<'a>>,
-        ahead: Option<&mut AheadName<'a>>,
-    ) -> Option<DropReason> {
+    fn question_drops(&self, view: Option<&MessageView<'_>>) -> Option<DropReason> {
         let question = view.and_then(|v| v.question.as_ref());
         if !self.qtypes.passes(question.map(|q| usize::from(q.qtype))) {
             return Some(DropReason::Qtype);
         }
-        if !self.looks_ahead() {
-            return None;
-        }
-        let Some(question) = question else {
-            // no name: in no list, so only a keep list drops it
-            return self.keep_domains.first().map(set_reason);
-        };
-        let mut own;
-        let name = match ahead {
-            Some(name) => name,
-            None => {
-                own = QueryName::new(question.name.labels());
-                &mut own
-            }
-        };
         for set in &self.drop_domains {
-            if set.matches_name(name) {
+            if question.is_some_and(|q| set.matches(q.name.labels())) {
                 return Some(set_reason(set));
             }
         }
         if let Some(first) = self.keep_domains.first() {
-            if !self.keep_domains.iter().any(|s| s.matches_name(name)) {
+            let kept = question
+                .is_some_and(|q| self.keep_domains.iter().any(|s| s.matches(q.name.labels())));
+            if !kept {
                 return Some(set_reason(first));
             }
         }
@@ -320,7 +265,7 @@ fn set_reason(set: &DomainSet) -> DropReason {
 
 #[cfg(test)]
 mod tests {
-    use super::{AheadName, Filtering, FilteringSpec};
+    use super::{Filtering, FilteringSpec};
     use crate::record::Record;
     use crate::transform::domains::{DomainSet, Match};
     use crate::transform::{DropReason, Verdict};
@@ -424,77 +369,5 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(drop.check(&bare), Verdict::Keep);
-    }
-
-    /// The look-ahead path gives the verdicts of the plain check, record by record, for
-    /// drop and keep lists of both kinds, with the prepared names reused in a ring as the
-    /// writer does (including records without a question between records with one).
-    #[test]
-    fn look_ahead_changes_no_verdict() {
-        let names = [
-            "www.example.com",
-            "example.com",
-            "notexample.com",
-            "a.b.keep.test",
-            "keep.test",
-            "x.exact.test",
-            "exact.test",
-            "EXACT.TEST",
-            "",
-            "deep.1.2.3.4.5.6.7.8.9.a.b.c.d.e.f.0.1.example.com",
-        ];
-        let msgs: Vec<Vec<u8>> = names.iter().map(|n| dns(n, 1, 0, false)).collect();
-        let mut records: Vec<Record<'_>> = Vec::new();
-        for (i, m) in msgs.iter().enumerate() {
-            records.push(record(m, 5));
-            if i % 3 == 0 {
-                // no DNS message at all
-                records.push(Record {
-                    message_type: Some(5),
-                    ..Record::default()
-                });
-            }
-        }
-        let set = |mode, text: &str| DomainSet::parse(mode, text).unwrap();
-        let filters = [
-            Filtering::new(&FilteringSpec {
-                drop_domains: vec![set(Match::Subdomains, "example.com")],
-                ..Default::default()
-            }),
-            Filtering::new(&FilteringSpec {
-                drop_domains: vec![
-                    set(Match::Exact, "exact.test"),
-                    set(Match::Subdomains, "com"),
-                ],
-                keep_domains: vec![set(Match::Subdomains, "test")],
-                ..Default::default()
-            }),
-            Filtering::new(&FilteringSpec {
-                keep_domains: vec![
-                    set(Match::Subdomains, "keep.test"),
-                    set(Match::Exact, "exact.test"),
-                ],
-                ..Default::default()
-            }),
-        ];
-        const AHEAD: usize = 3;
-        for f in &filters {
-            assert!(f.looks_ahead());
-            let mut ring: [AheadName<'_>; AHEAD] = Default::default();
-            for (name, r) in ring.iter_mut().zip(&records) {
-                f.look_ahead(r, name);
-            }
-            let mut dropped = 0;
-            for (i, r) in records.iter().enumerate() {
-                let name = &mut ring[i % AHEAD];
-                let want = f.check(r);
-                assert_eq!(f.check_ahead(r, Some(name)), want, "record {i}");
-                dropped += usize::from(want != Verdict::Keep);
-                if let Some(next) = records.get(i + AHEAD) {
-                    f.look_ahead(next, name);
-                }
-            }
-            assert!(dropped > 0 && dropped < records.len(), "{dropped} dropped");
-        }
     }
 }

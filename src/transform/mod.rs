@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use crate::record::{Enrichment, Record};
 
-pub use filtering::{AheadName, Filtering, FilteringSpec};
+pub use filtering::{Filtering, FilteringSpec};
 pub use latency::{Latency, LatencySpec};
 pub use reducer::{Reducer, ReducerSpec};
 
@@ -199,16 +199,11 @@ impl Step {
 #[derive(Debug, Default)]
 pub struct Chain {
     steps: Vec<Step>,
-    /// The first filtering step with domain lists: the one [`Chain::look_ahead`] prepares.
-    ahead: Option<usize>,
 }
 
 impl Chain {
     /// The chain with no step (keeps everything).
-    pub const EMPTY: Chain = Chain {
-        steps: Vec::new(),
-        ahead: None,
-    };
+    pub const EMPTY: Chain = Chain { steps: Vec::new() };
 
     /// A shared empty chain.
     pub fn empty() -> &'static Chain {
@@ -216,50 +211,7 @@ impl Chain {
     }
 
     pub fn new(steps: Vec<Step>) -> Chain {
-        let ahead = steps
-            .iter()
-            .position(|s| matches!(s, Step::Filtering(f) if f.looks_ahead()));
-        Chain { steps, ahead }
-    }
-
-    /// Whether [`Chain::look_ahead`] prepares anything: a filtering step has domain lists.
-    pub fn looks_ahead(&self) -> bool {
-        self.ahead.is_some()
-    }
-
-    /// Prepares in `name`, a few records before [`Chain::apply_ahead`] runs on it, the
-    /// domain-list look-up of the record's first filtering step that has lists
-    /// ([`Filtering::look_ahead`]). Stateless, and changes no verdict.
-    #[inline]
-    pub fn look_ahead<'a>(&self, rec: &Record<'a>, name: &mut AheadName<'a>) {
-        if let Some(Step::Filtering(f)) = self.ahead.and_then(|i| self.steps.get(i)) {
-            f.look_ahead(rec, name);
-        }
-    }
-
-    /// [`Chain::apply`], the filtering step that [`Chain::look_ahead`] prepared taking the
-    /// record's prepared name (`ahead`, from that call on this record).
-    #[inline]
-    pub fn apply_ahead<'a>(
-        &self,
-        rec: &Record<'a>,
-        ahead: Option<&mut AheadName<'a>>,
-        en: &mut Enrichment,
-        now: Instant,
-    ) -> Verdict {
-        let (Some(at), Some(name)) = (self.ahead, ahead) else {
-            return self.apply(rec, en, now);
-        };
-        for (i, step) in self.steps.iter().enumerate() {
-            let v = match step {
-                Step::Filtering(f) if i == at => f.check_ahead(rec, Some(&mut *name)),
-                _ => step.apply(rec, en, now),
-            };
-            if v != Verdict::Keep {
-                return v;
-            }
-        }
-        Verdict::Keep
+        Chain { steps }
     }
 
     pub fn is_empty(&self) -> bool {
