@@ -1034,39 +1034,63 @@ fn each_output_shows_its_own_sample_rate_and_samplers_nest() {
 fn several_writers_run_the_same_chains_in_order() {
     let Some(cap) = capture() else { return };
     let refs = reference(&cap);
+    // One writer (its chains run per record) and two (the ordered writers, formatting
+    // whole batches in parallel): the same records, in order.
+    for writers in [1, 2] {
+        same_chains_in_order(&cap, &refs, writers);
+    }
+}
+
+fn same_chains_in_order(cap: &Path, refs: &[Rec], writers: usize) {
     let dir = TempDir::new("ordered");
-    // Global: A and AAAA only; stdout (the only output, two writers): not NOERROR.
+    // Global: A and AAAA only, none under lab.test; stdout (the only output): not NOERROR.
+    let bad = dir.write("bad.txt", "# dropped\nLAB.test\n");
     let conf = dir.write(
         "conf.yaml",
-        "transforms:\n  filtering:\n    keep-qtypes: [A, AAAA]\n\
-         outputs:\n  - stdout:\n      format: json-full\n      transforms:\n        filtering:\n          drop-rcodes: [NOERROR]\n",
+        &format!(
+            "transforms:\n  filtering:\n    keep-qtypes: [A, AAAA]\n    drop-domain-file: {}\n\
+             outputs:\n  - stdout:\n      format: json-full\n      transforms:\n        filtering:\n          drop-rcodes: [NOERROR]\n",
+            bad.display()
+        ),
     );
+    let w = writers.to_string();
     let d = Daemon::start(&[
         "-l",
         "127.0.0.1",
         "-p",
         "0",
         "--writers",
-        "2",
+        &w,
         "--metrics",
         "127.0.0.1:0",
         "-c",
         conf.to_str().unwrap(),
     ]);
     d.wait_log("listening on tcp ");
-    assert!(d.log().contains("2 writer thread(s)"), "{}", d.log());
+    assert!(
+        d.log().contains(&format!("{writers} writer thread(s)")),
+        "{}",
+        d.log()
+    );
     let (maddr, iaddr) = (d.metrics_addr(), d.input_addr());
-    let bytes = std::fs::read(&cap).unwrap();
+    let bytes = std::fs::read(cap).unwrap();
     let mut s = TcpStream::connect(&iaddr).unwrap();
     s.write_all(&bytes).unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     let _ = s.read_to_end(&mut Vec::new());
 
-    let passed: Vec<&Rec> = refs
+    let a_or_aaaa: Vec<&Rec> = refs
         .iter()
         .filter(|r| qtype_is(r, &["A", "AAAA"]) == Some(true))
         .collect();
+    let passed: Vec<&Rec> = a_or_aaaa
+        .iter()
+        .copied()
+        .filter(|r| !qname(r).is_some_and(|n| in_domain(n, "lab.test")))
+        .collect();
+    let under_lab = a_or_aaaa.len() - passed.len();
+    assert!(under_lab > 0 && !passed.is_empty(), "the capture has both");
     let want: Vec<&str> = passed
         .iter()
         .filter(|r| rcode_is(r, &["NOERROR"]) != Some(true))
@@ -1080,6 +1104,7 @@ fn several_writers_run_the_same_chains_in_order() {
             && get(&m, "queue_depth") == 0
             && get(&m, "messages_written_total")
                 + get(&m, "records_filtered_total{reason=\"qtype\"}")
+                + get(&m, "records_filtered_total{reason=\"domain\"}")
                 == n;
         if settled {
             break m;
@@ -1091,12 +1116,17 @@ fn several_writers_run_the_same_chains_in_order() {
     let got: Vec<&str> = std::str::from_utf8(&stdout).unwrap().lines().collect();
     assert_eq!(
         got, want,
-        "stdout: A/AAAA records that are not NOERROR, in order"
+        "{writers} writer(s), stdout: A/AAAA records outside lab.test that are not NOERROR, \
+         in order"
     );
     assert_eq!(get(&m, "messages_written_total"), passed.len() as u64);
     assert_eq!(
         get(&m, "records_filtered_total{reason=\"qtype\"}"),
-        n - passed.len() as u64
+        n - a_or_aaaa.len() as u64
+    );
+    assert_eq!(
+        get(&m, "records_filtered_total{reason=\"domain\"}"),
+        under_lab as u64
     );
     assert_eq!(
         get(
