@@ -112,7 +112,7 @@ impl Filter {
         if self.is_empty() {
             return Verdict::Accept;
         }
-        let Ok(view) = DnstapView::parse(payload) else {
+        let Ok(view) = DnstapView::parse_filter_fields(payload) else {
             return Verdict::Accept;
         };
         if let Some(dfa) = &self.identity {
