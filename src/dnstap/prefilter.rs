@@ -9,11 +9,11 @@
 #![forbid(unsafe_code)]
 
 use super::view::{
-    DnstapView, MessageView, ViewError, DNSTAP_EXTRA, DNSTAP_IDENTITY, DNSTAP_MESSAGE,
-    DNSTAP_TYPE, DNSTAP_VERSION, MSG_HTTP_PROTOCOL, MSG_POLICY, MSG_QUERY_ADDRESS,
-    MSG_QUERY_MESSAGE, MSG_QUERY_PORT, MSG_QUERY_TIME_NSEC, MSG_QUERY_TIME_SEC, MSG_QUERY_ZONE,
-    MSG_RESPONSE_ADDRESS, MSG_RESPONSE_MESSAGE, MSG_RESPONSE_PORT, MSG_RESPONSE_TIME_NSEC,
-    MSG_RESPONSE_TIME_SEC, MSG_SOCKET_FAMILY, MSG_SOCKET_PROTOCOL, MSG_TYPE,
+    DnstapView, MessageView, ViewError, DNSTAP_EXTRA, DNSTAP_IDENTITY, DNSTAP_MESSAGE, DNSTAP_TYPE,
+    DNSTAP_VERSION, MSG_HTTP_PROTOCOL, MSG_POLICY, MSG_QUERY_ADDRESS, MSG_QUERY_MESSAGE,
+    MSG_QUERY_PORT, MSG_QUERY_TIME_NSEC, MSG_QUERY_TIME_SEC, MSG_QUERY_ZONE, MSG_RESPONSE_ADDRESS,
+    MSG_RESPONSE_MESSAGE, MSG_RESPONSE_PORT, MSG_RESPONSE_TIME_NSEC, MSG_RESPONSE_TIME_SEC,
+    MSG_SOCKET_FAMILY, MSG_SOCKET_PROTOCOL, MSG_TYPE,
 };
 use super::wire::{Bad, Reader};
 
@@ -64,18 +64,6 @@ impl<'a> MessageView<'a> {
     }
 }
 
-/// Reads the field under `$key` with `$read` if it is the one at hand, then the next key:
-/// one step of the in-order scans below. `$at` and `$key` are the current field's start
-/// and key, `(buf.len(), 0)` past the end.
-macro_rules! expect {
-    ($r:ident, $at:ident, $key:ident, $want:expr, $read:expr) => {
-        if $key == $want {
-            $read;
-            ($at, $key) = $r.next_key()?;
-        }
-    };
-}
-
 /// The top-level scan of [`DnstapView::parse_filter_fields`]: the fields in field-number
 /// order first, then anything else in any order, as `DnstapView::scan_into` reads it (last
 /// occurrence wins, a second `message` refused).
@@ -83,11 +71,21 @@ macro_rules! expect {
 fn scan_filter_fields<'a>(r: &mut Reader<'a>) -> Result<FilterFields<'a>, Bad> {
     let mut f = FilterFields::default();
     let (mut at, mut key) = r.next_key()?;
-    expect!(r, at, key, DNSTAP_IDENTITY, f.identity = Some(r.bytes()?));
-    expect!(r, at, key, DNSTAP_VERSION, r.bytes()?);
-    expect!(r, at, key, DNSTAP_EXTRA, r.bytes()?);
-    expect!(r, at, key, DNSTAP_MESSAGE, f.message = Some(r.bytes()?));
-    expect!(r, at, key, DNSTAP_TYPE, r.skip_varint()?);
+    // One step of the in-order scan: reads the field under `$want` with `$read` if it is
+    // the one at hand, then the next key (`(buf.len(), 0)` past the end).
+    macro_rules! expect {
+        ($want:expr, $read:expr) => {
+            if key == $want {
+                $read;
+                (at, key) = r.next_key()?;
+            }
+        };
+    }
+    expect!(DNSTAP_IDENTITY, f.identity = Some(r.bytes()?));
+    expect!(DNSTAP_VERSION, r.bytes()?);
+    expect!(DNSTAP_EXTRA, r.bytes()?);
+    expect!(DNSTAP_MESSAGE, f.message = Some(r.bytes()?));
+    expect!(DNSTAP_TYPE, r.skip_varint()?);
     while at < r.buf.len() {
         match key {
             DNSTAP_MESSAGE if f.message.is_some() => return Err(Bad::Repeated),
@@ -128,25 +126,35 @@ fn scan_dns_message<'a>(
         }
     }
     let (mut at, mut key) = r.next_key()?;
-    expect!(r, at, key, MSG_TYPE, kind = Some(r.varint()? as u32));
-    expect!(r, at, key, MSG_SOCKET_FAMILY, r.skip_varint()?);
-    expect!(r, at, key, MSG_SOCKET_PROTOCOL, r.skip_varint()?);
-    expect!(r, at, key, MSG_QUERY_ADDRESS, r.bytes()?);
-    expect!(r, at, key, MSG_RESPONSE_ADDRESS, r.bytes()?);
-    expect!(r, at, key, MSG_QUERY_PORT, r.skip_varint()?);
-    expect!(r, at, key, MSG_RESPONSE_PORT, r.skip_varint()?);
-    expect!(r, at, key, MSG_QUERY_TIME_SEC, r.skip_varint()?);
-    expect!(r, at, key, MSG_QUERY_TIME_NSEC, r.fixed32()?);
-    expect!(r, at, key, MSG_QUERY_MESSAGE, query = Some(r.bytes()?));
-    expect!(r, at, key, MSG_QUERY_ZONE, r.bytes()?);
-    expect!(r, at, key, MSG_RESPONSE_TIME_SEC, r.skip_varint()?);
-    expect!(r, at, key, MSG_RESPONSE_TIME_NSEC, r.fixed32()?);
-    expect!(r, at, key, MSG_RESPONSE_MESSAGE, response = Some(r.bytes()?));
-    expect!(r, at, key, MSG_POLICY, {
+    // One step of the in-order scan: reads the field under `$want` with `$read` if it is
+    // the one at hand, then the next key (`(buf.len(), 0)` past the end).
+    macro_rules! expect {
+        ($want:expr, $read:expr) => {
+            if key == $want {
+                $read;
+                (at, key) = r.next_key()?;
+            }
+        };
+    }
+    expect!(MSG_TYPE, kind = Some(r.varint()? as u32));
+    expect!(MSG_SOCKET_FAMILY, r.skip_varint()?);
+    expect!(MSG_SOCKET_PROTOCOL, r.skip_varint()?);
+    expect!(MSG_QUERY_ADDRESS, r.bytes()?);
+    expect!(MSG_RESPONSE_ADDRESS, r.bytes()?);
+    expect!(MSG_QUERY_PORT, r.skip_varint()?);
+    expect!(MSG_RESPONSE_PORT, r.skip_varint()?);
+    expect!(MSG_QUERY_TIME_SEC, r.skip_varint()?);
+    expect!(MSG_QUERY_TIME_NSEC, r.fixed32()?);
+    expect!(MSG_QUERY_MESSAGE, query = Some(r.bytes()?));
+    expect!(MSG_QUERY_ZONE, r.bytes()?);
+    expect!(MSG_RESPONSE_TIME_SEC, r.skip_varint()?);
+    expect!(MSG_RESPONSE_TIME_NSEC, r.fixed32()?);
+    expect!(MSG_RESPONSE_MESSAGE, response = Some(r.bytes()?));
+    expect!(MSG_POLICY, {
         r.bytes()?;
         policy = true;
     });
-    expect!(r, at, key, MSG_HTTP_PROTOCOL, r.skip_varint()?);
+    expect!(MSG_HTTP_PROTOCOL, r.skip_varint()?);
     while at < r.buf.len() {
         match key {
             MSG_TYPE => kind = Some(r.varint()? as u32),
