@@ -33,10 +33,17 @@ impl<'a> DnstapView<'a> {
     // well-predicted compare and each skipped field is read by its known wire type, instead
     // of a jump on the key and another on the wire type; DnstapView::parse was 12 % of the
     // filter-reject path's profile (scripts/perf.sh, synthetic corpus, unix).
-    #[inline]
+    //
+    // PERF: out of line with its reader local (the scan inlined, the error built from the
+    // position, not from the reader), so the position stays in a register instead of being
+    // stored through a pointer at every field.
+    #[inline(never)]
     pub fn parse_filter_fields(payload: &'a [u8]) -> Result<FilterFields<'a>, ViewError> {
         let mut r = Reader::new(payload);
-        scan_filter_fields(&mut r).map_err(|bad| r.error(bad))
+        match scan_filter_fields(&mut r) {
+            Ok(f) => Ok(f),
+            Err(bad) => Err(bad.at(r.pos)),
+        }
     }
 }
 
@@ -48,6 +55,8 @@ impl<'a> MessageView<'a> {
     // PERF: the qname prefilter needs the type and the two DNS messages only; skipping the
     // other fields instead of storing them, and varints (the times) by one 8-byte load,
     // was 18.5 % + 4 % (varint_slow) of the filter-reject path's profile over TCP.
+    // PERF: out of line with its reader local, as `DnstapView::parse_filter_fields`.
+    #[inline(never)]
     pub fn parse_dns_message(buf: &'a [u8]) -> Result<Option<&'a [u8]>, ViewError> {
         let mut r = Reader::new(buf);
         match scan_dns_message(&mut r) {
@@ -59,7 +68,7 @@ impl<'a> MessageView<'a> {
                     response.or(query)
                 })
             }
-            Err(bad) => Err(r.error(bad)),
+            Err(bad) => Err(bad.at(r.pos)),
         }
     }
 }
@@ -67,7 +76,7 @@ impl<'a> MessageView<'a> {
 /// The top-level scan of [`DnstapView::parse_filter_fields`]: the fields in field-number
 /// order first, then anything else in any order, as `DnstapView::scan_into` reads it (last
 /// occurrence wins, a second `message` refused).
-#[inline(never)]
+#[inline(always)]
 fn scan_filter_fields<'a>(r: &mut Reader<'a>) -> Result<FilterFields<'a>, Bad> {
     let mut f = FilterFields::default();
     let (mut at, mut key) = r.next_key()?;
@@ -106,7 +115,7 @@ fn scan_filter_fields<'a>(r: &mut Reader<'a>) -> Result<FilterFields<'a>, Bad> {
 // PERF: as in the top-level scan, the fields in field-number order first, each skipped by
 // its known wire type: the jump on the skipped field's wire type was the hottest
 // instruction of this scan (a quarter of its samples; scripts/perf.sh, synthetic corpus).
-#[inline(never)]
+#[inline(always)]
 #[allow(clippy::type_complexity)]
 fn scan_dns_message<'a>(
     r: &mut Reader<'a>,

@@ -78,6 +78,16 @@ pub(super) enum Bad {
 }
 
 impl Bad {
+    /// The public error for this one at `offset`, for scans whose reader stays local
+    /// (`Reader::error` takes the reader's address, which keeps it out of registers).
+    #[cold]
+    pub(super) fn at(self, offset: usize) -> ViewError {
+        ViewError {
+            what: self.what(),
+            offset,
+        }
+    }
+
     fn what(self) -> &'static str {
         match self {
             Bad::TruncatedVarint => "truncated varint",
