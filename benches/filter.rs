@@ -50,11 +50,17 @@ fn verdicts(c: &mut Criterion) {
             .iter()
             .filter(|r| f.check(&bytes[(*r).clone()]) == expect)
             .count();
-        assert!(
-            hits * 10 >= frames.len() * 9,
-            "{name}: {hits} of {}",
-            frames.len()
-        );
+        // The cases are written for the lab capture; another corpus (`BENCH_CAPTURE`, e.g.
+        // the synthetic one) only reports how many messages got the expected verdict.
+        if std::env::var_os("BENCH_CAPTURE").is_some() {
+            println!("filter/{name}: {hits} of {} {expect:?}", frames.len());
+        } else {
+            assert!(
+                hits * 10 >= frames.len() * 9,
+                "{name}: {hits} of {}",
+                frames.len()
+            );
+        }
         common::print_cpu_ns_per_msg(&format!("filter/{name}"), frames.len(), || {
             let mut n = 0usize;
             for r in &frames {

@@ -19,6 +19,7 @@ mod testkit;
 pub mod view;
 mod wire;
 
+pub use prefilter::FilterFields;
 pub use view::{DnstapSink, DnstapView, MessageSink, MessageView, PolicyView, ViewError};
 
 /// `Dnstap.type` MESSAGE: the only payload type defined.

@@ -35,28 +35,28 @@ pub struct DnstapView<'a> {
 
 // Keys (field_number << 3 | wire_type) of the fields we read, from proto/dnstap.proto.
 // Dnstap:
-const DNSTAP_IDENTITY: u64 = 1 << 3 | LEN;
-const DNSTAP_VERSION: u64 = 2 << 3 | LEN;
-const DNSTAP_EXTRA: u64 = 3 << 3 | LEN;
-const DNSTAP_MESSAGE: u64 = 14 << 3 | LEN;
-const DNSTAP_TYPE: u64 = 15 << 3 | VARINT;
+pub(super) const DNSTAP_IDENTITY: u64 = 1 << 3 | LEN;
+pub(super) const DNSTAP_VERSION: u64 = 2 << 3 | LEN;
+pub(super) const DNSTAP_EXTRA: u64 = 3 << 3 | LEN;
+pub(super) const DNSTAP_MESSAGE: u64 = 14 << 3 | LEN;
+pub(super) const DNSTAP_TYPE: u64 = 15 << 3 | VARINT;
 // Message:
 pub(super) const MSG_TYPE: u64 = 1 << 3 | VARINT;
 pub(super) const MSG_SOCKET_FAMILY: u64 = 2 << 3 | VARINT;
 pub(super) const MSG_SOCKET_PROTOCOL: u64 = 3 << 3 | VARINT;
-const MSG_QUERY_ADDRESS: u64 = 4 << 3 | LEN;
-const MSG_RESPONSE_ADDRESS: u64 = 5 << 3 | LEN;
-const MSG_QUERY_PORT: u64 = 6 << 3 | VARINT;
-const MSG_RESPONSE_PORT: u64 = 7 << 3 | VARINT;
-const MSG_QUERY_TIME_SEC: u64 = 8 << 3 | VARINT;
-const MSG_QUERY_TIME_NSEC: u64 = 9 << 3 | I32;
+pub(super) const MSG_QUERY_ADDRESS: u64 = 4 << 3 | LEN;
+pub(super) const MSG_RESPONSE_ADDRESS: u64 = 5 << 3 | LEN;
+pub(super) const MSG_QUERY_PORT: u64 = 6 << 3 | VARINT;
+pub(super) const MSG_RESPONSE_PORT: u64 = 7 << 3 | VARINT;
+pub(super) const MSG_QUERY_TIME_SEC: u64 = 8 << 3 | VARINT;
+pub(super) const MSG_QUERY_TIME_NSEC: u64 = 9 << 3 | I32;
 pub(super) const MSG_QUERY_MESSAGE: u64 = 10 << 3 | LEN;
-const MSG_QUERY_ZONE: u64 = 11 << 3 | LEN;
-const MSG_RESPONSE_TIME_SEC: u64 = 12 << 3 | VARINT;
-const MSG_RESPONSE_TIME_NSEC: u64 = 13 << 3 | I32;
+pub(super) const MSG_QUERY_ZONE: u64 = 11 << 3 | LEN;
+pub(super) const MSG_RESPONSE_TIME_SEC: u64 = 12 << 3 | VARINT;
+pub(super) const MSG_RESPONSE_TIME_NSEC: u64 = 13 << 3 | I32;
 pub(super) const MSG_RESPONSE_MESSAGE: u64 = 14 << 3 | LEN;
 pub(super) const MSG_POLICY: u64 = 15 << 3 | LEN;
-const MSG_HTTP_PROTOCOL: u64 = 16 << 3 | VARINT;
+pub(super) const MSG_HTTP_PROTOCOL: u64 = 16 << 3 | VARINT;
 // Policy:
 const POLICY_TYPE: u64 = 1 << 3 | LEN;
 const POLICY_RULE: u64 = 2 << 3 | LEN;
