@@ -73,6 +73,18 @@ impl<'a> MessageView<'a> {
     }
 }
 
+/// One step of an in-order scan over reader `$r` whose current field starts at `$at` with
+/// key `$key`: reads the field under `$want` with `$read` if it is the one at hand, then
+/// the next key (`(buf.len(), 0)` past the end). Each scan wraps it in a local `expect!`.
+macro_rules! in_order_step {
+    ($r:ident, $at:ident, $key:ident, $want:expr, $read:expr) => {
+        if $key == $want {
+            $read;
+            ($at, $key) = $r.next_key()?;
+        }
+    };
+}
+
 /// The top-level scan of [`DnstapView::parse_filter_fields`]: the fields in field-number
 /// order first, then anything else in any order, as `DnstapView::scan_into` reads it (last
 /// occurrence wins, a second `message` refused).
@@ -80,14 +92,9 @@ impl<'a> MessageView<'a> {
 fn scan_filter_fields<'a>(r: &mut Reader<'a>) -> Result<FilterFields<'a>, Bad> {
     let mut f = FilterFields::default();
     let (mut at, mut key) = r.next_key()?;
-    // One step of the in-order scan: reads the field under `$want` with `$read` if it is
-    // the one at hand, then the next key (`(buf.len(), 0)` past the end).
     macro_rules! expect {
         ($want:expr, $read:expr) => {
-            if key == $want {
-                $read;
-                (at, key) = r.next_key()?;
-            }
+            in_order_step!(r, at, key, $want, $read)
         };
     }
     expect!(DNSTAP_IDENTITY, f.identity = Some(r.bytes()?));
@@ -135,14 +142,9 @@ fn scan_dns_message<'a>(
         }
     }
     let (mut at, mut key) = r.next_key()?;
-    // One step of the in-order scan: reads the field under `$want` with `$read` if it is
-    // the one at hand, then the next key (`(buf.len(), 0)` past the end).
     macro_rules! expect {
         ($want:expr, $read:expr) => {
-            if key == $want {
-                $read;
-                (at, key) = r.next_key()?;
-            }
+            in_order_step!(r, at, key, $want, $read)
         };
     }
     expect!(MSG_TYPE, kind = Some(r.varint()? as u32));
@@ -224,9 +226,7 @@ mod tests {
         for round in 0..20_000 {
             let mut picked: Vec<&Vec<u8>> = fields.iter().filter(|_| rng.next() % 3 == 0).collect();
             if round % 2 == 1 {
-                for i in (1..picked.len()).rev() {
-                    picked.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-                }
+                rng.shuffle(&mut picked);
             }
             if round % 5 == 0 {
                 // Repeats: the last one wins, a second policy is refused.
@@ -235,14 +235,7 @@ mod tests {
             if round % 11 == 0 {
                 picked.extend([policy, policy]);
             }
-            let mut buf: Vec<u8> = picked.into_iter().flatten().copied().collect();
-            if round % 3 == 0 && !buf.is_empty() {
-                let i = (rng.next() % buf.len() as u64) as usize;
-                buf[i] = rng.next() as u8;
-            }
-            if round % 7 == 0 {
-                buf.truncate((rng.next() % (buf.len() as u64 + 1)) as usize);
-            }
+            let buf = rng.damaged(picked, round);
             let full = MessageView::parse(&buf).map(|m| m.dns_message());
             assert_eq!(MessageView::parse_dns_message(&buf), full, "{buf:02x?}");
             ok += usize::from(full.is_ok());
@@ -284,9 +277,7 @@ mod tests {
                 fields.iter().filter(|_| rng.next() % 3 == 0).collect()
             };
             if round % 4 == 1 {
-                for i in (1..picked.len()).rev() {
-                    picked.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-                }
+                rng.shuffle(&mut picked);
             }
             if round % 5 == 0 {
                 picked.push(&fields[(rng.next() % fields.len() as u64) as usize]);
@@ -294,14 +285,7 @@ mod tests {
             if round % 13 == 0 {
                 picked.push(&message);
             }
-            let mut buf: Vec<u8> = picked.into_iter().flatten().copied().collect();
-            if round % 3 == 0 && !buf.is_empty() {
-                let i = (rng.next() % buf.len() as u64) as usize;
-                buf[i] = rng.next() as u8;
-            }
-            if round % 7 == 0 {
-                buf.truncate((rng.next() % (buf.len() as u64 + 1)) as usize);
-            }
+            let buf = rng.damaged(picked, round);
             let full = DnstapView::parse(&buf).map(|v| FilterFields {
                 identity: v.identity,
                 message: v.message,

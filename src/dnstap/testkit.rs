@@ -140,4 +140,25 @@ impl XorShift {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
+
+    /// Shuffles `items` in place (Fisher-Yates).
+    pub(super) fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, (self.next() % (i as u64 + 1)) as usize);
+        }
+    }
+
+    /// The fields back to back, damaged as the scans' agreement tests want it: one byte
+    /// overwritten every third `round`, the buffer cut short every seventh.
+    pub(super) fn damaged(&mut self, fields: Vec<&Vec<u8>>, round: usize) -> Vec<u8> {
+        let mut buf: Vec<u8> = fields.into_iter().flatten().copied().collect();
+        if round % 3 == 0 && !buf.is_empty() {
+            let i = (self.next() % buf.len() as u64) as usize;
+            buf[i] = self.next() as u8;
+        }
+        if round % 7 == 0 {
+            buf.truncate((self.next() % (buf.len() as u64 + 1)) as usize);
+        }
+        buf
+    }
 }
