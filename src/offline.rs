@@ -182,6 +182,10 @@ fn pump(
     let mut buf = vec![0u8; READ_CHUNK];
     let (mut start, mut end, mut base) = (0usize, 0usize, 0u64);
     let check_filter = !filter.is_empty();
+    // The stateful transforms' clock, read once per read of the file (as the daemon's
+    // writer reads it once per batch), not per record.
+    // PERF: a clock read per record was 3 % of an enriched `-r` run (perf record).
+    let mut now = Instant::now();
 
     loop {
         let offset = base + start as u64;
@@ -210,7 +214,8 @@ fn pump(
                     buf.resize((buf.len() * 2).min(cap), 0);
                 }
                 // Time passes for the stateful transforms between reads.
-                stage.drain(Instant::now(), false, obuf, stats);
+                now = Instant::now();
+                stage.drain(now, false, obuf, stats);
                 let n = read_some(&mut file, &mut buf[end..])
                     .map_err(|e| err(base + end as u64, format!("read failed: {e}")))?;
                 if n == 0 {
@@ -248,7 +253,7 @@ fn pump(
                 }
                 match Record::parse(p) {
                     Ok(rec) => {
-                        stage.record(&rec, p, Instant::now(), obuf, stats);
+                        stage.record(&rec, p, now, obuf, stats);
                         if obuf.len() >= OUT_FLUSH {
                             out.write_all(obuf)
                                 .map_err(|e| err(offset, format!("write to output failed: {e}")))?;
