@@ -283,6 +283,17 @@ pub fn ede_name(code: u16) -> Option<&'static str> {
     })
 }
 
+/// The Extended DNS Error names as the Go DNS tools print them (the golang `dnstap` CLI's
+/// `ExtendedErrorCodeToString` and DNS-collector): the codes of RFC 8914 only (0-24), code
+/// 0 spelt "Other".
+pub fn ede_name_rfc8914(code: u16) -> Option<&'static str> {
+    match code {
+        0 => Some("Other"),
+        1..=24 => ede_name(code),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +342,12 @@ mod tests {
         assert_eq!(class_name(3), Some("CH"));
         assert_eq!(w(|o| write_class(7, o)), "CLASS7");
         assert_eq!(ede_name(18), Some("Prohibited"));
+        assert_eq!(ede_name(0), Some("Other Error"));
+        assert_eq!(ede_name(29), Some("Synthesized"));
+        // the Go tools' spelling: RFC 8914's codes only, 0 as "Other"
+        assert_eq!(ede_name_rfc8914(0), Some("Other"));
+        assert_eq!(ede_name_rfc8914(24), Some("Invalid Data"));
+        assert_eq!(ede_name_rfc8914(25), None);
         assert_eq!(edns_option_name(10), Some("COOKIE"));
     }
 }

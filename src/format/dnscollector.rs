@@ -815,38 +815,6 @@ pub fn option_name(code: u16) -> &'static str {
     }
 }
 
-/// Extended DNS error names (RFC 8914 §5.2, as DNS-collector spells them).
-fn ede_text(code: u16) -> Option<&'static str> {
-    Some(match code {
-        0 => "Other",
-        1 => "Unsupported DNSKEY Algorithm",
-        2 => "Unsupported DS Digest Type",
-        3 => "Stale Answer",
-        4 => "Forged Answer",
-        5 => "DNSSEC Indeterminate",
-        6 => "DNSSEC Bogus",
-        7 => "Signature Expired",
-        8 => "Signature Not Yet Valid",
-        9 => "DNSKEY Missing",
-        10 => "RRSIGs Missing",
-        11 => "No Zone Key Bit Set",
-        12 => "NSEC Missing",
-        13 => "Cached Error",
-        14 => "Not Ready",
-        15 => "Blocked",
-        16 => "Censored",
-        17 => "Filtered",
-        18 => "Prohibited",
-        19 => "Stale NXDOMAIN Answer",
-        20 => "Not Authoritative",
-        21 => "Not Supported",
-        22 => "No Reachable Authority",
-        23 => "Network Error",
-        24 => "Invalid Data",
-        _ => return None,
-    })
-}
-
 /// An option's `data`: extended errors as `CODE NAME TEXT` (`-` for an unknown name or no
 /// text), client subnets as `ADDRESS/SOURCE` (`[V6]/SOURCE`), `-` for the rest. Options
 /// were checked by [`DcView::new`].
@@ -856,7 +824,7 @@ pub fn write_option_data(code: u16, data: &[u8], p: &mut impl Put) {
             let info = u16::from_be_bytes([data[0], data[1]]);
             put_u64(info.into(), p);
             p.put(b" ");
-            p.put(ede_text(info).map_or(ABSENT, str::as_bytes));
+            p.put(crate::dns::types::ede_name_rfc8914(info).map_or(ABSENT, str::as_bytes));
             p.put(b" ");
             match &data[2..] {
                 [] => p.put(ABSENT),

@@ -4,8 +4,9 @@
 #![forbid(unsafe_code)]
 
 use super::gofmt::{write_hex_lower, write_hex_upper, write_ip};
-use super::tables::{algorithm_name, ede_name, hash_name};
+use super::tables::{algorithm_name, hash_name};
 use super::wire::{num, sp, Fail, ERR_BUF};
+use crate::dns::types::ede_name_rfc8914;
 
 /// The EDNS options of an OPT record at `start..msg.len()`, each on its own line as
 /// miekg's `OPT.String()` writes them (options it does not know print as `LOCAL OPT`).
@@ -145,7 +146,7 @@ fn write_option(code: u16, d: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
             };
             let info = u16::from_be_bytes([a, b]);
             num(info, out);
-            if let Some(name) = ede_name(info) {
+            if let Some(name) = ede_name_rfc8914(info) {
                 out.extend_from_slice(b" (");
                 out.extend_from_slice(name.as_bytes());
                 out.push(b')');
