@@ -30,50 +30,16 @@ use support::syslog::{have_syslog_ng, Collector};
 /// How long the collector is away in the fault tests (the issue's figure).
 const OUTAGE: Duration = Duration::from_secs(30);
 
-/// A dnstap CLIENT_QUERY for `q{i}.fw.test.` (unique per record), encoded by hand:
-///
-/// ```text
-///  Dnstap   { identity(1) = "fw-test", type(15) = MESSAGE, message(14) = Message }
-///  Message  { type(1) = CLIENT_QUERY, socket_family(2) = INET, socket_protocol(3) = UDP,
-///             query_address(4) = 192.0.2.1, query_port(6), query_time_sec(8),
-///             query_time_nsec(9), query_message(10) = DNS query }
-/// ```
+/// A dnstap CLIENT_QUERY for `q{i}.fw.test.` (unique per record) from 192.0.2.1, with
+/// nanoseconds in its query time ([`support::pb::client_query`]).
 fn payload(i: u64) -> Vec<u8> {
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    fn bytes_field(tag: u8, b: &[u8], out: &mut Vec<u8>) {
-        out.push(tag);
-        varint(b.len() as u64, out);
-        out.extend_from_slice(b);
-    }
-    let mut dns = vec![(i >> 8) as u8, i as u8, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in [format!("q{i}").as_str(), "fw", "test"] {
-        dns.push(label.len() as u8);
-        dns.extend_from_slice(label.as_bytes());
-    }
-    dns.extend_from_slice(&[0, 0, 1, 0, 1]);
-    let mut m = Vec::new();
-    m.push(0x08);
-    varint(5, &mut m);
-    m.extend_from_slice(&[0x10, 1, 0x18, 1]);
-    bytes_field(0x22, &[192, 0, 2, 1], &mut m);
-    m.push(0x30);
-    varint(1024 + (i % 60000), &mut m);
-    m.push(0x40);
-    varint(1_764_000_000 + i / 1000, &mut m);
-    m.push(0x4d);
-    m.extend_from_slice(&(((i % 1000) * 1_000_000) as u32).to_le_bytes());
-    bytes_field(0x52, &dns, &mut m);
-    let mut d = Vec::new();
-    bytes_field(0x0a, b"fw-test", &mut d);
-    bytes_field(0x72, &m, &mut d);
-    d.extend_from_slice(&[0x78, 1]);
-    d
+    support::pb::client_query(
+        i,
+        "fw-test",
+        "fw",
+        [192, 0, 2, 1],
+        Some(((i % 1000) * 1_000_000) as u32),
+    )
 }
 
 fn payloads(range: std::ops::Range<u64>) -> Vec<Vec<u8>> {

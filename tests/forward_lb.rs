@@ -45,47 +45,16 @@ fn records(c: &Collector) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A dnstap CLIENT_QUERY for `q{i}.lb.test.` from client 10.0.{i/256 % 8}.{i % 256}:
-///
-/// ```text
-///  Dnstap   { identity(1) = "lb-test", type(15) = MESSAGE, message(14) = Message }
-///  Message  { type(1) = CLIENT_QUERY, socket_family(2) = INET, socket_protocol(3) = UDP,
-///             query_address(4), query_port(6), query_time_sec(8), query_message(10) }
-/// ```
+/// A dnstap CLIENT_QUERY for `q{i}.lb.test.` from client 10.0.{i/256 % 8}.{i % 256}
+/// ([`support::pb::client_query`]).
 fn payload(i: u64) -> Vec<u8> {
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    fn bytes_field(tag: u8, b: &[u8], out: &mut Vec<u8>) {
-        out.push(tag);
-        varint(b.len() as u64, out);
-        out.extend_from_slice(b);
-    }
-    let mut dns = vec![(i >> 8) as u8, i as u8, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in [format!("q{i}").as_str(), "lb", "test"] {
-        dns.push(label.len() as u8);
-        dns.extend_from_slice(label.as_bytes());
-    }
-    dns.extend_from_slice(&[0, 0, 1, 0, 1]);
-    let mut m = Vec::new();
-    m.push(0x08);
-    varint(5, &mut m);
-    m.extend_from_slice(&[0x10, 1, 0x18, 1]);
-    bytes_field(0x22, &[10, 0, ((i >> 8) % 8) as u8, i as u8], &mut m);
-    m.push(0x30);
-    varint(1024 + (i % 60000), &mut m);
-    m.push(0x40);
-    varint(1_764_000_000 + i / 1000, &mut m);
-    bytes_field(0x52, &dns, &mut m);
-    let mut d = Vec::new();
-    bytes_field(0x0a, b"lb-test", &mut d);
-    bytes_field(0x72, &m, &mut d);
-    d.extend_from_slice(&[0x78, 1]);
-    d
+    support::pb::client_query(
+        i,
+        "lb-test",
+        "lb",
+        [10, 0, ((i >> 8) % 8) as u8, i as u8],
+        None,
+    )
 }
 
 /// Four collectors and a receiver forwarding to them with `loadbalance`.

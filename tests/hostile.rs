@@ -174,39 +174,22 @@ fn data(payload: &[u8]) -> Vec<u8> {
     v
 }
 
-fn varint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn pb_bytes(field: u64, v: &[u8], out: &mut Vec<u8>) {
-    varint(field << 3 | 2, out);
-    varint(v.len() as u64, out);
-    out.extend_from_slice(v);
-}
-
-fn pb_varint(field: u64, v: u64, out: &mut Vec<u8>) {
-    varint(field << 3, out);
-    varint(v, out);
-}
+use support::pb::{field_bytes, field_varint};
 
 /// A dnstap `Dnstap { identity, type: MESSAGE, message: Message { type: CLIENT_QUERY,
 /// family INET, protocol UDP, query_time_sec, query_message: dns } }` (dnstap.proto field
 /// numbers), encoded here by hand.
 fn dnstap_payload(identity: &str, dns: &[u8]) -> Vec<u8> {
     let mut m = Vec::new();
-    pb_varint(1, 5, &mut m); // Message.type = CLIENT_QUERY
-    pb_varint(2, 1, &mut m); // socket_family = INET
-    pb_varint(3, 1, &mut m); // socket_protocol = UDP
-    pb_varint(8, 1_700_000_000, &mut m); // query_time_sec
-    pb_bytes(10, dns, &mut m); // query_message
+    field_varint(1, 5, &mut m); // Message.type = CLIENT_QUERY
+    field_varint(2, 1, &mut m); // socket_family = INET
+    field_varint(3, 1, &mut m); // socket_protocol = UDP
+    field_varint(8, 1_700_000_000, &mut m); // query_time_sec
+    field_bytes(10, dns, &mut m); // query_message
     let mut d = Vec::new();
-    pb_bytes(1, identity.as_bytes(), &mut d); // Dnstap.identity
-    pb_bytes(14, &m, &mut d); // Dnstap.message
-    pb_varint(15, 1, &mut d); // Dnstap.type = MESSAGE
+    field_bytes(1, identity.as_bytes(), &mut d); // Dnstap.identity
+    field_bytes(14, &m, &mut d); // Dnstap.message
+    field_varint(15, 1, &mut d); // Dnstap.type = MESSAGE
     d
 }
 

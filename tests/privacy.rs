@@ -151,22 +151,7 @@ fn crypto_pan_keeps_the_shared_prefix_length_of_random_pairs() {
 // ---------------------------------------------------------------------------------------
 // The synthetic stream.
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-fn f_varint(field: u64, v: u64, out: &mut Vec<u8>) {
-    varint(field << 3, out);
-    varint(v, out);
-}
-fn f_bytes(field: u64, v: &[u8], out: &mut Vec<u8>) {
-    varint((field << 3) | 2, out);
-    varint(v.len() as u64, out);
-    out.extend_from_slice(v);
-}
+use support::pb::{field_bytes, field_varint};
 
 /// A DNS message for `qname` with an OPT record carrying Client Subnet `ecs` (family,
 /// source prefix, address bytes); a response has one A answer.
@@ -281,31 +266,31 @@ fn payloads(clients: &[Client]) -> Vec<Vec<u8>> {
         let r = dns(&c.qname, true, ecs);
         for (mtype, response) in [(5u64, false), (6u64, true)] {
             let mut m = Vec::new();
-            f_varint(1, mtype, &mut m);
-            f_varint(2, u64::from(c.family()), &mut m);
-            f_varint(3, 1, &mut m);
-            f_bytes(4, &c.addr, &mut m);
-            f_bytes(5, server, &mut m);
-            f_varint(6, 40_000 + i as u64, &mut m);
-            f_varint(7, 53, &mut m);
-            f_varint(8, 1_800_000_000 + i as u64, &mut m);
-            f_bytes(10, &q, &mut m);
+            field_varint(1, mtype, &mut m);
+            field_varint(2, u64::from(c.family()), &mut m);
+            field_varint(3, 1, &mut m);
+            field_bytes(4, &c.addr, &mut m);
+            field_bytes(5, server, &mut m);
+            field_varint(6, 40_000 + i as u64, &mut m);
+            field_varint(7, 53, &mut m);
+            field_varint(8, 1_800_000_000 + i as u64, &mut m);
+            field_bytes(10, &q, &mut m);
             if response {
-                f_varint(12, 1_800_000_000 + i as u64, &mut m);
-                f_bytes(14, &r, &mut m);
+                field_varint(12, 1_800_000_000 + i as u64, &mut m);
+                field_bytes(14, &r, &mut m);
                 if i % 2 == 0 {
                     let mut p = Vec::new();
-                    f_bytes(1, b"RPZ", &mut p);
-                    f_varint(3, 1, &mut p);
-                    f_varint(4, 2, &mut p);
-                    f_bytes(5, &c.addr, &mut p);
-                    f_bytes(15, &p, &mut m);
+                    field_bytes(1, b"RPZ", &mut p);
+                    field_varint(3, 1, &mut p);
+                    field_varint(4, 2, &mut p);
+                    field_bytes(5, &c.addr, &mut p);
+                    field_bytes(15, &p, &mut m);
                 }
             }
             let mut d = Vec::new();
-            f_bytes(1, b"privacy-test", &mut d);
-            f_bytes(14, &m, &mut d);
-            f_varint(15, 1, &mut d);
+            field_bytes(1, b"privacy-test", &mut d);
+            field_bytes(14, &m, &mut d);
+            field_varint(15, 1, &mut d);
             out.push(d);
         }
     }

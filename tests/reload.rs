@@ -48,24 +48,7 @@ const QTYPES: [(u16, &str); 5] = [(1, "A"), (28, "AAAA"), (15, "MX"), (16, "TXT"
 // ---------------------------------------------------------------------------------------
 // Frames: written here, independently of the receiver's encoder.
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn field_bytes(field: u64, v: &[u8], out: &mut Vec<u8>) {
-    varint(field << 3 | 2, out);
-    varint(v.len() as u64, out);
-    out.extend_from_slice(v);
-}
-
-fn field_varint(field: u64, v: u64, out: &mut Vec<u8>) {
-    varint(field << 3, out);
-    varint(v, out);
-}
+use support::pb::{field_bytes, field_varint};
 
 /// A DNS query for `qname` (dotted, absolute) and `qtype`.
 fn dns_query(id: u16, qname: &str, qtype: u16) -> Vec<u8> {

@@ -123,27 +123,14 @@ fn service_exposure_stays_low() {
 /// A dnstap `Dnstap { identity, type: MESSAGE, message: Message { type: CLIENT_QUERY } }`,
 /// encoded by hand (dnstap.proto field numbers).
 fn dnstap_payload(identity: &str) -> Vec<u8> {
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
+    use support::pb::{field_bytes, field_varint};
     let mut m = Vec::new();
-    varint(1 << 3, &mut m);
-    varint(5, &mut m); // Message.type = CLIENT_QUERY
-    varint(8 << 3, &mut m);
-    varint(1_700_000_000, &mut m); // query_time_sec
+    field_varint(1, 5, &mut m); // Message.type = CLIENT_QUERY
+    field_varint(8, 1_700_000_000, &mut m); // query_time_sec
     let mut d = Vec::new();
-    varint(1 << 3 | 2, &mut d);
-    varint(identity.len() as u64, &mut d);
-    d.extend_from_slice(identity.as_bytes()); // Dnstap.identity
-    varint(14 << 3 | 2, &mut d);
-    varint(m.len() as u64, &mut d);
-    d.extend_from_slice(&m); // Dnstap.message
-    varint(15 << 3, &mut d);
-    varint(1, &mut d); // Dnstap.type = MESSAGE
+    field_bytes(1, identity.as_bytes(), &mut d); // Dnstap.identity
+    field_bytes(14, &m, &mut d); // Dnstap.message
+    field_varint(15, 1, &mut d); // Dnstap.type = MESSAGE
     d
 }
 
