@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use crate::dns::name::lower8;
+use crate::dns::name::{lower8, tail_word};
 
 /// The longest name in wire form (RFC 1035 §3.1), and so the longest key.
 pub const MAX_NAME_LEN: usize = 255;
@@ -140,27 +140,6 @@ pub(crate) fn label_hash(label: &[u8]) -> u64 {
         h = (h.rotate_left(5) ^ lower8(tail_word(rest))).wrapping_mul(K);
     }
     h
-}
-
-/// The 1..=7 bytes at the end of a label as one word, read without a copy: two
-/// overlapping 4-byte reads from 4 bytes up, three single bytes below (the label's length is
-/// hashed too, so overlaps cannot make two labels alike).
-// PERF: benches/transform.rs drop_domain_*_synthetic: copying the tail into a zeroed word
-// called memcpy and then read the word back before the copy had landed (a store-forwarding
-// stall): a third of the look-up's time.
-#[inline]
-fn tail_word(rest: &[u8]) -> u64 {
-    let n = rest.len();
-    if let (Some(a), Some(b)) = (
-        rest.first_chunk::<4>(),
-        rest.get(n.saturating_sub(4)..)
-            .and_then(|t| t.first_chunk::<4>()),
-    ) {
-        u64::from(u32::from_le_bytes(*a)) | u64::from(u32::from_le_bytes(*b)) << 32
-    } else {
-        let at = |i: usize| u64::from(rest.get(i).copied().unwrap_or(0));
-        at(0) | at(n / 2) << 8 | at(n.saturating_sub(1)) << 16
-    }
 }
 
 /// A suffix's hash from its parent's (`acc`, 0 for the root) and the hash of its leftmost

@@ -502,18 +502,9 @@ fn hash_bytes(b: &[u8]) -> u64 {
         h = mix(h ^ u64::from_le_bytes(w));
     }
     let rest = chunks.remainder();
-    let n = rest.len();
-    // The last 1..=7 bytes without a copy into a zeroed word (a memcpy call and a
-    // store-forwarding stall): overlapping reads, the length is hashed already.
-    if let (Some(a), Some(b)) = (
-        rest.first_chunk::<4>(),
-        rest.get(n.saturating_sub(4)..)
-            .and_then(|t| t.first_chunk::<4>()),
-    ) {
-        h = mix(h ^ (u64::from(u32::from_le_bytes(*a)) | u64::from(u32::from_le_bytes(*b)) << 32));
-    } else if n > 0 {
-        let at = |i: usize| u64::from(rest.get(i).copied().unwrap_or(0));
-        h = mix(h ^ (at(0) | at(n / 2) << 8 | at(n - 1) << 16));
+    // The last 1..=7 bytes without a copy into a zeroed word (the length is hashed already).
+    if !rest.is_empty() {
+        h = mix(h ^ crate::dns::name::tail_word(rest));
     }
     h
 }
