@@ -24,11 +24,15 @@ pub struct Addr {
 impl Addr {
     /// The address of a 4- or 16-byte slice; `None` for any other length.
     pub fn from_slice(b: &[u8]) -> Option<Addr> {
-        if b.len() != 4 && b.len() != 16 {
-            return None;
-        }
-        let mut bytes = [0u8; 16];
-        bytes[..b.len()].copy_from_slice(b);
+        // PERF: copies of a known length (moves), not of the slice's (a memcpy call).
+        let bytes = match <[u8; 4]>::try_from(b) {
+            Ok(v4) => {
+                let mut bytes = [0u8; 16];
+                bytes[..4].copy_from_slice(&v4);
+                bytes
+            }
+            Err(_) => <[u8; 16]>::try_from(b).ok()?,
+        };
         Some(Addr {
             len: b.len() as u8,
             bytes,

@@ -139,11 +139,13 @@ impl PseudonymCache {
         }
         // PERF: the address as one 128-bit number, folded and multiplied once (a byte-wise
         // FNV-1a over an IPv6 address was a chain of 16 dependent multiplies).
-        let mut w = [0u8; 16];
-        if let Some(d) = w.get_mut(..len) {
-            d.copy_from_slice(a);
-        }
-        let x = u128::from_le_bytes(w) ^ (len as u128);
+        // (PERF: read as one word of its length, not copied into a zeroed one: a memcpy
+        // call and a store-forwarding stall.)
+        let w = match <[u8; 4]>::try_from(&*a) {
+            Ok(v4) => u128::from(u32::from_le_bytes(v4)),
+            Err(_) => <[u8; 16]>::try_from(&*a).map_or(0, u128::from_le_bytes),
+        };
+        let x = w ^ (len as u128);
         let h =
             ((x as u64) ^ ((x >> 64) as u64).rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let h = (h >> 32) as usize;
