@@ -515,6 +515,28 @@ pub fn escape_label_into(label: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// [`escape_label_into`] with the label's ASCII letters lowercased (escapes are digits and
+/// backslashes, which lowercasing leaves alone), in one pass.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "a u8 indexes the 256-entry ESCAPE table"
+)]
+pub fn escape_label_lower_into(label: &[u8], out: &mut Vec<u8>) {
+    if label.iter().all(|&b| ESCAPE[b as usize] == PLAIN) {
+        // PERF: one pass that copies and lowercases (a slice-map extend writes without a
+        // capacity check per byte), instead of a copy and a second pass.
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+        return;
+    }
+    for &b in label {
+        match ESCAPE[b as usize] {
+            PLAIN => out.push(b.to_ascii_lowercase()),
+            BACKSLASH => out.extend_from_slice(&[b'\\', b]),
+            _ => write_ddd(b, out),
+        }
+    }
+}
+
 const PLAIN: u8 = 0;
 const BACKSLASH: u8 = 1;
 const DECIMAL: u8 = 2;
@@ -781,6 +803,20 @@ mod tests {
         let w = wire(&[b"a.b", b"\"();\\@$", b" \x00\x7f\xff~!"]);
         let (s, _) = text(&w, 0).unwrap();
         assert_eq!(s, r#"a\.b.\"\(\)\;\\\@\$.\032\000\127\255~!."#);
+    }
+
+    #[test]
+    fn lowercased_escapes_are_the_escapes_lowercased() {
+        let mut labels: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        labels.push(b"WwW-Example_09".to_vec());
+        labels.push(b"A.B\\C\"D E\xffZ".to_vec());
+        for l in &labels {
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            escape_label_into(l, &mut want);
+            want.make_ascii_lowercase();
+            escape_label_lower_into(l, &mut got);
+            assert_eq!(got, want, "{l:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use publicsuffix::{IcannList, List, Psl};
 
 use super::rewrite;
 use super::Verdict;
-use crate::dns::name::escape_label_into;
+use crate::dns::name::{escape_label_into, escape_label_lower_into};
 use crate::record::{Enrichment, Record};
 
 /// The copy of the Public Suffix List compiled in, for hosts without a list file
@@ -300,11 +300,19 @@ impl Normalize {
         if s == 0 {
             return Verdict::Keep;
         }
-        if self.add_tld {
-            en.tld = write_lower((seen - s..seen).map(label), &mut en.text);
-        }
         if self.add_etld1 && n > s {
-            en.etld1 = write_lower((seen - s - 1..seen).map(label), &mut en.text);
+            // The registered domain is one label, a dot and the public suffix: written
+            // once, the suffix's text is its tail.
+            let start = en.text.len();
+            escape_label_lower_into(label(seen - s - 1), &mut en.text);
+            en.text.push(b'.');
+            let tld = write_lower((seen - s..seen).map(label), &mut en.text);
+            en.etld1 = range(start, en.text.len());
+            if self.add_tld {
+                en.tld = tld;
+            }
+        } else if self.add_tld {
+            en.tld = write_lower((seen - s..seen).map(label), &mut en.text);
         }
         Verdict::Keep
     }
@@ -357,11 +365,7 @@ fn write_lower<'a>(
         if i > 0 {
             out.push(b'.');
         }
-        escape_label_into(l, out);
-    }
-    // Escapes are digits and backslashes: lowercasing the text lowercases the labels.
-    if let Some(t) = out.get_mut(start..) {
-        t.make_ascii_lowercase();
+        escape_label_lower_into(l, out);
     }
     range(start, out.len())
 }
