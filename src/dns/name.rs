@@ -495,42 +495,39 @@ pub fn tail_word(rest: &[u8]) -> u64 {
 /// `"`, `(`, `)`, `.`, `;`, `\`, `@`, `$` get a backslash; bytes outside 0x21..=0x7e
 /// (space included) are written `\DDD` (three decimal digits).
 #[inline]
-#[allow(
-    clippy::indexing_slicing,
-    reason = "a u8 indexes the 256-entry ESCAPE table"
-)]
 pub fn escape_label_into(label: &[u8], out: &mut Vec<u8>) {
-    // PERF: most labels need no escape; one table look-up per byte and a single copy is
-    // what keeps `dns/parse+qname_text` cheap.
-    if label.iter().all(|&b| ESCAPE[b as usize] == PLAIN) {
-        out.extend_from_slice(label);
-        return;
-    }
-    for &b in label {
-        match ESCAPE[b as usize] {
-            PLAIN => out.push(b),
-            BACKSLASH => out.extend_from_slice(&[b'\\', b]),
-            _ => write_ddd(b, out),
-        }
-    }
+    escape_into::<false>(label, out);
 }
 
 /// [`escape_label_into`] with the label's ASCII letters lowercased (escapes are digits and
 /// backslashes, which lowercasing leaves alone), in one pass.
+#[inline]
+pub fn escape_label_lower_into(label: &[u8], out: &mut Vec<u8>) {
+    escape_into::<true>(label, out);
+}
+
+#[inline(always)]
 #[allow(
     clippy::indexing_slicing,
     reason = "a u8 indexes the 256-entry ESCAPE table"
 )]
-pub fn escape_label_lower_into(label: &[u8], out: &mut Vec<u8>) {
+fn escape_into<const LOWER: bool>(label: &[u8], out: &mut Vec<u8>) {
+    // PERF: most labels need no escape; one table look-up per byte and a single copy is
+    // what keeps `dns/parse+qname_text` cheap. Lowercased, the copy lowercases as it goes
+    // (a slice-map extend writes without a capacity check per byte) instead of a copy and a
+    // second pass.
     if label.iter().all(|&b| ESCAPE[b as usize] == PLAIN) {
-        // PERF: one pass that copies and lowercases (a slice-map extend writes without a
-        // capacity check per byte), instead of a copy and a second pass.
-        out.extend(label.iter().map(u8::to_ascii_lowercase));
+        if LOWER {
+            out.extend(label.iter().map(u8::to_ascii_lowercase));
+        } else {
+            out.extend_from_slice(label);
+        }
         return;
     }
     for &b in label {
         match ESCAPE[b as usize] {
-            PLAIN => out.push(b.to_ascii_lowercase()),
+            PLAIN if LOWER => out.push(b.to_ascii_lowercase()),
+            PLAIN => out.push(b),
             BACKSLASH => out.extend_from_slice(&[b'\\', b]),
             _ => write_ddd(b, out),
         }
